@@ -1,0 +1,48 @@
+//! # shmlane
+//!
+//! Inter-process communication for Linux at the speed of a cache line: a
+//! zero-copy, lock-free ring buffer inside a POSIX shared-memory segment.
+//!
+//! * [`spsc`]: a typed single-producer single-consumer ring of `T:
+//!   bytemuck::Pod` items, created by name ([`spsc::Producer::create`]),
+//!   opened by name from another process ([`spsc::Consumer::open`]), or made
+//!   as an anonymous pair to share across `fork` ([`spsc::pair`]). A
+//!   zero-copy chunk API writes and reads slots in place.
+//! * [`Options`]: one builder for every ring kind.
+//! * Errors are typed per operation ([`OpenError`], [`PushError`],
+//!   [`PopError`], [`WriteChunkError`]) and never a panic: a peer can write
+//!   anything into shared memory, and shmlane validates every index it reads
+//!   there (see `SAFETY.md` for the threat model).
+//!
+//! ```no_run
+//! use shmlane::{Options, spsc};
+//!
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! #[repr(C)]
+//! struct Tick { price: f64, qty: u32, venue: u32 }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let opts = Options::new().capacity(4096);
+//! // Process A:
+//! let mut tx = spsc::Producer::<Tick>::create("md", &opts)?;
+//! tx.push(Tick { price: 101.5, qty: 10, venue: 3 }).map_err(|e| e.to_string())?;
+//! // Process B:
+//! let mut rx = spsc::Consumer::<Tick>::open("md", &opts)?;
+//! let tick = rx.pop()?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod error;
+mod options;
+mod peer;
+mod ring;
+mod segment;
+mod sync;
+
+pub use error::{Corruption, OpenError, PopError, PushError, WriteChunkError};
+pub use options::{DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, Options};
+pub use ring::spsc;

@@ -1,0 +1,104 @@
+//! The builder shared by every ring kind.
+
+use std::time::Duration;
+
+use crate::error::OpenError;
+
+/// Default ring capacity (slots) when none is given.
+pub const DEFAULT_CAPACITY: usize = 1024;
+/// Default permission bits of a created segment.
+pub const DEFAULT_MODE: u32 = 0o600;
+/// How long `open` waits by default for the creator to finish initialising.
+pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Options for creating or opening a ring.
+///
+/// The same value can be passed to the creator and the opener: `mode` and
+/// `persist` only act at create time. A field that cannot apply to the call
+/// (for example `mode` for an anonymous [`spsc::pair`](crate::spsc::pair))
+/// is an [`OpenError::InvalidConfig`], never silently ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub(crate) capacity: Option<usize>,
+    pub(crate) mode: Option<u32>,
+    pub(crate) persist: Option<bool>,
+    pub(crate) open_timeout: Option<Duration>,
+    pub(crate) schema_id: Option<u64>,
+}
+
+impl Options {
+    /// Default options: capacity [`DEFAULT_CAPACITY`], mode 0600, the
+    /// segment removed when its creator drops.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of slots; a power of two. At open, a capacity given here must
+    /// match the segment's (else `Incompatible`); if none is given, the
+    /// segment's is used.
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = Some(slots);
+        self
+    }
+
+    /// Permission bits of a created segment (default 0600). Applied with
+    /// `fchmod` after creation, so the umask neither widens nor narrows it.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Keep the segment's name after the creator drops (default: removed).
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = Some(persist);
+        self
+    }
+
+    /// How long `open` waits for a creator that has made the segment but not
+    /// yet initialised it (default [`DEFAULT_OPEN_TIMEOUT`]).
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = Some(timeout);
+        self
+    }
+
+    /// A user schema id (non-zero). When either side sets one, the ends
+    /// must agree on it instead of on the Rust type name, so two programs
+    /// that define the same `#[repr(C)]` struct under different paths can
+    /// talk. Size and alignment are always checked.
+    pub fn schema_id(mut self, id: u64) -> Self {
+        self.schema_id = Some(id);
+        self
+    }
+
+    pub(crate) fn effective_mode(&self) -> u32 {
+        self.mode.unwrap_or(DEFAULT_MODE)
+    }
+
+    pub(crate) fn effective_open_timeout(&self) -> Duration {
+        self.open_timeout.unwrap_or(DEFAULT_OPEN_TIMEOUT)
+    }
+
+    /// Refuses the fields that only make sense for a named segment.
+    pub(crate) fn check_anonymous(&self, what: &str) -> Result<(), OpenError> {
+        let named_only = [
+            ("mode", self.mode.is_some()),
+            ("persist", self.persist.is_some()),
+            ("open_timeout", self.open_timeout.is_some()),
+        ];
+        match named_only.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(OpenError::InvalidConfig(format!(
+                "option `{field}` does not apply to {what}: it has no name"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn check_mode(&self) -> Result<(), OpenError> {
+        match self.mode {
+            Some(mode) if mode & !0o777 != 0 => Err(OpenError::InvalidConfig(format!(
+                "mode {mode:#o} has bits outside 0o777"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The `#[repr(C)]` header at the start of every segment, and its one
+//! validator.
+//!
+//! Every field is an atomic: a peer process can write any byte of the
+//! segment at any time, and a `&Header` must never promise otherwise. The
+//! creator writes the identity fields with `Relaxed` stores and then
+//! publishes `init_state` with `Release`; an opener reads `init_state` with
+//! `Acquire`, copies every field once into a [`HeaderSnapshot`] and
+//! validates the copy.
+
+use crossbeam_utils::CachePadded;
+
+use crate::error::{Corruption, OpenError};
+use crate::ring::index::Capacity;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// "SHMLANE" and a format byte, little-endian.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
+/// Bumped whenever the byte layout of a segment changes.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// `init_state` once the creator has written the header.
+const INIT_READY: u32 = 0x5245_4459;
+/// Bytes of the type name kept for display; the hash covers all of it.
+pub(crate) const TYPE_NAME_BYTES: usize = 128;
+/// Rows of the peer table.
+pub(crate) const MAX_PEERS: usize = 4;
+/// Slot areas start on this boundary at least (two cache lines: the
+/// adjacent-line prefetcher pairs them).
+const SLOT_AREA_ALIGN: u64 = 128;
+/// Largest slot alignment a mapping (page aligned) can honour.
+const MAX_SLOT_ALIGN: usize = 4096;
+
+const ENDIAN_TAG: u32 = if cfg!(target_endian = "little") { 1 } else { 2 };
+
+/// What kind of ring a segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum RingKind {
+    /// Typed single-producer single-consumer ring.
+    Spsc = 1,
+}
+
+impl RingKind {
+    fn name(raw: u32) -> String {
+        match raw {
+            1 => "spsc".to_owned(),
+            other => format!("unknown kind {other}"),
+        }
+    }
+}
+
+/// One row of the peer table: who holds a role (for display; liveness is
+/// decided by the role's lock, see `peer.rs`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct PeerSlot {
+    /// Heap storage only: 1 while the role is claimed.
+    pub(crate) claimed: AtomicU32,
+    pub(crate) pid: AtomicU32,
+    pub(crate) start_time: AtomicU64,
+}
+
+/// The indices every ring kind shares, each on its own cache line so the
+/// producer's and the consumer's stores never contend for one line.
+#[repr(C)]
+#[derive(Debug)]
+pub struct RingControl {
+    /// Position of the next slot to read; written by the consumer only.
+    pub(crate) head: CachePadded<AtomicU64>,
+    /// Position of the next slot to write; written by the producer only.
+    pub(crate) tail: CachePadded<AtomicU64>,
+}
+
+/// The segment header. See the module docs for the init protocol.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Header {
+    magic: AtomicU64,
+    layout_version: AtomicU32,
+    init_state: AtomicU32,
+    kind: AtomicU32,
+    pointer_width: AtomicU32,
+    endianness: AtomicU32,
+    header_len: AtomicU32,
+    capacity: AtomicU64,
+    slot_size: AtomicU32,
+    slot_align: AtomicU32,
+    slots_offset: AtomicU64,
+    segment_len: AtomicU64,
+    type_hash: AtomicU64,
+    schema_id: AtomicU64,
+    created_unix_ns: AtomicU64,
+    creator_pid: AtomicU32,
+    type_name_len: AtomicU32,
+    type_name: [AtomicU64; TYPE_NAME_BYTES / 8],
+    pub(crate) peers: [PeerSlot; MAX_PEERS],
+    pub(crate) ring: RingControl,
+}
+
+/// Size of [`Header`] in bytes; also recorded in the header so that a
+/// build with another layout is refused.
+pub(crate) const HEADER_LEN: usize = size_of::<Header>();
+
+/// The shape of a segment: what the creator writes and the opener expects.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub(crate) kind: RingKind,
+    pub(crate) capacity: Capacity,
+    pub(crate) slot_size: u32,
+    pub(crate) slot_align: u32,
+    pub(crate) type_name: &'static str,
+    pub(crate) schema_id: u64,
+    pub(crate) slots_offset: u64,
+    pub(crate) segment_len: u64,
+}
+
+impl Layout {
+    /// The layout of a ring of `capacity` slots of `T`.
+    pub(crate) fn for_slots<T>(
+        kind: RingKind,
+        capacity: usize,
+        schema_id: Option<u64>,
+    ) -> Result<Self, OpenError> {
+        let capacity = Capacity::new(capacity as u64).ok_or_else(|| {
+            OpenError::InvalidConfig(format!(
+                "capacity {capacity} must be a non-zero power of two"
+            ))
+        })?;
+        let schema_id = match schema_id {
+            Some(0) => {
+                return Err(OpenError::InvalidConfig(
+                    "schema id 0 is reserved for \"no schema\"".into(),
+                ));
+            }
+            Some(id) => id,
+            None => 0,
+        };
+        if align_of::<T>() > MAX_SLOT_ALIGN {
+            return Err(OpenError::InvalidConfig(format!(
+                "slot type alignment {} exceeds the page size",
+                align_of::<T>()
+            )));
+        }
+        let too_big = || {
+            OpenError::InvalidConfig(format!(
+                "capacity {} of {}-byte slots overflows the address space",
+                capacity.get(),
+                size_of::<T>()
+            ))
+        };
+        let slot_size = u32::try_from(size_of::<T>()).map_err(|_| too_big())?;
+        let slot_align = align_of::<T>() as u32;
+        let slots_offset = slots_offset(slot_align);
+        let segment_len = capacity
+            .get()
+            .checked_mul(u64::from(slot_size))
+            .and_then(|slots| slots.checked_add(slots_offset))
+            .filter(|&len| len <= isize::MAX as u64)
+            .ok_or_else(too_big)?;
+        Ok(Self {
+            kind,
+            capacity,
+            slot_size,
+            slot_align,
+            type_name: core::any::type_name::<T>(),
+            schema_id,
+            slots_offset,
+            segment_len,
+        })
+    }
+}
+
+fn slots_offset(slot_align: u32) -> u64 {
+    let align = SLOT_AREA_ALIGN.max(u64::from(slot_align));
+    (HEADER_LEN as u64).next_multiple_of(align)
+}
+
+/// FNV-1a: a stable hash for the type fingerprint (std's hashers are not
+/// stable across builds, and two builds must agree).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl Header {
+    /// A header of zeroes, as a freshly sized file reads (heap storage).
+    pub(crate) fn zeroed() -> Self {
+        let peer = || PeerSlot {
+            claimed: AtomicU32::new(0),
+            pid: AtomicU32::new(0),
+            start_time: AtomicU64::new(0),
+        };
+        Self {
+            magic: AtomicU64::new(0),
+            layout_version: AtomicU32::new(0),
+            init_state: AtomicU32::new(0),
+            kind: AtomicU32::new(0),
+            pointer_width: AtomicU32::new(0),
+            endianness: AtomicU32::new(0),
+            header_len: AtomicU32::new(0),
+            capacity: AtomicU64::new(0),
+            slot_size: AtomicU32::new(0),
+            slot_align: AtomicU32::new(0),
+            slots_offset: AtomicU64::new(0),
+            segment_len: AtomicU64::new(0),
+            type_hash: AtomicU64::new(0),
+            schema_id: AtomicU64::new(0),
+            created_unix_ns: AtomicU64::new(0),
+            creator_pid: AtomicU32::new(0),
+            type_name_len: AtomicU32::new(0),
+            type_name: core::array::from_fn(|_| AtomicU64::new(0)),
+            peers: core::array::from_fn(|_| peer()),
+            ring: RingControl {
+                head: CachePadded::new(AtomicU64::new(0)),
+                tail: CachePadded::new(AtomicU64::new(0)),
+            },
+        }
+    }
+
+    /// Writes the identity of `layout` and publishes the header. Called once,
+    /// by the creator, before any other process can validate it.
+    pub(crate) fn initialize(&self, layout: &Layout) {
+        let relaxed = Ordering::Relaxed;
+        self.magic.store(MAGIC, relaxed);
+        self.layout_version.store(LAYOUT_VERSION, relaxed);
+        self.kind.store(layout.kind as u32, relaxed);
+        self.pointer_width.store(usize::BITS, relaxed);
+        self.endianness.store(ENDIAN_TAG, relaxed);
+        self.header_len.store(HEADER_LEN as u32, relaxed);
+        self.capacity.store(layout.capacity.get(), relaxed);
+        self.slot_size.store(layout.slot_size, relaxed);
+        self.slot_align.store(layout.slot_align, relaxed);
+        self.slots_offset.store(layout.slots_offset, relaxed);
+        self.segment_len.store(layout.segment_len, relaxed);
+        self.type_hash.store(fnv1a(layout.type_name.as_bytes()), relaxed);
+        self.schema_id.store(layout.schema_id, relaxed);
+        self.created_unix_ns.store(unix_now_ns(), relaxed);
+        self.creator_pid.store(std::process::id(), relaxed);
+        let name = layout.type_name.as_bytes();
+        let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
+        self.type_name_len.store(kept.len() as u32, relaxed);
+        for (word, chunk) in self.type_name.iter().zip(kept.chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), relaxed);
+        }
+        // SYNC: segment-init (Release: every store above happens-before an
+        // opener's Acquire load that sees INIT_READY)
+        self.init_state.store(INIT_READY, Ordering::Release);
+    }
+
+    /// Whether the creator has published the header. A value other than 0
+    /// (not yet) or ready means the bytes are not a shmlane header.
+    pub(crate) fn is_initialized(&self) -> Result<bool, Corruption> {
+        // SYNC: segment-init (Acquire: pairs with the creator's Release)
+        match self.init_state.load(Ordering::Acquire) {
+            0 => Ok(false),
+            INIT_READY => Ok(true),
+            other => Err(Corruption {
+                what: "unknown init state",
+                found: u64::from(other),
+                limit: u64::from(INIT_READY),
+            }),
+        }
+    }
+
+    /// Copies every identity field once. Call after
+    /// [`is_initialized`](Self::is_initialized) returned `Ok(true)`.
+    pub(crate) fn snapshot(&self) -> HeaderSnapshot {
+        let relaxed = Ordering::Relaxed;
+        let mut type_name = [0u8; TYPE_NAME_BYTES];
+        for (chunk, word) in type_name.chunks_mut(8).zip(&self.type_name) {
+            chunk.copy_from_slice(&word.load(relaxed).to_le_bytes());
+        }
+        HeaderSnapshot {
+            magic: self.magic.load(relaxed),
+            layout_version: self.layout_version.load(relaxed),
+            kind: self.kind.load(relaxed),
+            pointer_width: self.pointer_width.load(relaxed),
+            endianness: self.endianness.load(relaxed),
+            header_len: self.header_len.load(relaxed),
+            capacity: self.capacity.load(relaxed),
+            slot_size: self.slot_size.load(relaxed),
+            slot_align: self.slot_align.load(relaxed),
+            slots_offset: self.slots_offset.load(relaxed),
+            segment_len: self.segment_len.load(relaxed),
+            type_hash: self.type_hash.load(relaxed),
+            schema_id: self.schema_id.load(relaxed),
+            type_name_len: self.type_name_len.load(relaxed),
+            type_name,
+        }
+    }
+}
+
+fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A copy of a header's identity fields, taken once and then validated, so
+/// that a peer rewriting the header cannot change what was checked.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderSnapshot {
+    magic: u64,
+    layout_version: u32,
+    kind: u32,
+    pointer_width: u32,
+    endianness: u32,
+    header_len: u32,
+    capacity: u64,
+    slot_size: u32,
+    slot_align: u32,
+    slots_offset: u64,
+    segment_len: u64,
+    type_hash: u64,
+    schema_id: u64,
+    type_name_len: u32,
+    type_name: [u8; TYPE_NAME_BYTES],
+}
+
+impl HeaderSnapshot {
+    /// The type name the creator recorded (at most [`TYPE_NAME_BYTES`]).
+    pub(crate) fn type_name(&self) -> String {
+        let len = (self.type_name_len as usize).min(TYPE_NAME_BYTES);
+        String::from_utf8_lossy(&self.type_name[..len]).into_owned()
+    }
+
+    /// Checks the snapshot against what this endpoint expects and against the
+    /// size of the memory actually mapped (`mapped_len`). The one validator
+    /// of segment headers.
+    pub(crate) fn validate(
+        &self,
+        name: &str,
+        expected: &Layout,
+        expect_capacity: bool,
+        mapped_len: u64,
+    ) -> Result<Layout, OpenError> {
+        let corrupted = |what, found: u64, limit: u64| OpenError::Corrupted {
+            name: name.to_owned(),
+            corruption: Corruption { what, found, limit },
+        };
+        let incompatible = |field, expected: String, found: String| OpenError::Incompatible {
+            name: name.to_owned(),
+            field,
+            expected,
+            found,
+        };
+        if self.magic != MAGIC {
+            return Err(corrupted("bad magic: not a shmlane segment", self.magic, MAGIC));
+        }
+        let checks: [(&'static str, u64, u64); 4] = [
+            ("layout_version", LAYOUT_VERSION.into(), self.layout_version.into()),
+            ("pointer_width", usize::BITS.into(), self.pointer_width.into()),
+            ("endianness", ENDIAN_TAG.into(), self.endianness.into()),
+            ("header_len", HEADER_LEN as u64, self.header_len.into()),
+        ];
+        for (field, want, found) in checks {
+            if want != found {
+                return Err(incompatible(field, want.to_string(), found.to_string()));
+            }
+        }
+        if self.kind != expected.kind as u32 {
+            return Err(incompatible(
+                "ring kind",
+                RingKind::name(expected.kind as u32),
+                RingKind::name(self.kind),
+            ));
+        }
+        if self.slot_size != expected.slot_size || self.slot_align != expected.slot_align {
+            return Err(incompatible(
+                "slot type size/align",
+                format!("{} ({}/{})", expected.type_name, expected.slot_size, expected.slot_align),
+                format!("{} ({}/{})", self.type_name(), self.slot_size, self.slot_align),
+            ));
+        }
+        if self.schema_id != 0 || expected.schema_id != 0 {
+            if self.schema_id != expected.schema_id {
+                return Err(incompatible(
+                    "schema_id",
+                    expected.schema_id.to_string(),
+                    self.schema_id.to_string(),
+                ));
+            }
+        } else if self.type_hash != fnv1a(expected.type_name.as_bytes()) {
+            return Err(incompatible(
+                "type",
+                expected.type_name.to_owned(),
+                self.type_name(),
+            ));
+        }
+        let capacity = Capacity::new(self.capacity)
+            .ok_or_else(|| corrupted("capacity is not a power of two", self.capacity, 0))?;
+        if expect_capacity && capacity != expected.capacity {
+            return Err(incompatible(
+                "capacity",
+                expected.capacity.get().to_string(),
+                self.capacity.to_string(),
+            ));
+        }
+        let want_offset = slots_offset(self.slot_align);
+        if self.slots_offset != want_offset {
+            return Err(corrupted("slots offset", self.slots_offset, want_offset));
+        }
+        let want_len = capacity
+            .get()
+            .checked_mul(u64::from(self.slot_size))
+            .and_then(|slots| slots.checked_add(want_offset))
+            .ok_or_else(|| corrupted("capacity overflows the segment size", self.capacity, 0))?;
+        if self.segment_len != want_len {
+            return Err(corrupted("segment length", self.segment_len, want_len));
+        }
+        if want_len > mapped_len {
+            return Err(corrupted(
+                "segment is smaller than its header says",
+                mapped_len,
+                want_len,
+            ));
+        }
+        Ok(Layout {
+            capacity,
+            slots_offset: want_offset,
+            segment_len: want_len,
+            ..expected.clone()
+        })
+    }
+}

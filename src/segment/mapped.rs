@@ -1,0 +1,356 @@
+//! The shared-memory storages: `Shm` (a named POSIX shm object) and `Memfd`
+//! (anonymous, shared with a forked child or passed over a Unix socket).
+//! Both end up as a [`Mapping`]; only how the file is made differs.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::mman::{shm_open, shm_unlink};
+use nix::sys::stat::{Mode, fchmod, fstat};
+
+use super::header::{HEADER_LEN, Header, Layout};
+use super::storage::Storage;
+use crate::error::{Corruption, OpenError};
+use crate::options::Options;
+
+/// Longest segment name accepted (NAME_MAX less the leading slash).
+const MAX_NAME_LEN: usize = 254;
+/// First byte of the role locks: one byte per peer-table row, far beyond
+/// any segment's end (locks need no backing bytes).
+const ROLE_LOCK_BASE: i64 = 1 << 48;
+
+/// A mapped segment file with its own open file description, which holds
+/// this endpoint's role lock.
+pub(crate) struct Mapping {
+    map: MmapRaw,
+    file: File,
+    name: String,
+    slots_offset: usize,
+    unlink: Option<UnlinkOnDrop>,
+}
+
+/// The creator's right to remove the name: only while it still names the
+/// inode the creator made.
+struct UnlinkOnDrop {
+    shm_name: CString,
+    dev: u64,
+    ino: u64,
+}
+
+/// Validates a user's segment name and returns it as shm_open wants it.
+fn shm_name(name: &str) -> Result<CString, OpenError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let bad = |why: &str| OpenError::InvalidConfig(format!("segment name {name:?} {why}"));
+    if bare.is_empty() || bare == "." || bare == ".." {
+        return Err(bad("is empty or a dot name"));
+    }
+    if bare.len() > MAX_NAME_LEN {
+        return Err(bad(&format!("is longer than {MAX_NAME_LEN} bytes")));
+    }
+    if bare.contains('/') {
+        return Err(bad("contains '/' (only a leading one is allowed)"));
+    }
+    CString::new(format!("/{bare}")).map_err(|_| bad("contains a NUL byte"))
+}
+
+/// Turns an OS error into the typed error a user can act on.
+fn os_error(name: &str, op: &'static str, errno: Errno) -> OpenError {
+    let name = name.to_owned();
+    let source = io::Error::from(errno);
+    match errno {
+        Errno::ENOENT => OpenError::NotFound { name },
+        Errno::EEXIST => OpenError::AlreadyExists { name },
+        Errno::EACCES | Errno::EPERM => OpenError::Permission { name, op, source },
+        Errno::ENAMETOOLONG | Errno::EINVAL => {
+            OpenError::InvalidConfig(format!("{op} of segment {name:?}: {source}"))
+        }
+        _ => OpenError::Io { name, op, source },
+    }
+}
+
+fn no_space(name: &str, bytes: u64, errno: Errno) -> OpenError {
+    OpenError::NoSpace {
+        name: name.to_owned(),
+        bytes,
+        source: io::Error::from(errno),
+    }
+}
+
+/// Sizes a new file and reserves its pages, so that running out of memory
+/// is an error now rather than SIGBUS at some later store.
+fn reserve(fd: &OwnedFd, name: &str, bytes: u64) -> Result<(), OpenError> {
+    let len = i64::try_from(bytes).map_err(|_| no_space(name, bytes, Errno::EFBIG))?;
+    nix::unistd::ftruncate(fd, len).map_err(|e| match e {
+        Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC | Errno::ENOMEM => no_space(name, bytes, e),
+        other => os_error(name, "ftruncate", other),
+    })?;
+    nix::fcntl::posix_fallocate(fd, 0, len).map_err(|e| match e {
+        Errno::ENOSPC | Errno::EFBIG | Errno::ENOMEM => no_space(name, bytes, e),
+        other => os_error(name, "posix_fallocate", other),
+    })
+}
+
+fn map(file: &File, name: &str, len: u64) -> Result<MmapRaw, OpenError> {
+    let len = usize::try_from(len).map_err(|_| no_space(name, len, Errno::ENOMEM))?;
+    MmapOptions::new()
+        .len(len)
+        .map_raw(file)
+        .map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::ENOMEM) => no_space(name, len as u64, Errno::ENOMEM),
+            Some(errno) => os_error(name, "mmap", errno),
+            None => OpenError::Io {
+                name: name.to_owned(),
+                op: "mmap",
+                source: e,
+            },
+        })
+}
+
+impl Mapping {
+    /// Creates the named segment `name` with `layout`: `O_EXCL`, the mode of
+    /// `opts`, space reserved, header published.
+    pub(crate) fn create_shm(name: &str, layout: &Layout, opts: &Options) -> Result<Self, OpenError> {
+        opts.check_mode()?;
+        let shm_name = shm_name(name)?;
+        let mode = Mode::from_bits_truncate(opts.effective_mode() as libc::mode_t);
+        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+        let fd = shm_open(shm_name.as_c_str(), flags, mode)
+            .map_err(|e| os_error(name, "shm_open(O_CREAT|O_EXCL)", e))?;
+        // From here on a failure must not leave the half-made name behind.
+        let made = fstat(&fd).map_err(|e| os_error(name, "fstat", e));
+        let unlink = made.map(|st| UnlinkOnDrop {
+            shm_name,
+            dev: st.st_dev,
+            ino: st.st_ino,
+        });
+        let built = unlink.and_then(|unlink| {
+            // fchmod after create: the umask must neither widen nor narrow it.
+            fchmod(&fd, mode).map_err(|e| os_error(name, "fchmod", e))?;
+            reserve(&fd, name, layout.segment_len)?;
+            Ok((Self::initialize(File::from(fd), name, layout)?, unlink))
+        });
+        match built {
+            Ok((mut mapping, unlink)) => {
+                mapping.unlink = (opts.persist != Some(true)).then_some(unlink);
+                Ok(mapping)
+            }
+            Err(err) => {
+                // Best effort: the name is ours (O_EXCL), nobody else made it.
+                let _ = shm_unlink(shm_name_for_cleanup(name).as_c_str());
+                Err(err)
+            }
+        }
+    }
+
+    /// Opens the named segment `name`, waits for its initialisation and
+    /// validates it against `expected`.
+    pub(crate) fn open_shm(
+        name: &str,
+        expected: &Layout,
+        expect_capacity: bool,
+        opts: &Options,
+    ) -> Result<(Self, Layout), OpenError> {
+        let shm_name = shm_name(name)?;
+        let fd = shm_open(
+            shm_name.as_c_str(),
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| os_error(name, "shm_open", e))?;
+        Self::attach(
+            File::from(fd),
+            name,
+            expected,
+            expect_capacity,
+            opts.effective_open_timeout(),
+        )
+    }
+
+    /// Creates an anonymous segment (memfd), sealed against shrinking and
+    /// growing so that no peer can make a later access fault.
+    pub(crate) fn create_memfd(layout: &Layout) -> Result<Self, OpenError> {
+        let name = "(memfd)";
+        let fd = memfd_create(c"shmlane", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
+            .map_err(|e| os_error(name, "memfd_create", e))?;
+        reserve(&fd, name, layout.segment_len)?;
+        let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+        fcntl(&fd, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| os_error(name, "seal", e))?;
+        Self::initialize(File::from(fd), name, layout)
+    }
+
+    /// A second endpoint on the same memfd: a new open file description (via
+    /// /proc/self/fd), so it holds role locks of its own.
+    pub(crate) fn reopen(&self, expected: &Layout) -> Result<(Self, Layout), OpenError> {
+        let path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| OpenError::Io {
+                name: self.name.clone(),
+                op: "reopen",
+                source: e,
+            })?;
+        Self::attach(file, &self.name, expected, true, Duration::ZERO)
+    }
+
+    /// Maps a freshly reserved file and publishes its header.
+    fn initialize(file: File, name: &str, layout: &Layout) -> Result<Self, OpenError> {
+        let map = map(&file, name, layout.segment_len)?;
+        let mapping = Self {
+            map,
+            file,
+            name: name.to_owned(),
+            slots_offset: layout.slots_offset as usize,
+            unlink: None,
+        };
+        mapping.header().initialize(layout);
+        Ok(mapping)
+    }
+
+    /// Waits until the file is sized and its header published (or `timeout`
+    /// passes), then validates it.
+    fn attach(
+        file: File,
+        name: &str,
+        expected: &Layout,
+        expect_capacity: bool,
+        timeout: Duration,
+    ) -> Result<(Self, Layout), OpenError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let file_len = fstat(file.as_fd()).map_err(|e| os_error(name, "fstat", e))?.st_size;
+            let file_len = u64::try_from(file_len).unwrap_or(0);
+            if file_len >= HEADER_LEN as u64 {
+                let map = map(&file, name, file_len)?;
+                let header = header_of(&map);
+                let ready = header.is_initialized().map_err(|corruption| OpenError::Corrupted {
+                    name: name.to_owned(),
+                    corruption,
+                })?;
+                if ready {
+                    let layout = header.snapshot().validate(name, expected, expect_capacity, file_len)?;
+                    let mapping = Self {
+                        map,
+                        file,
+                        name: name.to_owned(),
+                        slots_offset: layout.slots_offset as usize,
+                        unlink: None,
+                    };
+                    return Ok((mapping, layout));
+                }
+            }
+            if start.elapsed() >= timeout {
+                return Err(if file_len < HEADER_LEN as u64 {
+                    OpenError::Corrupted {
+                        name: name.to_owned(),
+                        corruption: Corruption {
+                            what: "segment is smaller than a header",
+                            found: file_len,
+                            limit: HEADER_LEN as u64,
+                        },
+                    }
+                } else {
+                    OpenError::Timeout {
+                        name: name.to_owned(),
+                        waited_ms: start.elapsed().as_millis() as u64,
+                    }
+                });
+            }
+            // The creator may still be sizing or initialising the file.
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The header at the start of a mapping.
+fn header_of(map: &MmapRaw) -> &Header {
+    // SAFETY: every mapping made here is at least HEADER_LEN bytes (checked
+    // before mapping) and page aligned, so aligned for `Header`; every field
+    // of `Header` is an integer atomic, for which any bytes are valid; the
+    // reference borrows `map`, so the mapping outlives it.
+    unsafe { &*map.as_ptr().cast::<Header>() }
+}
+
+/// Rebuilds the shm name for cleanup after a failed create (it was valid).
+fn shm_name_for_cleanup(name: &str) -> CString {
+    shm_name(name).unwrap_or_default()
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        let Some(unlink) = &self.unlink else { return };
+        // Only remove the name while it still names our inode: another
+        // creator may have unlinked ours and made a new segment since. (The
+        // window between this check and the unlink cannot be closed from
+        // user space; it is documented in SAFETY.md.)
+        let still_ours = shm_open(unlink.shm_name.as_c_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .ok()
+            .and_then(|fd| fstat(&fd).ok())
+            .is_some_and(|st| st.st_dev == unlink.dev && st.st_ino == unlink.ino);
+        if still_ours {
+            let _ = shm_unlink(unlink.shm_name.as_c_str());
+        }
+    }
+}
+
+fn ofd_lock(file: &File, role: usize, kind: libc::c_short) -> io::Result<bool> {
+    let lock = libc::flock {
+        l_type: kind,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: ROLE_LOCK_BASE + role as i64,
+        l_len: 1,
+        l_pid: 0,
+    };
+    match fcntl(file, FcntlArg::F_OFD_SETLK(&lock)) {
+        Ok(_) => Ok(true),
+        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// SAFETY: (1) the header is at offset 0 of a mapping of at least HEADER_LEN
+// bytes (checked before mapping), page aligned (so aligned for `Header`),
+// and all-zero or header bytes are valid `Header` values because every
+// field is an integer atomic; the mapping lives as long as `self`.
+// (2) `slots_offset` and the slot area's length were validated against the
+// mapped length by `HeaderSnapshot::validate`, and the offset is a multiple
+// of the slot alignment; `UnsafeCell<T>` has `T`'s layout and `T: Pod`
+// accepts any bytes. (3) memfd segments are sealed against shrinking; a
+// named segment can be truncated by a process with write permission, which
+// SAFETY.md documents as outside the promise.
+unsafe impl Storage for Mapping {
+    fn header(&self) -> &Header {
+        header_of(&self.map)
+    }
+
+    fn slot_area(&self) -> NonNull<u8> {
+        // SAFETY: `slots_offset` is within the mapping (point (2)), so the
+        // pointer is in bounds and non-null.
+        unsafe { NonNull::new_unchecked(self.map.as_mut_ptr().add(self.slots_offset)) }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn claim_role(&self, role: usize) -> io::Result<bool> {
+        ofd_lock(&self.file, role, libc::F_WRLCK as libc::c_short)
+    }
+
+    fn release_role(&self, _role: usize) {
+        // Nothing to do: closing our description drops its lock. Unlocking
+        // explicitly would be wrong after a fork, where the child shares
+        // this description and may still use the endpoint.
+    }
+}

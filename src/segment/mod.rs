@@ -1,0 +1,19 @@
+//! A segment: a header and a slot area, in one of three storages.
+//!
+//! * [`Heap`]: process-local memory (in-process rings, tests, Miri, loom);
+//! * `Shm`: a named POSIX shared-memory object (`shm_open`), found by name;
+//! * `Memfd`: an anonymous file (`memfd_create`), shared by `fork` or by
+//!   passing its descriptor over a Unix socket.
+//!
+//! The last two are [`Mapping`]s and exist only outside loom builds (loom's
+//! atomics have no integer layout to overlay on a mapping).
+
+mod header;
+#[cfg(not(shmlane_loom))]
+mod mapped;
+mod storage;
+
+pub(crate) use header::{Header, Layout, RingControl, RingKind};
+#[cfg(not(shmlane_loom))]
+pub(crate) use mapped::Mapping;
+pub(crate) use storage::{Heap, Storage};
