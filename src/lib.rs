@@ -37,6 +37,9 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod error;
+#[cfg(not(shmlane_loom))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod options;
 mod peer;
 mod ring;

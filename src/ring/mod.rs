@@ -43,7 +43,7 @@ unsafe impl<T: Send> Send for RingMemory<T> {}
 impl<T: Pod> RingMemory<T> {
     /// The typed view of `attachment`'s storage, whose header was validated
     /// (or written) for `layout`, itself made for `T`.
-    fn new(attachment: Attachment, layout: &Layout) -> Self {
+    pub(crate) fn new(attachment: Attachment, layout: &Layout) -> Self {
         let storage = attachment.storage();
         Self {
             header: NonNull::from(storage.header()),

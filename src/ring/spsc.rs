@@ -222,7 +222,7 @@ impl<T: Pod + Send> Consumer<T> {
         Self::attach(RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Consumer, opts)?)
     }
 
-    fn attach(ring: RingMemory<T>) -> Result<Self, OpenError> {
+    pub(crate) fn attach(ring: RingMemory<T>) -> Result<Self, OpenError> {
         let (head, tail) = attach_positions(&ring)?;
         Ok(Self {
             ring,

@@ -426,3 +426,43 @@ impl HeaderSnapshot {
         })
     }
 }
+
+/// Byte offsets of the header fields that tests and fuzz targets corrupt on
+/// purpose, measured on this build.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderOffsets {
+    /// `magic` (u64).
+    pub magic: usize,
+    /// `layout_version` (u32).
+    pub layout_version: usize,
+    /// `init_state` (u32).
+    pub init_state: usize,
+    /// `kind` (u32).
+    pub kind: usize,
+    /// `capacity` (u64).
+    pub capacity: usize,
+    /// The ring's `head` (u64).
+    pub head: usize,
+    /// The ring's `tail` (u64).
+    pub tail: usize,
+    /// Size of the header.
+    pub len: usize,
+}
+
+impl HeaderOffsets {
+    /// The offsets of this build's header.
+    pub fn get() -> Self {
+        let header = Header::zeroed();
+        let base = (&raw const header).addr();
+        Self {
+            magic: core::mem::offset_of!(Header, magic),
+            layout_version: core::mem::offset_of!(Header, layout_version),
+            init_state: core::mem::offset_of!(Header, init_state),
+            kind: core::mem::offset_of!(Header, kind),
+            capacity: core::mem::offset_of!(Header, capacity),
+            head: (&raw const *header.ring.head).addr() - base,
+            tail: (&raw const *header.ring.tail).addr() - base,
+            len: HEADER_LEN,
+        }
+    }
+}

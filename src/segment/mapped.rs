@@ -218,7 +218,7 @@ impl Mapping {
 
     /// Waits until the file is sized and its header published (or `timeout`
     /// passes), then validates it.
-    fn attach(
+    pub(crate) fn attach(
         file: File,
         name: &str,
         expected: &Layout,

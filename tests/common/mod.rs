@@ -123,6 +123,20 @@ impl Child {
         }
     }
 
+    /// Whether the child has exited (without reaping it, so `wait` still
+    /// reports its code). Producer loops use this to fail fast instead of
+    /// waiting on a ring nobody drains.
+    pub fn has_exited(&self) -> bool {
+        // SAFETY: an all-zero siginfo_t is a valid value to be overwritten.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: waitid writes into `info`, which lives across the call.
+        let rc = unsafe { libc::waitid(libc::P_PID, self.pid.as_raw() as libc::id_t, &mut info, flags) };
+        // SAFETY: waitid filled `info` (rc == 0); si_pid is 0 if no child
+        // changed state.
+        rc == 0 && unsafe { info.si_pid() } != 0
+    }
+
     /// SIGKILLs the child and reaps it.
     pub fn kill(mut self) {
         let _ = kill(self.pid, Signal::SIGKILL);
@@ -147,6 +161,11 @@ pub struct Backoff(u32);
 impl Backoff {
     pub fn new() -> Self {
         Self(0)
+    }
+
+    /// Whether the caller has waited long enough to check on its peer.
+    pub fn is_long(&self) -> bool {
+        self.0 > 0 && self.0 % 100_000 == 0
     }
 
     pub fn reset(&mut self) {

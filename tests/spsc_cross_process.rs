@@ -1,0 +1,178 @@
+//! The SPSC ring between two real processes: millions of sequence numbers,
+//! none lost, duplicated or reordered; the chunk API likewise; named open
+//! from another process; a killed endpoint's role is free again.
+#![cfg(not(miri))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backoff, Child, ShmName, Watchdog, fork_child};
+use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, spsc};
+
+const ITEMS: u64 = 10_000_000;
+const WAIT: Duration = Duration::from_secs(240);
+
+/// Pushes 0..count; panics if the consumer exits before draining them.
+fn push_all(tx: &mut spsc::Producer<u64>, count: u64, consumer: &Child) {
+    let mut backoff = Backoff::new();
+    for seq in 0..count {
+        let mut item = seq;
+        loop {
+            match tx.push(item) {
+                Ok(()) => break,
+                Err(PushError::Full(back)) => {
+                    item = back;
+                    backoff.snooze();
+                    assert!(!(backoff.is_long() && consumer.has_exited()), "consumer exited early");
+                }
+                Err(e) => panic!("push: {e}"),
+            }
+        }
+        backoff.reset();
+    }
+}
+
+/// Pops `count` items and returns 0 if they were exactly 0..count in order.
+fn pop_and_check(rx: &mut spsc::Consumer<u64>, count: u64) -> i32 {
+    let mut backoff = Backoff::new();
+    let mut expected = 0;
+    while expected < count {
+        match rx.pop() {
+            Ok(v) if v == expected => {
+                expected += 1;
+                backoff.reset();
+            }
+            Ok(v) => {
+                eprintln!("expected {expected}, got {v}");
+                return 1;
+            }
+            Err(PopError::Empty) => backoff.snooze(),
+            Err(e) => {
+                eprintln!("pop: {e}");
+                return 1;
+            }
+        }
+    }
+    // Nothing extra may follow.
+    i32::from(rx.pop() != Err(PopError::Empty))
+}
+
+#[test]
+fn ten_million_sequence_numbers_cross_processes_in_order() {
+    let _dog = Watchdog::new("10M push/pop across processes", WAIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&Options::new().capacity(1024)).unwrap();
+    let child = fork_child(move || {
+        let mut rx = rx;
+        pop_and_check(&mut rx, ITEMS)
+    });
+    push_all(&mut tx, ITEMS, &child);
+    assert_eq!(child.wait(WAIT), 0, "consumer saw a gap, duplicate or reorder");
+}
+
+#[test]
+fn ten_million_sequence_numbers_cross_processes_through_chunks() {
+    let _dog = Watchdog::new("10M chunked across processes", WAIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&Options::new().capacity(1024)).unwrap();
+    let child = fork_child(move || {
+        let mut rx = rx;
+        let mut backoff = Backoff::new();
+        let mut expected = 0u64;
+        let mut take = 1;
+        while expected < ITEMS {
+            let chunk = match rx.read_chunk(take) {
+                Ok(chunk) => chunk,
+                Err(PopError::Empty) => {
+                    backoff.snooze();
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("read_chunk: {e}");
+                    return 1;
+                }
+            };
+            backoff.reset();
+            let (a, b) = chunk.as_slices();
+            // Release a varying part of what was read, to exercise partial
+            // releases and wrap-arounds.
+            let keep = (a.len() + b.len()).div_ceil(2);
+            for &v in a.iter().chain(b).take(keep) {
+                if v != expected {
+                    eprintln!("expected {expected}, got {v}");
+                    return 1;
+                }
+                expected += 1;
+            }
+            chunk.release(keep);
+            take = take % 300 + 7;
+        }
+        0
+    });
+    let mut backoff = Backoff::new();
+    let mut next = 0u64;
+    let mut want = 1;
+    while next < ITEMS {
+        let mut chunk = match tx.write_chunk(want.min((ITEMS - next) as usize)) {
+            Ok(chunk) => chunk,
+            Err(WriteChunkError::Full) => {
+                backoff.snooze();
+                assert!(!(backoff.is_long() && child.has_exited()), "consumer exited early");
+                continue;
+            }
+            Err(e) => panic!("write_chunk: {e}"),
+        };
+        backoff.reset();
+        let (a, b) = chunk.as_mut_slices();
+        let mut written = 0;
+        for slot in a.iter_mut().chain(b.iter_mut()) {
+            *slot = next + written;
+            written += 1;
+        }
+        // Commit a part only: the rest must be rewritten next time.
+        let commit = (written as usize).div_ceil(3).max(1);
+        next += chunk.commit(commit) as u64;
+        want = want % 500 + 11;
+    }
+    assert_eq!(child.wait(WAIT), 0, "consumer saw a gap, duplicate or reorder");
+}
+
+#[test]
+fn a_named_segment_is_opened_by_another_process() {
+    let _dog = Watchdog::new("named open across processes", WAIT);
+    let name = ShmName::new("named");
+    let opts = Options::new().capacity(256);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &opts).unwrap();
+    let child = fork_child(|| match spsc::Consumer::<u64>::open(name.as_str(), &opts) {
+        Ok(mut rx) => pop_and_check(&mut rx, 1_000_000),
+        Err(e) => {
+            eprintln!("open: {e}");
+            1
+        }
+    });
+    push_all(&mut tx, 1_000_000, &child);
+    assert_eq!(child.wait(WAIT), 0);
+}
+
+#[test]
+fn a_killed_endpoints_role_is_free_again() {
+    let _dog = Watchdog::new("role after SIGKILL", WAIT);
+    let name = ShmName::new("killed");
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
+    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let child = fork_child(|| {
+        let _rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("open");
+        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut byte = [0u8; 1];
+    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
+    assert!(matches!(err, OpenError::RoleTaken { .. }), "{err}");
+    tx.push(5).unwrap();
+    child.kill();
+    let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new())
+        .expect("the kernel dropped the dead consumer's lock");
+    assert_eq!(rx.pop(), Ok(5), "committed item survives the consumer's death");
+}
