@@ -70,10 +70,12 @@ impl Options {
         self
     }
 
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
     pub(crate) fn effective_mode(&self) -> u32 {
         self.mode.unwrap_or(DEFAULT_MODE)
     }
 
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
     pub(crate) fn effective_open_timeout(&self) -> Duration {
         self.open_timeout.unwrap_or(DEFAULT_OPEN_TIMEOUT)
     }
@@ -93,6 +95,7 @@ impl Options {
         }
     }
 
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
     pub(crate) fn check_mode(&self) -> Result<(), OpenError> {
         match self.mode {
             Some(mode) if mode & !0o777 != 0 => Err(OpenError::InvalidConfig(format!(

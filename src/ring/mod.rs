@@ -12,11 +12,12 @@ use bytemuck::Pod;
 use crate::error::OpenError;
 use crate::options::{DEFAULT_CAPACITY, Options};
 use crate::peer::{Attachment, Role};
-use crate::segment::{Header, Heap, Layout, RingControl, RingKind};
+use crate::segment::{Header, Heap, Layout, RingControl, RingKind, Storage};
 use crate::sync::UnsafeCell;
 use index::Capacity;
 
 /// How an endpoint finds its segment.
+#[cfg(not(shmlane_loom))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source<'a> {
     /// Make a new named segment.
@@ -107,6 +108,10 @@ impl<T: Pod> RingMemory<T> {
         let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
         let layout = Layout::for_slots::<T>(kind, capacity, opts.schema_id)?;
         let first = Heap::<T>::create(&layout)?;
+        // The same validator as for a mapping: one path for every storage.
+        let layout = Storage::header(&first)
+            .validate_published(first.name(), &layout, true, layout.segment_len)?
+            .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
         let second = first.share();
         Ok((
             Self::new(Attachment::claim(Box::new(first), roles.0)?, &layout),

@@ -26,8 +26,12 @@
 use bytemuck::Pod;
 
 use super::index::Capacity;
-use super::{RingMemory, Source};
-use crate::error::{Corruption, OpenError, PopError, PushError, WriteChunkError};
+use super::RingMemory;
+#[cfg(not(shmlane_loom))]
+use super::Source;
+#[cfg(not(shmlane_loom))]
+use crate::error::WriteChunkError;
+use crate::error::{Corruption, OpenError, PopError, PushError};
 use crate::options::Options;
 use crate::peer::Role;
 use crate::segment::RingKind;
@@ -613,6 +617,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri aborts on allocation failure instead of reporting it")]
     fn a_capacity_too_large_for_memory_is_no_space() {
         let err = heap_pair::<[u64; 8]>(&Options::new().capacity(1 << 50)).unwrap_err();
         assert!(matches!(err, OpenError::NoSpace { .. }), "{err}");

@@ -252,7 +252,7 @@ impl Header {
 
     /// Whether the creator has published the header. A value other than 0
     /// (not yet) or ready means the bytes are not a shmlane header.
-    pub(crate) fn is_initialized(&self) -> Result<bool, Corruption> {
+    fn is_initialized(&self) -> Result<bool, Corruption> {
         // SYNC: segment-init (Acquire: pairs with the creator's Release)
         match self.init_state.load(Ordering::Acquire) {
             0 => Ok(false),
@@ -265,9 +265,31 @@ impl Header {
         }
     }
 
+    /// `None` while the creator has not published the header; otherwise the
+    /// validated layout (see [`HeaderSnapshot::validate`]).
+    pub(crate) fn validate_published(
+        &self,
+        name: &str,
+        expected: &Layout,
+        expect_capacity: bool,
+        mapped_len: u64,
+    ) -> Result<Option<Layout>, OpenError> {
+        match self.is_initialized() {
+            Ok(false) => Ok(None),
+            Ok(true) => self
+                .snapshot()
+                .validate(name, expected, expect_capacity, mapped_len)
+                .map(Some),
+            Err(corruption) => Err(OpenError::Corrupted {
+                name: name.to_owned(),
+                corruption,
+            }),
+        }
+    }
+
     /// Copies every identity field once. Call after
     /// [`is_initialized`](Self::is_initialized) returned `Ok(true)`.
-    pub(crate) fn snapshot(&self) -> HeaderSnapshot {
+    fn snapshot(&self) -> HeaderSnapshot {
         let relaxed = Ordering::Relaxed;
         let mut type_name = [0u8; TYPE_NAME_BYTES];
         for (chunk, word) in type_name.chunks_mut(8).zip(&self.type_name) {
@@ -427,6 +449,7 @@ impl HeaderSnapshot {
     }
 }
 
+#[cfg(not(shmlane_loom))]
 /// Byte offsets of the header fields that tests and fuzz targets corrupt on
 /// purpose, measured on this build.
 #[derive(Debug, Clone, Copy)]
@@ -449,6 +472,7 @@ pub struct HeaderOffsets {
     pub len: usize,
 }
 
+#[cfg(not(shmlane_loom))]
 impl HeaderOffsets {
     /// The offsets of this build's header.
     pub fn get() -> Self {

@@ -233,12 +233,9 @@ impl Mapping {
             if file_len >= HEADER_LEN as u64 {
                 let map = map(&file, name, file_len)?;
                 let header = header_of(&map);
-                let ready = header.is_initialized().map_err(|corruption| OpenError::Corrupted {
-                    name: name.to_owned(),
-                    corruption,
-                })?;
-                if ready {
-                    let layout = header.snapshot().validate(name, expected, expect_capacity, file_len)?;
+                if let Some(layout) =
+                    header.validate_published(name, expected, expect_capacity, file_len)?
+                {
                     let mapping = Self {
                         map,
                         file,

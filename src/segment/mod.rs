@@ -13,6 +13,7 @@ mod header;
 mod mapped;
 mod storage;
 
+#[cfg(not(shmlane_loom))]
 pub use header::HeaderOffsets;
 pub(crate) use header::{Header, Layout, RingControl, RingKind};
 #[cfg(not(shmlane_loom))]

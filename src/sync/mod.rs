@@ -8,6 +8,10 @@
 //! which is what lets the shared-memory storages view a mapping as a
 //! [`Header`](crate::segment::Header). Loom's atomics have no such layout,
 //! so under loom only the heap storage is compiled.
+//!
+//! The library itself spawns no thread; its unit tests do, through
+//! `sync::thread`. Loom's threads are spawned by `tests/loom.rs`, which
+//! only builds under the loom cfg.
 
 #[cfg(not(shmlane_loom))]
 mod imp {
@@ -58,12 +62,6 @@ mod imp {
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-
-    /// Threads, modelled by loom.
-    #[cfg(test)]
-    pub(crate) mod thread {
-        pub(crate) use loom::thread::spawn;
-    }
 }
 
 pub(crate) use imp::*;
