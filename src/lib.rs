@@ -49,3 +49,8 @@ mod sync;
 pub use error::{Corruption, OpenError, PopError, PushError, WriteChunkError};
 pub use options::{DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, Options};
 pub use ring::spsc;
+
+/// The README's examples, compiled as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
