@@ -10,7 +10,9 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shmlane::{Options, spsc};
 
-fn rings() -> Vec<(&'static str, (spsc::Producer<u64>, spsc::Consumer<u64>))> {
+type Ends = (spsc::Producer<u64>, spsc::Consumer<u64>);
+
+fn rings() -> Vec<(&'static str, Ends)> {
     let opts = Options::new().capacity(1024);
     vec![
         ("heap", spsc::heap_pair(&opts).expect("heap pair")),
@@ -51,7 +53,10 @@ fn chunk_round(c: &mut Criterion) {
                 chunk.commit_all();
                 let chunk = rx.read_chunk(N).expect("items");
                 let (first, second) = chunk.as_slices();
-                let sum = first.iter().chain(second).fold(0u64, |s, x| s.wrapping_add(*x));
+                let sum = first
+                    .iter()
+                    .chain(second)
+                    .fold(0u64, |s, x| s.wrapping_add(*x));
                 chunk.release_all();
                 black_box(sum)
             })

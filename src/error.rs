@@ -23,7 +23,11 @@ pub struct Corruption {
 
 impl fmt::Display for Corruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (found {}, limit {})", self.what, self.found, self.limit)
+        write!(
+            f,
+            "{} (found {}, limit {})",
+            self.what, self.found, self.limit
+        )
     }
 }
 
@@ -46,7 +50,9 @@ pub enum OpenError {
         name: String,
     },
     /// The segment was made for another type, capacity or layout.
-    #[error("segment {name:?} is incompatible: {field} is {found} in the segment, expected {expected}")]
+    #[error(
+        "segment {name:?} is incompatible: {field} is {found} in the segment, expected {expected}"
+    )]
     Incompatible {
         /// The segment name.
         name: String,
@@ -69,7 +75,9 @@ pub enum OpenError {
     },
     /// Not enough shared memory for the segment: reported at create time, so
     /// that no later access can fault.
-    #[error("no space for segment {name:?} ({bytes} bytes): {source}; free /dev/shm or lower the capacity")]
+    #[error(
+        "no space for segment {name:?} ({bytes} bytes): {source}; free /dev/shm or lower the capacity"
+    )]
     NoSpace {
         /// The segment name.
         name: String,

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
-pub use crate::segment::HeaderOffsets;
 use crate::options::Options;
 use crate::peer::{Attachment, Role};
 use crate::ring::RingMemory;
+pub use crate::segment::HeaderOffsets;
 use crate::segment::{Layout, Mapping, RingKind};
 use crate::spsc;
 

@@ -60,7 +60,8 @@ impl Attachment {
         }
         let row = &storage.header().peers[role as usize];
         row.pid.store(std::process::id(), Ordering::Relaxed);
-        row.start_time.store(process_start_time().unwrap_or(0), Ordering::Relaxed);
+        row.start_time
+            .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
         Ok(Self { storage, role })
     }
 

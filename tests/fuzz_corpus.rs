@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use shmlane::fuzzing::{OpenOutcome, open_header};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
@@ -29,7 +31,10 @@ fn open_header_corpus_replays_without_panic() {
         // items: this shows the target reaches the ring, not only the
         // validator.
         if name.starts_with("valid-") {
-            assert!(matches!(outcome, OpenOutcome::Opened { .. }), "{name}: {outcome:?}");
+            assert!(
+                matches!(outcome, OpenOutcome::Opened { .. }),
+                "{name}: {outcome:?}"
+            );
             opened += 1;
         }
     }

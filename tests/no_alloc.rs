@@ -62,12 +62,23 @@ fn exercise(tx: &mut spsc::Producer<u64>, rx: &mut spsc::Consumer<u64>) {
 #[test]
 fn the_hot_path_does_not_allocate() {
     let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(64)).unwrap();
-    assert_eq!(allocations_during(|| exercise(&mut tx, &mut rx)), 0, "heap storage");
+    assert_eq!(
+        allocations_during(|| exercise(&mut tx, &mut rx)),
+        0,
+        "heap storage"
+    );
     #[cfg(not(miri))]
     {
         let (mut tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(64)).unwrap();
-        assert_eq!(allocations_during(|| exercise(&mut tx, &mut rx)), 0, "memfd storage");
+        assert_eq!(
+            allocations_during(|| exercise(&mut tx, &mut rx)),
+            0,
+            "memfd storage"
+        );
     }
     // The counter works: a Vec allocates.
-    assert_eq!(allocations_during(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+    assert_eq!(
+        allocations_during(|| drop(std::hint::black_box(vec![1u8; 10]))),
+        1
+    );
 }

@@ -24,7 +24,10 @@ fn push_all(tx: &mut spsc::Producer<u64>, count: u64, consumer: &Child) {
                 Err(PushError::Full(back)) => {
                     item = back;
                     backoff.snooze();
-                    assert!(!(backoff.is_long() && consumer.has_exited()), "consumer exited early");
+                    assert!(
+                        !(backoff.is_long() && consumer.has_exited()),
+                        "consumer exited early"
+                    );
                 }
                 Err(e) => panic!("push: {e}"),
             }
@@ -67,7 +70,11 @@ fn ten_million_sequence_numbers_cross_processes_in_order() {
         pop_and_check(&mut rx, ITEMS)
     });
     push_all(&mut tx, ITEMS, &child);
-    assert_eq!(child.wait(WAIT), 0, "consumer saw a gap, duplicate or reorder");
+    assert_eq!(
+        child.wait(WAIT),
+        0,
+        "consumer saw a gap, duplicate or reorder"
+    );
 }
 
 #[test]
@@ -116,7 +123,10 @@ fn ten_million_sequence_numbers_cross_processes_through_chunks() {
             Ok(chunk) => chunk,
             Err(WriteChunkError::Full) => {
                 backoff.snooze();
-                assert!(!(backoff.is_long() && child.has_exited()), "consumer exited early");
+                assert!(
+                    !(backoff.is_long() && child.has_exited()),
+                    "consumer exited early"
+                );
                 continue;
             }
             Err(e) => panic!("write_chunk: {e}"),
@@ -133,7 +143,11 @@ fn ten_million_sequence_numbers_cross_processes_through_chunks() {
         next += chunk.commit(commit) as u64;
         want = want % 500 + 11;
     }
-    assert_eq!(child.wait(WAIT), 0, "consumer saw a gap, duplicate or reorder");
+    assert_eq!(
+        child.wait(WAIT),
+        0,
+        "consumer saw a gap, duplicate or reorder"
+    );
 }
 
 #[test]
@@ -174,5 +188,9 @@ fn a_killed_endpoints_role_is_free_again() {
     child.kill();
     let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new())
         .expect("the kernel dropped the dead consumer's lock");
-    assert_eq!(rx.pop(), Ok(5), "committed item survives the consumer's death");
+    assert_eq!(
+        rx.pop(),
+        Ok(5),
+        "committed item survives the consumer's death"
+    );
 }

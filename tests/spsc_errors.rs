@@ -18,7 +18,11 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A writable second mapping of the named segment, as a hostile or broken
 /// peer would have.
 fn raw_mapping(name: &ShmName) -> MmapMut {
-    let file = OpenOptions::new().read(true).write(true).open(name.path()).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.path())
+        .unwrap();
     // SAFETY: test-only second mapping; the test writes through it while no
     // endpoint operation runs concurrently.
     unsafe { MmapMut::map_mut(&file).unwrap() }
@@ -36,7 +40,10 @@ fn put_u32(map: &mut MmapMut, offset: usize, value: u32) {
 fn open_of_a_missing_name_is_not_found() {
     let name = ShmName::new("missing");
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
-    assert!(matches!(err, OpenError::NotFound { ref name } if name.contains("missing")), "{err}");
+    assert!(
+        matches!(err, OpenError::NotFound { ref name } if name.contains("missing")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -66,11 +73,17 @@ fn another_type_is_incompatible_naming_the_field() {
     let err = spsc::Consumer::<u32>::open(name.as_str(), &Options::new()).unwrap_err();
     let (field, expected, found) = incompatible_field(err);
     assert_eq!(field, "slot type size/align");
-    assert!(expected.contains("u32") && found.contains("u64"), "{expected} / {found}");
+    assert!(
+        expected.contains("u32") && found.contains("u64"),
+        "{expected} / {found}"
+    );
     // Same size and alignment, another type: the type name decides.
     let err = spsc::Consumer::<i64>::open(name.as_str(), &Options::new()).unwrap_err();
     let (field, expected, found) = incompatible_field(err);
-    assert_eq!((field, expected.as_str(), found.as_str()), ("type", "i64", "u64"));
+    assert_eq!(
+        (field, expected.as_str(), found.as_str()),
+        ("type", "i64", "u64")
+    );
 }
 
 #[test]
@@ -87,9 +100,13 @@ fn a_schema_id_replaces_the_type_name_check() {
 fn another_capacity_is_incompatible_and_none_adopts_the_segments() {
     let name = ShmName::new("capacity");
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new().capacity(64)).unwrap();
-    let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new().capacity(128)).unwrap_err();
+    let err =
+        spsc::Consumer::<u64>::open(name.as_str(), &Options::new().capacity(128)).unwrap_err();
     let (field, expected, found) = incompatible_field(err);
-    assert_eq!((field, expected.as_str(), found.as_str()), ("capacity", "128", "64"));
+    assert_eq!(
+        (field, expected.as_str(), found.as_str()),
+        ("capacity", "128", "64")
+    );
     let rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap();
     assert_eq!(rx.capacity(), 64);
 }
@@ -98,9 +115,16 @@ fn another_capacity_is_incompatible_and_none_adopts_the_segments() {
 fn another_layout_version_is_incompatible() {
     let name = ShmName::new("version");
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
-    put_u32(&mut raw_mapping(&name), HeaderOffsets::get().layout_version, 999);
+    put_u32(
+        &mut raw_mapping(&name),
+        HeaderOffsets::get().layout_version,
+        999,
+    );
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
-    assert_eq!(incompatible_field(err), ("layout_version", "1".into(), "999".into()));
+    assert_eq!(
+        incompatible_field(err),
+        ("layout_version", "1".into(), "999".into())
+    );
 }
 
 #[test]
@@ -123,7 +147,11 @@ fn corruption(err: OpenError) -> shmlane::Corruption {
 fn a_bad_magic_is_corrupted() {
     let name = ShmName::new("magic");
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
-    put_u64(&mut raw_mapping(&name), HeaderOffsets::get().magic, 0xdead_beef);
+    put_u64(
+        &mut raw_mapping(&name),
+        HeaderOffsets::get().magic,
+        0xdead_beef,
+    );
     let c = corruption(spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err());
     assert!(c.what.contains("magic") && c.found == 0xdead_beef, "{c}");
 }
@@ -148,7 +176,11 @@ fn a_file_shorter_than_the_header_says_is_corrupted() {
     let name = ShmName::new("short");
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new().capacity(1024)).unwrap();
     // Say the ring is bigger than the file: the slot area would run off the end.
-    put_u64(&mut raw_mapping(&name), HeaderOffsets::get().capacity, 1 << 20);
+    put_u64(
+        &mut raw_mapping(&name),
+        HeaderOffsets::get().capacity,
+        1 << 20,
+    );
     let c = corruption(spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err());
     assert!(c.what.contains("segment length"), "{c}");
 }
@@ -164,7 +196,10 @@ fn indices_further_apart_than_the_capacity_are_corrupted_at_open_and_at_pop() {
     assert_eq!(rx.pop(), Ok(1));
     put_u64(&mut raw_mapping(&name), offsets.tail, 1_000_000);
     let err = rx.pop().unwrap_err();
-    assert!(matches!(err, PopError::Corrupted(c) if c.found == 1_000_000 - 1 && c.limit == 16), "{err}");
+    assert!(
+        matches!(err, PopError::Corrupted(c) if c.found == 1_000_000 - 1 && c.limit == 16),
+        "{err}"
+    );
     drop(rx);
     let c = corruption(spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap_err());
     assert_eq!(c.limit, 16);
@@ -187,8 +222,15 @@ fn an_uninitialised_segment_times_out_and_a_garbage_init_state_is_corrupted() {
     file.set_len(1 << 16).unwrap();
     let opts = Options::new().open_timeout(Duration::from_millis(30));
     let err = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap_err();
-    assert!(matches!(err, OpenError::Timeout { waited_ms, .. } if waited_ms >= 30), "{err}");
-    put_u32(&mut raw_mapping(&name), HeaderOffsets::get().init_state, 12345);
+    assert!(
+        matches!(err, OpenError::Timeout { waited_ms, .. } if waited_ms >= 30),
+        "{err}"
+    );
+    put_u32(
+        &mut raw_mapping(&name),
+        HeaderOffsets::get().init_state,
+        12345,
+    );
     let c = corruption(spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap_err());
     assert_eq!(c.found, 12345);
 }
@@ -236,7 +278,10 @@ fn no_space_is_reported_at_create_and_leaves_no_name_behind() {
     // 2^40 slots of 8 bytes: 8 TiB, more than any /dev/shm here.
     let err = spsc::Producer::<u64>::create(name.as_str(), &Options::new().capacity(1 << 40))
         .unwrap_err();
-    assert!(matches!(err, OpenError::NoSpace { bytes, .. } if bytes > 1 << 43), "{err}");
+    assert!(
+        matches!(err, OpenError::NoSpace { bytes, .. } if bytes > 1 << 43),
+        "{err}"
+    );
     assert!(!std::path::Path::new(&name.path()).exists());
 }
 
@@ -244,11 +289,16 @@ fn no_space_is_reported_at_create_and_leaves_no_name_behind() {
 fn capacity_zero_non_power_or_overflowing_is_invalid_config() {
     let name = ShmName::new("config");
     for capacity in [0, 3, 1 << 62, usize::MAX] {
-        let err = spsc::Producer::<[u64; 4]>::create(name.as_str(), &Options::new().capacity(capacity))
-            .unwrap_err();
-        assert!(matches!(err, OpenError::InvalidConfig(_)), "{capacity}: {err}");
+        let err =
+            spsc::Producer::<[u64; 4]>::create(name.as_str(), &Options::new().capacity(capacity))
+                .unwrap_err();
+        assert!(
+            matches!(err, OpenError::InvalidConfig(_)),
+            "{capacity}: {err}"
+        );
     }
-    let err = spsc::Producer::<u64>::create(name.as_str(), &Options::new().mode(0o1777)).unwrap_err();
+    let err =
+        spsc::Producer::<u64>::create(name.as_str(), &Options::new().mode(0o1777)).unwrap_err();
     assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
     assert!(!std::path::Path::new(&name.path()).exists());
 }
@@ -279,10 +329,28 @@ fn a_second_endpoint_of_a_taken_role_is_refused() {
     let name = ShmName::new("roles");
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
     let err = spsc::Producer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
-    assert!(matches!(err, OpenError::RoleTaken { role: "producer", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpenError::RoleTaken {
+                role: "producer",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap();
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
-    assert!(matches!(err, OpenError::RoleTaken { role: "consumer", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpenError::RoleTaken {
+                role: "consumer",
+                ..
+            }
+        ),
+        "{err}"
+    );
     drop(rx);
     spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("role free after drop");
 }
@@ -322,7 +390,10 @@ fn the_mode_is_exact_whatever_the_umask() {
     assert_eq!(mode & 0o777, 0o644);
     let default = ShmName::new("mode-default");
     let _tx = spsc::Producer::<u64>::create(default.as_str(), &Options::new()).unwrap();
-    let mode = std::fs::metadata(default.path()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(default.path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -343,6 +414,9 @@ fn the_creator_never_unlinks_a_name_that_now_names_another_segment() {
     std::fs::remove_file(name.path()).unwrap();
     let _second = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
     drop(first);
-    assert!(std::path::Path::new(&name.path()).exists(), "the second segment survived");
+    assert!(
+        std::path::Path::new(&name.path()).exists(),
+        "the second segment survived"
+    );
     spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("second segment opens");
 }

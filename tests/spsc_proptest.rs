@@ -12,9 +12,15 @@ enum Op {
     Push(u64),
     Pop,
     /// Ask for `want` slots, fill them, commit `commit` of them.
-    WriteChunk { want: usize, commit: usize },
+    WriteChunk {
+        want: usize,
+        commit: usize,
+    },
     /// Ask for `want` items, check them, release `release` of them.
-    ReadChunk { want: usize, release: usize },
+    ReadChunk {
+        want: usize,
+        release: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

@@ -53,7 +53,13 @@ impl Capacity {
         }
     }
 
-    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "only the chunk API splits; loom builds leave it out"))]
+    #[cfg_attr(
+        shmlane_loom,
+        allow(
+            dead_code,
+            reason = "only the chunk API splits; loom builds leave it out"
+        )
+    )]
     /// Splits `len` slots starting at `position` into the run up to the end
     /// of the slot array and the run wrapped to its start:
     /// `(first_slot, first_len, second_len)`. `len` must be `<= capacity`.

@@ -68,11 +68,12 @@ impl<T: Pod> RingMemory<T> {
         let wanted = Layout::for_slots::<T>(kind, capacity, opts.schema_id)?;
         let (mapping, layout) = match source {
             Source::Create(name) => (Mapping::create_shm(name, &wanted, opts)?, wanted),
-            Source::Open(name) => {
-                Mapping::open_shm(name, &wanted, opts.capacity.is_some(), opts)?
-            }
+            Source::Open(name) => Mapping::open_shm(name, &wanted, opts.capacity.is_some(), opts)?,
         };
-        Ok(Self::new(Attachment::claim(Box::new(mapping), role)?, &layout))
+        Ok(Self::new(
+            Attachment::claim(Box::new(mapping), role)?,
+            &layout,
+        ))
     }
 
     /// Two endpoints over a new anonymous memfd segment, each with its own
@@ -145,9 +146,11 @@ impl<T: Pod> RingMemory<T> {
     pub(crate) fn slot(&self, position: u64) -> &UnsafeCell<T> {
         let index = self.capacity.slot(position);
         // SAFETY: `index < capacity` (masked), and the slot area holds
-        // `capacity` cells of `UnsafeCell<T>` for as long as the storage
-        // lives (Storage, point 2).
-        unsafe { self.slots.add(index).as_ref() }
+        // `capacity` cells (Storage, point 2), so the offset stays inside it.
+        let cell = unsafe { self.slots.add(index) };
+        // SAFETY: `cell` points to an initialised `UnsafeCell<T>` that lives
+        // as long as the storage, which `self` owns.
+        unsafe { cell.as_ref() }
     }
 
     /// Pointer to the first of `len` consecutive slots from `index`, for the

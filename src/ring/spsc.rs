@@ -7,8 +7,8 @@
 //! is full (producer) or empty (consumer): in a busy stream most pushes and
 //! pops touch no cache line the other core is writing.
 //!
-//! Every index read from the segment is validated ([`Capacity::occupied`])
-//! before use: an impossible one is [`Corruption`], never an out-of-bounds
+//! Every index read from the segment is validated (distance from the other
+//! index at most the capacity) before use: an impossible one is [`Corruption`], never an out-of-bounds
 //! access.
 //!
 //! ```no_run
@@ -25,10 +25,10 @@
 
 use bytemuck::Pod;
 
-use super::index::Capacity;
 use super::RingMemory;
 #[cfg(not(shmlane_loom))]
 use super::Source;
+use super::index::Capacity;
 #[cfg(not(shmlane_loom))]
 use crate::error::WriteChunkError;
 use crate::error::{Corruption, OpenError, PopError, PushError};
@@ -99,14 +99,24 @@ impl<T: Pod + Send> Producer<T> {
     /// Creates the named segment `name` and attaches as its producer.
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Producer, opts)?)
+        Self::attach(RingMemory::named(
+            Source::Create(name),
+            RingKind::Spsc,
+            Role::Producer,
+            opts,
+        )?)
     }
 
     /// Opens the named segment `name` and attaches as its producer; fails
     /// with [`OpenError::RoleTaken`] while another live producer is attached.
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Producer, opts)?)
+        Self::attach(RingMemory::named(
+            Source::Open(name),
+            RingKind::Spsc,
+            Role::Producer,
+            opts,
+        )?)
     }
 
     fn attach(ring: RingMemory<T>) -> Result<Self, OpenError> {
@@ -168,7 +178,9 @@ impl<T: Pod> Producer<T> {
     /// [`WriteChunkError::Full`] if no slot is free (and `n > 0`).
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, WriteChunkError> {
-        let free = self.free_slots(n as u64).map_err(WriteChunkError::Corrupted)?;
+        let free = self
+            .free_slots(n as u64)
+            .map_err(WriteChunkError::Corrupted)?;
         if free == 0 && n > 0 {
             return Err(WriteChunkError::Full);
         }
@@ -216,14 +228,24 @@ impl<T: Pod + Send> Consumer<T> {
     /// Creates the named segment `name` and attaches as its consumer.
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Consumer, opts)?)
+        Self::attach(RingMemory::named(
+            Source::Create(name),
+            RingKind::Spsc,
+            Role::Consumer,
+            opts,
+        )?)
     }
 
     /// Opens the named segment `name` and attaches as its consumer; fails
     /// with [`OpenError::RoleTaken`] while another live consumer is attached.
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Consumer, opts)?)
+        Self::attach(RingMemory::named(
+            Source::Open(name),
+            RingKind::Spsc,
+            Role::Consumer,
+            opts,
+        )?)
     }
 
     pub(crate) fn attach(ring: RingMemory<T>) -> Result<Self, OpenError> {
@@ -352,17 +374,18 @@ mod chunks {
     impl<T: Pod> WriteChunk<'_, T> {
         /// The two runs, in ring order.
         pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-            // SAFETY: both runs are free slots inside the slot area (from
-            // `Capacity::split` over `free_slots`), disjoint, aligned for T,
-            // and no other endpoint touches them until `commit` publishes
-            // them (SYNC: spsc-publish); the `&mut self` borrow makes these
-            // the only references.
-            unsafe {
-                (
-                    std::slice::from_raw_parts_mut(self.first.as_ptr(), self.first_len),
-                    std::slice::from_raw_parts_mut(self.second.as_ptr(), self.second_len),
-                )
-            }
+            // SAFETY: the first run is free slots inside the slot area (from
+            // `Capacity::split` over `free_slots`), aligned for T, and no
+            // other endpoint touches them until `commit` publishes them
+            // (SYNC: spsc-publish); the `&mut self` borrow makes this the
+            // only reference.
+            let first =
+                unsafe { std::slice::from_raw_parts_mut(self.first.as_ptr(), self.first_len) };
+            // SAFETY: as for the first run; the wrapped run starts at slot 0
+            // and ends before the first run starts, so the two are disjoint.
+            let second =
+                unsafe { std::slice::from_raw_parts_mut(self.second.as_ptr(), self.second_len) };
+            (first, second)
         }
 
         /// Number of slots in the chunk.
@@ -409,17 +432,16 @@ mod chunks {
     impl<T: Pod> ReadChunk<'_, T> {
         /// The two runs, in ring order.
         pub fn as_slices(&self) -> (&[T], &[T]) {
-            // SAFETY: both runs are published slots inside the slot area
+            // SAFETY: the first run is published slots inside the slot area
             // (from `Capacity::split` over `available`, SYNC: spsc-publish),
-            // disjoint and aligned; the producer does not write them until
-            // `release` frees them; the chunk borrows the consumer mutably,
-            // so nothing releases them while these borrows live.
-            unsafe {
-                (
-                    std::slice::from_raw_parts(self.first.as_ptr(), self.first_len),
-                    std::slice::from_raw_parts(self.second.as_ptr(), self.second_len),
-                )
-            }
+            // aligned; the producer does not write them until `release`
+            // frees them; the chunk borrows the consumer mutably, so nothing
+            // releases them while this borrow lives.
+            let first = unsafe { std::slice::from_raw_parts(self.first.as_ptr(), self.first_len) };
+            // SAFETY: as for the first run (the wrapped run from slot 0).
+            let second =
+                unsafe { std::slice::from_raw_parts(self.second.as_ptr(), self.second_len) };
+            (first, second)
         }
 
         /// Number of items in the chunk.
@@ -556,7 +578,9 @@ mod tests {
         }
         assert_eq!(rx.pop(), Err(PopError::Empty));
         tx.push(1).unwrap();
-        drop(rx.read_chunk(1).unwrap());
+        {
+            let _unreleased = rx.read_chunk(1).unwrap();
+        }
         assert_eq!(rx.pop(), Ok(1));
     }
 
@@ -601,23 +625,35 @@ mod tests {
         tx.cached_head = 0;
         tx.tail = 4;
         assert!(matches!(tx.push(9), Err(PushError::Corrupted(9, _))));
-        assert!(matches!(tx.write_chunk(1), Err(WriteChunkError::Corrupted(_))));
+        assert!(matches!(
+            tx.write_chunk(1),
+            Err(WriteChunkError::Corrupted(_))
+        ));
     }
 
     #[test]
     fn invalid_capacities_are_config_errors() {
         for capacity in [0, 3, 1000, usize::MAX] {
             let err = heap_pair::<u64>(&Options::new().capacity(capacity)).unwrap_err();
-            assert!(matches!(err, OpenError::InvalidConfig(_)), "{capacity}: {err}");
+            assert!(
+                matches!(err, OpenError::InvalidConfig(_)),
+                "{capacity}: {err}"
+            );
         }
         let err = heap_pair::<u64>(&Options::new().mode(0o644)).unwrap_err();
-        assert!(matches!(err, OpenError::InvalidConfig(ref m) if m.contains("mode")), "{err}");
+        assert!(
+            matches!(err, OpenError::InvalidConfig(ref m) if m.contains("mode")),
+            "{err}"
+        );
         let err = heap_pair::<u64>(&Options::new().schema_id(0)).unwrap_err();
         assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "Miri aborts on allocation failure instead of reporting it")]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri aborts on allocation failure instead of reporting it"
+    )]
     fn a_capacity_too_large_for_memory_is_no_space() {
         let err = heap_pair::<[u64; 8]>(&Options::new().capacity(1 << 50)).unwrap_err();
         assert!(matches!(err, OpenError::NoSpace { .. }), "{err}");

@@ -233,7 +233,8 @@ impl Header {
         self.slot_align.store(layout.slot_align, relaxed);
         self.slots_offset.store(layout.slots_offset, relaxed);
         self.segment_len.store(layout.segment_len, relaxed);
-        self.type_hash.store(fnv1a(layout.type_name.as_bytes()), relaxed);
+        self.type_hash
+            .store(fnv1a(layout.type_name.as_bytes()), relaxed);
         self.schema_id.store(layout.schema_id, relaxed);
         self.created_unix_ns.store(unix_now_ns(), relaxed);
         self.creator_pid.store(std::process::id(), relaxed);
@@ -370,11 +371,23 @@ impl HeaderSnapshot {
             found,
         };
         if self.magic != MAGIC {
-            return Err(corrupted("bad magic: not a shmlane segment", self.magic, MAGIC));
+            return Err(corrupted(
+                "bad magic: not a shmlane segment",
+                self.magic,
+                MAGIC,
+            ));
         }
         let checks: [(&'static str, u64, u64); 4] = [
-            ("layout_version", LAYOUT_VERSION.into(), self.layout_version.into()),
-            ("pointer_width", usize::BITS.into(), self.pointer_width.into()),
+            (
+                "layout_version",
+                LAYOUT_VERSION.into(),
+                self.layout_version.into(),
+            ),
+            (
+                "pointer_width",
+                usize::BITS.into(),
+                self.pointer_width.into(),
+            ),
             ("endianness", ENDIAN_TAG.into(), self.endianness.into()),
             ("header_len", HEADER_LEN as u64, self.header_len.into()),
         ];
@@ -393,8 +406,16 @@ impl HeaderSnapshot {
         if self.slot_size != expected.slot_size || self.slot_align != expected.slot_align {
             return Err(incompatible(
                 "slot type size/align",
-                format!("{} ({}/{})", expected.type_name, expected.slot_size, expected.slot_align),
-                format!("{} ({}/{})", self.type_name(), self.slot_size, self.slot_align),
+                format!(
+                    "{} ({}/{})",
+                    expected.type_name, expected.slot_size, expected.slot_align
+                ),
+                format!(
+                    "{} ({}/{})",
+                    self.type_name(),
+                    self.slot_size,
+                    self.slot_align
+                ),
             ));
         }
         if self.schema_id != 0 || expected.schema_id != 0 {

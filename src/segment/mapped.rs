@@ -100,10 +100,8 @@ fn reserve(fd: &OwnedFd, name: &str, bytes: u64) -> Result<(), OpenError> {
 
 fn map(file: &File, name: &str, len: u64) -> Result<MmapRaw, OpenError> {
     let len = usize::try_from(len).map_err(|_| no_space(name, len, Errno::ENOMEM))?;
-    MmapOptions::new()
-        .len(len)
-        .map_raw(file)
-        .map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
+    MmapOptions::new().len(len).map_raw(file).map_err(|e| {
+        match e.raw_os_error().map(Errno::from_raw) {
             Some(Errno::ENOMEM) => no_space(name, len as u64, Errno::ENOMEM),
             Some(errno) => os_error(name, "mmap", errno),
             None => OpenError::Io {
@@ -111,13 +109,18 @@ fn map(file: &File, name: &str, len: u64) -> Result<MmapRaw, OpenError> {
                 op: "mmap",
                 source: e,
             },
-        })
+        }
+    })
 }
 
 impl Mapping {
     /// Creates the named segment `name` with `layout`: `O_EXCL`, the mode of
     /// `opts`, space reserved, header published.
-    pub(crate) fn create_shm(name: &str, layout: &Layout, opts: &Options) -> Result<Self, OpenError> {
+    pub(crate) fn create_shm(
+        name: &str,
+        layout: &Layout,
+        opts: &Options,
+    ) -> Result<Self, OpenError> {
         opts.check_mode()?;
         let shm_name = shm_name(name)?;
         let mode = Mode::from_bits_truncate(opts.effective_mode() as libc::mode_t);
@@ -178,8 +181,11 @@ impl Mapping {
     /// growing so that no peer can make a later access fault.
     pub(crate) fn create_memfd(layout: &Layout) -> Result<Self, OpenError> {
         let name = "(memfd)";
-        let fd = memfd_create(c"shmlane", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-            .map_err(|e| os_error(name, "memfd_create", e))?;
+        let fd = memfd_create(
+            c"shmlane",
+            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+        )
+        .map_err(|e| os_error(name, "memfd_create", e))?;
         reserve(&fd, name, layout.segment_len)?;
         let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
         fcntl(&fd, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| os_error(name, "seal", e))?;
@@ -228,7 +234,9 @@ impl Mapping {
         let start = Instant::now();
         let mut pause = Duration::from_micros(50);
         loop {
-            let file_len = fstat(file.as_fd()).map_err(|e| os_error(name, "fstat", e))?.st_size;
+            let file_len = fstat(file.as_fd())
+                .map_err(|e| os_error(name, "fstat", e))?
+                .st_size;
             let file_len = u64::try_from(file_len).unwrap_or(0);
             if file_len >= HEADER_LEN as u64 {
                 let map = map(&file, name, file_len)?;
@@ -291,10 +299,14 @@ impl Drop for Mapping {
         // creator may have unlinked ours and made a new segment since. (The
         // window between this check and the unlink cannot be closed from
         // user space; it is documented in SAFETY.md.)
-        let still_ours = shm_open(unlink.shm_name.as_c_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .ok()
-            .and_then(|fd| fstat(&fd).ok())
-            .is_some_and(|st| st.st_dev == unlink.dev && st.st_ino == unlink.ino);
+        let still_ours = shm_open(
+            unlink.shm_name.as_c_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .and_then(|fd| fstat(&fd).ok())
+        .is_some_and(|st| st.st_dev == unlink.dev && st.st_ino == unlink.ino);
         if still_ours {
             let _ = shm_unlink(unlink.shm_name.as_c_str());
         }
@@ -333,8 +345,10 @@ unsafe impl Storage for Mapping {
 
     fn slot_area(&self) -> NonNull<u8> {
         // SAFETY: `slots_offset` is within the mapping (point (2)), so the
-        // pointer is in bounds and non-null.
-        unsafe { NonNull::new_unchecked(self.map.as_mut_ptr().add(self.slots_offset)) }
+        // offset pointer stays in bounds.
+        let start = unsafe { self.map.as_mut_ptr().add(self.slots_offset) };
+        // SAFETY: a pointer inside a live mapping is not null.
+        unsafe { NonNull::new_unchecked(start) }
     }
 
     fn name(&self) -> &str {

@@ -68,7 +68,9 @@ impl<T: Zeroable> Heap<T> {
     pub(crate) fn create(layout: &Layout) -> Result<Self, OpenError> {
         let capacity = usize::try_from(layout.capacity.get()).map_err(|_| no_memory(layout))?;
         let mut slots = Vec::new();
-        slots.try_reserve_exact(capacity).map_err(|_| no_memory(layout))?;
+        slots
+            .try_reserve_exact(capacity)
+            .map_err(|_| no_memory(layout))?;
         slots.extend((0..capacity).map(|_| UnsafeCell::new(T::zeroed())));
         let header = Header::zeroed();
         header.initialize(layout);

@@ -13,11 +13,64 @@
 //! `sync::thread`. Loom's threads are spawned by `tests/loom.rs`, which
 //! only builds under the loom cfg.
 
+// This module is the facade: the std items clippy.toml forbids elsewhere
+// are named here, and only here.
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "the loom facade is the one place allowed to name them"
+)]
+
 #[cfg(not(shmlane_loom))]
 mod imp {
-    #[allow(clippy::disallowed_types, reason = "this is the facade")]
-    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64};
     pub(crate) use std::sync::atomic::Ordering;
+
+    /// Defines a `repr(transparent)` wrapper of a std atomic with loom's
+    /// method names. A wrapper, not a re-export: clippy's disallowed-types
+    /// lint sees through re-exports, and the wrapper keeps the integer's
+    /// layout, which the mapped storages rely on.
+    macro_rules! atomic_int {
+        ($name:ident, $int:ty, $std:ty) => {
+            #[doc = concat!("`", stringify!($std), "` with the integer's layout.")]
+            #[repr(transparent)]
+            #[derive(Debug)]
+            pub(crate) struct $name($std);
+
+            #[allow(
+                dead_code,
+                reason = "every width gets the same methods; not every width uses each"
+            )]
+            impl $name {
+                pub(crate) const fn new(value: $int) -> Self {
+                    Self(<$std>::new(value))
+                }
+
+                #[inline(always)]
+                pub(crate) fn load(&self, order: Ordering) -> $int {
+                    self.0.load(order)
+                }
+
+                #[inline(always)]
+                pub(crate) fn store(&self, value: $int, order: Ordering) {
+                    self.0.store(value, order)
+                }
+
+                #[inline(always)]
+                pub(crate) fn compare_exchange(
+                    &self,
+                    current: $int,
+                    new: $int,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$int, $int> {
+                    self.0.compare_exchange(current, new, success, failure)
+                }
+            }
+        };
+    }
+
+    atomic_int!(AtomicU32, u32, std::sync::atomic::AtomicU32);
+    atomic_int!(AtomicU64, u64, std::sync::atomic::AtomicU64);
 
     /// `UnsafeCell` with loom's closure-based access API.
     ///
@@ -25,15 +78,12 @@ mod imp {
     /// slot area in a mapping can be viewed as `[UnsafeCell<T>]`.
     #[repr(transparent)]
     #[derive(Debug)]
-    pub(crate) struct UnsafeCell<T>(
-        #[allow(clippy::disallowed_types, reason = "this is the facade")] std::cell::UnsafeCell<T>,
-    );
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
     impl<T> UnsafeCell<T> {
         /// Wraps `value`.
         #[cfg_attr(not(test), allow(dead_code, reason = "heap storage builds cells"))]
         pub(crate) const fn new(value: T) -> Self {
-            #[allow(clippy::disallowed_types, reason = "this is the facade")]
             Self(std::cell::UnsafeCell::new(value))
         }
 
@@ -53,8 +103,14 @@ mod imp {
     /// Threads, for the in-process tests of the library.
     #[cfg(test)]
     pub(crate) mod thread {
-        #[allow(clippy::disallowed_methods, reason = "this is the facade")]
-        pub(crate) use std::thread::spawn;
+        /// `std::thread::spawn`, named here so clippy can forbid it elsewhere.
+        pub(crate) fn spawn<F, T>(f: F) -> std::thread::JoinHandle<T>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            std::thread::spawn(f)
+        }
     }
 }
 

@@ -1,0 +1,96 @@
+//! The benchmark cases, by family, and what they share: one-value push/pop
+//! over any ring with watchdog retries, and the wiring of a throughput case.
+
+pub mod atomic;
+pub mod rtrb;
+pub mod spsc;
+
+use super::affinity::{Cores, Peers, run_pair};
+use super::error::BenchError;
+use super::measure::{StreamRx, StreamTx, TputStats, check_seq, tput_consumer, tput_producer};
+use super::shared::SharedPage;
+use super::spin::Watch;
+
+/// What a case needs to know from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// Seconds of measurement.
+    pub secs: f64,
+    pub cores: Cores,
+    /// Process or thread peer, as the registry declares for the case.
+    pub peers: Peers,
+}
+
+/// Capacity of every ring, in u64 slots.
+pub const CAPACITY: usize = 1024;
+
+/// A ring producer that can try to push one u64.
+pub trait PushOne {
+    /// `Ok(false)` when the ring is full.
+    fn try_push(&mut self, v: u64) -> Result<bool, BenchError>;
+}
+
+/// A ring consumer that can try to pop one u64.
+pub trait PopOne {
+    /// `Ok(None)` when the ring is empty.
+    fn try_pop(&mut self) -> Result<Option<u64>, BenchError>;
+}
+
+/// Pushes `v`, busy-retrying while the ring is full.
+#[inline(always)]
+pub fn push(tx: &mut impl PushOne, v: u64, watch: &Watch<'_>) -> Result<(), BenchError> {
+    watch.until("pushing into a full ring", || {
+        Ok(tx.try_push(v)?.then_some(()))
+    })
+}
+
+/// Pops one value, busy-retrying while the ring is empty.
+#[inline(always)]
+pub fn pop(rx: &mut impl PopOne, watch: &Watch<'_>) -> Result<u64, BenchError> {
+    watch.until("popping from an empty ring", || rx.try_pop())
+}
+
+/// A stream end that moves one value per push or pop.
+pub struct Single<T>(pub T);
+
+impl<T: PushOne> StreamTx for Single<T> {
+    fn send(&mut self, from: u64, count: u64, watch: &Watch<'_>) -> Result<(), BenchError> {
+        for v in from..from + count {
+            push(&mut self.0, v, watch)?;
+        }
+        Ok(())
+    }
+
+    fn send_stop(&mut self, watch: &Watch<'_>) -> Result<(), BenchError> {
+        push(&mut self.0, super::measure::STOP, watch)
+    }
+}
+
+impl<T: PopOne> StreamRx for Single<T> {
+    fn recv_rep(&mut self, watch: &Watch<'_>) -> Result<u64, BenchError> {
+        let mut next = 0;
+        loop {
+            let v = pop(&mut self.0, watch)?;
+            if check_seq(&[v], &mut next)?.1 {
+                return Ok(next);
+            }
+        }
+    }
+}
+
+/// Runs a throughput case: `tx` streams from this side (core A), `rx`
+/// receives on the peer (core B).
+pub fn stream(
+    setup: &Setup,
+    mut tx: impl StreamTx,
+    mut rx: impl StreamRx + Send,
+) -> Result<TputStats, BenchError> {
+    let page = SharedPage::new()?;
+    let page = &page;
+    run_pair(
+        setup.peers,
+        setup.cores,
+        move |watch| tput_consumer(&mut rx, page, &watch),
+        move |watch| tput_producer(setup.secs, &mut tx, page, &watch),
+    )
+}

@@ -1,0 +1,200 @@
+//! `shmlane bench`: the case registry and the runner.
+//!
+//! Layout: `measure` (the rtt and tput harnesses), `affinity` (pinning and
+//! the fork/thread helper that starts a case's peer), `spin` (busy waiting
+//! with a watchdog), `shared` (a page of process-shared atomics), `probe`
+//! (the per-case core-to-core probe), `cases` (the cases themselves),
+//! `report` (table and JSON).
+
+mod affinity;
+mod cases;
+mod error;
+mod measure;
+mod probe;
+mod report;
+mod shared;
+mod spin;
+
+use clap::Args;
+use clap::builder::PossibleValuesParser;
+
+use self::affinity::{Cores, Peers};
+pub use self::error::BenchError;
+use self::measure::Figures;
+use self::report::{Report, Row};
+use cases::Setup;
+
+/// Options of `shmlane bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Cases to run, comma-separated [default: all]. They always run in the
+    /// order of the possible values, baselines first, so that ratios can be
+    /// computed.
+    #[arg(
+        long,
+        value_name = "A,B",
+        value_delimiter = ',',
+        value_parser = PossibleValuesParser::new(CASES.iter().map(|c| c.name)),
+    )]
+    case: Vec<String>,
+    /// Seconds of measurement per case.
+    #[arg(long, value_name = "S", default_value_t = 2.0, value_parser = parse_secs)]
+    secs: f64,
+    /// Message size in bytes (the current cases send u64: only 8).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    size: usize,
+    /// Print one JSON object per case and line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The two cores to pin the two peers to.
+    #[arg(long, value_name = "A,B", default_value = "0,1", value_parser = Cores::parse)]
+    cores: Cores,
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        Ok(_) => Err(format!("{s} is not a number of seconds in (0, 3600]")),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
+/// One benchmark case.
+#[derive(Debug)]
+struct Case {
+    name: &'static str,
+    /// Process or thread peer; the case runs its peer as declared here.
+    peers: Peers,
+    /// Message sizes in bytes the case can send.
+    sizes: &'static [usize],
+    run: fn(&Setup) -> Result<Figures, BenchError>,
+}
+
+/// Every case, in the order they run: each mode's baseline before the
+/// cases whose ratio is taken against it.
+const CASES: &[Case] = &[
+    Case {
+        name: "atomic-pingpong",
+        peers: Peers::Proc,
+        sizes: &[8],
+        run: cases::atomic::case,
+    },
+    Case {
+        name: "spsc-rtt",
+        peers: Peers::Proc,
+        sizes: &[8],
+        run: cases::spsc::case_rtt,
+    },
+    Case {
+        name: "rtrb-tput",
+        peers: Peers::Thread,
+        sizes: &[8],
+        run: cases::rtrb::case,
+    },
+    Case {
+        name: "spsc-tput",
+        peers: Peers::Proc,
+        sizes: &[8],
+        run: cases::spsc::case_tput,
+    },
+    Case {
+        name: "spsc-chunk-tput",
+        peers: Peers::Proc,
+        sizes: &[8],
+        run: cases::spsc::case_chunk_tput,
+    },
+];
+
+/// The cases named on the command line (all if none; clap has checked the
+/// names), in registry order, each checked against `size`. Nothing runs
+/// unless all are valid.
+fn select(names: &[String], size: usize) -> Result<Vec<&'static Case>, BenchError> {
+    let chosen: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| names.is_empty() || names.iter().any(|n| n == c.name))
+        .collect();
+    if let Some(c) = chosen.iter().find(|c| !c.sizes.contains(&size)) {
+        let sizes: Vec<String> = c.sizes.iter().map(ToString::to_string).collect();
+        return Err(BenchError::Usage(format!(
+            "case {} cannot send {size}-byte messages (--size {size}); it supports --size {}",
+            c.name,
+            sizes.join(", ")
+        )));
+    }
+    Ok(chosen)
+}
+
+/// Runs the selected cases and prints their rows. A case that fails is
+/// reported on stderr at once and the others still run (a broken ring
+/// should not hide the figures of the rest); the command then fails.
+pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    let chosen = select(&args.case, args.size)?;
+    args.cores.check_allowed()?;
+    let mut report = Report::new(args.json);
+    let mut failed = Vec::new();
+    for case in chosen {
+        match run_case(case, args) {
+            Ok(row) => report.add(&row),
+            Err(e) => {
+                eprintln!("shmlane: error: {}", e.in_case(case.name));
+                report.failed(case.name);
+                failed.push(case.name);
+            }
+        }
+    }
+    report.finish();
+    match failed.as_slice() {
+        [] => Ok(()),
+        names => Err(BenchError::Failed(names.join(", "))),
+    }
+}
+
+/// One case between its two probes.
+fn run_case(case: &Case, args: &BenchArgs) -> Result<Row, BenchError> {
+    let setup = Setup {
+        secs: args.secs,
+        cores: args.cores,
+        peers: case.peers,
+    };
+    let before = probe::median_rtt_ns(setup.cores)?;
+    let figures = (case.run)(&setup)?;
+    let after = probe::median_rtt_ns(setup.cores)?;
+    Ok(Row {
+        case: case.name,
+        peers: case.peers,
+        size: args.size,
+        figures,
+        probe_ns: [before, after],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn select_keeps_registry_order() {
+        let got = select(&names(&["spsc-tput", "atomic-pingpong"]), 8).unwrap();
+        let got: Vec<_> = got.iter().map(|c| c.name).collect();
+        assert_eq!(got, ["atomic-pingpong", "spsc-tput"]);
+        assert_eq!(select(&[], 8).unwrap().len(), CASES.len());
+    }
+
+    #[test]
+    fn select_rejects_bad_size() {
+        let e = select(&names(&["spsc-rtt"]), 64).unwrap_err().to_string();
+        assert!(e.contains("spsc-rtt") && e.contains("64"), "{e}");
+    }
+
+    #[test]
+    fn cores_parse() {
+        assert_eq!(Cores::parse("2, 3"), Ok(Cores { a: 2, b: 3 }));
+        assert!(Cores::parse("1,1").is_err());
+        assert!(Cores::parse("1").is_err());
+        assert!(Cores::parse("a,1").is_err());
+    }
+}

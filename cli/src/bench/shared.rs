@@ -1,0 +1,73 @@
+//! One page of atomics that a forked child shares with its parent.
+//!
+//! Used for the atomic ping-pong (the baseline and the probe) and for the
+//! throughput harness's end-of-repetition acknowledgement. It works between
+//! threads just as well, so thread and process peers use the same code.
+
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+
+use super::error::BenchError;
+
+const PAGE_BYTES: usize = 4096;
+/// Number of `AtomicU64` words in the page.
+pub const WORDS: usize = PAGE_BYTES / size_of::<AtomicU64>();
+
+/// A `MAP_SHARED | MAP_ANONYMOUS` page seen as `[AtomicU64; WORDS]`.
+///
+/// MAP_SHARED (not private) is the point: after `fork` both processes see
+/// the same physical page, so a store by one is a load by the other.
+pub struct SharedPage {
+    base: NonNull<AtomicU64>,
+}
+
+// SAFETY: the page is only ever accessed through `&AtomicU64`, which is
+// Sync; the pointer itself is never written after creation.
+unsafe impl Send for SharedPage {}
+// SAFETY: as for Send: all shared access is atomic.
+unsafe impl Sync for SharedPage {}
+
+impl SharedPage {
+    /// Maps a fresh zero-filled page.
+    pub fn new() -> Result<Self, BenchError> {
+        let len = NonZeroUsize::new(PAGE_BYTES).expect("page size is not zero");
+        // SAFETY: a new anonymous mapping at an address of the kernel's
+        // choosing (addr None) cannot alias any memory Rust already owns.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }
+        .map_err(BenchError::os("mmap of a shared page"))?;
+        Ok(Self { base: ptr.cast() })
+    }
+
+    /// Word `i` of the page.
+    pub fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < WORDS, "shared page word {i} out of range");
+        let word = self.base.as_ptr().wrapping_add(i);
+        // SAFETY: `word` is in bounds (asserted above). The mapping is
+        // page-aligned, PAGE_BYTES long, zero-filled and readable/writable,
+        // and lives until `self` drops, which the returned borrow cannot
+        // outlive. AtomicU64 has the size and alignment of u64, any bit
+        // pattern is a valid value, and every access to the page goes
+        // through atomics.
+        unsafe { &*word }
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the start of a PAGE_BYTES mapping made in `new`
+        // and not unmapped before; no borrow of it outlives `self`.
+        let unmapped = unsafe { munmap(self.base.cast(), PAGE_BYTES) };
+        // Nothing to recover if it fails: it would only leak the page.
+        debug_assert!(unmapped.is_ok(), "munmap of the shared page failed");
+    }
+}
