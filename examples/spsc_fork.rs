@@ -40,7 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             waitpid(child, None)?;
-            println!("parent sent {COUNT} items, expected sum {}", COUNT * (COUNT - 1) / 2);
+            println!(
+                "parent sent {COUNT} items, expected sum {}",
+                COUNT * (COUNT - 1) / 2
+            );
         }
     }
     Ok(())

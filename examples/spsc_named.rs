@@ -34,7 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut tx = spsc::Producer::<Tick>::create(&name, &opts)?;
             println!("created {name:?}; start the consumer now");
             for seq in 0..10 {
-                let mut tick = Tick { seq, price: 100.0 + seq as f64 / 4.0, qty: 10, venue: 1 };
+                let mut tick = Tick {
+                    seq,
+                    price: 100.0 + seq as f64 / 4.0,
+                    qty: 10,
+                    venue: 1,
+                };
                 while let Err(PushError::Full(back)) = tx.push(tick) {
                     tick = back;
                     std::thread::sleep(Duration::from_millis(1));
