@@ -133,6 +133,12 @@ pub enum PushError<T> {
     /// The ring is full.
     #[error("ring is full")]
     Full(T),
+    /// A blocking push waited its whole timeout for room.
+    #[error("timed out waiting for room in the ring")]
+    Timeout(T),
+    /// The consumer detached or died; nothing will read this value.
+    #[error("the consumer is gone")]
+    Disconnected(T),
     /// The segment holds impossible indices; the endpoint cannot continue.
     #[error("ring is corrupted: {1}")]
     Corrupted(T, Corruption),
@@ -142,7 +148,7 @@ impl<T> PushError<T> {
     /// The value that was not pushed.
     pub fn into_inner(self) -> T {
         match self {
-            Self::Full(v) | Self::Corrupted(v, _) => v,
+            Self::Full(v) | Self::Timeout(v) | Self::Disconnected(v) | Self::Corrupted(v, _) => v,
         }
     }
 }
@@ -152,6 +158,8 @@ impl<T> fmt::Debug for PushError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Full(_) => f.write_str("Full(..)"),
+            Self::Timeout(_) => f.write_str("Timeout(..)"),
+            Self::Disconnected(_) => f.write_str("Disconnected(..)"),
             Self::Corrupted(_, c) => write!(f, "Corrupted(.., {c:?})"),
         }
     }
@@ -164,6 +172,13 @@ pub enum PopError {
     /// The ring is empty.
     #[error("ring is empty")]
     Empty,
+    /// A blocking pop waited its whole timeout for an item.
+    #[error("timed out waiting for an item")]
+    Timeout,
+    /// The producer detached or died and every item it committed has been
+    /// received.
+    #[error("the producer is gone and the ring is drained")]
+    Disconnected,
     /// The segment holds impossible indices; the endpoint cannot continue.
     #[error("ring is corrupted: {0}")]
     Corrupted(Corruption),
@@ -176,7 +191,28 @@ pub enum WriteChunkError {
     /// No slot is free.
     #[error("ring is full")]
     Full,
+    /// A blocking call waited its whole timeout for room.
+    #[error("timed out waiting for room in the ring")]
+    Timeout,
+    /// The consumer detached or died.
+    #[error("the consumer is gone")]
+    Disconnected,
     /// The segment holds impossible indices; the endpoint cannot continue.
     #[error("ring is corrupted: {0}")]
     Corrupted(Corruption),
+}
+
+/// Why a semaphore operation did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SemError {
+    /// `try_wait` found the value at 0.
+    #[error("semaphore value is 0")]
+    WouldBlock,
+    /// `wait_timeout` waited its whole timeout.
+    #[error("timed out waiting on the semaphore")]
+    Timeout,
+    /// `post` would take the value past its maximum.
+    #[error("semaphore value would exceed its maximum")]
+    Overflow,
 }

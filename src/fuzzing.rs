@@ -12,8 +12,9 @@ use crate::options::Options;
 use crate::peer::{Attachment, Role};
 use crate::ring::RingMemory;
 pub use crate::segment::HeaderOffsets;
-use crate::segment::{Layout, Mapping, RingKind};
+use crate::segment::{Layout, Mapping, RingKind, Strict};
 use crate::spsc;
+use crate::wait::Waiter;
 
 /// Largest segment the `open_header` target builds (keeps runs fast).
 const MAX_SEGMENT: usize = 1 << 20;
@@ -51,19 +52,24 @@ pub fn open_header(data: &[u8]) -> OpenOutcome {
     }
     let capacity = 1usize << (selector & 15);
     let opts = Options::new().capacity(capacity);
-    let Ok(expected) = Layout::for_slots::<u64>(RingKind::Spsc, capacity, opts.schema_id) else {
+    let Ok(expected) =
+        Layout::for_slots::<u64>(RingKind::Spsc, capacity, opts.schema_id, Waiter::EventCount)
+    else {
         return OpenOutcome::NotRun;
     };
-    let expect_capacity = selector & 0x10 != 0;
-    let Ok((mapping, layout)) =
-        Mapping::attach(file, "(fuzz)", &expected, expect_capacity, Duration::ZERO)
+    let strict = Strict {
+        capacity: selector & 0x10 != 0,
+        waiter: false,
+    };
+    let Ok((mapping, layout)) = Mapping::attach(file, "(fuzz)", &expected, strict, Duration::ZERO)
     else {
         return OpenOutcome::Refused;
     };
     let Ok(attachment) = Attachment::claim(Box::new(mapping), Role::Consumer) else {
         return OpenOutcome::Refused;
     };
-    let Ok(mut rx) = spsc::Consumer::<u64>::attach(RingMemory::new(attachment, &layout)) else {
+    let ring = RingMemory::new(attachment, &layout, Role::Consumer);
+    let Ok(mut rx) = spsc::Consumer::<u64>::attach(ring, &opts) else {
         return OpenOutcome::Refused;
     };
     let mut popped = 0;

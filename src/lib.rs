@@ -45,10 +45,13 @@ mod peer;
 mod ring;
 mod segment;
 mod sync;
+mod wait;
 
-pub use error::{Corruption, OpenError, PopError, PushError, WriteChunkError};
+pub use error::{Corruption, OpenError, PopError, PushError, SemError, WriteChunkError};
 pub use options::{DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, Options};
-pub use ring::spsc;
+pub use ring::{Stats, spsc};
+pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
+pub use wait::{LIVENESS_TICK, WaitStrategy, Waiter};
 
 /// The README's examples, compiled as doctests so they cannot drift.
 #[cfg(doctest)]

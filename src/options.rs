@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::OpenError;
+use crate::wait::{WaitStrategy, Waiter};
 
 /// Default ring capacity (slots) when none is given.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -24,6 +25,8 @@ pub struct Options {
     pub(crate) persist: Option<bool>,
     pub(crate) open_timeout: Option<Duration>,
     pub(crate) schema_id: Option<u64>,
+    pub(crate) wait_strategy: Option<WaitStrategy>,
+    pub(crate) waiter: Option<Waiter>,
 }
 
 impl Options {
@@ -67,6 +70,21 @@ impl Options {
     /// talk. Size and alignment are always checked.
     pub fn schema_id(mut self, id: u64) -> Self {
         self.schema_id = Some(id);
+        self
+    }
+
+    /// How this endpoint's blocking calls wait (default
+    /// [`WaitStrategy::SpinThenPark`]). Per endpoint: the two ends may differ.
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait_strategy = Some(strategy);
+        self
+    }
+
+    /// Which mechanism wakes sleepers (default [`Waiter::EventCount`]).
+    /// Recorded in the segment at create; at open, a waiter given here must
+    /// match the segment's (else `Incompatible`), and none adopts it.
+    pub fn waiter(mut self, waiter: Waiter) -> Self {
+        self.waiter = Some(waiter);
         self
     }
 

@@ -13,7 +13,7 @@
 use std::io;
 
 use crate::error::OpenError;
-use crate::segment::Storage;
+use crate::segment::{PeerSlot, Storage};
 use crate::sync::Ordering;
 
 /// The roles of a ring with one producer and one consumer.
@@ -30,6 +30,34 @@ impl Role {
             Role::Consumer => "consumer",
         }
     }
+
+    /// The role on the other end of the ring.
+    pub(crate) fn peer(self) -> Role {
+        match self {
+            Role::Producer => Role::Consumer,
+            Role::Consumer => Role::Producer,
+        }
+    }
+}
+
+// The state word of a peer-table row: a generation (bumped by every new
+// attach) above two state bits. The generation makes a stale "dead" verdict
+// harmless: it is a compare-exchange against the generation it judged.
+// State 0 is vacant: no endpoint ever attached.
+const STATE_BITS: u32 = 0b11;
+const ATTACHED: u32 = 1;
+const DETACHED: u32 = 2;
+const GENERATION: u32 = 0b100;
+
+/// What an endpoint knows about its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerStatus {
+    /// No peer has attached yet: wait for one.
+    NotYet,
+    /// A peer is attached (as far as the segment says).
+    Attached,
+    /// The peer detached (dropped) or was found dead.
+    Gone,
 }
 
 /// An endpoint's hold on a segment: the storage and the claimed role, given
@@ -37,37 +65,132 @@ impl Role {
 pub(crate) struct Attachment {
     storage: Box<dyn Storage>,
     role: Role,
+    /// The process that marked the role attached, if any: only that process
+    /// marks it detached (a forked child's copy of an endpoint must not).
+    marked_by: Option<u32>,
+    /// The generation this endpoint attached with.
+    generation: u32,
 }
 
 impl Attachment {
-    /// Claims `role` in `storage`, or says who has it.
+    /// Claims `role` in `storage`, or says who has it. The role is marked
+    /// attached later, by [`mark_attached`](Self::mark_attached), in the
+    /// process that uses the endpoint.
     pub(crate) fn claim(storage: Box<dyn Storage>, role: Role) -> Result<Self, OpenError> {
         match storage.claim_role(role as usize) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(OpenError::RoleTaken {
-                    name: storage.name().to_owned(),
-                    role: role.name(),
-                });
-            }
-            Err(source) => {
-                return Err(OpenError::Io {
-                    name: storage.name().to_owned(),
-                    op: "claim role lock",
-                    source,
-                });
-            }
+            Ok(true) => Ok(Self {
+                storage,
+                role,
+                marked_by: None,
+                generation: 0,
+            }),
+            Ok(false) => Err(OpenError::RoleTaken {
+                name: storage.name().to_owned(),
+                role: role.name(),
+            }),
+            Err(source) => Err(OpenError::Io {
+                name: storage.name().to_owned(),
+                op: "claim role lock",
+                source,
+            }),
         }
-        let row = &storage.header().peers[role as usize];
-        row.pid.store(std::process::id(), Ordering::Relaxed);
-        row.start_time
-            .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
-        Ok(Self { storage, role })
     }
 
     /// The storage this endpoint is attached to.
     pub(crate) fn storage(&self) -> &dyn Storage {
         &*self.storage
+    }
+
+    fn row(&self, role: Role) -> &PeerSlot {
+        &self.storage.header().peers[role as usize]
+    }
+
+    /// Whether this process has marked the role attached.
+    #[inline(always)]
+    pub(crate) fn is_marked(&self) -> bool {
+        self.marked_by.is_some()
+    }
+
+    /// Marks the role attached by this process, with a new generation, and
+    /// records pid and start time for display.
+    pub(crate) fn mark_attached(&mut self) {
+        let row = self.row(self.role);
+        row.pid.store(std::process::id(), Ordering::Relaxed);
+        row.start_time
+            .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
+        let mut current = row.state.load(Ordering::Relaxed);
+        loop {
+            let next = (current & !STATE_BITS).wrapping_add(GENERATION) | ATTACHED;
+            // SYNC: peer-state (Release: an attach is seen with the pid row)
+            match row
+                .state
+                .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    self.generation = next & !STATE_BITS;
+                    self.marked_by = Some(std::process::id());
+                    return;
+                }
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Marks the role detached if this process attached it. Returns whether
+    /// it did (and so whether the peer should be woken).
+    pub(crate) fn mark_detached(&mut self) -> bool {
+        if self.marked_by != Some(std::process::id()) {
+            return false;
+        }
+        self.marked_by = None;
+        let attached = self.generation | ATTACHED;
+        // SYNC: peer-state (Release: everything this endpoint published
+        // happens-before a peer's Acquire load that sees DETACHED, so the
+        // peer drains it all before reporting Disconnected)
+        self.row(self.role)
+            .state
+            .compare_exchange(
+                attached,
+                self.generation | DETACHED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// The peer's state as the segment records it.
+    #[inline(always)]
+    pub(crate) fn peer_status(&self) -> PeerStatus {
+        // SYNC: peer-state (Acquire: pairs with the peer's Release)
+        match self.row(self.role.peer()).state.load(Ordering::Acquire) & STATE_BITS {
+            ATTACHED => PeerStatus::Attached,
+            DETACHED => PeerStatus::Gone,
+            // Vacant (or the unused value 3, which only a broken peer writes).
+            _ => PeerStatus::NotYet,
+        }
+    }
+
+    /// Checks that an attached peer is alive (its role lock is held) and
+    /// records it as gone if not. A syscall: call it from slow paths only.
+    pub(crate) fn check_peer_alive(&self) {
+        let peer = self.role.peer();
+        let row = self.row(peer);
+        let seen = row.state.load(Ordering::Acquire);
+        if seen & STATE_BITS != ATTACHED {
+            return;
+        }
+        // An error (no lock support) is taken as "alive": never declare a
+        // peer dead without evidence.
+        if let Ok(false) = self.storage.role_is_held(peer as usize) {
+            // A replacement that attached meanwhile changed the generation,
+            // and then this does nothing.
+            let _ = row.state.compare_exchange(
+                seen,
+                (seen & !STATE_BITS) | DETACHED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
     }
 }
 
@@ -85,14 +208,32 @@ fn process_start_time() -> io::Result<u64> {
         // for display only.
         return Err(io::ErrorKind::Unsupported.into());
     }
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Read into a stack buffer: endpoints attach lazily on their first push
+    // or pop, which must not allocate.
+    use std::io::Read;
+    let mut buffer = [0u8; 1024];
+    let mut file = std::fs::File::open("/proc/self/stat")?;
+    let mut len = 0;
+    while len < buffer.len() {
+        match file.read(&mut buffer[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    let stat = &buffer[..len];
     // The command name (field 2) may hold spaces and parentheses: fields are
-    // counted after its closing parenthesis, which is field 3's start - 2.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after_name
-        .split_whitespace()
-        .nth(22 - 3)
-        .and_then(|field| field.parse().ok())
+    // counted after its closing parenthesis, which ends field 2.
+    let after_name = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .map_or(&[][..], |end| &stat[end + 1..]);
+    let field = after_name
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|field| !field.is_empty())
+        .nth(22 - 3);
+    field
+        .and_then(|f| std::str::from_utf8(f).ok())
+        .and_then(|f| f.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/self/stat"))
 }
 

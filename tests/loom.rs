@@ -7,7 +7,7 @@
 #![cfg(shmlane_loom)]
 
 use loom::thread;
-use shmlane::{Options, PopError, PushError, spsc};
+use shmlane::{Options, PopError, PushError, Semaphore, WaitStrategy, Waiter, spsc};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -46,7 +46,9 @@ fn stream(capacity: usize, items: u64) {
         }
     }
     producer.join().unwrap();
-    assert_eq!(rx.pop(), Err(PopError::Empty), "nothing extra");
+    // Nothing extra: the producer has dropped, so after the drain the
+    // consumer hears that it is gone.
+    assert_eq!(rx.pop(), Err(PopError::Disconnected), "nothing extra");
 }
 
 #[test]
@@ -57,4 +59,75 @@ fn every_item_arrives_once_in_order_capacity_1() {
 #[test]
 fn every_item_arrives_once_in_order_capacity_2_with_wrap() {
     model(|| stream(2, 4));
+}
+
+/// Both sides block (park at once): capacity 1 with more items than slots
+/// forces the producer to sleep on full and the consumer on empty. Loom
+/// reports a lost wakeup as a deadlock.
+fn blocking_stream(capacity: usize, items: u64, waiter: Waiter) {
+    let opts = Options::new()
+        .capacity(capacity)
+        .wait_strategy(WaitStrategy::Park)
+        .waiter(waiter);
+    let (mut tx, mut rx) = spsc::heap_pair::<u64>(&opts).unwrap();
+    let producer = thread::spawn(move || {
+        for v in 1..=items {
+            tx.push_blocking(v, None).expect("push_blocking");
+        }
+    });
+    for expected in 1..=items {
+        assert_eq!(rx.pop_blocking(None), Ok(expected));
+    }
+    producer.join().unwrap();
+}
+
+#[test]
+fn blocking_both_ways_never_loses_a_wakeup_eventcount() {
+    model(|| blocking_stream(1, 3, Waiter::EventCount));
+}
+
+#[test]
+fn blocking_both_ways_never_loses_a_wakeup_semaphore_waiter() {
+    // Two items: the semaphore waiter has more states than the eventcount,
+    // and two items already make both sides sleep.
+    model(|| blocking_stream(1, 2, Waiter::Semaphore));
+}
+
+/// The consumer blocks; the producer drops after one item: the consumer
+/// gets the item, then Disconnected, and is never left asleep.
+#[test]
+fn a_drop_wakes_a_blocked_consumer_after_the_drain() {
+    model(|| {
+        let opts = Options::new().capacity(2).wait_strategy(WaitStrategy::Park);
+        let (mut tx, mut rx) = spsc::heap_pair::<u64>(&opts).unwrap();
+        let producer = thread::spawn(move || {
+            tx.push(7).unwrap();
+            drop(tx);
+        });
+        assert_eq!(rx.pop_blocking(None), Ok(7));
+        assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+        producer.join().unwrap();
+    });
+}
+
+/// P/V ping-pong between two threads on two semaphores.
+#[test]
+fn semaphore_ping_pong_never_deadlocks() {
+    model(|| {
+        let ping = std::sync::Arc::new(Semaphore::in_process(0).unwrap());
+        let pong = std::sync::Arc::new(Semaphore::in_process(0).unwrap());
+        let (ping2, pong2) = (ping.clone(), pong.clone());
+        let other = thread::spawn(move || {
+            for _ in 0..2 {
+                ping2.wait().unwrap();
+                pong2.post().unwrap();
+            }
+        });
+        for _ in 0..2 {
+            ping.post().unwrap();
+            pong.wait().unwrap();
+        }
+        other.join().unwrap();
+        assert_eq!((ping.value(), pong.value()), (0, 0));
+    });
 }

@@ -1,5 +1,6 @@
 //! The rings, and the plumbing every ring kind shares: making or finding
-//! the segment, claiming a role, and the typed view of its slots.
+//! the segment, claiming a role, the typed view of its slots, waking and
+//! detaching.
 
 pub(crate) mod index;
 pub mod spsc;
@@ -11,9 +12,10 @@ use bytemuck::Pod;
 
 use crate::error::OpenError;
 use crate::options::{DEFAULT_CAPACITY, Options};
-use crate::peer::{Attachment, Role};
-use crate::segment::{Header, Heap, Layout, RingControl, RingKind, Storage};
-use crate::sync::UnsafeCell;
+use crate::peer::{Attachment, PeerStatus, Role};
+use crate::segment::{Counters, Header, Heap, IndexLine, Layout, RingKind, Storage, Strict};
+use crate::sync::{Ordering, UnsafeCell};
+use crate::wait::{Signal, Waiter, barrier};
 use index::Capacity;
 
 /// How an endpoint finds its segment.
@@ -26,11 +28,32 @@ pub(crate) enum Source<'a> {
     Open(&'a str),
 }
 
+/// Counters of a ring, from its segment (shared by both ends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Items committed since the segment was created (the tail position).
+    pub pushes: u64,
+    /// Items released since the segment was created (the head position).
+    pub pops: u64,
+    /// Blocking pushes that found the ring full and had to wait.
+    pub full_waits: u64,
+    /// Blocking pops that found the ring empty and had to wait.
+    pub empty_waits: u64,
+    /// futex wake syscalls issued by either end.
+    pub wake_syscalls: u64,
+    /// futex wait syscalls issued by either end.
+    pub wait_syscalls: u64,
+}
+
 /// One endpoint's typed view of a segment's header and slots.
 pub(crate) struct RingMemory<T> {
     header: NonNull<Header>,
     slots: NonNull<UnsafeCell<T>>,
     capacity: Capacity,
+    waiter: Waiter,
+    /// Whether this process may publish with the light fence.
+    light: bool,
+    role: Role,
     // Declared last: dropped after nothing can use the pointers above.
     attachment: Attachment,
     _slots: PhantomData<T>,
@@ -44,15 +67,28 @@ unsafe impl<T: Send> Send for RingMemory<T> {}
 impl<T: Pod> RingMemory<T> {
     /// The typed view of `attachment`'s storage, whose header was validated
     /// (or written) for `layout`, itself made for `T`.
-    pub(crate) fn new(attachment: Attachment, layout: &Layout) -> Self {
+    pub(crate) fn new(attachment: Attachment, layout: &Layout, role: Role) -> Self {
         let storage = attachment.storage();
         Self {
             header: NonNull::from(storage.header()),
             slots: storage.slot_area().cast(),
             capacity: layout.capacity,
+            waiter: layout.waiter,
+            light: barrier::register_publisher(),
+            role,
             attachment,
             _slots: PhantomData,
         }
+    }
+
+    fn layout(kind: RingKind, opts: &Options) -> Result<Layout, OpenError> {
+        let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
+        Layout::for_slots::<T>(
+            kind,
+            capacity,
+            opts.schema_id,
+            opts.waiter.unwrap_or_default(),
+        )
     }
 
     /// A named segment, created or opened for `role`.
@@ -64,20 +100,25 @@ impl<T: Pod> RingMemory<T> {
         opts: &Options,
     ) -> Result<Self, OpenError> {
         use crate::segment::Mapping;
-        let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
-        let wanted = Layout::for_slots::<T>(kind, capacity, opts.schema_id)?;
+        let wanted = Self::layout(kind, opts)?;
         let (mapping, layout) = match source {
             Source::Create(name) => (Mapping::create_shm(name, &wanted, opts)?, wanted),
-            Source::Open(name) => Mapping::open_shm(name, &wanted, opts.capacity.is_some(), opts)?,
+            Source::Open(name) => {
+                let strict = Strict {
+                    capacity: opts.capacity.is_some(),
+                    waiter: opts.waiter.is_some(),
+                };
+                Mapping::open_shm(name, &wanted, strict, opts)?
+            }
         };
-        Ok(Self::new(
-            Attachment::claim(Box::new(mapping), role)?,
-            &layout,
-        ))
+        let mut ring = Self::new(Attachment::claim(Box::new(mapping), role)?, &layout, role);
+        ring.mark_attached();
+        Ok(ring)
     }
 
     /// Two endpoints over a new anonymous memfd segment, each with its own
-    /// open file description (so each holds its own role lock).
+    /// open file description (so each holds its own role lock). They mark
+    /// themselves attached at first use, in the process that uses them.
     #[cfg(not(shmlane_loom))]
     pub(crate) fn memfd_pair(
         kind: RingKind,
@@ -86,13 +127,20 @@ impl<T: Pod> RingMemory<T> {
     ) -> Result<(Self, Self), OpenError> {
         use crate::segment::Mapping;
         opts.check_anonymous("an anonymous (memfd) pair")?;
-        let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
-        let layout = Layout::for_slots::<T>(kind, capacity, opts.schema_id)?;
+        let layout = Self::layout(kind, opts)?;
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
         Ok((
-            Self::new(Attachment::claim(Box::new(first), roles.0)?, &layout),
-            Self::new(Attachment::claim(Box::new(second), roles.1)?, &layout),
+            Self::new(
+                Attachment::claim(Box::new(first), roles.0)?,
+                &layout,
+                roles.0,
+            ),
+            Self::new(
+                Attachment::claim(Box::new(second), roles.1)?,
+                &layout,
+                roles.1,
+            ),
         ))
     }
 
@@ -106,17 +154,28 @@ impl<T: Pod> RingMemory<T> {
         T: Send,
     {
         opts.check_anonymous("an in-process (heap) pair")?;
-        let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
-        let layout = Layout::for_slots::<T>(kind, capacity, opts.schema_id)?;
+        let layout = Self::layout(kind, opts)?;
         let first = Heap::<T>::create(&layout)?;
         // The same validator as for a mapping: one path for every storage.
+        let strict = Strict {
+            capacity: true,
+            waiter: true,
+        };
         let layout = Storage::header(&first)
-            .validate_published(first.name(), &layout, true, layout.segment_len)?
+            .validate_published(first.name(), &layout, strict, layout.segment_len)?
             .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
         let second = first.share();
         Ok((
-            Self::new(Attachment::claim(Box::new(first), roles.0)?, &layout),
-            Self::new(Attachment::claim(Box::new(second), roles.1)?, &layout),
+            Self::new(
+                Attachment::claim(Box::new(first), roles.0)?,
+                &layout,
+                roles.0,
+            ),
+            Self::new(
+                Attachment::claim(Box::new(second), roles.1)?,
+                &layout,
+                roles.1,
+            ),
         ))
     }
 
@@ -129,10 +188,54 @@ impl<T: Pod> RingMemory<T> {
         unsafe { self.header.as_ref() }
     }
 
-    /// The ring indices.
+    /// The consumer's index line (head, and the producer's not-full signal).
     #[inline(always)]
-    pub(crate) fn control(&self) -> &RingControl {
-        &self.header().ring
+    pub(crate) fn head(&self) -> &IndexLine {
+        &self.header().ring.head
+    }
+
+    /// The producer's index line (tail, and the consumer's not-empty signal).
+    #[inline(always)]
+    pub(crate) fn tail(&self) -> &IndexLine {
+        &self.header().ring.tail
+    }
+
+    /// Slow-path counters.
+    #[inline(always)]
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.header().ring.counters
+    }
+
+    /// The line of the index this endpoint writes.
+    #[inline(always)]
+    fn own_line(&self) -> &IndexLine {
+        match self.role {
+            Role::Producer => self.tail(),
+            Role::Consumer => self.head(),
+        }
+    }
+
+    /// The line of the index this endpoint waits on.
+    #[inline(always)]
+    fn peer_line(&self) -> &IndexLine {
+        match self.role {
+            Role::Producer => self.head(),
+            Role::Consumer => self.tail(),
+        }
+    }
+
+    /// The signal this endpoint sleeps on (the peer's index moving).
+    #[inline(always)]
+    pub(crate) fn wait_signal(&self) -> Signal<'_> {
+        let line = self.peer_line();
+        Signal::new(self.waiter, &line.event, &line.sem)
+    }
+
+    /// After publishing our index: wake the peer if it sleeps.
+    #[inline(always)]
+    pub(crate) fn notify_peer(&self) {
+        let line = self.own_line();
+        Signal::new(self.waiter, &line.event, &line.sem).notify(self.light, self.counters());
     }
 
     /// The capacity, as validated at attach.
@@ -168,5 +271,64 @@ impl<T: Pod> RingMemory<T> {
     /// The segment's name, for messages.
     pub(crate) fn name(&self) -> &str {
         self.attachment.storage().name()
+    }
+
+    /// Marks this endpoint attached if this process has not yet: named
+    /// endpoints at open, anonymous pairs at first use (so that the ends a
+    /// forked parent or child does not use are never marked, and dropping
+    /// them detaches nothing). A replacement of a dead endpoint also clears
+    /// the sleepers the dead one may have left on its wait signal.
+    #[inline(always)]
+    pub(crate) fn ensure_attached(&mut self) {
+        if !self.attachment.is_marked() {
+            self.mark_attached();
+        }
+    }
+
+    #[cold]
+    fn mark_attached(&mut self) {
+        self.wait_signal().clear_sleepers();
+        self.attachment.mark_attached();
+    }
+
+    /// The peer's state as the segment records it (cheap: one load).
+    #[inline(always)]
+    pub(crate) fn peer_status(&self) -> PeerStatus {
+        self.attachment.peer_status()
+    }
+
+    /// Looks for a dead peer (its role lock gone) and records it (syscall).
+    pub(crate) fn check_peer_alive(&self) {
+        self.attachment.check_peer_alive();
+    }
+
+    /// The counters, with the positions as pushes and pops.
+    pub(crate) fn stats(&self) -> Stats {
+        let counters = self.counters();
+        let relaxed = Ordering::Relaxed;
+        Stats {
+            pushes: self.tail().position.load(relaxed),
+            pops: self.head().position.load(relaxed),
+            full_waits: counters.full_waits.load(relaxed),
+            empty_waits: counters.empty_waits.load(relaxed),
+            wake_syscalls: counters.wake_syscalls.load(relaxed),
+            wait_syscalls: counters.wait_syscalls.load(relaxed),
+        }
+    }
+}
+
+impl<T> Drop for RingMemory<T> {
+    fn drop(&mut self) {
+        if self.attachment.mark_detached() {
+            // Wake the peer whatever its sleeper count says: it must see the
+            // disconnect now, not at its next liveness tick.
+            // SAFETY: as in `header()`: the storage is still owned here.
+            let header = unsafe { self.header.as_ref() };
+            let line = match self.role {
+                Role::Producer => &header.ring.tail,
+                Role::Consumer => &header.ring.head,
+            };
+            Signal::new(self.waiter, &line.event, &line.sem).wake_all(&header.ring.counters);
+        }
     }
 }

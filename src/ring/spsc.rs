@@ -23,19 +23,22 @@
 //! # }
 //! ```
 
+use std::time::Duration;
+
 use bytemuck::Pod;
 
-use super::RingMemory;
 #[cfg(not(shmlane_loom))]
 use super::Source;
 use super::index::Capacity;
+use super::{RingMemory, Stats};
 #[cfg(not(shmlane_loom))]
 use crate::error::WriteChunkError;
 use crate::error::{Corruption, OpenError, PopError, PushError};
 use crate::options::Options;
-use crate::peer::Role;
+use crate::peer::{PeerStatus, Role};
 use crate::segment::RingKind;
 use crate::sync::Ordering;
+use crate::wait::{self, WaitStrategy};
 
 /// The writing end of an SPSC ring. Exactly one may be attached at a time.
 pub struct Producer<T: Pod> {
@@ -44,6 +47,7 @@ pub struct Producer<T: Pod> {
     tail: u64,
     /// Last `head` read from the segment; `tail - cached_head <= capacity`.
     cached_head: u64,
+    strategy: WaitStrategy,
 }
 
 /// The reading end of an SPSC ring. Exactly one may be attached at a time.
@@ -53,20 +57,23 @@ pub struct Consumer<T: Pod> {
     head: u64,
     /// Last `tail` read from the segment; `cached_tail - head <= capacity`.
     cached_tail: u64,
+    strategy: WaitStrategy,
 }
 
 /// A producer and a consumer over one new anonymous shared-memory segment
-/// (memfd). Fork after this call and keep one end in each process (drop the
-/// other end in each), or pass the segment to another process over a Unix
-/// socket.
+/// (memfd). Fork after this call and keep one end in each process, dropping
+/// the other end in each (dropping an end that this process never used
+/// detaches nothing; keeping it open would hide the other process's death),
+/// or pass the segment to another process over a Unix socket.
 ///
-/// `opts` may set the capacity and schema id; `mode`, `persist` and
-/// `open_timeout` apply only to named segments and are refused here.
+/// `opts` may set the capacity, schema id, waiter and wait strategy; `mode`,
+/// `persist` and `open_timeout` apply only to named segments and are
+/// refused here.
 #[cfg(not(shmlane_loom))]
 pub fn pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer<T>), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
     let (tx, rx) = RingMemory::memfd_pair(RingKind::Spsc, roles, opts)?;
-    Ok((Producer::attach(tx)?, Consumer::attach(rx)?))
+    Ok((Producer::attach(tx, opts)?, Consumer::attach(rx, opts)?))
 }
 
 /// A producer and a consumer over process-local memory: the same ring for
@@ -74,18 +81,17 @@ pub fn pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer<T>),
 pub fn heap_pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer<T>), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
     let (tx, rx) = RingMemory::heap_pair(RingKind::Spsc, roles, opts)?;
-    Ok((Producer::attach(tx)?, Consumer::attach(rx)?))
+    Ok((Producer::attach(tx, opts)?, Consumer::attach(rx, opts)?))
 }
 
 /// Reads both indices once and checks they are at most `capacity` apart.
 fn attach_positions<T: Pod>(ring: &RingMemory<T>) -> Result<(u64, u64), OpenError> {
-    let control = ring.control();
     // SYNC: spsc-release (Acquire: the last consumer's reads of the slots
     // before `head` are done)
-    let head = control.head.load(Ordering::Acquire);
+    let head = ring.head().position.load(Ordering::Acquire);
     // SYNC: spsc-publish (Acquire: the last producer's slot writes before
     // `tail` are visible)
-    let tail = control.tail.load(Ordering::Acquire);
+    let tail = ring.tail().position.load(Ordering::Acquire);
     ring.capacity()
         .occupied(head, tail)
         .map(|_| (head, tail))
@@ -95,36 +101,62 @@ fn attach_positions<T: Pod>(ring: &RingMemory<T>) -> Result<(u64, u64), OpenErro
         })
 }
 
+/// Room for a producer at `tail`, from the segment (no cached state): for
+/// the readiness checks of blocking calls.
+fn has_room<T: Pod>(ring: &RingMemory<T>, tail: u64) -> Result<bool, Corruption> {
+    // SYNC: spsc-release
+    let head = ring.head().position.load(Ordering::Acquire);
+    Ok(ring.capacity().occupied(head, tail)? < ring.capacity().get())
+}
+
+/// Items for a consumer at `head`, from the segment (no cached state).
+fn has_items<T: Pod>(ring: &RingMemory<T>, head: u64) -> Result<bool, Corruption> {
+    // SYNC: spsc-publish
+    let tail = ring.tail().position.load(Ordering::Acquire);
+    Ok(ring.capacity().occupied(head, tail)? > 0)
+}
+
+/// What a blocking producer call waits for.
+enum Room {
+    Free,
+    Disconnected,
+    Corrupted(Corruption),
+    TimedOut,
+}
+
+/// What a blocking consumer call waits for.
+enum Items {
+    Ready,
+    Disconnected,
+    Corrupted(Corruption),
+    TimedOut,
+}
+
 impl<T: Pod + Send> Producer<T> {
     /// Creates the named segment `name` and attaches as its producer.
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(
-            Source::Create(name),
-            RingKind::Spsc,
-            Role::Producer,
-            opts,
-        )?)
+        let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Producer, opts)?;
+        Self::attach(ring, opts)
     }
 
     /// Opens the named segment `name` and attaches as its producer; fails
     /// with [`OpenError::RoleTaken`] while another live producer is attached.
+    /// The replacement of a dead producer continues at the last committed
+    /// position.
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(
-            Source::Open(name),
-            RingKind::Spsc,
-            Role::Producer,
-            opts,
-        )?)
+        let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Producer, opts)?;
+        Self::attach(ring, opts)
     }
 
-    fn attach(ring: RingMemory<T>) -> Result<Self, OpenError> {
+    fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
         let (head, tail) = attach_positions(&ring)?;
         Ok(Self {
             ring,
             tail,
             cached_head: head,
+            strategy: opts.wait_strategy.unwrap_or_default(),
         })
     }
 }
@@ -141,24 +173,37 @@ impl<T: Pod> Producer<T> {
         }
         // SYNC: spsc-release (Acquire: the consumer has finished reading
         // every slot before `head`, so they may be overwritten)
-        let head = self.ring.control().head.load(Ordering::Acquire);
+        let head = self.ring.head().position.load(Ordering::Acquire);
         let used = self.ring.capacity().occupied(head, self.tail)?;
         self.cached_head = head;
         Ok(capacity - used)
     }
 
-    /// Makes positions up to `tail` visible to the consumer.
+    /// Makes positions up to `tail` visible to the consumer and wakes it if
+    /// it sleeps.
     #[inline(always)]
     fn publish(&mut self, tail: u64) {
         self.tail = tail;
         // SYNC: spsc-publish (Release: the slot writes before `tail`
         // happen-before the consumer's Acquire load that sees it)
-        self.ring.control().tail.store(tail, Ordering::Release);
+        self.ring.tail().position.store(tail, Ordering::Release);
+        self.ring.notify_peer();
     }
 
-    /// Appends `value`, or hands it back in [`PushError::Full`].
+    /// Whether the consumer has detached or died (as recorded).
+    #[inline(always)]
+    fn consumer_gone(&mut self) -> bool {
+        self.ring.ensure_attached();
+        self.ring.peer_status() == PeerStatus::Gone
+    }
+
+    /// Appends `value`, or hands it back: [`PushError::Full`] when the ring
+    /// is full, [`PushError::Disconnected`] once the consumer is gone.
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
+        if self.consumer_gone() {
+            return Err(PushError::Disconnected(value));
+        }
         match self.free_slots(1) {
             Ok(0) => return Err(PushError::Full(value)),
             Ok(_) => {}
@@ -174,10 +219,70 @@ impl<T: Pod> Producer<T> {
         Ok(())
     }
 
+    /// Appends `value`, waiting for room as the endpoint's
+    /// [`WaitStrategy`] says, up to `timeout` (`None`: no limit).
+    /// [`PushError::Timeout`] and [`PushError::Disconnected`] hand the value
+    /// back; a consumer killed while we wait is noticed within about
+    /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    pub fn push_blocking(
+        &mut self,
+        value: T,
+        timeout: Option<Duration>,
+    ) -> Result<(), PushError<T>> {
+        let mut value = match self.push(value) {
+            Err(PushError::Full(value)) => value,
+            done => return done,
+        };
+        let deadline = wait::deadline(timeout);
+        loop {
+            match self.wait_for_room(deadline) {
+                Room::Free => {}
+                Room::Disconnected => return Err(PushError::Disconnected(value)),
+                Room::Corrupted(corruption) => return Err(PushError::Corrupted(value, corruption)),
+                Room::TimedOut => return Err(PushError::Timeout(value)),
+            }
+            value = match self.push(value) {
+                Err(PushError::Full(value)) => value,
+                done => return done,
+            };
+        }
+    }
+
+    /// Waits until a slot is free, the consumer is gone or `deadline` passes.
+    fn wait_for_room(&mut self, deadline: Option<std::time::Instant>) -> Room {
+        let ring = &self.ring;
+        let tail = self.tail;
+        ring.counters().full_waits.fetch_add(1, Ordering::Relaxed);
+        let ready = || {
+            if ring.peer_status() == PeerStatus::Gone {
+                return Some(Room::Disconnected);
+            }
+            match has_room(ring, tail) {
+                Ok(true) => Some(Room::Free),
+                Ok(false) => None,
+                Err(corruption) => Some(Room::Corrupted(corruption)),
+            }
+        };
+        let signal = ring.wait_signal();
+        wait::wait_until(
+            signal,
+            self.strategy,
+            deadline,
+            ring.counters(),
+            ready,
+            || ring.check_peer_alive(),
+        )
+        .unwrap_or(Room::TimedOut)
+    }
+
     /// Hands out up to `n` free slots to write in place; see [`WriteChunk`].
-    /// [`WriteChunkError::Full`] if no slot is free (and `n > 0`).
+    /// [`WriteChunkError::Full`] if no slot is free (and `n > 0`),
+    /// [`WriteChunkError::Disconnected`] once the consumer is gone.
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+        if self.consumer_gone() {
+            return Err(WriteChunkError::Disconnected);
+        }
         let free = self
             .free_slots(n as u64)
             .map_err(WriteChunkError::Corrupted)?;
@@ -195,12 +300,39 @@ impl<T: Pod> Producer<T> {
         })
     }
 
+    /// Like [`write_chunk`](Self::write_chunk), but waits (as
+    /// [`push_blocking`](Self::push_blocking) does) until at least one slot
+    /// is free; the chunk then holds up to `n`.
+    #[cfg(not(shmlane_loom))]
+    pub fn write_chunk_blocking(
+        &mut self,
+        n: usize,
+        timeout: Option<Duration>,
+    ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+        let deadline = wait::deadline(timeout);
+        loop {
+            // Probe first: `write_chunk`'s borrow would outlive the loop.
+            match self.free_slots(1) {
+                Ok(free) if free > 0 || n == 0 => return self.write_chunk(n),
+                Ok(_) if self.consumer_gone() => return Err(WriteChunkError::Disconnected),
+                Ok(_) => {}
+                Err(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
+            }
+            match self.wait_for_room(deadline) {
+                Room::Free => {}
+                Room::Disconnected => return Err(WriteChunkError::Disconnected),
+                Room::Corrupted(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
+                Room::TimedOut => return Err(WriteChunkError::Timeout),
+            }
+        }
+    }
+
     /// Number of items in the ring, as far as this end can tell. If the
     /// consumer wrote an impossible index this reports the capacity, and
     /// the next push reports the corruption.
     pub fn len(&self) -> usize {
         // SYNC: spsc-release
-        let head = self.ring.control().head.load(Ordering::Acquire);
+        let head = self.ring.head().position.load(Ordering::Acquire);
         len_or_capacity(self.ring.capacity(), head, self.tail)
     }
 
@@ -218,6 +350,24 @@ impl<T: Pod> Producer<T> {
     pub fn capacity(&self) -> usize {
         self.ring.capacity().get() as usize
     }
+
+    /// The ring's counters (shared by both ends).
+    pub fn stats(&self) -> Stats {
+        self.ring.stats()
+    }
+
+    /// Whether the consumer is gone (detached, or found dead by a blocking
+    /// call or by [`check_peer`](Self::check_peer)).
+    pub fn is_disconnected(&self) -> bool {
+        self.ring.peer_status() == PeerStatus::Gone
+    }
+
+    /// Checks now whether an attached consumer's process is still alive (a
+    /// syscall), so that the next push reports [`PushError::Disconnected`]
+    /// if it died. Blocking calls do this by themselves while they wait.
+    pub fn check_peer(&self) {
+        self.ring.check_peer_alive();
+    }
 }
 
 fn len_or_capacity(capacity: Capacity, head: u64, tail: u64) -> usize {
@@ -228,32 +378,25 @@ impl<T: Pod + Send> Consumer<T> {
     /// Creates the named segment `name` and attaches as its consumer.
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(
-            Source::Create(name),
-            RingKind::Spsc,
-            Role::Consumer,
-            opts,
-        )?)
+        let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Consumer, opts)?;
+        Self::attach(ring, opts)
     }
 
     /// Opens the named segment `name` and attaches as its consumer; fails
     /// with [`OpenError::RoleTaken`] while another live consumer is attached.
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
-        Self::attach(RingMemory::named(
-            Source::Open(name),
-            RingKind::Spsc,
-            Role::Consumer,
-            opts,
-        )?)
+        let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Consumer, opts)?;
+        Self::attach(ring, opts)
     }
 
-    pub(crate) fn attach(ring: RingMemory<T>) -> Result<Self, OpenError> {
+    pub(crate) fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
         let (head, tail) = attach_positions(&ring)?;
         Ok(Self {
             ring,
             head,
             cached_tail: tail,
+            strategy: opts.wait_strategy.unwrap_or_default(),
         })
     }
 }
@@ -269,28 +412,48 @@ impl<T: Pod> Consumer<T> {
         }
         // SYNC: spsc-publish (Acquire: the producer's writes of every slot
         // before `tail` are visible)
-        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        let tail = self.ring.tail().position.load(Ordering::Acquire);
         let ready = self.ring.capacity().occupied(self.head, tail)?;
         self.cached_tail = tail;
         Ok(ready)
     }
 
-    /// Frees positions up to `head` for the producer.
+    /// Items ready; if none and the producer is gone, `Disconnected` (after
+    /// one more look, so that everything it committed is drained first).
+    #[inline]
+    fn ready_or_disconnected(&mut self, want: u64) -> Result<u64, PopError> {
+        self.ring.ensure_attached();
+        match self.available(want).map_err(PopError::Corrupted)? {
+            0 if self.ring.peer_status() == PeerStatus::Gone => {
+                // The Acquire load that saw Gone (SYNC: peer-state) orders
+                // the producer's last publish before this re-read.
+                match self.available(want).map_err(PopError::Corrupted)? {
+                    0 => Err(PopError::Disconnected),
+                    ready => Ok(ready),
+                }
+            }
+            ready => Ok(ready),
+        }
+    }
+
+    /// Frees positions up to `head` for the producer and wakes it if it
+    /// sleeps.
     #[inline(always)]
     fn release_to(&mut self, head: u64) {
         self.head = head;
         // SYNC: spsc-release (Release: our reads of the slots before `head`
         // happen-before the producer's Acquire load that sees it)
-        self.ring.control().head.store(head, Ordering::Release);
+        self.ring.head().position.store(head, Ordering::Release);
+        self.ring.notify_peer();
     }
 
-    /// Removes and returns the oldest item, or [`PopError::Empty`].
+    /// Removes and returns the oldest item: [`PopError::Empty`] if there is
+    /// none, [`PopError::Disconnected`] once the producer is gone and every
+    /// item it committed has been popped.
     #[inline]
     pub fn pop(&mut self) -> Result<T, PopError> {
-        match self.available(1) {
-            Ok(0) => return Err(PopError::Empty),
-            Ok(_) => {}
-            Err(corruption) => return Err(PopError::Corrupted(corruption)),
+        if self.ready_or_disconnected(1)? == 0 {
+            return Err(PopError::Empty);
         }
         let value = self.ring.slot(self.head).with(|slot| {
             // SAFETY: the slot at `head` was published (available >= 1, SYNC:
@@ -302,11 +465,60 @@ impl<T: Pod> Consumer<T> {
         Ok(value)
     }
 
+    /// Removes and returns the oldest item, waiting as the endpoint's
+    /// [`WaitStrategy`] says, up to `timeout` (`None`: no limit). A producer
+    /// killed while we wait is noticed within about
+    /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    pub fn pop_blocking(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+        let deadline = wait::deadline(timeout);
+        loop {
+            match self.pop() {
+                Err(PopError::Empty) => self.wait_for_items(deadline)?,
+                done => return done,
+            }
+        }
+    }
+
+    /// Waits until an item is ready, the producer is gone or `deadline`
+    /// passes (an error for the last two; `Disconnected` is re-checked by the
+    /// caller's next pop, which drains first).
+    fn wait_for_items(&mut self, deadline: Option<std::time::Instant>) -> Result<(), PopError> {
+        let ring = &self.ring;
+        let head = self.head;
+        ring.counters().empty_waits.fetch_add(1, Ordering::Relaxed);
+        let ready = || {
+            if ring.peer_status() == PeerStatus::Gone {
+                return Some(Items::Disconnected);
+            }
+            match has_items(ring, head) {
+                Ok(true) => Some(Items::Ready),
+                Ok(false) => None,
+                Err(corruption) => Some(Items::Corrupted(corruption)),
+            }
+        };
+        let signal = ring.wait_signal();
+        let outcome = wait::wait_until(
+            signal,
+            self.strategy,
+            deadline,
+            ring.counters(),
+            ready,
+            || ring.check_peer_alive(),
+        );
+        match outcome.unwrap_or(Items::TimedOut) {
+            // The next pop drains what is left, then reports Disconnected.
+            Items::Ready | Items::Disconnected => Ok(()),
+            Items::Corrupted(corruption) => Err(PopError::Corrupted(corruption)),
+            Items::TimedOut => Err(PopError::Timeout),
+        }
+    }
+
     /// Hands out up to `n` ready items to read in place; see [`ReadChunk`].
-    /// [`PopError::Empty`] if none is ready (and `n > 0`).
+    /// [`PopError::Empty`] if none is ready (and `n > 0`),
+    /// [`PopError::Disconnected`] once the producer is gone and drained.
     #[cfg(not(shmlane_loom))]
     pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
-        let ready = self.available(n as u64).map_err(PopError::Corrupted)?;
+        let ready = self.ready_or_disconnected(n as u64)?;
         if ready == 0 && n > 0 {
             return Err(PopError::Empty);
         }
@@ -321,12 +533,31 @@ impl<T: Pod> Consumer<T> {
         })
     }
 
+    /// Like [`read_chunk`](Self::read_chunk), but waits (as
+    /// [`pop_blocking`](Self::pop_blocking) does) until at least one item is
+    /// ready; the chunk then holds up to `n`.
+    #[cfg(not(shmlane_loom))]
+    pub fn read_chunk_blocking(
+        &mut self,
+        n: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ReadChunk<'_, T>, PopError> {
+        let deadline = wait::deadline(timeout);
+        loop {
+            // Probe first: `read_chunk`'s borrow would outlive the loop.
+            if n == 0 || self.ready_or_disconnected(1)? > 0 {
+                return self.read_chunk(n);
+            }
+            self.wait_for_items(deadline)?;
+        }
+    }
+
     /// Number of items ready, as far as this end can tell. If the producer
     /// wrote an impossible index this reports the capacity, and the next
     /// pop reports the corruption.
     pub fn len(&self) -> usize {
         // SYNC: spsc-publish
-        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        let tail = self.ring.tail().position.load(Ordering::Acquire);
         len_or_capacity(self.ring.capacity(), self.head, tail)
     }
 
@@ -343,6 +574,26 @@ impl<T: Pod> Consumer<T> {
     /// Number of slots.
     pub fn capacity(&self) -> usize {
         self.ring.capacity().get() as usize
+    }
+
+    /// The ring's counters (shared by both ends).
+    pub fn stats(&self) -> Stats {
+        self.ring.stats()
+    }
+
+    /// Whether the producer is gone (detached, or found dead by a blocking
+    /// call or by [`check_peer`](Self::check_peer)); items it committed may
+    /// still be waiting.
+    pub fn is_disconnected(&self) -> bool {
+        self.ring.peer_status() == PeerStatus::Gone
+    }
+
+    /// Checks now whether an attached producer's process is still alive (a
+    /// syscall), so that pops report [`PopError::Disconnected`] after the
+    /// drain if it died. Blocking calls do this by themselves while they
+    /// wait.
+    pub fn check_peer(&self) {
+        self.ring.check_peer_alive();
     }
 }
 
@@ -616,12 +867,12 @@ mod tests {
         let (mut tx, mut rx) = ring(4);
         tx.push(1).unwrap();
         // A hostile producer moves tail far ahead of head.
-        tx.ring.control().tail.store(1000, Ordering::Relaxed);
+        tx.ring.tail().position.store(1000, Ordering::Relaxed);
         rx.cached_tail = rx.head; // force a re-read
         assert!(matches!(rx.pop(), Err(PopError::Corrupted(c)) if c.found == 1000));
         assert_eq!(rx.len(), 4, "len saturates to the capacity");
         // A hostile consumer moves head past tail.
-        tx.ring.control().head.store(5000, Ordering::Relaxed);
+        tx.ring.head().position.store(5000, Ordering::Relaxed);
         tx.cached_head = 0;
         tx.tail = 4;
         assert!(matches!(tx.push(9), Err(PushError::Corrupted(9, _))));

@@ -13,11 +13,12 @@ use crossbeam_utils::CachePadded;
 use crate::error::{Corruption, OpenError};
 use crate::ring::index::Capacity;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::wait::Waiter;
 
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// `init_state` once the creator has written the header.
 const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.
@@ -38,26 +39,63 @@ const ENDIAN_TAG: u32 = if cfg!(target_endian = "little") { 1 } else { 2 };
 pub enum RingKind {
     /// Typed single-producer single-consumer ring.
     Spsc = 1,
+    /// A counting semaphore (no ring).
+    Semaphore = 2,
 }
 
 impl RingKind {
     fn name(raw: u32) -> String {
         match raw {
             1 => "spsc".to_owned(),
+            2 => "semaphore".to_owned(),
             other => format!("unknown kind {other}"),
         }
     }
 }
 
-/// One row of the peer table: who holds a role (for display; liveness is
-/// decided by the role's lock, see `peer.rs`).
+/// One row of the peer table: the state of a role (see `peer.rs`) and who
+/// holds it (pid and start time, for display: liveness is decided by the
+/// role's lock).
 #[repr(C)]
 #[derive(Debug)]
 pub struct PeerSlot {
     /// Heap storage only: 1 while the role is claimed.
     pub(crate) claimed: AtomicU32,
+    /// `generation << 2 | VACANT/ATTACHED/DETACHED` (see `peer.rs`).
+    pub(crate) state: AtomicU32,
     pub(crate) pid: AtomicU32,
+    _reserved: AtomicU32,
     pub(crate) start_time: AtomicU64,
+}
+
+/// An index and the wake-up words of the side that waits for it to move,
+/// on one cache line: the side that moves the index checks for sleepers on
+/// a line it already owns.
+#[repr(C)]
+#[derive(Debug)]
+pub struct IndexLine {
+    /// The position (head or tail).
+    pub(crate) position: AtomicU64,
+    /// Eventcount word (sleepers | epoch), or the semaphore waiter's
+    /// sleeper count.
+    pub(crate) event: AtomicU32,
+    /// The semaphore waiter's value (a futex word); a `Semaphore`'s value.
+    pub(crate) sem: AtomicU32,
+}
+
+/// Counters of the slow paths, on a line of their own (the fast paths never
+/// touch it). Pushes and pops are the tail and head positions.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Counters {
+    /// Blocking pushes that found the ring full and waited.
+    pub(crate) full_waits: AtomicU64,
+    /// Blocking pops that found the ring empty and waited.
+    pub(crate) empty_waits: AtomicU64,
+    /// futex wake syscalls issued.
+    pub(crate) wake_syscalls: AtomicU64,
+    /// futex wait syscalls issued.
+    pub(crate) wait_syscalls: AtomicU64,
 }
 
 /// The indices every ring kind shares, each on its own cache line so the
@@ -65,10 +103,14 @@ pub struct PeerSlot {
 #[repr(C)]
 #[derive(Debug)]
 pub struct RingControl {
-    /// Position of the next slot to read; written by the consumer only.
-    pub(crate) head: CachePadded<AtomicU64>,
-    /// Position of the next slot to write; written by the producer only.
-    pub(crate) tail: CachePadded<AtomicU64>,
+    /// Next position to read; written by the consumer only. Its line holds
+    /// the not-full signal (the producer sleeps there).
+    pub(crate) head: CachePadded<IndexLine>,
+    /// Next position to write; written by the producer only. Its line holds
+    /// the not-empty signal (the consumer sleeps there).
+    pub(crate) tail: CachePadded<IndexLine>,
+    /// Slow-path counters.
+    pub(crate) counters: CachePadded<Counters>,
 }
 
 /// The segment header. See the module docs for the init protocol.
@@ -92,6 +134,8 @@ pub struct Header {
     created_unix_ns: AtomicU64,
     creator_pid: AtomicU32,
     type_name_len: AtomicU32,
+    waiter: AtomicU32,
+    _reserved: AtomicU32,
     type_name: [AtomicU64; TYPE_NAME_BYTES / 8],
     pub(crate) peers: [PeerSlot; MAX_PEERS],
     pub(crate) ring: RingControl,
@@ -112,6 +156,17 @@ pub(crate) struct Layout {
     pub(crate) schema_id: u64,
     pub(crate) slots_offset: u64,
     pub(crate) segment_len: u64,
+    /// How sleepers are woken (recorded at create, adopted at open).
+    pub(crate) waiter: Waiter,
+    /// A semaphore's initial value (0 for rings).
+    pub(crate) initial: u32,
+}
+
+/// Which fields an opener insists on; the others it adopts from the segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Strict {
+    pub(crate) capacity: bool,
+    pub(crate) waiter: bool,
 }
 
 impl Layout {
@@ -120,6 +175,7 @@ impl Layout {
         kind: RingKind,
         capacity: usize,
         schema_id: Option<u64>,
+        waiter: Waiter,
     ) -> Result<Self, OpenError> {
         let capacity = Capacity::new(capacity as u64).ok_or_else(|| {
             OpenError::InvalidConfig(format!(
@@ -166,6 +222,8 @@ impl Layout {
             schema_id,
             slots_offset,
             segment_len,
+            waiter,
+            initial: 0,
         })
     }
 }
@@ -188,8 +246,17 @@ impl Header {
     pub(crate) fn zeroed() -> Self {
         let peer = || PeerSlot {
             claimed: AtomicU32::new(0),
+            state: AtomicU32::new(0),
             pid: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
             start_time: AtomicU64::new(0),
+        };
+        let line = || {
+            CachePadded::new(IndexLine {
+                position: AtomicU64::new(0),
+                event: AtomicU32::new(0),
+                sem: AtomicU32::new(0),
+            })
         };
         Self {
             magic: AtomicU64::new(0),
@@ -209,11 +276,19 @@ impl Header {
             created_unix_ns: AtomicU64::new(0),
             creator_pid: AtomicU32::new(0),
             type_name_len: AtomicU32::new(0),
+            waiter: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
             type_name: core::array::from_fn(|_| AtomicU64::new(0)),
             peers: core::array::from_fn(|_| peer()),
             ring: RingControl {
-                head: CachePadded::new(AtomicU64::new(0)),
-                tail: CachePadded::new(AtomicU64::new(0)),
+                head: line(),
+                tail: line(),
+                counters: CachePadded::new(Counters {
+                    full_waits: AtomicU64::new(0),
+                    empty_waits: AtomicU64::new(0),
+                    wake_syscalls: AtomicU64::new(0),
+                    wait_syscalls: AtomicU64::new(0),
+                }),
             },
         }
     }
@@ -238,6 +313,8 @@ impl Header {
         self.schema_id.store(layout.schema_id, relaxed);
         self.created_unix_ns.store(unix_now_ns(), relaxed);
         self.creator_pid.store(std::process::id(), relaxed);
+        self.waiter.store(layout.waiter.code(), relaxed);
+        self.ring.tail.sem.store(layout.initial, relaxed);
         let name = layout.type_name.as_bytes();
         let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
         self.type_name_len.store(kept.len() as u32, relaxed);
@@ -272,14 +349,14 @@ impl Header {
         &self,
         name: &str,
         expected: &Layout,
-        expect_capacity: bool,
+        strict: Strict,
         mapped_len: u64,
     ) -> Result<Option<Layout>, OpenError> {
         match self.is_initialized() {
             Ok(false) => Ok(None),
             Ok(true) => self
                 .snapshot()
-                .validate(name, expected, expect_capacity, mapped_len)
+                .validate(name, expected, strict, mapped_len)
                 .map(Some),
             Err(corruption) => Err(OpenError::Corrupted {
                 name: name.to_owned(),
@@ -311,6 +388,7 @@ impl Header {
             type_hash: self.type_hash.load(relaxed),
             schema_id: self.schema_id.load(relaxed),
             type_name_len: self.type_name_len.load(relaxed),
+            waiter: self.waiter.load(relaxed),
             type_name,
         }
     }
@@ -340,6 +418,7 @@ pub(crate) struct HeaderSnapshot {
     type_hash: u64,
     schema_id: u64,
     type_name_len: u32,
+    waiter: u32,
     type_name: [u8; TYPE_NAME_BYTES],
 }
 
@@ -357,7 +436,7 @@ impl HeaderSnapshot {
         &self,
         name: &str,
         expected: &Layout,
-        expect_capacity: bool,
+        strict: Strict,
         mapped_len: u64,
     ) -> Result<Layout, OpenError> {
         let corrupted = |what, found: u64, limit: u64| OpenError::Corrupted {
@@ -435,7 +514,7 @@ impl HeaderSnapshot {
         }
         let capacity = Capacity::new(self.capacity)
             .ok_or_else(|| corrupted("capacity is not a power of two", self.capacity, 0))?;
-        if expect_capacity && capacity != expected.capacity {
+        if strict.capacity && capacity != expected.capacity {
             return Err(incompatible(
                 "capacity",
                 expected.capacity.get().to_string(),
@@ -461,10 +540,20 @@ impl HeaderSnapshot {
                 want_len,
             ));
         }
+        let waiter = Waiter::from_code(self.waiter)
+            .ok_or_else(|| corrupted("unknown waiter kind", self.waiter.into(), 2))?;
+        if strict.waiter && waiter != expected.waiter {
+            return Err(incompatible(
+                "waiter",
+                format!("{:?}", expected.waiter),
+                format!("{waiter:?}"),
+            ));
+        }
         Ok(Layout {
             capacity,
             slots_offset: want_offset,
             segment_len: want_len,
+            waiter,
             ..expected.clone()
         })
     }
@@ -505,8 +594,8 @@ impl HeaderOffsets {
             init_state: core::mem::offset_of!(Header, init_state),
             kind: core::mem::offset_of!(Header, kind),
             capacity: core::mem::offset_of!(Header, capacity),
-            head: (&raw const *header.ring.head).addr() - base,
-            tail: (&raw const *header.ring.tail).addr() - base,
+            head: (&raw const header.ring.head.position).addr() - base,
+            tail: (&raw const header.ring.tail.position).addr() - base,
             len: HEADER_LEN,
         }
     }

@@ -16,7 +16,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{Mode, fchmod, fstat};
 
-use super::header::{HEADER_LEN, Header, Layout};
+use super::header::{HEADER_LEN, Header, Layout, Strict};
 use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
@@ -158,7 +158,7 @@ impl Mapping {
     pub(crate) fn open_shm(
         name: &str,
         expected: &Layout,
-        expect_capacity: bool,
+        strict: Strict,
         opts: &Options,
     ) -> Result<(Self, Layout), OpenError> {
         let shm_name = shm_name(name)?;
@@ -172,7 +172,7 @@ impl Mapping {
             File::from(fd),
             name,
             expected,
-            expect_capacity,
+            strict,
             opts.effective_open_timeout(),
         )
     }
@@ -205,7 +205,11 @@ impl Mapping {
                 op: "reopen",
                 source: e,
             })?;
-        Self::attach(file, &self.name, expected, true, Duration::ZERO)
+        let strict = Strict {
+            capacity: true,
+            waiter: true,
+        };
+        Self::attach(file, &self.name, expected, strict, Duration::ZERO)
     }
 
     /// Maps a freshly reserved file and publishes its header.
@@ -228,7 +232,7 @@ impl Mapping {
         file: File,
         name: &str,
         expected: &Layout,
-        expect_capacity: bool,
+        strict: Strict,
         timeout: Duration,
     ) -> Result<(Self, Layout), OpenError> {
         let start = Instant::now();
@@ -241,9 +245,7 @@ impl Mapping {
             if file_len >= HEADER_LEN as u64 {
                 let map = map(&file, name, file_len)?;
                 let header = header_of(&map);
-                if let Some(layout) =
-                    header.validate_published(name, expected, expect_capacity, file_len)?
-                {
+                if let Some(layout) = header.validate_published(name, expected, strict, file_len)? {
                     let mapping = Self {
                         map,
                         file,
@@ -313,18 +315,14 @@ impl Drop for Mapping {
     }
 }
 
-fn ofd_lock(file: &File, role: usize, kind: libc::c_short) -> io::Result<bool> {
-    let lock = libc::flock {
-        l_type: kind,
+/// The write lock on `role`'s byte.
+fn role_lock(role: usize) -> libc::flock {
+    libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
         l_start: ROLE_LOCK_BASE + role as i64,
         l_len: 1,
         l_pid: 0,
-    };
-    match fcntl(file, FcntlArg::F_OFD_SETLK(&lock)) {
-        Ok(_) => Ok(true),
-        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -356,7 +354,19 @@ unsafe impl Storage for Mapping {
     }
 
     fn claim_role(&self, role: usize) -> io::Result<bool> {
-        ofd_lock(&self.file, role, libc::F_WRLCK as libc::c_short)
+        match fcntl(&self.file, FcntlArg::F_OFD_SETLK(&role_lock(role))) {
+            Ok(_) => Ok(true),
+            Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn role_is_held(&self, role: usize) -> io::Result<bool> {
+        // GETLK reports a lock of another open file description that would
+        // conflict with ours: the role's holder, if it is alive.
+        let mut probe = role_lock(role);
+        fcntl(&self.file, FcntlArg::F_OFD_GETLK(&mut probe))?;
+        Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
     }
 
     fn release_role(&self, _role: usize) {

@@ -15,7 +15,7 @@ mod storage;
 
 #[cfg(not(shmlane_loom))]
 pub use header::HeaderOffsets;
-pub(crate) use header::{Header, Layout, RingControl, RingKind};
+pub(crate) use header::{Counters, Header, IndexLine, Layout, PeerSlot, RingKind, Strict};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;
 pub(crate) use storage::{Heap, Storage};

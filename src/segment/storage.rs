@@ -42,6 +42,10 @@ pub(crate) unsafe trait Storage: Send + Sync {
 
     /// Gives up `role`; called when an endpoint drops.
     fn release_role(&self, role: usize);
+
+    /// Whether some other endpoint holds `role` (and, for shared storages,
+    /// its process is alive).
+    fn role_is_held(&self, role: usize) -> io::Result<bool>;
 }
 
 /// A segment on the heap, shared by endpoints in one process.
@@ -129,5 +133,12 @@ unsafe impl<T: Send> Storage for Heap<T> {
         self.shared.header.peers[role]
             .claimed
             .store(0, Ordering::Release);
+    }
+
+    fn role_is_held(&self, role: usize) -> io::Result<bool> {
+        Ok(self.shared.header.peers[role]
+            .claimed
+            .load(Ordering::Relaxed)
+            != 0)
     }
 }

@@ -23,7 +23,7 @@
 
 #[cfg(not(shmlane_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::Ordering;
+    pub(crate) use std::sync::atomic::{Ordering, compiler_fence, fence};
 
     /// Defines a `repr(transparent)` wrapper of a std atomic with loom's
     /// method names. A wrapper, not a re-export: clippy's disallowed-types
@@ -53,6 +53,22 @@ mod imp {
                 #[inline(always)]
                 pub(crate) fn store(&self, value: $int, order: Ordering) {
                     self.0.store(value, order)
+                }
+
+                #[inline(always)]
+                pub(crate) fn fetch_add(&self, value: $int, order: Ordering) -> $int {
+                    self.0.fetch_add(value, order)
+                }
+
+                #[inline(always)]
+                pub(crate) fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
+                    self.0.fetch_sub(value, order)
+                }
+
+                /// The address, for futex syscalls.
+                #[inline(always)]
+                pub(crate) fn as_ptr(&self) -> *mut $int {
+                    self.0.as_ptr()
                 }
 
                 #[inline(always)]
@@ -117,7 +133,25 @@ mod imp {
 #[cfg(shmlane_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+    pub(crate) use loom::sync::{Condvar, Mutex};
+
+    /// Loom has no compiler fence; a full fence is the conservative stand-in
+    /// (it is what the asymmetric-fence protocol reduces to under loom).
+    pub(crate) fn compiler_fence(order: Ordering) {
+        fence(order)
+    }
 }
 
 pub(crate) use imp::*;
+
+/// A short pause in a busy-wait loop: the `pause` instruction outside loom
+/// (it also lowers a busy ring's round trip), a yield under loom (so the
+/// model can make progress).
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(not(shmlane_loom))]
+    core::hint::spin_loop();
+    #[cfg(shmlane_loom)]
+    loom::thread::yield_now();
+}

@@ -1,0 +1,282 @@
+//! Blocking without waste: how an endpoint waits for its ring to change.
+//!
+//! * [`eventcount`]: the default waiter, one futex word per direction.
+//! * [`semaphore`]: a process-shared counting semaphore (public as
+//!   [`Semaphore`](crate::Semaphore)) and the alternative ring waiter.
+//! * [`futex`]: the shared futex syscalls (a loom model under loom).
+//! * [`barrier`]: the asymmetric fence that keeps the publisher's hot path
+//!   free of a full fence.
+//!
+//! [`wait_until`] is the one waiting loop of every ring: spin, then yield,
+//! then park, as the [`WaitStrategy`] says, with a deadline, and never
+//! sleeping longer than [`LIVENESS_TICK`] so that a peer killed while we
+//! sleep (which wakes nobody) is noticed.
+
+pub(crate) mod barrier;
+pub(crate) mod eventcount;
+pub(crate) mod futex;
+pub(crate) mod semaphore;
+
+use std::time::{Duration, Instant};
+
+use crate::segment::Counters;
+use crate::sync::{AtomicU32, spin_hint};
+use eventcount::EventCount;
+use semaphore::SemCore;
+
+/// The longest single sleep: a peer that dies while we sleep is noticed
+/// within about this long (the bound is 100 ms).
+pub const LIVENESS_TICK: Duration = Duration::from_millis(50);
+
+/// How long the default strategy busy-spins before yielding.
+const SPIN_FOR: Duration = Duration::from_micros(20);
+/// How long the default strategy yields before parking.
+const YIELD_FOR: Duration = Duration::from_micros(50);
+
+/// How a blocking call waits (per endpoint, [`Options::wait_strategy`](crate::Options::wait_strategy)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Busy-spin with the pause instruction until the ring changes: the
+    /// lowest latency, a whole core while waiting. Deadlines and peer death
+    /// are still checked.
+    Spin,
+    /// Spin briefly (about 20 µs), then yield (about 50 µs), then sleep in
+    /// the kernel: a peer that answers quickly never pays for a sleep, and
+    /// an idle wait costs no CPU.
+    #[default]
+    SpinThenPark,
+    /// Sleep in the kernel at once: the least CPU, the cost of a wakeup on
+    /// every wait.
+    Park,
+}
+
+/// Which mechanism wakes a sleeping endpoint; chosen when the segment is
+/// created and recorded in it, so both ends agree
+/// ([`Options::waiter`](crate::Options::waiter)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Waiter {
+    /// An eventcount per direction: a publisher makes a syscall only when
+    /// someone sleeps.
+    #[default]
+    EventCount,
+    /// A process-shared counting semaphore per direction (posted only when
+    /// someone sleeps), the classic P/V design.
+    Semaphore,
+}
+
+impl Waiter {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Waiter::EventCount => 1,
+            Waiter::Semaphore => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Self> {
+        match code {
+            1 => Some(Waiter::EventCount),
+            2 => Some(Waiter::Semaphore),
+            _ => None,
+        }
+    }
+}
+
+/// One direction's wake-up channel, over the two words of its index line.
+#[derive(Clone, Copy)]
+pub(crate) enum Signal<'a> {
+    Event(EventCount<'a>),
+    Sem(SemCore<'a>),
+}
+
+impl<'a> Signal<'a> {
+    /// The signal of a direction: `event` is the eventcount word (or the
+    /// semaphore's waiter count), `sem` the semaphore's value.
+    pub(crate) fn new(waiter: Waiter, event: &'a AtomicU32, sem: &'a AtomicU32) -> Self {
+        match waiter {
+            Waiter::EventCount => Signal::Event(EventCount::new(event)),
+            Waiter::Semaphore => Signal::Sem(SemCore::new(sem, event)),
+        }
+    }
+
+    /// After publishing: wake a sleeper if there is one.
+    #[inline(always)]
+    pub(crate) fn notify(self, light: bool, counters: &Counters) {
+        match self {
+            Signal::Event(event) => event.notify(light, counters),
+            Signal::Sem(sem) => {
+                // SYNC: eventcount-dekker (publisher side, semaphore waiter)
+                barrier::publisher(light);
+                if sem.waiters().load(crate::sync::Ordering::Relaxed) != 0 {
+                    // Saturated means a sleeper has plenty to wake on.
+                    let _ = sem.post(Some(counters));
+                }
+            }
+        }
+    }
+
+    /// Wake every sleeper now (disconnect).
+    pub(crate) fn wake_all(self, counters: &Counters) {
+        match self {
+            Signal::Event(event) => event.wake_all(counters),
+            Signal::Sem(sem) => {
+                let _ = sem.post(Some(counters));
+            }
+        }
+    }
+
+    fn prepare(self) -> u32 {
+        match self {
+            Signal::Event(event) => event.prepare(),
+            Signal::Sem(sem) => {
+                sem.waiters().fetch_add(1, crate::sync::Ordering::Relaxed);
+                // SYNC: eventcount-dekker (sleeper side, semaphore waiter)
+                barrier::sleeper();
+                0
+            }
+        }
+    }
+
+    fn sleep(self, seen: u32, timeout: Option<Duration>, counters: &Counters) {
+        match self {
+            Signal::Event(event) => event.sleep(seen, timeout, counters),
+            Signal::Sem(sem) => sem.sleep_once(timeout, counters),
+        }
+    }
+
+    fn cancel(self) {
+        match self {
+            Signal::Event(event) => event.cancel(),
+            Signal::Sem(sem) => {
+                sem.waiters().fetch_sub(1, crate::sync::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Forget sleepers of a dead endpoint (its replacement calls this).
+    pub(crate) fn clear_sleepers(self) {
+        match self {
+            Signal::Event(event) => event.clear_sleepers(),
+            Signal::Sem(sem) => sem.clear_waiters(),
+        }
+    }
+}
+
+/// Converts a timeout into a deadline (`None`: wait forever). Loom builds
+/// have no clock: a timeout there would make executions differ.
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    if cfg!(shmlane_loom) {
+        return None;
+    }
+    timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+/// Waits until `attempt` returns `Some` (returned) or `deadline` passes
+/// (`None`). `attempt` must be cheap and re-check everything (data,
+/// disconnect); `check_peer` is called about every [`LIVENESS_TICK`] of
+/// waiting and may record a dead peer for the next `attempt` to report.
+pub(crate) fn wait_until<R>(
+    signal: Signal<'_>,
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    counters: &Counters,
+    mut attempt: impl FnMut() -> Option<R>,
+    mut check_peer: impl FnMut(),
+) -> Option<R> {
+    let started = if cfg!(shmlane_loom) {
+        None
+    } else {
+        Some(Instant::now())
+    };
+    let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
+    let mut next_peer_check = started.map(|s| s + LIVENESS_TICK);
+    let mut peer_check_due = |now: Instant| {
+        if next_peer_check.is_some_and(|t| now >= t) {
+            next_peer_check = Some(now + LIVENESS_TICK);
+            true
+        } else {
+            false
+        }
+    };
+
+    // Phase 1 and 2: spin, then yield (all of the Spin strategy).
+    let (spin_for, yield_for) = match strategy {
+        WaitStrategy::Spin => (None, Duration::ZERO),
+        WaitStrategy::SpinThenPark => (Some(SPIN_FOR), YIELD_FOR),
+        WaitStrategy::Park => (Some(Duration::ZERO), Duration::ZERO),
+    };
+    let mut rounds: u32 = 0;
+    let mut yielding = false;
+    loop {
+        if let Some(ready) = attempt() {
+            return Some(ready);
+        }
+        if cfg!(shmlane_loom) {
+            // Loom: one try, then park (the model explores the rest).
+            break;
+        }
+        rounds = rounds.wrapping_add(1);
+        // Read the clock only now and then while spinning: it costs more
+        // than a poll.
+        if yielding || rounds.is_multiple_of(64) || strategy == WaitStrategy::Park {
+            let now = Instant::now();
+            if expired(now) {
+                return None;
+            }
+            if peer_check_due(now) {
+                check_peer();
+            }
+            if let (Some(spin), Some(started)) = (spin_for, started) {
+                let waited = now - started;
+                if waited >= spin + yield_for {
+                    break;
+                }
+                yielding = waited >= spin;
+            }
+        }
+        if yielding {
+            std::thread::yield_now();
+        } else {
+            spin_hint();
+        }
+    }
+
+    // Phase 3: park, one liveness tick at a time.
+    loop {
+        let seen = signal.prepare();
+        if let Some(ready) = attempt() {
+            signal.cancel();
+            return Some(ready);
+        }
+        let now = if cfg!(shmlane_loom) {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        let nap = match (now, deadline) {
+            (Some(now), Some(deadline)) => match deadline.checked_duration_since(now) {
+                Some(left) if !left.is_zero() => Some(left.min(LIVENESS_TICK)),
+                _ => {
+                    signal.cancel();
+                    return None;
+                }
+            },
+            (Some(_), None) => Some(LIVENESS_TICK),
+            (None, _) => None,
+        };
+        signal.sleep(seen, nap, counters);
+        signal.cancel();
+        if let Some(ready) = attempt() {
+            return Some(ready);
+        }
+        if !cfg!(shmlane_loom) {
+            let now = Instant::now();
+            if peer_check_due(now) {
+                check_peer();
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! A process-shared counting semaphore on a futex word: the P/V primitive
+//! of the seeds, public as [`Semaphore`], and the core of the rings'
+//! alternative waiter ([`Waiter::Semaphore`](super::Waiter)).
+
+use std::time::{Duration, Instant};
+
+use super::{Counters, Waiter, futex};
+use crate::error::{OpenError, SemError};
+#[cfg(not(shmlane_loom))]
+use crate::options::Options;
+#[cfg(not(shmlane_loom))]
+use crate::segment::Strict;
+use crate::segment::{Header, Heap, Layout, RingKind, Storage};
+use crate::sync::{AtomicU32, Ordering, fence};
+
+/// Largest value a semaphore holds; `post` beyond it is `Overflow`.
+pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// The two words of a semaphore: its value (the futex word) and the number
+/// of waiters (so that `post` makes a syscall only when someone sleeps).
+#[derive(Clone, Copy)]
+pub(crate) struct SemCore<'a> {
+    value: &'a AtomicU32,
+    waiters: &'a AtomicU32,
+}
+
+impl<'a> SemCore<'a> {
+    pub(crate) fn new(value: &'a AtomicU32, waiters: &'a AtomicU32) -> Self {
+        Self { value, waiters }
+    }
+
+    /// P without blocking: takes one unit if there is one.
+    pub(crate) fn try_wait(self) -> bool {
+        let mut current = self.value.load(Ordering::Relaxed);
+        loop {
+            if current == 0 || current > SEM_VALUE_MAX {
+                // A value above the maximum was written by a peer; treat it
+                // as nothing to take rather than trust it.
+                return false;
+            }
+            // SYNC: semaphore (Acquire: what the poster did before V is
+            // visible after P)
+            match self.value.compare_exchange(
+                current,
+                current - 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// V: adds one unit and wakes one waiter if any sleeps.
+    pub(crate) fn post(self, counters: Option<&Counters>) -> Result<(), SemError> {
+        let mut current = self.value.load(Ordering::Relaxed);
+        loop {
+            if current >= SEM_VALUE_MAX {
+                return Err(SemError::Overflow);
+            }
+            // SYNC: semaphore (Release: pairs with try_wait's Acquire)
+            match self.value.compare_exchange(
+                current,
+                current + 1,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(seen) => current = seen,
+            }
+        }
+        // SYNC: semaphore-dekker (poster: store value, fence, load waiters)
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            futex::wake(self.value, 1);
+            if let Some(counters) = counters {
+                counters.wake_syscalls.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// P, sleeping while the value is 0, until `deadline`; `Timeout` after.
+    pub(crate) fn wait_until(self, deadline: Option<Instant>) -> Result<(), SemError> {
+        loop {
+            if self.try_wait() {
+                return Ok(());
+            }
+            let timeout = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(SemError::Timeout),
+                },
+                None => None,
+            };
+            self.waiters.fetch_add(1, Ordering::Relaxed);
+            // SYNC: semaphore-dekker (waiter: store waiters, fence, load value)
+            fence(Ordering::SeqCst);
+            if self.value.load(Ordering::Relaxed) == 0 {
+                futex::wait(self.value, 0, timeout);
+            }
+            self.waiters.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One bounded sleep while the value is 0 (the ring waiter's step: the
+    /// caller re-checks its own condition afterwards). Consumes a unit if
+    /// one is there.
+    pub(crate) fn sleep_once(self, timeout: Option<Duration>, counters: &Counters) {
+        if self.try_wait() {
+            return;
+        }
+        counters.wait_syscalls.fetch_add(1, Ordering::Relaxed);
+        futex::wait(self.value, 0, timeout);
+        let _ = self.try_wait();
+    }
+
+    /// Current value (a snapshot).
+    pub(crate) fn value(self) -> u32 {
+        self.value.load(Ordering::Relaxed).min(SEM_VALUE_MAX)
+    }
+
+    /// Clears waiters left by a dead endpoint (ring waiter only).
+    pub(crate) fn clear_waiters(self) {
+        self.waiters.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn waiters(self) -> &'a AtomicU32 {
+        self.waiters
+    }
+}
+
+/// A named, process-shared counting semaphore in a shared-memory segment:
+/// the P/V primitive of the seeds. [`wait`](Self::wait) (P) takes one unit,
+/// sleeping in the kernel while there is none; [`post`](Self::post) (V)
+/// adds one and wakes one sleeper, with a syscall only when someone sleeps.
+///
+/// Any number of processes and threads may use one semaphore (methods take
+/// `&self`). A waiter killed while it sleeps leaves nothing behind that
+/// would block the others.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shmlane::Semaphore;
+/// let mutex = Semaphore::create("counter-lock", 1)?; // a binary semaphore
+/// mutex.wait()?;   // P
+/// // ... touch the shared counter ...
+/// mutex.post()?;   // V
+/// # Ok(())
+/// # }
+/// ```
+pub struct Semaphore {
+    storage: Box<dyn Storage>,
+}
+
+impl Semaphore {
+    fn layout(initial: u32) -> Result<Layout, OpenError> {
+        if initial > SEM_VALUE_MAX {
+            return Err(OpenError::InvalidConfig(format!(
+                "semaphore initial value {initial} exceeds {SEM_VALUE_MAX}"
+            )));
+        }
+        let mut layout = Layout::for_slots::<u8>(RingKind::Semaphore, 1, None, Waiter::EventCount)?;
+        layout.initial = initial;
+        Ok(layout)
+    }
+
+    /// Creates the named semaphore `name` with value `initial` (mode 0600,
+    /// removed when this handle drops).
+    #[cfg(not(shmlane_loom))]
+    pub fn create(name: &str, initial: u32) -> Result<Self, OpenError> {
+        Self::create_with(name, initial, &Options::new())
+    }
+
+    /// [`create`](Self::create) with options (`mode`, `persist`); ring
+    /// options (capacity, schema, waiter) are refused.
+    #[cfg(not(shmlane_loom))]
+    pub fn create_with(name: &str, initial: u32, opts: &Options) -> Result<Self, OpenError> {
+        check_semaphore_options(opts)?;
+        let layout = Self::layout(initial)?;
+        let mapping = crate::segment::Mapping::create_shm(name, &layout, opts)?;
+        Ok(Self {
+            storage: Box::new(mapping),
+        })
+    }
+
+    /// Opens the named semaphore `name`.
+    #[cfg(not(shmlane_loom))]
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`open`](Self::open) with options (`open_timeout`).
+    #[cfg(not(shmlane_loom))]
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        check_semaphore_options(opts)?;
+        let layout = Self::layout(0)?;
+        let strict = Strict {
+            capacity: true,
+            waiter: false,
+        };
+        let (mapping, _) = crate::segment::Mapping::open_shm(name, &layout, strict, opts)?;
+        Ok(Self {
+            storage: Box::new(mapping),
+        })
+    }
+
+    /// A semaphore in an anonymous segment (memfd): shared with the children
+    /// this process forks after the call.
+    #[cfg(not(shmlane_loom))]
+    pub fn anonymous(initial: u32) -> Result<Self, OpenError> {
+        let layout = Self::layout(initial)?;
+        Ok(Self {
+            storage: Box::new(crate::segment::Mapping::create_memfd(&layout)?),
+        })
+    }
+
+    /// A semaphore in process memory, for the threads of one process.
+    pub fn in_process(initial: u32) -> Result<Self, OpenError> {
+        let layout = Self::layout(initial)?;
+        Ok(Self {
+            storage: Box::new(Heap::<u8>::create(&layout)?),
+        })
+    }
+
+    fn core(&self) -> SemCore<'_> {
+        let header: &Header = self.storage.header();
+        SemCore::new(&header.ring.tail.sem, &header.ring.tail.event)
+    }
+
+    /// P: takes one unit, sleeping while the value is 0.
+    pub fn wait(&self) -> Result<(), SemError> {
+        self.core().wait_until(None)
+    }
+
+    /// P with a limit: [`SemError::Timeout`] if no unit came within `timeout`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), SemError> {
+        self.core().wait_until(super::deadline(Some(timeout)))
+    }
+
+    /// P without waiting: [`SemError::WouldBlock`] if the value is 0.
+    pub fn try_wait(&self) -> Result<(), SemError> {
+        if self.core().try_wait() {
+            Ok(())
+        } else {
+            Err(SemError::WouldBlock)
+        }
+    }
+
+    /// V: adds one unit and wakes a sleeper, if any.
+    /// [`SemError::Overflow`] at [`SEM_VALUE_MAX`].
+    pub fn post(&self) -> Result<(), SemError> {
+        self.core().post(None)
+    }
+
+    /// The current value (a snapshot: others may change it at once).
+    pub fn value(&self) -> u32 {
+        self.core().value()
+    }
+}
+
+impl std::fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("name", &self.storage.name())
+            .field("value", &self.value())
+            .finish()
+    }
+}
+
+/// Refuses the ring options, which mean nothing for a semaphore.
+#[cfg(not(shmlane_loom))]
+fn check_semaphore_options(opts: &Options) -> Result<(), OpenError> {
+    let ring_only = [
+        ("capacity", opts.capacity.is_some()),
+        ("schema_id", opts.schema_id.is_some()),
+        ("waiter", opts.waiter.is_some()),
+        ("wait_strategy", opts.wait_strategy.is_some()),
+    ];
+    match ring_only.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(OpenError::InvalidConfig(format!(
+            "option `{field}` does not apply to a semaphore"
+        ))),
+        None => Ok(()),
+    }
+}
