@@ -280,3 +280,108 @@ pub(crate) fn wait_until<R>(
         }
     }
 }
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests {
+    use super::*;
+    use crate::segment::Header;
+    use crate::sync::Ordering;
+
+    fn wakes(header: &Header) -> u64 {
+        header.ring.counters.wake_syscalls.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn notify_makes_no_syscall_without_sleepers_and_one_with() {
+        for waiter in [Waiter::EventCount, Waiter::Semaphore] {
+            let header = Header::zeroed();
+            let line = &header.ring.tail;
+            let signal = Signal::new(waiter, &line.event, &line.sem);
+            let counters = &header.ring.counters;
+            for light in [false, true] {
+                signal.notify(light, counters);
+            }
+            assert_eq!(wakes(&header), 0, "{waiter:?}: nobody sleeps");
+            signal.prepare();
+            signal.notify(false, counters);
+            assert_eq!(wakes(&header), 1, "{waiter:?}: a sleeper is announced");
+            signal.cancel();
+            signal.notify(false, counters);
+            assert_eq!(wakes(&header), 1, "{waiter:?}: the sleeper withdrew");
+        }
+    }
+
+    #[test]
+    fn a_dead_sleepers_announcement_is_cleared_by_its_replacement() {
+        for waiter in [Waiter::EventCount, Waiter::Semaphore] {
+            let header = Header::zeroed();
+            let line = &header.ring.head;
+            let signal = Signal::new(waiter, &line.event, &line.sem);
+            signal.prepare(); // and then the sleeper "dies"
+            signal.clear_sleepers();
+            signal.notify(false, &header.ring.counters);
+            assert_eq!(wakes(&header), 0, "{waiter:?}");
+        }
+    }
+
+    #[test]
+    fn wait_until_returns_at_once_when_ready_and_times_out_when_not() {
+        let header = Header::zeroed();
+        let line = &header.ring.tail;
+        let counters = &header.ring.counters;
+        for strategy in [
+            WaitStrategy::Spin,
+            WaitStrategy::SpinThenPark,
+            WaitStrategy::Park,
+        ] {
+            let signal = Signal::new(Waiter::EventCount, &line.event, &line.sem);
+            let got = wait_until(signal, strategy, None, counters, || Some(7), || {});
+            assert_eq!(got, Some(7));
+            let soon = deadline(Some(Duration::from_millis(5)));
+            let got: Option<()> = wait_until(signal, strategy, soon, counters, || None, || {});
+            assert_eq!(got, None, "{strategy:?}");
+            assert_eq!(
+                line.event.load(Ordering::Relaxed) & 0xff,
+                0,
+                "no sleeper left behind"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_wait_checks_the_peer_every_tick() {
+        let header = Header::zeroed();
+        let line = &header.ring.tail;
+        let signal = Signal::new(Waiter::EventCount, &line.event, &line.sem);
+        let mut checks = 0;
+        let soon = deadline(Some(LIVENESS_TICK * 3));
+        let got: Option<()> = wait_until(
+            signal,
+            WaitStrategy::Park,
+            soon,
+            &header.ring.counters,
+            || None,
+            || checks += 1,
+        );
+        assert_eq!(got, None);
+        assert!(checks >= 1, "peer checked while parked");
+    }
+
+    #[test]
+    fn semaphore_counts_and_refuses_overflow() {
+        let header = Header::zeroed();
+        let line = &header.ring.tail;
+        let sem = semaphore::SemCore::new(&line.sem, &line.event);
+        assert!(!sem.try_wait());
+        sem.post(None).unwrap();
+        sem.post(None).unwrap();
+        assert_eq!(sem.value(), 2);
+        assert!(sem.try_wait() && sem.try_wait() && !sem.try_wait());
+        line.sem.store(semaphore::SEM_VALUE_MAX, Ordering::Relaxed);
+        assert_eq!(sem.post(None), Err(crate::SemError::Overflow));
+        // A peer-written value above the maximum is not trusted.
+        line.sem.store(u32::MAX, Ordering::Relaxed);
+        assert!(!sem.try_wait());
+        assert_eq!(sem.value(), semaphore::SEM_VALUE_MAX);
+    }
+}
