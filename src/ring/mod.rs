@@ -13,7 +13,8 @@ use bytemuck::Pod;
 use crate::error::OpenError;
 use crate::options::{DEFAULT_CAPACITY, Options};
 use crate::peer::{Attachment, PeerStatus, Role};
-use crate::segment::{Counters, Header, Heap, IndexLine, Layout, RingKind, Storage, Strict};
+use crate::segment::{Counters, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord};
+use crate::sync::AtomicU64;
 use crate::sync::{Ordering, UnsafeCell};
 use crate::wait::{Signal, Waiter, barrier};
 use index::Capacity;
@@ -188,15 +189,15 @@ impl<T: Pod> RingMemory<T> {
         unsafe { self.header.as_ref() }
     }
 
-    /// The consumer's index line (head, and the producer's not-full signal).
+    /// The consumer's index (next position to read).
     #[inline(always)]
-    pub(crate) fn head(&self) -> &IndexLine {
+    pub(crate) fn head(&self) -> &AtomicU64 {
         &self.header().ring.head
     }
 
-    /// The producer's index line (tail, and the consumer's not-empty signal).
+    /// The producer's index (next position to write).
     #[inline(always)]
-    pub(crate) fn tail(&self) -> &IndexLine {
+    pub(crate) fn tail(&self) -> &AtomicU64 {
         &self.header().ring.tail
     }
 
@@ -206,36 +207,28 @@ impl<T: Pod> RingMemory<T> {
         &self.header().ring.counters
     }
 
-    /// The line of the index this endpoint writes.
+    /// The wake word this endpoint sleeps on, and the one it notifies.
     #[inline(always)]
-    fn own_line(&self) -> &IndexLine {
+    fn wake_words(&self) -> (&WakeWord, &WakeWord) {
+        let wake = &self.header().ring.wake;
         match self.role {
-            Role::Producer => self.tail(),
-            Role::Consumer => self.head(),
-        }
-    }
-
-    /// The line of the index this endpoint waits on.
-    #[inline(always)]
-    fn peer_line(&self) -> &IndexLine {
-        match self.role {
-            Role::Producer => self.head(),
-            Role::Consumer => self.tail(),
+            Role::Producer => (&wake.not_full, &wake.not_empty),
+            Role::Consumer => (&wake.not_empty, &wake.not_full),
         }
     }
 
     /// The signal this endpoint sleeps on (the peer's index moving).
     #[inline(always)]
     pub(crate) fn wait_signal(&self) -> Signal<'_> {
-        let line = self.peer_line();
-        Signal::new(self.waiter, &line.event, &line.sem)
+        let (own, _) = self.wake_words();
+        Signal::new(self.waiter, &own.event, &own.sem)
     }
 
     /// After publishing our index: wake the peer if it sleeps.
     #[inline(always)]
     pub(crate) fn notify_peer(&self) {
-        let line = self.own_line();
-        Signal::new(self.waiter, &line.event, &line.sem).notify(self.light, self.counters());
+        let (_, peer) = self.wake_words();
+        Signal::new(self.waiter, &peer.event, &peer.sem).notify(self.light, self.counters());
     }
 
     /// The capacity, as validated at attach.
@@ -307,8 +300,8 @@ impl<T: Pod> RingMemory<T> {
         let counters = self.counters();
         let relaxed = Ordering::Relaxed;
         Stats {
-            pushes: self.tail().position.load(relaxed),
-            pops: self.head().position.load(relaxed),
+            pushes: self.tail().load(relaxed),
+            pops: self.head().load(relaxed),
             full_waits: counters.full_waits.load(relaxed),
             empty_waits: counters.empty_waits.load(relaxed),
             wake_syscalls: counters.wake_syscalls.load(relaxed),
@@ -324,11 +317,12 @@ impl<T> Drop for RingMemory<T> {
             // disconnect now, not at its next liveness tick.
             // SAFETY: as in `header()`: the storage is still owned here.
             let header = unsafe { self.header.as_ref() };
-            let line = match self.role {
-                Role::Producer => &header.ring.tail,
-                Role::Consumer => &header.ring.head,
+            let wake = &header.ring.wake;
+            let peer = match self.role {
+                Role::Producer => &wake.not_empty,
+                Role::Consumer => &wake.not_full,
             };
-            Signal::new(self.waiter, &line.event, &line.sem).wake_all(&header.ring.counters);
+            Signal::new(self.waiter, &peer.event, &peer.sem).wake_all(&header.ring.counters);
         }
     }
 }

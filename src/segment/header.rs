@@ -18,7 +18,7 @@ use crate::wait::Waiter;
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// `init_state` once the creator has written the header.
 const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.
@@ -68,19 +68,29 @@ pub struct PeerSlot {
     pub(crate) start_time: AtomicU64,
 }
 
-/// An index and the wake-up words of the side that waits for it to move,
-/// on one cache line: the side that moves the index checks for sleepers on
-/// a line it already owns.
+/// The wake-up words of one direction.
 #[repr(C)]
 #[derive(Debug)]
-pub struct IndexLine {
-    /// The position (head or tail).
-    pub(crate) position: AtomicU64,
+pub struct WakeWord {
     /// Eventcount word (sleepers | epoch), or the semaphore waiter's
     /// sleeper count.
     pub(crate) event: AtomicU32,
     /// The semaphore waiter's value (a futex word); a `Semaphore`'s value.
     pub(crate) sem: AtomicU32,
+}
+
+/// Both directions' wake-up words, on a line of their own. It is written
+/// only when an endpoint goes to sleep, so both ends keep it cached and a
+/// publisher's "anyone asleep?" load is an L1 hit. (On the index lines it
+/// would miss whenever the other end polls that index: measured, 4x slower
+/// streams.)
+#[repr(C)]
+#[derive(Debug)]
+pub struct WakeWords {
+    /// The consumer sleeps here; the producer notifies after publishing.
+    pub(crate) not_empty: WakeWord,
+    /// The producer sleeps here; the consumer notifies after releasing.
+    pub(crate) not_full: WakeWord,
 }
 
 /// Counters of the slow paths, on a line of their own (the fast paths never
@@ -103,12 +113,12 @@ pub struct Counters {
 #[repr(C)]
 #[derive(Debug)]
 pub struct RingControl {
-    /// Next position to read; written by the consumer only. Its line holds
-    /// the not-full signal (the producer sleeps there).
-    pub(crate) head: CachePadded<IndexLine>,
-    /// Next position to write; written by the producer only. Its line holds
-    /// the not-empty signal (the consumer sleeps there).
-    pub(crate) tail: CachePadded<IndexLine>,
+    /// Next position to read; written by the consumer only.
+    pub(crate) head: CachePadded<AtomicU64>,
+    /// Next position to write; written by the producer only.
+    pub(crate) tail: CachePadded<AtomicU64>,
+    /// Wake-up words, read-mostly.
+    pub(crate) wake: CachePadded<WakeWords>,
     /// Slow-path counters.
     pub(crate) counters: CachePadded<Counters>,
 }
@@ -251,12 +261,9 @@ impl Header {
             _reserved: AtomicU32::new(0),
             start_time: AtomicU64::new(0),
         };
-        let line = || {
-            CachePadded::new(IndexLine {
-                position: AtomicU64::new(0),
-                event: AtomicU32::new(0),
-                sem: AtomicU32::new(0),
-            })
+        let wake = || WakeWord {
+            event: AtomicU32::new(0),
+            sem: AtomicU32::new(0),
         };
         Self {
             magic: AtomicU64::new(0),
@@ -281,8 +288,12 @@ impl Header {
             type_name: core::array::from_fn(|_| AtomicU64::new(0)),
             peers: core::array::from_fn(|_| peer()),
             ring: RingControl {
-                head: line(),
-                tail: line(),
+                head: CachePadded::new(AtomicU64::new(0)),
+                tail: CachePadded::new(AtomicU64::new(0)),
+                wake: CachePadded::new(WakeWords {
+                    not_empty: wake(),
+                    not_full: wake(),
+                }),
                 counters: CachePadded::new(Counters {
                     full_waits: AtomicU64::new(0),
                     empty_waits: AtomicU64::new(0),
@@ -314,7 +325,7 @@ impl Header {
         self.created_unix_ns.store(unix_now_ns(), relaxed);
         self.creator_pid.store(std::process::id(), relaxed);
         self.waiter.store(layout.waiter.code(), relaxed);
-        self.ring.tail.sem.store(layout.initial, relaxed);
+        self.ring.wake.not_empty.sem.store(layout.initial, relaxed);
         let name = layout.type_name.as_bytes();
         let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
         self.type_name_len.store(kept.len() as u32, relaxed);
@@ -594,8 +605,8 @@ impl HeaderOffsets {
             init_state: core::mem::offset_of!(Header, init_state),
             kind: core::mem::offset_of!(Header, kind),
             capacity: core::mem::offset_of!(Header, capacity),
-            head: (&raw const header.ring.head.position).addr() - base,
-            tail: (&raw const header.ring.tail.position).addr() - base,
+            head: (&raw const *header.ring.head).addr() - base,
+            tail: (&raw const *header.ring.tail).addr() - base,
             len: HEADER_LEN,
         }
     }

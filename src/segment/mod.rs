@@ -15,7 +15,7 @@ mod storage;
 
 #[cfg(not(shmlane_loom))]
 pub use header::HeaderOffsets;
-pub(crate) use header::{Counters, Header, IndexLine, Layout, PeerSlot, RingKind, Strict};
+pub(crate) use header::{Counters, Header, Layout, PeerSlot, RingKind, Strict, WakeWord};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;
 pub(crate) use storage::{Heap, Storage};

@@ -1,6 +1,7 @@
 //! Blocking without waste: how an endpoint waits for its ring to change.
 //!
-//! * [`eventcount`]: the default waiter, one futex word per direction.
+//! * [`eventcount`]: the default waiter, one futex word per direction (both
+//!   on a read-mostly line of the header).
 //! * [`semaphore`]: a process-shared counting semaphore (public as
 //!   [`Semaphore`](crate::Semaphore)) and the alternative ring waiter.
 //! * [`futex`]: the shared futex syscalls (a loom model under loom).
@@ -295,7 +296,7 @@ mod tests {
     fn notify_makes_no_syscall_without_sleepers_and_one_with() {
         for waiter in [Waiter::EventCount, Waiter::Semaphore] {
             let header = Header::zeroed();
-            let line = &header.ring.tail;
+            let line = &header.ring.wake.not_empty;
             let signal = Signal::new(waiter, &line.event, &line.sem);
             let counters = &header.ring.counters;
             for light in [false, true] {
@@ -315,7 +316,7 @@ mod tests {
     fn a_dead_sleepers_announcement_is_cleared_by_its_replacement() {
         for waiter in [Waiter::EventCount, Waiter::Semaphore] {
             let header = Header::zeroed();
-            let line = &header.ring.head;
+            let line = &header.ring.wake.not_full;
             let signal = Signal::new(waiter, &line.event, &line.sem);
             signal.prepare(); // and then the sleeper "dies"
             signal.clear_sleepers();
@@ -327,7 +328,7 @@ mod tests {
     #[test]
     fn wait_until_returns_at_once_when_ready_and_times_out_when_not() {
         let header = Header::zeroed();
-        let line = &header.ring.tail;
+        let line = &header.ring.wake.not_empty;
         let counters = &header.ring.counters;
         for strategy in [
             WaitStrategy::Spin,
@@ -351,7 +352,7 @@ mod tests {
     #[test]
     fn a_long_wait_checks_the_peer_every_tick() {
         let header = Header::zeroed();
-        let line = &header.ring.tail;
+        let line = &header.ring.wake.not_empty;
         let signal = Signal::new(Waiter::EventCount, &line.event, &line.sem);
         let mut checks = 0;
         let soon = deadline(Some(LIVENESS_TICK * 3));
@@ -370,7 +371,7 @@ mod tests {
     #[test]
     fn semaphore_counts_and_refuses_overflow() {
         let header = Header::zeroed();
-        let line = &header.ring.tail;
+        let line = &header.ring.wake.not_empty;
         let sem = semaphore::SemCore::new(&line.sem, &line.event);
         assert!(!sem.try_wait());
         sem.post(None).unwrap();

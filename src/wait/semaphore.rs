@@ -226,7 +226,8 @@ impl Semaphore {
 
     fn core(&self) -> SemCore<'_> {
         let header: &Header = self.storage.header();
-        SemCore::new(&header.ring.tail.sem, &header.ring.tail.event)
+        let word = &header.ring.wake.not_empty;
+        SemCore::new(&word.sem, &word.event)
     }
 
     /// P: takes one unit, sleeping while the value is 0.
