@@ -33,16 +33,19 @@ fn membarrier(cmd: libc::c_int) -> libc::c_long {
 }
 
 /// Registers this process for global expedited membarriers, once per
-/// process (a forked child registers again). Returns whether publishers in
-/// this process may use the light fence.
+/// process. Returns whether publishers in this process may use the light
+/// fence. The registration belongs to the address space: a forked child
+/// inherits it (checked on Linux 6.18), so an endpoint made before a fork
+/// keeps a valid answer; exec drops it, and a new process registers when it
+/// makes its first endpoint.
 pub(crate) fn register_publisher() -> bool {
     // Miri cannot make this syscall; its heap-only tests never sleep, and a
     // full fence on the publisher's side is always correct.
     #[cfg(not(any(shmlane_loom, miri)))]
     {
         use std::sync::Mutex;
-        // (pid, result): registration belongs to the address space, and a
-        // forked child has a new one.
+        // (pid, result): a forked child inherits the registration, but
+        // asking again in a new pid costs one syscall and assumes nothing.
         static REGISTERED: Mutex<Option<(u32, bool)>> = Mutex::new(None);
         let pid = std::process::id();
         let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
