@@ -82,6 +82,11 @@ impl<T: Pod> RingMemory<T> {
         }
     }
 
+    /// Claims `role` in `storage` and builds the view.
+    fn claimed(storage: Box<dyn Storage>, layout: &Layout, role: Role) -> Result<Self, OpenError> {
+        Ok(Self::new(Attachment::claim(storage, role)?, layout, role))
+    }
+
     fn layout(kind: RingKind, opts: &Options) -> Result<Layout, OpenError> {
         let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
         Layout::for_slots::<T>(
@@ -112,7 +117,7 @@ impl<T: Pod> RingMemory<T> {
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
-        let mut ring = Self::new(Attachment::claim(Box::new(mapping), role)?, &layout, role);
+        let mut ring = Self::claimed(Box::new(mapping), &layout, role)?;
         ring.mark_attached();
         Ok(ring)
     }
@@ -132,16 +137,8 @@ impl<T: Pod> RingMemory<T> {
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
         Ok((
-            Self::new(
-                Attachment::claim(Box::new(first), roles.0)?,
-                &layout,
-                roles.0,
-            ),
-            Self::new(
-                Attachment::claim(Box::new(second), roles.1)?,
-                &layout,
-                roles.1,
-            ),
+            Self::claimed(Box::new(first), &layout, roles.0)?,
+            Self::claimed(Box::new(second), &layout, roles.1)?,
         ))
     }
 
@@ -167,16 +164,8 @@ impl<T: Pod> RingMemory<T> {
             .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
         let second = first.share();
         Ok((
-            Self::new(
-                Attachment::claim(Box::new(first), roles.0)?,
-                &layout,
-                roles.0,
-            ),
-            Self::new(
-                Attachment::claim(Box::new(second), roles.1)?,
-                &layout,
-                roles.1,
-            ),
+            Self::claimed(Box::new(first), &layout, roles.0)?,
+            Self::claimed(Box::new(second), &layout, roles.1)?,
         ))
     }
 
