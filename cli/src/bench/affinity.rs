@@ -109,11 +109,18 @@ pub fn pin(core: usize) -> Result<(), BenchError> {
 /// Each side gets a [`Watch`] that tells its waits when the other side has
 /// ended. A forked child never returns from this function: it exits.
 ///
-/// After fork each process holds a copy of every captured value, and a
-/// shmlane endpoint's Drop may act on the shared segment (release its role,
-/// mark it closed) for both. So what `mine` captured is forgotten in the
-/// child, never dropped there, and what `peer` captured is dropped in the
-/// parent only after the child is reaped.
+/// After fork each process holds a copy of every captured value. What
+/// `mine` captured is forgotten in the child, never dropped there: it is
+/// the parent's state (its ring ends, its buffers), which the copy must not
+/// act on. What `peer` captured is dropped in the parent right after the
+/// fork, before `mine` runs, as shmlane's anonymous pairs require ("keep
+/// one end per process, drop the other"): each ring end holds its role
+/// through its own open file description, and a copy of the child's ends
+/// left open in the parent would keep the child's roles held after the
+/// child died, so a blocking call of the parent would never see it gone.
+/// (Dropping an end a process never used detaches nothing.) The child, for
+/// its part, keeps the parent's ends open, so its own blocking calls would
+/// not see the parent die: PR_SET_PDEATHSIG ends it instead.
 pub fn run_pair<R>(
     peers: Peers,
     cores: Cores,
@@ -145,10 +152,11 @@ fn with_child<R>(
         }
         ForkResult::Parent { child } => {
             let guard = ChildGuard { pid: child };
+            // The child's copy is the one in use (see run_pair).
+            drop(peer);
             let gone = || guard.has_exited();
             let mine_result = mine(Watch::new(&gone));
             let child_result = guard.reap(mine_result.is_err());
-            drop(peer);
             merge(mine_result, child_result)
         }
     }

@@ -5,6 +5,10 @@
 //! * [`tput_producer`] / [`tput_consumer`]: a one-way stream of sequence
 //!   numbers; one warm-up repetition, then [`REPS`] measured ones, median
 //!   reported. The consumer checks every value.
+//!
+//! Both read the rings' futex wake counter (when the case has one) just
+//! before and just after the measured phase, for `wakes_per_msg`. The
+//! `idle` mode has no harness of its own: its one case measures itself.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -58,6 +62,7 @@ impl Budget {
 pub enum Figures {
     Rtt(RttStats),
     Tput(TputStats),
+    Idle(IdleStats),
 }
 
 impl Figures {
@@ -65,24 +70,53 @@ impl Figures {
         match self {
             Self::Rtt(_) => "rtt",
             Self::Tput(_) => "tput",
+            Self::Idle(_) => "idle",
         }
     }
 
-    /// Round trips or messages measured.
+    /// Round trips or messages measured (1 for the one idle wait).
     pub fn n(&self) -> u64 {
         match self {
             Self::Rtt(r) => r.n,
             Self::Tput(t) => t.n,
+            Self::Idle(_) => 1,
         }
     }
 
-    /// The figure a ratio is taken of: p50 for rtt, msgs/s for tput.
-    pub fn key(&self) -> f64 {
+    /// The figure a ratio is taken of: p50 for rtt, msgs/s for tput; none
+    /// for idle.
+    pub fn key(&self) -> Option<f64> {
         match self {
-            Self::Rtt(r) => r.p50_ns as f64,
-            Self::Tput(t) => t.msgs_per_s,
+            Self::Rtt(r) => Some(r.p50_ns as f64),
+            Self::Tput(t) => Some(t.msgs_per_s),
+            Self::Idle(_) => None,
         }
     }
+
+    /// Futex wake syscalls per message, from the rings' counters; `None`
+    /// when the case has no such counters.
+    pub fn wakes_per_msg(&self) -> Option<f64> {
+        match self {
+            Self::Rtt(r) => r.wakes_per_msg,
+            Self::Tput(t) => t.wakes_per_msg,
+            Self::Idle(_) => None,
+        }
+    }
+}
+
+/// What an idle wait cost.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleStats {
+    /// CPU time (user + system) the waiting process used per second of
+    /// waiting, in milliseconds.
+    pub cpu_ms_per_s: f64,
+}
+
+/// Wake syscalls per message between two readings of a wake counter, or
+/// `None` if there is no counter (or no message).
+fn per_msg(before: Option<u64>, after: Option<u64>, messages: u64) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    (messages > 0).then(|| after.saturating_sub(before) as f64 / messages as f64)
 }
 
 /// Round-trip statistics, all in nanoseconds.
@@ -96,36 +130,62 @@ pub struct RttStats {
     pub max_ns: u64,
     /// Exact: sum / n.
     pub mean_ns: f64,
+    /// Wake syscalls over both rings per message (two per round trip).
+    pub wakes_per_msg: Option<f64>,
+}
+
+/// One round trip, as the [`rtt`] harness drives it. Any
+/// `FnMut(seq) -> Result<(), BenchError>` is one (with no wake counter).
+pub trait RoundTrip {
+    /// Sends `seq` out and waits for it to come back.
+    fn round_trip(&mut self, seq: u64) -> Result<(), BenchError>;
+
+    /// Futex wake syscalls so far, summed over the channels of the round
+    /// trip, from their shared counters; `None` if they have none.
+    fn wake_syscalls(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl<F: FnMut(u64) -> Result<(), BenchError>> RoundTrip for F {
+    #[inline(always)]
+    fn round_trip(&mut self, seq: u64) -> Result<(), BenchError> {
+        self(seq)
+    }
 }
 
 /// Largest round trip the histogram tracks (60 s); larger ones saturate.
 /// The watchdog aborts long before that.
 const HIST_MAX_NS: u64 = 60_000_000_000;
 
-/// Runs `round_trip(seq)` with `seq` = 0, 1, 2, ... through `warmup`, then
-/// through `measure`, timing each measured round trip.
+/// Messages per round trip: one out, one back.
+const MSGS_PER_ROUND_TRIP: u64 = 2;
+
+/// Runs `trip.round_trip(seq)` with `seq` = 0, 1, 2, ... through `warmup`,
+/// then through `measure`, timing each measured round trip.
 ///
 /// One clock read per round trip: the end of one is the start of the next,
 /// so the loop's own cost (a histogram record) is in every sample, once.
 pub fn rtt(
     warmup: Budget,
     measure: Budget,
-    mut round_trip: impl FnMut(u64) -> Result<(), BenchError>,
+    mut trip: impl RoundTrip,
 ) -> Result<RttStats, BenchError> {
     let mut seq = 0u64;
     let start = Instant::now();
     while !warmup.done(seq, start.elapsed()) {
-        round_trip(seq)?;
+        trip.round_trip(seq)?;
         seq += 1;
     }
 
     let mut hist = Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 3)
         .expect("constant histogram bounds are valid");
     let (mut n, mut sum, mut max) = (0u64, 0u128, 0u64);
+    let wakes_before = trip.wake_syscalls();
     let start = Instant::now();
     let mut prev = start;
     loop {
-        round_trip(seq)?;
+        trip.round_trip(seq)?;
         seq += 1;
         let now = Instant::now();
         let ns = u64::try_from((now - prev).as_nanos()).unwrap_or(u64::MAX);
@@ -138,6 +198,7 @@ pub fn rtt(
             break;
         }
     }
+    let wakes_per_msg = per_msg(wakes_before, trip.wake_syscalls(), n * MSGS_PER_ROUND_TRIP);
     // A quantile is its bucket's upper edge; never report one above the
     // exact maximum.
     let quantile = |q| hist.value_at_quantile(q).min(max);
@@ -148,6 +209,7 @@ pub fn rtt(
         p999_ns: quantile(0.999),
         max_ns: max,
         mean_ns: sum as f64 / n as f64,
+        wakes_per_msg,
     })
 }
 
@@ -167,14 +229,22 @@ pub struct TputStats {
     pub msgs_per_s: f64,
     /// Decimal gigabytes (1e9 bytes) of payload per second.
     pub gb_per_s: f64,
+    /// Wake syscalls per message over all measured repetitions.
+    pub wakes_per_msg: Option<f64>,
 }
 
 /// The producer end of a stream under the tput harness.
 pub trait StreamTx {
-    /// Sends `from, from+1, ..., from+count-1` in order, busy-retrying on full.
+    /// Sends `from, from+1, ..., from+count-1` in order, waiting while the
+    /// ring is full.
     fn send(&mut self, from: u64, count: u64, watch: &Watch<'_>) -> Result<(), BenchError>;
-    /// Sends [`STOP`], busy-retrying on full.
+    /// Sends [`STOP`], waiting while the ring is full.
     fn send_stop(&mut self, watch: &Watch<'_>) -> Result<(), BenchError>;
+    /// Futex wake syscalls so far, from the ring's shared counters (both
+    /// ends' wakes); `None` if the ring has none.
+    fn wake_syscalls(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The consumer end of a stream under the tput harness.
@@ -224,7 +294,12 @@ pub fn tput_producer(
     let (acked, count) = (page.word(ACK_REPS), page.word(ACK_COUNT));
     let mut rates = Vec::with_capacity(REPS);
     let mut total = 0u64;
+    let mut wakes_before = None;
     for rep in 0..WARMUP_REPS + REPS {
+        if rep == WARMUP_REPS {
+            // The warm-up was acknowledged: nothing of it is still in flight.
+            wakes_before = tx.wake_syscalls();
+        }
         let share = if rep < WARMUP_REPS {
             0.1
         } else {
@@ -255,11 +330,13 @@ pub fn tput_producer(
             total += sent;
         }
     }
+    let wakes_per_msg = per_msg(wakes_before, tx.wake_syscalls(), total);
     let msgs_per_s = median(&mut rates);
     Ok(TputStats {
         n: total,
         msgs_per_s,
         gb_per_s: msgs_per_s * MSG_BYTES as f64 / 1e9,
+        wakes_per_msg,
     })
 }
 
@@ -334,5 +411,44 @@ mod tests {
         assert_eq!(stats.n, 100);
         assert_eq!(seqs, (0..110).collect::<Vec<_>>());
         assert!(stats.p50_ns <= stats.p99_ns && stats.p99_ns <= stats.p999_ns);
+        assert_eq!(stats.wakes_per_msg, None, "a closure has no wake counter");
+    }
+
+    /// A round trip whose channels "wake" once per round trip, warm-up
+    /// included.
+    struct Counted(u64);
+
+    impl RoundTrip for Counted {
+        fn round_trip(&mut self, _seq: u64) -> Result<(), BenchError> {
+            self.0 += 1;
+            Ok(())
+        }
+
+        fn wake_syscalls(&self) -> Option<u64> {
+            Some(self.0)
+        }
+    }
+
+    #[test]
+    fn rtt_counts_wakes_of_the_measured_phase_only() {
+        let warm = Budget {
+            min_iters: 50,
+            min_time: Duration::ZERO,
+        };
+        let measure = Budget {
+            min_iters: 100,
+            min_time: Duration::ZERO,
+        };
+        let stats = rtt(warm, measure, Counted(0)).unwrap();
+        // 100 wakes over 100 round trips of two messages each.
+        assert_eq!(stats.wakes_per_msg, Some(0.5));
+    }
+
+    #[test]
+    fn per_msg_needs_both_readings_and_messages() {
+        assert_eq!(per_msg(Some(10), Some(30), 40), Some(0.5));
+        assert_eq!(per_msg(None, Some(30), 40), None);
+        assert_eq!(per_msg(Some(10), None, 40), None);
+        assert_eq!(per_msg(Some(10), Some(30), 0), None);
     }
 }

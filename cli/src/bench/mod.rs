@@ -67,41 +67,99 @@ struct Case {
     peers: Peers,
     /// Message sizes in bytes the case can send.
     sizes: &'static [usize],
+    /// The case whose key figure (p50 for rtt, msgs/s for tput) this
+    /// case's is divided by, for the ratio: an earlier case of the same
+    /// mode, or the case itself for a baseline; `None` for no ratio.
+    ratio_to: Option<&'static str>,
     run: fn(&Setup) -> Result<Figures, BenchError>,
 }
 
-/// Every case, in the order they run: each mode's baseline before the
-/// cases whose ratio is taken against it.
+/// Every case, in the order they run: each baseline before the cases
+/// whose ratio is taken against it.
 const CASES: &[Case] = &[
     Case {
         name: "atomic-pingpong",
         peers: Peers::Proc,
         sizes: &[8],
+        ratio_to: Some("atomic-pingpong"),
         run: cases::atomic::case,
     },
     Case {
         name: "spsc-rtt",
         peers: Peers::Proc,
         sizes: &[8],
+        ratio_to: Some("atomic-pingpong"),
         run: cases::spsc::case_rtt,
     },
     Case {
         name: "rtrb-tput",
         peers: Peers::Thread,
         sizes: &[8],
+        ratio_to: Some("rtrb-tput"),
         run: cases::rtrb::case,
     },
     Case {
         name: "spsc-tput",
         peers: Peers::Proc,
         sizes: &[8],
+        ratio_to: Some("rtrb-tput"),
         run: cases::spsc::case_tput,
     },
     Case {
         name: "spsc-chunk-tput",
         peers: Peers::Proc,
         sizes: &[8],
+        ratio_to: Some("rtrb-tput"),
         run: cases::spsc::case_chunk_tput,
+    },
+    Case {
+        name: "futex-rtt",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("futex-rtt"),
+        run: cases::futex::case,
+    },
+    Case {
+        name: "spsc-blocking-rtt",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("futex-rtt"),
+        run: cases::spsc::case_blocking_rtt,
+    },
+    Case {
+        name: "spsc-spinpark-rtt",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("spsc-rtt"),
+        run: cases::spsc::case_spinpark_rtt,
+    },
+    Case {
+        name: "spsc-blocking-tput",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("spsc-tput"),
+        run: cases::spsc::case_blocking_tput,
+    },
+    Case {
+        name: "spsc-sem-rtt",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("futex-rtt"),
+        run: cases::spsc::case_sem_rtt,
+    },
+    Case {
+        name: "semaphore-rtt",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("futex-rtt"),
+        run: cases::semaphore::case,
+    },
+    Case {
+        name: "spsc-idle-cpu",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: None,
+        run: cases::spsc::case_idle_cpu,
     },
 ];
 
@@ -165,6 +223,7 @@ fn run_case(case: &Case, args: &BenchArgs) -> Result<Row, BenchError> {
         size: args.size,
         figures,
         probe_ns: [before, after],
+        ratio_to: case.ratio_to,
     })
 }
 
@@ -188,6 +247,23 @@ mod tests {
     fn select_rejects_bad_size() {
         let e = select(&names(&["spsc-rtt"]), 64).unwrap_err().to_string();
         assert!(e.contains("spsc-rtt") && e.contains("64"), "{e}");
+    }
+
+    #[test]
+    fn ratio_baselines_run_first() {
+        for (i, case) in CASES.iter().enumerate() {
+            if let Some(base) = case.ratio_to {
+                assert!(
+                    CASES[..=i].iter().any(|c| c.name == base),
+                    "{}: baseline {base} is not registered before it",
+                    case.name
+                );
+            }
+        }
+        let mut names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CASES.len(), "case names are unique");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Rows are printed as each case finishes, so a long run shows progress.
 //! A figure that does not apply to a case is `-` in the table and `null` in
-//! JSON, never a number.
+//! JSON (or, for the keys only some cases have, absent), never a number.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -18,21 +18,20 @@ pub struct Row {
     pub figures: Figures,
     /// Probe before and after the case, ns.
     pub probe_ns: [u64; 2],
+    /// The case this one's ratio is taken against (the registry's
+    /// `ratio_to`).
+    pub ratio_to: Option<&'static str>,
 }
 
-/// The case each mode's ratio is taken against.
-fn baseline(figures: &Figures) -> &'static str {
-    match figures {
-        Figures::Rtt(_) => "atomic-pingpong",
-        Figures::Tput(_) => "rtrb-tput",
-    }
-}
-
-/// Prints rows and remembers the baselines' key figures for the ratios.
+/// Prints rows and remembers every case's key figure for the ratios.
 pub struct Report {
     json: bool,
-    /// Key figure (see [`Figures::key`]) of every case printed so far.
-    keys: HashMap<&'static str, f64>,
+    /// Mode and key figure (see [`Figures::key`]) of every case printed so
+    /// far.
+    keys: HashMap<&'static str, (&'static str, f64)>,
+    /// Each baseline used so far, with the cases whose ratio was taken
+    /// against it, in the order printed (for the table's notes).
+    ratios: Vec<(&'static str, Vec<&'static str>)>,
 }
 
 impl Report {
@@ -44,22 +43,36 @@ impl Report {
         Self {
             json,
             keys: HashMap::new(),
+            ratios: Vec::new(),
         }
     }
 
     pub fn add(&mut self, row: &Row) {
-        self.keys.insert(row.case, row.figures.key());
-        let base = baseline(&row.figures);
-        let ratio = self
-            .keys
-            .get(base)
-            .filter(|&&k| k > 0.0)
-            .map(|&k| (base, row.figures.key() / k));
+        let mode = row.figures.mode();
+        if let Some(key) = row.figures.key() {
+            self.keys.insert(row.case, (mode, key));
+        }
+        let ratio = self.ratio(row);
+        if let Some((base, _)) = ratio {
+            match self.ratios.iter_mut().find(|(b, _)| *b == base) {
+                Some((_, cases)) => cases.push(row.case),
+                None => self.ratios.push((base, vec![row.case])),
+            }
+        }
         if self.json {
             println!("{}", json_line(row, ratio));
         } else {
             println!("{}", table_line(&table_cells(row, ratio)));
         }
+    }
+
+    /// The row's key figure over its baseline's, if the baseline ran (and
+    /// did not fail) and measured the same kind of figure.
+    fn ratio(&self, row: &Row) -> Option<(&'static str, f64)> {
+        let base = row.ratio_to?;
+        let key = row.figures.key()?;
+        let &(base_mode, base_key) = self.keys.get(base)?;
+        (base_mode == row.figures.mode() && base_key > 0.0).then(|| (base, key / base_key))
     }
 
     /// Marks a case that failed (its error went to stderr). JSON gets no
@@ -68,30 +81,37 @@ impl Report {
         // A failed baseline leaves later rows without a ratio.
         self.keys.remove(case);
         if !self.json {
-            println!("{case:<16} FAILED (error on stderr)");
+            println!("{case:<18} FAILED (error on stderr)");
         }
     }
 
     /// Explains the columns, after the table.
     pub fn finish(&self) {
-        if !self.json {
-            println!(
-                "rtt columns: round trip in ns. ratio: p50 / atomic-pingpong p50 (rtt), \
-                 msgs/s / rtrb-tput msgs/s (tput).\n\
-                 probe: median atomic round trip between the two cores before/after the case, ns; \
-                 compare rows only when their probes agree."
-            );
+        if self.json {
+            return;
+        }
+        println!(
+            "rtt columns: round trip in ns. ratio: p50 / baseline's p50 (rtt), \
+             msgs/s / baseline's msgs/s (tput).\n\
+             wake/msg: futex wake syscalls per message from the rings' counters \
+             (rtt: both rings, two messages per round trip). \
+             cpu ms/s: CPU time the blocked consumer used per second of waiting (idle).\n\
+             probe: median atomic round trip between the two cores before/after the case, ns; \
+             compare rows only when their probes agree."
+        );
+        for (base, cases) in &self.ratios {
+            println!("ratio to {base}: {}", cases.join(", "));
         }
     }
 }
 
-const COLUMNS: usize = 14;
+const COLUMNS: usize = 16;
 const TABLE_HEADER: [&str; COLUMNS] = [
     "case", "mode", "peers", "size", "n", "p50", "p99", "p999", "max", "mean", "msgs/s", "GB/s",
-    "ratio", "probe",
+    "wake/msg", "cpu ms/s", "ratio", "probe",
 ];
 /// Column widths; negative = left-aligned.
-const WIDTHS: [i32; COLUMNS] = [-16, -4, -6, 4, 10, 6, 6, 6, 8, 8, 11, 6, 6, 9];
+const WIDTHS: [i32; COLUMNS] = [-18, -4, -6, 4, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
 
 fn table_line(cells: &[String; COLUMNS]) -> String {
     let mut line = String::new();
@@ -116,11 +136,15 @@ fn table_cells(row: &Row, ratio: Option<(&str, f64)>) -> [String; COLUMNS] {
             r.max_ns.to_string(),
             format!("{:.1}", r.mean_ns),
         ),
-        Figures::Tput(_) => (dash(), dash(), dash(), dash(), dash()),
+        Figures::Tput(_) | Figures::Idle(_) => (dash(), dash(), dash(), dash(), dash()),
     };
     let (msgs, gb) = match &row.figures {
         Figures::Tput(t) => (format!("{:.0}", t.msgs_per_s), format!("{:.3}", t.gb_per_s)),
-        Figures::Rtt(_) => (dash(), dash()),
+        Figures::Rtt(_) | Figures::Idle(_) => (dash(), dash()),
+    };
+    let cpu = match &row.figures {
+        Figures::Idle(i) => table_f64(i.cpu_ms_per_s),
+        Figures::Rtt(_) | Figures::Tput(_) => dash(),
     };
     [
         row.case.to_string(),
@@ -135,22 +159,47 @@ fn table_cells(row: &Row, ratio: Option<(&str, f64)>) -> [String; COLUMNS] {
         mean,
         msgs,
         gb,
+        row.figures.wakes_per_msg().map_or_else(dash, table_f64),
+        cpu,
         ratio.map_or_else(dash, |(_, r)| format!("{r:.2}")),
         format!("{}/{}", row.probe_ns[0], row.probe_ns[1]),
     ]
 }
 
+/// A small non-negative figure in at most 8 characters, 3 significant
+/// digits: `0` for zero, scientific below 0.001.
+fn table_f64(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.abs() < 1e-3 {
+        format!("{v:.1e}")
+    } else {
+        format!("{v:.decimals$}", decimals = sig_decimals(v, 3))
+    }
+}
+
+/// Decimals that show `sig` significant digits of `v` (none past the
+/// point for large values, at most 12).
+fn sig_decimals(v: f64, sig: i32) -> usize {
+    if v == 0.0 || !v.is_finite() {
+        return 0;
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    usize::try_from((sig - 1 - magnitude).clamp(0, 12)).unwrap_or(0)
+}
+
 /// The DESIGN.md line: fixed keys in a fixed order, `null` where a key does
-/// not apply, `ratio_to`/`ratio` only when the baseline ran.
+/// not apply, then the keys only some cases have (`wakes_per_msg`,
+/// `cpu_ms_per_s`), and `ratio_to`/`ratio` only when the baseline ran.
 fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> String {
     let null = || "null".to_string();
     let rtt = match &row.figures {
         Figures::Rtt(r) => Some(r),
-        Figures::Tput(_) => None,
+        Figures::Tput(_) | Figures::Idle(_) => None,
     };
     let tput = match &row.figures {
         Figures::Tput(t) => Some(t),
-        Figures::Rtt(_) => None,
+        Figures::Rtt(_) | Figures::Idle(_) => None,
     };
     let int = |v: Option<u64>| v.map_or_else(null, |v| v.to_string());
     let mut s = String::new();
@@ -180,6 +229,13 @@ fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> String {
         row.probe_ns[0],
         row.probe_ns[1],
     );
+    if let Some(w) = row.figures.wakes_per_msg() {
+        let _ = write!(s, ",\"wakes_per_msg\":{}", json_f64(w, sig_decimals(w, 4)));
+    }
+    if let Figures::Idle(i) = &row.figures {
+        let v = i.cpu_ms_per_s;
+        let _ = write!(s, ",\"cpu_ms_per_s\":{}", json_f64(v, sig_decimals(v, 4)));
+    }
     if let Some((to, r)) = ratio {
         let _ = write!(
             s,
@@ -222,22 +278,28 @@ fn json_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::measure::{RttStats, TputStats};
+    use crate::bench::measure::{IdleStats, RttStats, TputStats};
+
+    fn rtt_stats(p50_ns: u64, wakes_per_msg: Option<f64>) -> RttStats {
+        RttStats {
+            n: 1000,
+            p50_ns,
+            p99_ns: 250,
+            p999_ns: 400,
+            max_ns: 40000,
+            mean_ns: 185.25,
+            wakes_per_msg,
+        }
+    }
 
     fn rtt_row() -> Row {
         Row {
             case: "spsc-rtt",
             peers: Peers::Proc,
             size: 8,
-            figures: Figures::Rtt(RttStats {
-                n: 1000,
-                p50_ns: 180,
-                p99_ns: 250,
-                p999_ns: 400,
-                max_ns: 40000,
-                mean_ns: 185.25,
-            }),
+            figures: Figures::Rtt(rtt_stats(180, None)),
             probe_ns: [120, 121],
+            ratio_to: Some("atomic-pingpong"),
         }
     }
 
@@ -263,8 +325,10 @@ mod tests {
                 n: 10,
                 msgs_per_s: 1e8,
                 gb_per_s: 0.8,
+                wakes_per_msg: Some(0.000_012_5),
             }),
             probe_ns: [1, 2],
+            ratio_to: Some("rtrb-tput"),
         };
         let line = json_line(&row, None);
         assert!(line.contains("\"rtt_p50_ns\":null,"), "{line}");
@@ -273,6 +337,67 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("ratio"), "{line}");
+        assert!(line.contains(",\"wakes_per_msg\":0.00001250}"), "{line}");
+        assert!(!line.contains("cpu_ms_per_s"), "{line}");
+    }
+
+    #[test]
+    fn json_idle_line_has_cpu_and_nulls_for_rtt_and_tput() {
+        let row = Row {
+            case: "spsc-idle-cpu",
+            peers: Peers::Proc,
+            size: 8,
+            figures: Figures::Idle(IdleStats { cpu_ms_per_s: 0.25 }),
+            probe_ns: [1, 2],
+            ratio_to: None,
+        };
+        let line = json_line(&row, None);
+        assert!(line.contains("\"mode\":\"idle\",\"peers\":\"proc\",\"size\":8,\"n\":1,"));
+        assert!(line.contains("\"rtt_p50_ns\":null,"), "{line}");
+        assert!(
+            line.contains("\"msgs_per_s\":null,\"gb_per_s\":null,"),
+            "{line}"
+        );
+        assert!(line.ends_with(",\"cpu_ms_per_s\":0.2500}"), "{line}");
+        assert!(!line.contains("wakes_per_msg"), "{line}");
+    }
+
+    #[test]
+    fn ratios_follow_each_rows_baseline() {
+        let mut report = Report::new(true);
+        let row = |case, ratio_to, p50| Row {
+            case,
+            peers: Peers::Proc,
+            size: 8,
+            figures: Figures::Rtt(rtt_stats(p50, Some(1.0))),
+            probe_ns: [1, 1],
+            ratio_to,
+        };
+        let futex = row("futex-rtt", Some("futex-rtt"), 4000);
+        assert_eq!(report.ratio(&futex), None, "not printed yet");
+        report.add(&futex);
+        assert_eq!(report.ratio(&futex), Some(("futex-rtt", 1.0)));
+        let blocking = row("spsc-blocking-rtt", Some("futex-rtt"), 5000);
+        assert_eq!(report.ratio(&blocking), Some(("futex-rtt", 1.25)));
+        let spinpark = row("spsc-spinpark-rtt", Some("spsc-rtt"), 300);
+        assert_eq!(report.ratio(&spinpark), None, "spsc-rtt did not run");
+        let idle = Row {
+            figures: Figures::Idle(IdleStats { cpu_ms_per_s: 1.0 }),
+            ..row("spsc-idle-cpu", Some("futex-rtt"), 0)
+        };
+        assert_eq!(report.ratio(&idle), None, "an idle figure has no ratio");
+        report.failed("futex-rtt");
+        assert_eq!(report.ratio(&blocking), None, "the baseline failed");
+    }
+
+    #[test]
+    fn table_figures_fit_their_columns() {
+        assert_eq!(table_f64(0.0), "0");
+        assert_eq!(table_f64(1.0), "1.00");
+        assert_eq!(table_f64(0.5), "0.500");
+        assert_eq!(table_f64(0.012_34), "0.0123");
+        assert_eq!(table_f64(0.000_012_34), "1.2e-5");
+        assert_eq!(table_f64(123.4), "123");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! One page of atomics that a forked child shares with its parent.
 //!
-//! Used for the atomic ping-pong (the baseline and the probe) and for the
-//! throughput harness's end-of-repetition acknowledgement. It works between
-//! threads just as well, so thread and process peers use the same code.
+//! Used for the atomic ping-pong (the baseline and the probe), the futex
+//! ping-pong, the throughput harness's end-of-repetition acknowledgement
+//! and the figures a child hands back. It works between threads just as
+//! well, so thread and process peers use the same code.
 
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 
@@ -58,6 +59,20 @@ impl SharedPage {
         // outlive. AtomicU64 has the size and alignment of u64, any bit
         // pattern is a valid value, and every access to the page goes
         // through atomics.
+        unsafe { &*word }
+    }
+
+    /// The 32-bit word `i` of the page (a futex word). A page is used
+    /// either as u64 words or as u32 words, never both: the two views
+    /// overlap (u32 words 2k and 2k+1 are u64 word k).
+    pub fn word32(&self, i: usize) -> &AtomicU32 {
+        assert!(i < 2 * WORDS, "shared page u32 word {i} out of range");
+        let word = self.base.as_ptr().cast::<AtomicU32>().wrapping_add(i);
+        // SAFETY: as for `word`: in bounds (asserted above), within a live,
+        // zero-filled, readable/writable mapping that outlives the borrow;
+        // AtomicU32 has the size and alignment of u32 (the page is
+        // page-aligned, so every u32 offset is 4-aligned) and every bit
+        // pattern is valid. All access to the page goes through atomics.
         unsafe { &*word }
     }
 }

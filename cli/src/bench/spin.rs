@@ -1,8 +1,12 @@
 //! Busy waiting with a watchdog, used by every wait of every case.
 //!
-//! The benchmark spins (no syscalls, no sleeping) because that is what it
-//! measures. A spin must still end: when the peer has ended, or has made no
+//! The busy cases spin (no syscalls, no sleeping) because that is what they
+//! measure. A spin must still end: when the peer has ended, or has made no
 //! progress for [`STALL`], the wait fails instead of hanging the command.
+//!
+//! The blocking cases sleep in the kernel instead and cannot look at a
+//! watch while asleep: there a peer that fails wakes its waiter on the way
+//! out (a shmlane endpoint's Drop, or the case's own exit guard).
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,14 @@
 //! The benchmark cases, by family, and what they share: one-value push/pop
 //! over any ring with watchdog retries, and the wiring of a throughput case.
+//!
+//! Families: `atomic` and `futex` (the busy and the sleeping round-trip
+//! floors), `rtrb` (the in-process throughput baseline), `spsc` (the
+//! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore).
 
 pub mod atomic;
+pub mod futex;
 pub mod rtrb;
+pub mod semaphore;
 pub mod spsc;
 
 use super::affinity::{Cores, Peers, run_pair};
@@ -28,6 +34,12 @@ pub const CAPACITY: usize = 1024;
 pub trait PushOne {
     /// `Ok(false)` when the ring is full.
     fn try_push(&mut self, v: u64) -> Result<bool, BenchError>;
+
+    /// Futex wake syscalls so far, from the ring's shared counters; `None`
+    /// if the ring keeps none.
+    fn wake_syscalls(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A ring consumer that can try to pop one u64.
@@ -63,6 +75,10 @@ impl<T: PushOne> StreamTx for Single<T> {
 
     fn send_stop(&mut self, watch: &Watch<'_>) -> Result<(), BenchError> {
         push(&mut self.0, super::measure::STOP, watch)
+    }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        self.0.wake_syscalls()
     }
 }
 

@@ -1,12 +1,26 @@
-//! The shmlane SPSC ring between two processes: `spsc-rtt`, `spsc-tput`,
-//! `spsc-chunk-tput`.
+//! The shmlane SPSC ring between two processes.
+//!
+//! Busy (try-push/try-pop spun by the bench): `spsc-rtt`, `spsc-tput`,
+//! `spsc-chunk-tput`. Blocking (the library's own waiting):
+//! `spsc-blocking-rtt`, `spsc-spinpark-rtt`, `spsc-sem-rtt`,
+//! `spsc-blocking-tput`, `spsc-idle-cpu`.
 
-use shmlane::{Options, PopError, PushError, WriteChunkError, spsc};
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::time::{TimeVal, TimeValLike};
+use shmlane::{Options, PopError, PushError, WaitStrategy, Waiter, WriteChunkError, spsc};
 
 use super::{CAPACITY, PopOne, PushOne, Setup, Single, pop, push, stream};
 use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
-use crate::bench::measure::{Budget, Figures, STOP, StreamRx, StreamTx, check_seq, rtt};
+use crate::bench::measure::{
+    Budget, Figures, IdleStats, RoundTrip, STOP, StreamRx, StreamTx, check_seq, rtt,
+};
+use crate::bench::shared::SharedPage;
 use crate::bench::spin::Watch;
 
 /// Most slots one write or read chunk asks for.
@@ -21,6 +35,10 @@ impl PushOne for spsc::Producer<u64> {
             Err(e) => Err(BenchError::lib(e)),
         }
     }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        Some(self.stats().wake_syscalls)
+    }
 }
 
 impl PopOne for spsc::Consumer<u64> {
@@ -34,51 +52,234 @@ impl PopOne for spsc::Consumer<u64> {
     }
 }
 
-fn ring() -> Result<(spsc::Producer<u64>, spsc::Consumer<u64>), BenchError> {
-    spsc::pair::<u64>(&Options::new().capacity(CAPACITY)).map_err(BenchError::lib)
+/// The options every ring of these cases starts from.
+fn opts() -> Options {
+    Options::new().capacity(CAPACITY)
 }
 
-/// `spsc-rtt`: a value goes out on one ring and comes back on a second.
-pub fn case_rtt(setup: &Setup) -> Result<Figures, BenchError> {
-    let (mut ping_tx, mut ping_rx) = ring()?;
-    let (mut pong_tx, mut pong_rx) = ring()?;
+fn ring(opts: &Options) -> Result<(spsc::Producer<u64>, spsc::Consumer<u64>), BenchError> {
+    spsc::pair::<u64>(opts).map_err(BenchError::lib)
+}
+
+/// How a side of an rtt case waits for its rings.
+trait Wait {
+    fn send(tx: &mut spsc::Producer<u64>, v: u64, watch: &Watch<'_>) -> Result<(), BenchError>;
+    fn recv(rx: &mut spsc::Consumer<u64>, watch: &Watch<'_>) -> Result<u64, BenchError>;
+}
+
+/// Try-push/try-pop, spun by the bench under its watchdog.
+struct Spin;
+
+impl Wait for Spin {
+    #[inline(always)]
+    fn send(tx: &mut spsc::Producer<u64>, v: u64, watch: &Watch<'_>) -> Result<(), BenchError> {
+        push(tx, v, watch)
+    }
+
+    #[inline(always)]
+    fn recv(rx: &mut spsc::Consumer<u64>, watch: &Watch<'_>) -> Result<u64, BenchError> {
+        pop(rx, watch)
+    }
+}
+
+/// push_blocking/pop_blocking without a timeout: the library waits, with
+/// the strategy the ring was created with. A peer that fails drops its
+/// ends, which wakes this side with Disconnected.
+struct Block;
+
+impl Wait for Block {
+    #[inline(always)]
+    fn send(tx: &mut spsc::Producer<u64>, v: u64, _: &Watch<'_>) -> Result<(), BenchError> {
+        tx.push_blocking(v, None).map_err(BenchError::lib)
+    }
+
+    #[inline(always)]
+    fn recv(rx: &mut spsc::Consumer<u64>, _: &Watch<'_>) -> Result<u64, BenchError> {
+        rx.pop_blocking(None).map_err(BenchError::lib)
+    }
+}
+
+/// The parent's round trip: out on `ping`, back on `pong`.
+struct Trip<'a, 'w, W> {
+    ping: &'a mut spsc::Producer<u64>,
+    pong: &'a mut spsc::Consumer<u64>,
+    watch: &'a Watch<'w>,
+    wait: PhantomData<W>,
+}
+
+impl<W: Wait> RoundTrip for Trip<'_, '_, W> {
+    #[inline(always)]
+    fn round_trip(&mut self, k: u64) -> Result<(), BenchError> {
+        W::send(self.ping, k, self.watch)?;
+        match W::recv(self.pong, self.watch)? {
+            v if v == k => Ok(()),
+            got => Err(BenchError::Mismatch { expected: k, got }),
+        }
+    }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        Some(self.ping.stats().wake_syscalls + self.pong.stats().wake_syscalls)
+    }
+}
+
+/// A value goes out on one ring and comes back on a second, both made with
+/// `opts`, each side waiting as `W` says.
+fn ring_rtt<W: Wait>(setup: &Setup, opts: &Options) -> Result<Figures, BenchError> {
+    let (mut ping_tx, mut ping_rx) = ring(opts)?;
+    let (mut pong_tx, mut pong_rx) = ring(opts)?;
     let secs = setup.secs;
     let stats = run_pair(
         setup.peers,
         setup.cores,
         move |watch| loop {
-            let v = pop(&mut ping_rx, &watch)?;
+            let v = W::recv(&mut ping_rx, &watch)?;
             if v == STOP {
                 return Ok(());
             }
-            push(&mut pong_tx, v, &watch)?;
+            W::send(&mut pong_tx, v, &watch)?;
         },
         move |watch| {
-            let stats = rtt(Budget::rtt_warmup(secs), Budget::rtt_measure(secs), |k| {
-                push(&mut ping_tx, k, &watch)?;
-                match pop(&mut pong_rx, &watch)? {
-                    v if v == k => Ok(()),
-                    got => Err(BenchError::Mismatch { expected: k, got }),
-                }
-            })?;
-            push(&mut ping_tx, STOP, &watch)?;
+            let trip = Trip::<W> {
+                ping: &mut ping_tx,
+                pong: &mut pong_rx,
+                watch: &watch,
+                wait: PhantomData,
+            };
+            let stats = rtt(Budget::rtt_warmup(secs), Budget::rtt_measure(secs), trip)?;
+            W::send(&mut ping_tx, STOP, &watch)?;
             Ok(stats)
         },
     )?;
     Ok(Figures::Rtt(stats))
 }
 
+/// `spsc-rtt`: busy try-push/try-pop on both sides.
+pub fn case_rtt(setup: &Setup) -> Result<Figures, BenchError> {
+    ring_rtt::<Spin>(setup, &opts())
+}
+
+/// `spsc-blocking-rtt`: the blocking calls, parking at once.
+pub fn case_blocking_rtt(setup: &Setup) -> Result<Figures, BenchError> {
+    ring_rtt::<Block>(setup, &opts().wait_strategy(WaitStrategy::Park))
+}
+
+/// `spsc-spinpark-rtt`: the blocking calls, spinning then parking.
+pub fn case_spinpark_rtt(setup: &Setup) -> Result<Figures, BenchError> {
+    ring_rtt::<Block>(setup, &opts().wait_strategy(WaitStrategy::SpinThenPark))
+}
+
+/// `spsc-sem-rtt`: as `spsc-blocking-rtt`, with the semaphore waiter.
+pub fn case_sem_rtt(setup: &Setup) -> Result<Figures, BenchError> {
+    let opts = opts()
+        .wait_strategy(WaitStrategy::Park)
+        .waiter(Waiter::Semaphore);
+    ring_rtt::<Block>(setup, &opts)
+}
+
 /// `spsc-tput`: one value per push and per pop.
 pub fn case_tput(setup: &Setup) -> Result<Figures, BenchError> {
-    let (tx, rx) = ring()?;
+    let (tx, rx) = ring(&opts())?;
     stream(setup, Single(tx), Single(rx)).map(Figures::Tput)
 }
 
 /// `spsc-chunk-tput`: the same stream through write_chunk/commit and
 /// read_chunk/release, up to [`CHUNK`] slots at a time.
 pub fn case_chunk_tput(setup: &Setup) -> Result<Figures, BenchError> {
-    let (tx, rx) = ring()?;
+    let (tx, rx) = ring(&opts())?;
     stream(setup, Chunked(tx), Chunked(rx)).map(Figures::Tput)
+}
+
+/// `spsc-blocking-tput`: the stream through push_blocking/pop_blocking,
+/// with the default wait strategy.
+pub fn case_blocking_tput(setup: &Setup) -> Result<Figures, BenchError> {
+    let (tx, rx) = ring(&opts())?;
+    stream(setup, Blocking(tx), Blocking(rx)).map(Figures::Tput)
+}
+
+/// A stream end that moves one value per blocking call, no timeout.
+struct Blocking<T>(T);
+
+impl StreamTx for Blocking<spsc::Producer<u64>> {
+    fn send(&mut self, from: u64, count: u64, _: &Watch<'_>) -> Result<(), BenchError> {
+        for v in from..from + count {
+            self.0.push_blocking(v, None).map_err(BenchError::lib)?;
+        }
+        Ok(())
+    }
+
+    fn send_stop(&mut self, _: &Watch<'_>) -> Result<(), BenchError> {
+        self.0.push_blocking(STOP, None).map_err(BenchError::lib)
+    }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        Some(self.0.stats().wake_syscalls)
+    }
+}
+
+impl StreamRx for Blocking<spsc::Consumer<u64>> {
+    fn recv_rep(&mut self, _: &Watch<'_>) -> Result<u64, BenchError> {
+        let mut next = 0;
+        loop {
+            let v = self.0.pop_blocking(None).map_err(BenchError::lib)?;
+            if check_seq(&[v], &mut next)?.1 {
+                return Ok(next);
+            }
+        }
+    }
+}
+
+/// `spsc-idle-cpu`: what a consumer blocked on an empty ring costs. The
+/// child blocks in `pop_blocking(None)` (default strategy) while the parent
+/// sleeps for `--secs`, then the parent pushes one value to end the wait.
+/// The child hands its CPU time per second of waiting back through the
+/// shared page.
+pub fn case_idle_cpu(setup: &Setup) -> Result<Figures, BenchError> {
+    /// The one value sent.
+    const WAKE: u64 = 42;
+    let (mut tx, mut rx) = ring(&opts())?;
+    let page = SharedPage::new()?;
+    // SYNC: idle-figure. The child stores the f64's bits (Release) before it
+    // exits; the parent loads them (Acquire) after reaping it.
+    let figure = page.word(0);
+    let secs = setup.secs;
+    run_pair(
+        setup.peers,
+        setup.cores,
+        move |_watch| {
+            let cpu_before = cpu_time()?;
+            let start = Instant::now();
+            let v = rx.pop_blocking(None).map_err(BenchError::lib)?;
+            let wall = start.elapsed();
+            let cpu = cpu_time()?.saturating_sub(cpu_before);
+            if v != WAKE {
+                return Err(BenchError::Mismatch {
+                    expected: WAKE,
+                    got: v,
+                });
+            }
+            let ms_per_s = cpu.as_secs_f64() * 1e3 / wall.as_secs_f64();
+            figure.store(ms_per_s.to_bits(), Ordering::Release);
+            Ok(())
+        },
+        move |_watch| {
+            thread::sleep(Duration::from_secs_f64(secs));
+            tx.push_blocking(WAKE, None).map_err(BenchError::lib)
+        },
+    )?;
+    // run_pair returned Ok: the child exited 0, so it stored the figure.
+    let cpu_ms_per_s = f64::from_bits(figure.load(Ordering::Acquire));
+    Ok(Figures::Idle(IdleStats { cpu_ms_per_s }))
+}
+
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Result<Duration, BenchError> {
+    let usage = getrusage(UsageWho::RUSAGE_SELF).map_err(BenchError::os("getrusage"))?;
+    Ok(duration(usage.user_time()) + duration(usage.system_time()))
+}
+
+fn duration(t: TimeVal) -> Duration {
+    // CPU times are never negative.
+    Duration::from_micros(u64::try_from(t.num_microseconds()).unwrap_or(0))
 }
 
 /// A stream end that moves values through the zero-copy chunk API.
@@ -129,6 +330,10 @@ impl StreamTx for Chunked<spsc::Producer<u64>> {
         watch
             .until("writing into a full ring", || self.write(1, |_| STOP))
             .map(drop)
+    }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        self.0.wake_syscalls()
     }
 }
 
