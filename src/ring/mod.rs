@@ -181,13 +181,23 @@ impl<T: Pod> RingMemory<T> {
     /// The consumer's index (next position to read).
     #[inline(always)]
     pub(crate) fn head(&self) -> &AtomicU64 {
-        &self.header().ring.head
+        &self.header().ring.head.position
     }
 
     /// The producer's index (next position to write).
     #[inline(always)]
     pub(crate) fn tail(&self) -> &AtomicU64 {
-        &self.header().ring.tail
+        &self.header().ring.tail.position
+    }
+
+    /// This endpoint's wait counter (on the line of the index it writes).
+    #[inline(always)]
+    pub(crate) fn own_waits(&self) -> &AtomicU64 {
+        let ring = &self.header().ring;
+        match self.role {
+            Role::Producer => &ring.tail.waits,
+            Role::Consumer => &ring.head.waits,
+        }
     }
 
     /// Slow-path counters.
@@ -291,8 +301,8 @@ impl<T: Pod> RingMemory<T> {
         Stats {
             pushes: self.tail().load(relaxed),
             pops: self.head().load(relaxed),
-            full_waits: counters.full_waits.load(relaxed),
-            empty_waits: counters.empty_waits.load(relaxed),
+            full_waits: self.header().ring.tail.waits.load(relaxed),
+            empty_waits: self.header().ring.head.waits.load(relaxed),
             wake_syscalls: counters.wake_syscalls.load(relaxed),
             wait_syscalls: counters.wait_syscalls.load(relaxed),
         }

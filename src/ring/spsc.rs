@@ -298,7 +298,6 @@ impl<T: Pod> Producer<T> {
     fn wait_for_room(&mut self, deadline: Option<std::time::Instant>) -> Room {
         let ring = &self.ring;
         let tail = self.tail;
-        ring.counters().full_waits.fetch_add(1, Ordering::Relaxed);
         let ready = || {
             if ring.peer_status() == PeerStatus::Gone {
                 return Some(Room::Disconnected);
@@ -315,6 +314,7 @@ impl<T: Pod> Producer<T> {
             self.strategy,
             deadline,
             ring.counters(),
+            ring.own_waits(),
             ready,
             || ring.check_peer_alive(),
         )
@@ -555,7 +555,6 @@ impl<T: Pod> Consumer<T> {
     fn wait_for_items(&mut self, deadline: Option<std::time::Instant>) -> Result<(), PopError> {
         let ring = &self.ring;
         let head = self.head;
-        ring.counters().empty_waits.fetch_add(1, Ordering::Relaxed);
         let ready = || {
             if ring.peer_status() == PeerStatus::Gone {
                 return Some(Items::Disconnected);
@@ -572,6 +571,7 @@ impl<T: Pod> Consumer<T> {
             self.strategy,
             deadline,
             ring.counters(),
+            ring.own_waits(),
             ready,
             || ring.check_peer_alive(),
         );

@@ -18,7 +18,7 @@ use crate::wait::Waiter;
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// `init_state` once the creator has written the header.
 const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.
@@ -68,6 +68,19 @@ pub struct PeerSlot {
     pub(crate) start_time: AtomicU64,
 }
 
+/// An index and a counter its writer keeps beside it: the counter is
+/// bumped on a line the writer already owns, by its only writer (a plain
+/// load and store, no locked instruction).
+#[repr(C)]
+#[derive(Debug)]
+pub struct IndexLine {
+    /// The position (head or tail).
+    pub(crate) position: AtomicU64,
+    /// Blocking calls of the index's writer that found the ring full
+    /// (producer) or empty (consumer) and waited.
+    pub(crate) waits: AtomicU64,
+}
+
 /// The wake-up words of one direction.
 #[repr(C)]
 #[derive(Debug)]
@@ -93,15 +106,12 @@ pub struct WakeWords {
     pub(crate) not_full: WakeWord,
 }
 
-/// Counters of the slow paths, on a line of their own (the fast paths never
-/// touch it). Pushes and pops are the tail and head positions.
+/// Syscall counters, on a line of their own (bumped only beside a
+/// syscall). Pushes and pops are the tail and head positions; waits are
+/// counted on the index lines.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Counters {
-    /// Blocking pushes that found the ring full and waited.
-    pub(crate) full_waits: AtomicU64,
-    /// Blocking pops that found the ring empty and waited.
-    pub(crate) empty_waits: AtomicU64,
     /// futex wake syscalls issued.
     pub(crate) wake_syscalls: AtomicU64,
     /// futex wait syscalls issued.
@@ -114,9 +124,9 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct RingControl {
     /// Next position to read; written by the consumer only.
-    pub(crate) head: CachePadded<AtomicU64>,
+    pub(crate) head: CachePadded<IndexLine>,
     /// Next position to write; written by the producer only.
-    pub(crate) tail: CachePadded<AtomicU64>,
+    pub(crate) tail: CachePadded<IndexLine>,
     /// Wake-up words, read-mostly.
     pub(crate) wake: CachePadded<WakeWords>,
     /// Slow-path counters.
@@ -261,6 +271,12 @@ impl Header {
             _reserved: AtomicU32::new(0),
             start_time: AtomicU64::new(0),
         };
+        let line = || {
+            CachePadded::new(IndexLine {
+                position: AtomicU64::new(0),
+                waits: AtomicU64::new(0),
+            })
+        };
         let wake = || WakeWord {
             event: AtomicU32::new(0),
             sem: AtomicU32::new(0),
@@ -288,15 +304,13 @@ impl Header {
             type_name: core::array::from_fn(|_| AtomicU64::new(0)),
             peers: core::array::from_fn(|_| peer()),
             ring: RingControl {
-                head: CachePadded::new(AtomicU64::new(0)),
-                tail: CachePadded::new(AtomicU64::new(0)),
+                head: line(),
+                tail: line(),
                 wake: CachePadded::new(WakeWords {
                     not_empty: wake(),
                     not_full: wake(),
                 }),
                 counters: CachePadded::new(Counters {
-                    full_waits: AtomicU64::new(0),
-                    empty_waits: AtomicU64::new(0),
                     wake_syscalls: AtomicU64::new(0),
                     wait_syscalls: AtomicU64::new(0),
                 }),
@@ -605,8 +619,8 @@ impl HeaderOffsets {
             init_state: core::mem::offset_of!(Header, init_state),
             kind: core::mem::offset_of!(Header, kind),
             capacity: core::mem::offset_of!(Header, capacity),
-            head: (&raw const *header.ring.head).addr() - base,
-            tail: (&raw const *header.ring.tail).addr() - base,
+            head: (&raw const header.ring.head.position).addr() - base,
+            tail: (&raw const header.ring.tail.position).addr() - base,
             len: HEADER_LEN,
         }
     }

@@ -60,9 +60,13 @@ impl<'a> EventCount<'a> {
     }
 
     /// Sleeper side, step 2 (after re-checking): sleep unless the word moved.
-    pub(crate) fn sleep(self, seen: u32, timeout: Option<Duration>, counters: &Counters) {
+    /// Returns whether it moved (woken, or changed before we slept).
+    pub(crate) fn sleep(self, seen: u32, timeout: Option<Duration>, counters: &Counters) -> bool {
         counters.wait_syscalls.fetch_add(1, Ordering::Relaxed);
         futex::wait(self.word, seen, timeout);
+        // Acquire: as `prepare` (SYNC: eventcount-epoch), for a waker that
+        // moved the epoch while we slept.
+        self.word.load(Ordering::Acquire) != seen
     }
 
     /// Sleeper side, last step: withdraw the announcement.

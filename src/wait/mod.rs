@@ -21,13 +21,14 @@ pub(crate) mod semaphore;
 use std::time::{Duration, Instant};
 
 use crate::segment::Counters;
-use crate::sync::{AtomicU32, spin_hint};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 use eventcount::EventCount;
 use semaphore::SemCore;
 
-/// The longest single sleep: a peer that dies while we sleep is noticed
-/// within about this long (the bound is 100 ms).
-pub const LIVENESS_TICK: Duration = Duration::from_millis(50);
+/// The longest single sleep: a peer that dies while we sleep (which wakes
+/// nobody) is noticed within about this long. Each tick costs an idle
+/// waiter a wakeup, a lock check and a futex wait (no fence).
+pub const LIVENESS_TICK: Duration = Duration::from_millis(100);
 
 /// How long the default strategy busy-spins before yielding.
 const SPIN_FOR: Duration = Duration::from_micros(20);
@@ -129,6 +130,11 @@ impl<'a> Signal<'a> {
         match self {
             Signal::Event(event) => event.prepare(),
             Signal::Sem(sem) => {
+                // Units posted for an earlier wait that found its condition
+                // without sleeping would end this wait at once; the caller
+                // re-checks its condition after announcing, so dropping them
+                // loses nothing.
+                while sem.try_wait() {}
                 sem.waiters().fetch_add(1, crate::sync::Ordering::Relaxed);
                 // SYNC: eventcount-dekker (sleeper side, semaphore waiter)
                 barrier::sleeper();
@@ -137,7 +143,9 @@ impl<'a> Signal<'a> {
         }
     }
 
-    fn sleep(self, seen: u32, timeout: Option<Duration>, counters: &Counters) {
+    /// Sleeps; returns whether something moved (a wake, a post, a new
+    /// epoch) rather than the timeout passing with nothing published.
+    fn sleep(self, seen: u32, timeout: Option<Duration>, counters: &Counters) -> bool {
         match self {
             Signal::Event(event) => event.sleep(seen, timeout, counters),
             Signal::Sem(sem) => sem.sleep_once(timeout, counters),
@@ -179,26 +187,39 @@ fn far_future() -> Instant {
 /// (`None`). `attempt` must be cheap and re-check everything (data,
 /// disconnect); `check_peer` is called about every [`LIVENESS_TICK`] of
 /// waiting and may record a dead peer for the next `attempt` to report.
+///
+/// `waited` counts the calls that had to wait (the first attempt failed);
+/// it must have one writer, the caller's endpoint.
 pub(crate) fn wait_until<R>(
     signal: Signal<'_>,
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     counters: &Counters,
+    waited: &AtomicU64,
     mut attempt: impl FnMut() -> Option<R>,
     mut check_peer: impl FnMut(),
 ) -> Option<R> {
-    let started = if cfg!(shmlane_loom) {
-        None
-    } else {
-        Some(Instant::now())
-    };
+    if let Some(ready) = attempt() {
+        return Some(ready);
+    }
+    // One writer: a plain load and store, no locked instruction.
+    waited.store(
+        waited.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    // The clock starts at the first look at it (after some spins): a wait
+    // that ends within them never reads it.
+    let mut started: Option<Instant> = None;
     let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
-    let mut next_peer_check = started.map(|s| s + LIVENESS_TICK);
-    let mut peer_check_due = |now: Instant| {
-        if next_peer_check.is_some_and(|t| now >= t) {
+    let mut next_peer_check: Option<Instant> = None;
+    let mut peer_check_due = |now: Instant| match next_peer_check {
+        Some(t) if now >= t => {
             next_peer_check = Some(now + LIVENESS_TICK);
             true
-        } else {
+        }
+        Some(_) => false,
+        None => {
+            next_peer_check = Some(now + LIVENESS_TICK);
             false
         }
     };
@@ -230,12 +251,12 @@ pub(crate) fn wait_until<R>(
             if peer_check_due(now) {
                 check_peer();
             }
-            if let (Some(spin), Some(started)) = (spin_for, started) {
-                let waited = now - started;
-                if waited >= spin + yield_for {
+            if let Some(spin) = spin_for {
+                let spent = now - *started.get_or_insert(now);
+                if spent >= spin + yield_for {
                     break;
                 }
-                yielding = waited >= spin;
+                yielding = spent >= spin;
             }
         }
         if yielding {
@@ -245,39 +266,50 @@ pub(crate) fn wait_until<R>(
         }
     }
 
-    // Phase 3: park, one liveness tick at a time.
+    // Phase 3: park, one liveness tick at a time. After a tick in which
+    // nothing moved, nothing was published since we announced ourselves (a
+    // publisher would have seen us and moved the word), so we stay
+    // announced and sleep again without another fence.
     loop {
         let seen = signal.prepare();
         if let Some(ready) = attempt() {
             signal.cancel();
             return Some(ready);
         }
-        let now = if cfg!(shmlane_loom) {
-            None
-        } else {
-            Some(Instant::now())
-        };
-        let nap = match (now, deadline) {
-            (Some(now), Some(deadline)) => match deadline.checked_duration_since(now) {
-                Some(left) if !left.is_zero() => Some(left.min(LIVENESS_TICK)),
-                _ => {
-                    signal.cancel();
-                    return None;
+        loop {
+            let now = if cfg!(shmlane_loom) {
+                None
+            } else {
+                Some(Instant::now())
+            };
+            let nap = match (now, deadline) {
+                (Some(now), Some(deadline)) => match deadline.checked_duration_since(now) {
+                    Some(left) if !left.is_zero() => Some(left.min(LIVENESS_TICK)),
+                    _ => {
+                        signal.cancel();
+                        return None;
+                    }
+                },
+                (Some(_), None) => Some(LIVENESS_TICK),
+                (None, _) => None,
+            };
+            if signal.sleep(seen, nap, counters) {
+                break;
+            }
+            // A quiet tick: is the peer still alive?
+            if let Some(now) = (!cfg!(shmlane_loom)).then(Instant::now) {
+                if peer_check_due(now) {
+                    check_peer();
+                    if let Some(ready) = attempt() {
+                        signal.cancel();
+                        return Some(ready);
+                    }
                 }
-            },
-            (Some(_), None) => Some(LIVENESS_TICK),
-            (None, _) => None,
-        };
-        signal.sleep(seen, nap, counters);
+            }
+        }
         signal.cancel();
         if let Some(ready) = attempt() {
             return Some(ready);
-        }
-        if !cfg!(shmlane_loom) {
-            let now = Instant::now();
-            if peer_check_due(now) {
-                check_peer();
-            }
         }
     }
 }
@@ -336,10 +368,14 @@ mod tests {
             WaitStrategy::Park,
         ] {
             let signal = Signal::new(Waiter::EventCount, &line.event, &line.sem);
-            let got = wait_until(signal, strategy, None, counters, || Some(7), || {});
+            let waits = AtomicU64::new(0);
+            let got = wait_until(signal, strategy, None, counters, &waits, || Some(7), || {});
+            assert_eq!(waits.load(Ordering::Relaxed), 0, "ready at once is no wait");
             assert_eq!(got, Some(7));
             let soon = deadline(Some(Duration::from_millis(5)));
-            let got: Option<()> = wait_until(signal, strategy, soon, counters, || None, || {});
+            let got: Option<()> =
+                wait_until(signal, strategy, soon, counters, &waits, || None, || {});
+            assert_eq!(waits.load(Ordering::Relaxed), 1);
             assert_eq!(got, None, "{strategy:?}");
             assert_eq!(
                 line.event.load(Ordering::Relaxed) & 0xff,
@@ -356,11 +392,13 @@ mod tests {
         let signal = Signal::new(Waiter::EventCount, &line.event, &line.sem);
         let mut checks = 0;
         let soon = deadline(Some(LIVENESS_TICK * 3));
+        let waits = AtomicU64::new(0);
         let got: Option<()> = wait_until(
             signal,
             WaitStrategy::Park,
             soon,
             &header.ring.counters,
+            &waits,
             || None,
             || checks += 1,
         );

@@ -107,13 +107,14 @@ impl<'a> SemCore<'a> {
     /// One bounded sleep while the value is 0 (the ring waiter's step: the
     /// caller re-checks its own condition afterwards). Consumes a unit if
     /// one is there.
-    pub(crate) fn sleep_once(self, timeout: Option<Duration>, counters: &Counters) {
+    /// Returns whether a unit was taken (a post woke us).
+    pub(crate) fn sleep_once(self, timeout: Option<Duration>, counters: &Counters) -> bool {
         if self.try_wait() {
-            return;
+            return true;
         }
         counters.wait_syscalls.fetch_add(1, Ordering::Relaxed);
         futex::wait(self.value, 0, timeout);
-        let _ = self.try_wait();
+        self.try_wait()
     }
 
     /// Current value (a snapshot).
