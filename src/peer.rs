@@ -43,8 +43,9 @@ impl Role {
 // The state word of a peer-table row: a generation (bumped by every new
 // attach) above two state bits. The generation makes a stale "dead" verdict
 // harmless: it is a compare-exchange against the generation it judged.
-// State 0 is vacant: no endpoint ever attached.
 const STATE_BITS: u32 = 0b11;
+/// No endpoint has attached (yet).
+const VACANT: u32 = 0;
 const ATTACHED: u32 = 1;
 const DETACHED: u32 = 2;
 const GENERATION: u32 = 0b100;
@@ -66,10 +67,15 @@ pub(crate) struct Attachment {
     storage: Box<dyn Storage>,
     role: Role,
     /// The process that marked the role attached, if any: only that process
-    /// marks it detached (a forked child's copy of an endpoint must not).
+    /// marks it detached (a forked child's copy of an endpoint must not),
+    /// and a child that uses the endpoint marks it again.
     marked_by: Option<u32>,
     /// The generation this endpoint attached with.
     generation: u32,
+    /// An end of an anonymous pair: no third endpoint can ever attach, so a
+    /// vacant row whose lock nobody holds means the other end is gone (it
+    /// was dropped, or died, before its first use).
+    paired: bool,
 }
 
 impl Attachment {
@@ -83,6 +89,7 @@ impl Attachment {
                 role,
                 marked_by: None,
                 generation: 0,
+                paired: false,
             }),
             Ok(false) => Err(OpenError::RoleTaken {
                 name: storage.name().to_owned(),
@@ -105,17 +112,23 @@ impl Attachment {
         &self.storage.header().peers[role as usize]
     }
 
+    /// Marks this as an end of an anonymous pair (see the field).
+    pub(crate) fn set_paired(&mut self) {
+        self.paired = true;
+    }
+
     /// Whether this process has marked the role attached.
     #[inline(always)]
     pub(crate) fn is_marked(&self) -> bool {
-        self.marked_by.is_some()
+        self.marked_by == Some(crate::sync::current_pid())
     }
 
     /// Marks the role attached by this process, with a new generation, and
     /// records pid and start time for display.
     pub(crate) fn mark_attached(&mut self) {
         let row = self.row(self.role);
-        row.pid.store(std::process::id(), Ordering::Relaxed);
+        let pid = crate::sync::current_pid();
+        row.pid.store(pid, Ordering::Relaxed);
         row.start_time
             .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
         let mut current = row.state.load(Ordering::Relaxed);
@@ -128,7 +141,7 @@ impl Attachment {
             {
                 Ok(_) => {
                     self.generation = next & !STATE_BITS;
-                    self.marked_by = Some(std::process::id());
+                    self.marked_by = Some(pid);
                     return;
                 }
                 Err(seen) => current = seen,
@@ -139,7 +152,7 @@ impl Attachment {
     /// Marks the role detached if this process attached it. Returns whether
     /// it did (and so whether the peer should be woken).
     pub(crate) fn mark_detached(&mut self) -> bool {
-        if self.marked_by != Some(std::process::id()) {
+        if !self.is_marked() {
             return false;
         }
         self.marked_by = None;
@@ -165,7 +178,7 @@ impl Attachment {
         match self.row(self.role.peer()).state.load(Ordering::Acquire) & STATE_BITS {
             ATTACHED => PeerStatus::Attached,
             DETACHED => PeerStatus::Gone,
-            // Vacant (or the unused value 3, which only a broken peer writes).
+            // VACANT, or the unused value 3, which only a broken peer writes.
             _ => PeerStatus::NotYet,
         }
     }
@@ -175,8 +188,15 @@ impl Attachment {
     pub(crate) fn check_peer_alive(&self) {
         let peer = self.role.peer();
         let row = self.row(peer);
+        // SYNC: peer-state (Acquire: as in peer_status)
         let seen = row.state.load(Ordering::Acquire);
-        if seen & STATE_BITS != ATTACHED {
+        let judged = match seen & STATE_BITS {
+            ATTACHED => true,
+            // A pair's other end that never attached: gone if its lock is.
+            VACANT => self.paired,
+            _ => false,
+        };
+        if !judged {
             return;
         }
         // An error (no lock support) is taken as "alive": never declare a

@@ -351,3 +351,45 @@ fn a_semaphore_wakes_a_sleeper_in_another_process() {
     }
     assert_eq!(child.wait(WAIT), 0);
 }
+
+#[test]
+fn an_unused_pair_end_that_goes_away_disconnects_its_peer() {
+    let _dog = Watchdog::new("unused pair end", WAIT);
+    // In one process: the producer is dropped before it ever pushed.
+    let (tx, mut rx) = spsc::heap_pair::<u64>(&Options::new()).unwrap();
+    drop(tx);
+    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    // Across fork: the child owns the producer but exits before using it,
+    // and the parent has dropped its copy.
+    let (tx, mut rx) = spsc::pair::<u64>(&Options::new()).unwrap();
+    let child = fork_child(move || {
+        let _tx = tx;
+        0
+    });
+    assert_eq!(child.wait(WAIT), 0);
+    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    // And the other way round: a consumer that never popped.
+    let (mut tx, rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1)).unwrap();
+    drop(rx);
+    tx.push(1).unwrap();
+    assert_eq!(tx.push_blocking(2, None), Err(PushError::Disconnected(2)));
+}
+
+#[test]
+fn a_zero_length_read_chunk_never_hides_unread_items() {
+    let _dog = Watchdog::new("read_chunk(0)", WAIT);
+    let (tx, mut rx) = spsc::pair::<u64>(&Options::new()).unwrap();
+    let child = fork_child(move || {
+        let mut tx = tx;
+        for v in 0..5 {
+            tx.push(v).unwrap();
+        }
+        0
+    });
+    assert_eq!(child.wait(WAIT), 0); // pushed 5, then dropped on exit
+    assert_eq!(rx.read_chunk(0).map(|c| c.len()), Ok(0));
+    for v in 0..5 {
+        assert_eq!(rx.pop(), Ok(v));
+    }
+    assert!(matches!(rx.read_chunk(0), Err(PopError::Disconnected)));
+}

@@ -408,6 +408,13 @@ fn the_creator_unlinks_on_drop_unless_persisted() {
 }
 
 #[test]
+fn a_creator_unlinks_its_segment_even_without_read_permission_on_it() {
+    let name = ShmName::new("write-only");
+    drop(spsc::Producer::<u64>::create(name.as_str(), &Options::new().mode(0o200)).unwrap());
+    assert!(!std::path::Path::new(&name.path()).exists());
+}
+
+#[test]
 fn the_creator_never_unlinks_a_name_that_now_names_another_segment() {
     let name = ShmName::new("reused");
     let first = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();

@@ -82,6 +82,22 @@ impl<T: Pod> RingMemory<T> {
         }
     }
 
+    /// The two ends of an anonymous pair.
+    fn pair_over(
+        first: Box<dyn Storage>,
+        second: Box<dyn Storage>,
+        layout: &Layout,
+        roles: (Role, Role),
+    ) -> Result<(Self, Self), OpenError> {
+        let mut ends = (
+            Self::claimed(first, layout, roles.0)?,
+            Self::claimed(second, layout, roles.1)?,
+        );
+        ends.0.attachment.set_paired();
+        ends.1.attachment.set_paired();
+        Ok(ends)
+    }
+
     /// Claims `role` in `storage` and builds the view.
     fn claimed(storage: Box<dyn Storage>, layout: &Layout, role: Role) -> Result<Self, OpenError> {
         Ok(Self::new(Attachment::claim(storage, role)?, layout, role))
@@ -117,9 +133,8 @@ impl<T: Pod> RingMemory<T> {
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
-        let mut ring = Self::claimed(Box::new(mapping), &layout, role)?;
-        ring.mark_attached();
-        Ok(ring)
+        // Marked attached by the endpoint once its indices have validated.
+        Self::claimed(Box::new(mapping), &layout, role)
     }
 
     /// Two endpoints over a new anonymous memfd segment, each with its own
@@ -136,10 +151,7 @@ impl<T: Pod> RingMemory<T> {
         let layout = Self::layout(kind, opts)?;
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
-        Ok((
-            Self::claimed(Box::new(first), &layout, roles.0)?,
-            Self::claimed(Box::new(second), &layout, roles.1)?,
-        ))
+        Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
     }
 
     /// Two endpoints over a new heap segment (one process).
@@ -163,10 +175,7 @@ impl<T: Pod> RingMemory<T> {
             .validate_published(first.name(), &layout, strict, layout.segment_len)?
             .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
         let second = first.share();
-        Ok((
-            Self::claimed(Box::new(first), &layout, roles.0)?,
-            Self::claimed(Box::new(second), &layout, roles.1)?,
-        ))
+        Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
     }
 
     /// The segment's header.

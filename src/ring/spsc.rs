@@ -61,10 +61,13 @@ pub struct Consumer<T: Pod> {
 }
 
 /// A producer and a consumer over one new anonymous shared-memory segment
-/// (memfd). Fork after this call and keep one end in each process, dropping
-/// the other end in each (dropping an end that this process never used
-/// detaches nothing; keeping it open would hide the other process's death),
-/// or pass the segment to another process over a Unix socket.
+/// (memfd), sealed so no process can resize it. Fork after this call and
+/// keep one end in each process, dropping the other end in each: dropping
+/// an end this process never used detaches nothing, and keeping it open
+/// would hide the other process's death. Hand an end over unused: if the
+/// parent used an end before the fork, the child should use it before the
+/// parent drops its copy, or the consumer may briefly see the producer as
+/// gone.
 ///
 /// `opts` may set the capacity, schema id, waiter and wait strategy; `mode`,
 /// `persist` and `open_timeout` apply only to named segments and are
@@ -137,7 +140,7 @@ impl<T: Pod + Send> Producer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Producer, opts)?;
-        Self::attach(ring, opts)
+        Self::attach_named(ring, opts)
     }
 
     /// Opens the named segment `name` and attaches as its producer; fails
@@ -147,7 +150,16 @@ impl<T: Pod + Send> Producer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Producer, opts)?;
-        Self::attach(ring, opts)
+        Self::attach_named(ring, opts)
+    }
+
+    /// A named endpoint: attached once its indices have validated (so an
+    /// opener refused as corrupted never marks or detaches anything).
+    #[cfg(not(shmlane_loom))]
+    fn attach_named(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
+        let mut producer = Self::attach(ring, opts)?;
+        producer.ring.ensure_attached();
+        Ok(producer)
     }
 
     fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
@@ -428,7 +440,7 @@ impl<T: Pod + Send> Consumer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Consumer, opts)?;
-        Self::attach(ring, opts)
+        Self::attach_named(ring, opts)
     }
 
     /// Opens the named segment `name` and attaches as its consumer; fails
@@ -436,7 +448,15 @@ impl<T: Pod + Send> Consumer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Consumer, opts)?;
-        Self::attach(ring, opts)
+        Self::attach_named(ring, opts)
+    }
+
+    /// A named endpoint: attached once its indices have validated.
+    #[cfg(not(shmlane_loom))]
+    fn attach_named(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
+        let mut consumer = Self::attach(ring, opts)?;
+        consumer.ring.ensure_attached();
+        Ok(consumer)
     }
 
     pub(crate) fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
@@ -485,8 +505,10 @@ impl<T: Pod> Consumer<T> {
         match self.available(want).map_err(PopError::Corrupted)? {
             0 if self.ring.peer_status() == PeerStatus::Gone => {
                 // The Acquire load that saw Gone (SYNC: peer-state) orders
-                // the producer's last publish before this re-read.
-                match self.available(want).map_err(PopError::Corrupted)? {
+                // the producer's last publish before this re-read, which
+                // must really re-read `tail` (the cache may be stale, and
+                // `available(0)` would not look).
+                match self.refresh_tail().map_err(PopError::Corrupted)? {
                     0 => Err(PopError::Disconnected),
                     ready => Ok(ready),
                 }
@@ -684,6 +706,11 @@ mod chunks {
     ///
     /// The slots hold whatever was there before (old items or zeroes): every
     /// bit pattern is a valid `T: Pod`, so they are handed out as `&mut [T]`.
+    ///
+    /// The slices point into shared memory: an honest consumer does not touch
+    /// free slots, a hostile one (or anyone who can write the segment) could
+    /// while the borrow lives (see SAFETY.md). Use `push` when the peer is
+    /// not trusted.
     pub struct WriteChunk<'a, T: Pod> {
         pub(super) producer: &'a mut Producer<T>,
         pub(super) first: NonNull<T>,

@@ -1,5 +1,5 @@
 //! The shared-memory storages: `Shm` (a named POSIX shm object) and `Memfd`
-//! (anonymous, shared with a forked child or passed over a Unix socket).
+//! (anonymous, shared with a forked child).
 //! Both end up as a [`Mapping`]; only how the file is made differs.
 
 use std::ffi::CString;
@@ -127,27 +127,32 @@ impl Mapping {
         let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
         let fd = shm_open(shm_name.as_c_str(), flags, mode)
             .map_err(|e| os_error(name, "shm_open(O_CREAT|O_EXCL)", e))?;
+        let unlink = match fstat(&fd) {
+            Ok(st) => UnlinkOnDrop {
+                shm_name,
+                dev: st.st_dev,
+                ino: st.st_ino,
+            },
+            Err(e) => {
+                // Without the inode we cannot check; the name is new (O_EXCL).
+                let _ = shm_unlink(shm_name.as_c_str());
+                return Err(os_error(name, "fstat", e));
+            }
+        };
         // From here on a failure must not leave the half-made name behind.
-        let made = fstat(&fd).map_err(|e| os_error(name, "fstat", e));
-        let unlink = made.map(|st| UnlinkOnDrop {
-            shm_name,
-            dev: st.st_dev,
-            ino: st.st_ino,
-        });
-        let built = unlink.and_then(|unlink| {
+        let built = (|| {
             // fchmod after create: the umask must neither widen nor narrow it.
             fchmod(&fd, mode).map_err(|e| os_error(name, "fchmod", e))?;
             reserve(&fd, name, layout.segment_len)?;
-            Ok((Self::initialize(File::from(fd), name, layout)?, unlink))
-        });
+            Self::initialize(File::from(fd), name, layout)
+        })();
         match built {
-            Ok((mut mapping, unlink)) => {
+            Ok(mut mapping) => {
                 mapping.unlink = (opts.persist != Some(true)).then_some(unlink);
                 Ok(mapping)
             }
             Err(err) => {
-                // Best effort: the name is ours (O_EXCL), nobody else made it.
-                let _ = shm_unlink(shm_name_for_cleanup(name).as_c_str());
+                unlink.unlink_if_ours();
                 Err(err)
             }
         }
@@ -289,28 +294,27 @@ fn header_of(map: &MmapRaw) -> &Header {
     unsafe { &*map.as_ptr().cast::<Header>() }
 }
 
-/// Rebuilds the shm name for cleanup after a failed create (it was valid).
-fn shm_name_for_cleanup(name: &str) -> CString {
-    shm_name(name).unwrap_or_default()
+impl UnlinkOnDrop {
+    /// Removes the name if it still names the inode we created: another
+    /// creator may have unlinked ours and made a new segment since. `stat`
+    /// on the path needs no permission on the object itself (a segment made
+    /// with mode 0o200 could not be opened to check). The window between
+    /// this check and the unlink cannot be closed from user space; SAFETY.md
+    /// says so.
+    fn unlink_if_ours(&self) {
+        let path = format!("/dev/shm{}", self.shm_name.to_string_lossy());
+        let still_ours = nix::sys::stat::stat(path.as_str())
+            .is_ok_and(|st| st.st_dev == self.dev && st.st_ino == self.ino);
+        if still_ours {
+            let _ = shm_unlink(self.shm_name.as_c_str());
+        }
+    }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        let Some(unlink) = &self.unlink else { return };
-        // Only remove the name while it still names our inode: another
-        // creator may have unlinked ours and made a new segment since. (The
-        // window between this check and the unlink cannot be closed from
-        // user space; it is documented in SAFETY.md.)
-        let still_ours = shm_open(
-            unlink.shm_name.as_c_str(),
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-        .and_then(|fd| fstat(&fd).ok())
-        .is_some_and(|st| st.st_dev == unlink.dev && st.st_ino == unlink.ino);
-        if still_ours {
-            let _ = shm_unlink(unlink.shm_name.as_c_str());
+        if let Some(unlink) = &self.unlink {
+            unlink.unlink_if_ours();
         }
     }
 }

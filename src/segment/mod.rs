@@ -2,8 +2,7 @@
 //!
 //! * [`Heap`]: process-local memory (in-process rings, tests, Miri, loom);
 //! * `Shm`: a named POSIX shared-memory object (`shm_open`), found by name;
-//! * `Memfd`: an anonymous file (`memfd_create`), shared by `fork` or by
-//!   passing its descriptor over a Unix socket.
+//! * `Memfd`: an anonymous file (`memfd_create`), shared by `fork`.
 //!
 //! The last two are [`Mapping`]s and exist only outside loom builds (loom's
 //! atomics have no integer layout to overlay on a mapping).

@@ -155,3 +155,60 @@ pub(crate) fn spin_hint() {
     #[cfg(shmlane_loom)]
     loom::thread::yield_now();
 }
+
+/// This process's id, without a syscall: `getpid` is a real syscall in
+/// current glibc, and endpoints ask on slow paths that busy loops take
+/// often. A `pthread_atfork` child handler refreshes the cache, so a forked
+/// child sees its own pid.
+#[cfg(not(shmlane_loom))]
+pub(crate) fn current_pid() -> u32 {
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
+    static PID: StdAtomicU32 = StdAtomicU32::new(0);
+    static HOOK: Once = Once::new();
+    extern "C" fn refresh_in_child() {
+        PID.store(std::process::id(), StdOrdering::Relaxed);
+    }
+    HOOK.call_once(|| {
+        PID.store(std::process::id(), StdOrdering::Relaxed);
+        // SAFETY: registers a handler that only stores to an atomic (async-
+        // signal-safe work, as a fork child handler must do). Miri runs no
+        // fork and cannot make the call.
+        #[cfg(not(miri))]
+        unsafe {
+            libc::pthread_atfork(None, None, Some(refresh_in_child))
+        };
+    });
+    PID.load(StdOrdering::Relaxed)
+}
+
+/// Under loom there is one process.
+#[cfg(shmlane_loom)]
+pub(crate) fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// A process-wide word for a value that belongs to one process (its pid in
+/// the high half): lock-free, so a fork while another thread updates it
+/// cannot leave the child blocked.
+#[cfg(not(shmlane_loom))]
+pub(crate) struct PerProcess(std::sync::atomic::AtomicU64);
+
+#[cfg(not(shmlane_loom))]
+impl PerProcess {
+    pub(crate) const fn new() -> Self {
+        Self(std::sync::atomic::AtomicU64::new(0))
+    }
+
+    /// The value stored by this process, if any.
+    pub(crate) fn get(&self) -> Option<u32> {
+        let word = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        ((word >> 32) as u32 == current_pid()).then_some(word as u32)
+    }
+
+    /// Stores `value` for this process.
+    pub(crate) fn set(&self, value: u32) {
+        let word = (u64::from(current_pid()) << 32) | u64::from(value);
+        self.0.store(word, std::sync::atomic::Ordering::Relaxed);
+    }
+}

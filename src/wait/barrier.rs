@@ -43,23 +43,18 @@ pub(crate) fn register_publisher() -> bool {
     // full fence on the publisher's side is always correct.
     #[cfg(not(any(shmlane_loom, miri)))]
     {
-        use std::sync::Mutex;
-        // (pid, result): a forked child inherits the registration, but
-        // asking again in a new pid costs one syscall and assumes nothing.
-        static REGISTERED: Mutex<Option<(u32, bool)>> = Mutex::new(None);
-        let pid = std::process::id();
-        let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-        match *registered {
-            Some((owner, light)) if owner == pid => light,
-            _ => {
-                let supported = membarrier(MEMBARRIER_CMD_QUERY);
-                let light = supported >= 0
-                    && supported & libc::c_long::from(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0
-                    && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
-                *registered = Some((pid, light));
-                light
-            }
+        // Registration is idempotent: two threads racing here both register
+        // and store the same answer.
+        static REGISTERED: crate::sync::PerProcess = crate::sync::PerProcess::new();
+        if let Some(light) = REGISTERED.get() {
+            return light != 0;
         }
+        let supported = membarrier(MEMBARRIER_CMD_QUERY);
+        let light = supported >= 0
+            && supported & libc::c_long::from(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0
+            && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+        REGISTERED.set(u32::from(light));
+        light
     }
     #[cfg(any(shmlane_loom, miri))]
     false

@@ -10,7 +10,7 @@
 //! sleeps, `wake` takes the lock and wakes everyone. That is exactly the
 //! kernel's contract, so loom checks the eventcount's lost-wakeup freedom.
 //! Under loom timeouts are ignored: a wait that is never woken is a
-//! deadlock that loom reports, not a silent 50 ms delay.
+//! deadlock that loom reports, not a silent liveness-tick delay.
 
 use std::time::Duration;
 

@@ -170,6 +170,35 @@ impl<'a> Signal<'a> {
     }
 }
 
+/// When a waiter next checks its peer's liveness: one tick after it first
+/// looked at the clock, then every tick.
+struct PeerClock {
+    next: Option<Instant>,
+}
+
+impl PeerClock {
+    /// Whether a check is due at `now` (the first call only starts the clock).
+    fn due(&mut self, now: Instant) -> bool {
+        match self.next {
+            Some(t) if now < t => false,
+            seen => {
+                self.next = Some(now + LIVENESS_TICK);
+                seen.is_some()
+            }
+        }
+    }
+
+    /// How long to sleep so as not to pass the next check: a dead peer is
+    /// then noticed within one tick of its death, not two.
+    fn until_due(&self, now: Instant) -> Duration {
+        self.next
+            .and_then(|t| t.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+            .unwrap_or(LIVENESS_TICK)
+            .min(LIVENESS_TICK)
+    }
+}
+
 /// Converts a timeout into a deadline (`None`: wait forever). Loom builds
 /// have no clock: a timeout there would make executions differ.
 pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
@@ -211,18 +240,7 @@ pub(crate) fn wait_until<R>(
     // that ends within them never reads it.
     let mut started: Option<Instant> = None;
     let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
-    let mut next_peer_check: Option<Instant> = None;
-    let mut peer_check_due = |now: Instant| match next_peer_check {
-        Some(t) if now >= t => {
-            next_peer_check = Some(now + LIVENESS_TICK);
-            true
-        }
-        Some(_) => false,
-        None => {
-            next_peer_check = Some(now + LIVENESS_TICK);
-            false
-        }
-    };
+    let mut peer_clock = PeerClock { next: None };
 
     // Phase 1 and 2: spin, then yield (all of the Spin strategy).
     let (spin_for, yield_for) = match strategy {
@@ -248,7 +266,7 @@ pub(crate) fn wait_until<R>(
             if expired(now) {
                 return None;
             }
-            if peer_check_due(now) {
+            if peer_clock.due(now) {
                 check_peer();
             }
             if let Some(spin) = spin_for {
@@ -284,26 +302,26 @@ pub(crate) fn wait_until<R>(
             };
             let nap = match (now, deadline) {
                 (Some(now), Some(deadline)) => match deadline.checked_duration_since(now) {
-                    Some(left) if !left.is_zero() => Some(left.min(LIVENESS_TICK)),
+                    Some(left) if !left.is_zero() => Some(left.min(peer_clock.until_due(now))),
                     _ => {
                         signal.cancel();
                         return None;
                     }
                 },
-                (Some(_), None) => Some(LIVENESS_TICK),
+                (Some(now), None) => Some(peer_clock.until_due(now)),
                 (None, _) => None,
             };
             if signal.sleep(seen, nap, counters) {
                 break;
             }
             // A quiet tick: is the peer still alive?
-            if let Some(now) = (!cfg!(shmlane_loom)).then(Instant::now) {
-                if peer_check_due(now) {
-                    check_peer();
-                    if let Some(ready) = attempt() {
-                        signal.cancel();
-                        return Some(ready);
-                    }
+            if let Some(now) = (!cfg!(shmlane_loom)).then(Instant::now)
+                && peer_clock.due(now)
+            {
+                check_peer();
+                if let Some(ready) = attempt() {
+                    signal.cancel();
+                    return Some(ready);
                 }
             }
         }
@@ -418,9 +436,37 @@ mod tests {
         assert!(sem.try_wait() && sem.try_wait() && !sem.try_wait());
         line.sem.store(semaphore::SEM_VALUE_MAX, Ordering::Relaxed);
         assert_eq!(sem.post(None), Err(crate::SemError::Overflow));
-        // A peer-written value above the maximum is not trusted.
+        // A peer-written value above the maximum is not trusted: it reads as
+        // 0, is reset by the next P, and a V counts from 0.
         line.sem.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(sem.value(), 0);
         assert!(!sem.try_wait());
-        assert_eq!(sem.value(), semaphore::SEM_VALUE_MAX);
+        assert_eq!(line.sem.load(Ordering::Relaxed), 0);
+        line.sem.store(u32::MAX, Ordering::Relaxed);
+        sem.post(None).unwrap();
+        assert_eq!(sem.value(), 1);
+    }
+
+    #[test]
+    fn a_semaphore_sleeper_wakes_even_if_a_peer_zeroes_the_waiter_count() {
+        let header = std::sync::Arc::new(Header::zeroed());
+        let sleeper = {
+            let header = std::sync::Arc::clone(&header);
+            crate::sync::thread::spawn(move || {
+                let word = &header.ring.wake.not_empty;
+                semaphore::SemCore::new(&word.sem, &word.event).wait_until(None)
+            })
+        };
+        let word = &header.ring.wake.not_empty;
+        while word.event.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now(); // until the sleeper has announced itself
+        }
+        // A broken peer zeroes the count: the post then wakes nobody, and
+        // only the sleeper's bounded nap gets it the unit.
+        word.event.store(0, Ordering::Relaxed);
+        semaphore::SemCore::new(&word.sem, &word.event)
+            .post(None)
+            .unwrap();
+        assert_eq!(sleeper.join().unwrap(), Ok(()));
     }
 }

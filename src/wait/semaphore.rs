@@ -33,9 +33,21 @@ impl<'a> SemCore<'a> {
     pub(crate) fn try_wait(self) -> bool {
         let mut current = self.value.load(Ordering::Relaxed);
         loop {
-            if current == 0 || current > SEM_VALUE_MAX {
-                // A value above the maximum was written by a peer; treat it
-                // as nothing to take rather than trust it.
+            if current > SEM_VALUE_MAX {
+                // Only a broken or hostile peer writes this: reset it to 0
+                // rather than trust it (or spin on a futex that never sleeps).
+                current = match self.value.compare_exchange(
+                    current,
+                    0,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => 0,
+                    Err(seen) => seen,
+                };
+                continue;
+            }
+            if current == 0 {
                 return false;
             }
             // SYNC: semaphore (Acquire: what the poster did before V is
@@ -56,16 +68,20 @@ impl<'a> SemCore<'a> {
     pub(crate) fn post(self, counters: Option<&Counters>) -> Result<(), SemError> {
         let mut current = self.value.load(Ordering::Relaxed);
         loop {
-            if current >= SEM_VALUE_MAX {
+            if current == SEM_VALUE_MAX {
                 return Err(SemError::Overflow);
             }
+            // Above the maximum only a broken peer writes: count it as 0.
+            let next = if current > SEM_VALUE_MAX {
+                1
+            } else {
+                current + 1
+            };
             // SYNC: semaphore (Release: pairs with try_wait's Acquire)
-            match self.value.compare_exchange(
-                current,
-                current + 1,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .value
+                .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(seen) => current = seen,
             }
@@ -82,6 +98,9 @@ impl<'a> SemCore<'a> {
     }
 
     /// P, sleeping while the value is 0, until `deadline`; `Timeout` after.
+    /// No single sleep is longer than a liveness tick: a poster whose wake
+    /// went to a waiter that then died, or a peer that zeroed the waiter
+    /// count, costs a delay, never a hang.
     pub(crate) fn wait_until(self, deadline: Option<Instant>) -> Result<(), SemError> {
         loop {
             if self.try_wait() {
@@ -89,10 +108,11 @@ impl<'a> SemCore<'a> {
             }
             let timeout = match deadline {
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
+                    Some(left) if !left.is_zero() => Some(left.min(super::LIVENESS_TICK)),
                     _ => return Err(SemError::Timeout),
                 },
-                None => None,
+                None if cfg!(shmlane_loom) => None,
+                None => Some(super::LIVENESS_TICK),
             };
             self.waiters.fetch_add(1, Ordering::Relaxed);
             // SYNC: semaphore-dekker (waiter: store waiters, fence, load value)
@@ -117,14 +137,21 @@ impl<'a> SemCore<'a> {
         self.try_wait()
     }
 
-    /// Current value (a snapshot).
+    /// Current value (a snapshot; a value above the maximum, which only a
+    /// broken peer writes, reads as 0, as `try_wait` treats it).
     pub(crate) fn value(self) -> u32 {
-        self.value.load(Ordering::Relaxed).min(SEM_VALUE_MAX)
+        match self.value.load(Ordering::Relaxed) {
+            value if value > SEM_VALUE_MAX => 0,
+            value => value,
+        }
     }
 
-    /// Clears waiters left by a dead endpoint (ring waiter only).
+    /// Clears what a dead endpoint may have left: its waiter count and
+    /// units posted for it (ring waiter only: its replacement is the only
+    /// endpoint that sleeps here, and re-checks the ring after announcing).
     pub(crate) fn clear_waiters(self) {
         self.waiters.store(0, Ordering::Relaxed);
+        self.value.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn waiters(self) -> &'a AtomicU32 {
@@ -138,8 +165,10 @@ impl<'a> SemCore<'a> {
 /// adds one and wakes one sleeper, with a syscall only when someone sleeps.
 ///
 /// Any number of processes and threads may use one semaphore (methods take
-/// `&self`). A waiter killed while it sleeps leaves nothing behind that
-/// would block the others.
+/// `&self`). A waiter killed while it sleeps blocks nobody (no sleep lasts
+/// longer than [`LIVENESS_TICK`](crate::LIVENESS_TICK)), but it leaves the
+/// waiter count raised, so every later `post` makes a futex wake syscall
+/// (like glibc's `sem_t`).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
