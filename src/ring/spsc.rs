@@ -37,7 +37,7 @@ use crate::error::{Corruption, OpenError, PopError, PushError};
 use crate::options::Options;
 use crate::peer::{PeerStatus, Role};
 use crate::segment::RingKind;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, spin_hint};
 use crate::wait::{self, WaitStrategy};
 
 /// The writing end of an SPSC ring. Exactly one may be attached at a time.
@@ -287,10 +287,16 @@ impl<T: Pod> Producer<T> {
         value: T,
         timeout: Option<Duration>,
     ) -> Result<(), PushError<T>> {
-        let mut value = match self.push(value) {
-            Err(PushError::Full(value)) => value,
-            done => return done,
-        };
+        let mut value = value;
+        for spin in (0..=wait::brief_spins(self.strategy)).rev() {
+            value = match self.push(value) {
+                Err(PushError::Full(value)) => value,
+                done => return done,
+            };
+            if spin > 0 {
+                spin_hint();
+            }
+        }
         let deadline = wait::deadline(timeout);
         loop {
             match self.wait_for_room(deadline) {
@@ -562,6 +568,12 @@ impl<T: Pod> Consumer<T> {
     /// killed while we wait is noticed within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
     pub fn pop_blocking(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+        for _ in 0..wait::brief_spins(self.strategy) {
+            match self.pop() {
+                Err(PopError::Empty) => spin_hint(),
+                done => return done,
+            }
+        }
         let deadline = wait::deadline(timeout);
         loop {
             match self.pop() {

@@ -30,6 +30,22 @@ use semaphore::SemCore;
 /// waiter a wakeup, a lock check and a futex wait (no fence).
 pub const LIVENESS_TICK: Duration = Duration::from_millis(100);
 
+/// Polls of the real operation (with a pause between) before a blocking
+/// call enters [`wait_until`]: in a busy stream most waits end here, and
+/// the real operation refreshes the endpoint's cached view, which the
+/// waiting loop's read-only readiness check cannot.
+const BRIEF_SPINS: u32 = 64;
+
+/// How many polls a blocking call makes before it waits (none for
+/// [`WaitStrategy::Park`], which must sleep at once).
+pub(crate) fn brief_spins(strategy: WaitStrategy) -> u32 {
+    match strategy {
+        WaitStrategy::Park => 0,
+        _ if cfg!(shmlane_loom) => 0,
+        _ => BRIEF_SPINS,
+    }
+}
+
 /// How long the default strategy busy-spins before yielding.
 const SPIN_FOR: Duration = Duration::from_micros(20);
 /// How long the default strategy yields before parking.
