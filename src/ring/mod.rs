@@ -279,6 +279,12 @@ impl<T: Pod> RingMemory<T> {
     /// forked parent or child does not use are never marked, and dropping
     /// them detaches nothing). A replacement of a dead endpoint also clears
     /// the sleepers the dead one may have left on its wait signal.
+    /// Whether this process has marked the endpoint attached.
+    #[inline(always)]
+    pub(crate) fn is_attached(&self) -> bool {
+        self.attachment.is_marked()
+    }
+
     #[inline(always)]
     pub(crate) fn ensure_attached(&mut self) {
         if !self.attachment.is_marked() {

@@ -48,6 +48,9 @@ pub struct Producer<T: Pod> {
     /// Last `head` read from the segment; `tail - cached_head <= capacity`.
     cached_head: u64,
     strategy: WaitStrategy,
+    /// A push was refused because the consumer was gone: every push takes
+    /// the slow path (which re-checks) until a consumer is seen again.
+    consumer_was_gone: bool,
 }
 
 /// The reading end of an SPSC ring. Exactly one may be attached at a time.
@@ -119,6 +122,18 @@ fn has_items<T: Pod>(ring: &RingMemory<T>, head: u64) -> Result<bool, Corruption
     Ok(ring.capacity().occupied(head, tail)? > 0)
 }
 
+/// What an inline refresh of the peer's index found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Room (producer) or items (consumer): go on.
+    Found,
+    /// Nothing: the ring is empty (consumer) or full (producer) as of
+    /// this load.
+    None,
+    /// Anything else: take the cold path.
+    Slow,
+}
+
 /// What a blocking producer call waits for.
 enum Room {
     Free,
@@ -171,6 +186,7 @@ impl<T: Pod + Send> Producer<T> {
             ring,
             tail,
             strategy: opts.wait_strategy.unwrap_or_default(),
+            consumer_was_gone: false,
         })
     }
 }
@@ -202,6 +218,41 @@ impl<T: Pod> Producer<T> {
             return Ok(free);
         }
         self.refresh_head()
+    }
+
+    /// The common refresh, inline: an attached endpoint whose re-read of
+    /// `head` finds valid room. Anything else (first use, full, corruption,
+    /// a gone consumer, which is checked whenever the ring fills) is left
+    /// to the cold path.
+    #[inline(always)]
+    fn refresh_head_fast(&mut self) -> Refresh {
+        if !self.ring.is_attached() || self.consumer_was_gone {
+            return Refresh::Slow;
+        }
+        // SYNC: spsc-release (Acquire: as in refresh_head)
+        let head = self.ring.head().load(Ordering::Acquire);
+        match self.ring.capacity().occupied(head, self.tail) {
+            Ok(used) if used < self.ring.capacity().get() => {
+                self.cached_head = head;
+                Refresh::Found
+            }
+            Ok(_) => Refresh::None,
+            Err(_) => Refresh::Slow,
+        }
+    }
+
+    /// `head` was just re-read and showed no room: `Full`, unless the
+    /// consumer is gone (checked whenever the ring fills).
+    #[cold]
+    #[inline(never)]
+    fn push_found_full(&mut self, value: T) -> PushError<T> {
+        if self.consumer_gone() {
+            self.consumer_was_gone = true;
+            self.forget_room();
+            PushError::Disconnected(value)
+        } else {
+            PushError::Full(value)
+        }
     }
 
     /// Re-reads `head` (the slow path of every producer operation): also
@@ -248,8 +299,12 @@ impl<T: Pod> Producer<T> {
     #[inline(always)]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
         if self.cached_free() == 0 {
-            // `T: Pod` is `Copy`: the slow check hands a copy back on refusal.
-            self.push_slow_check(value)?;
+            // `T: Pod` is `Copy`: the slow checks hand a copy back on refusal.
+            match self.refresh_head_fast() {
+                Refresh::Found => {}
+                Refresh::None => return Err(self.push_found_full(value)),
+                Refresh::Slow => self.push_slow_check(value)?,
+            }
         }
         self.ring.slot(self.tail).with_mut(|slot| {
             // SAFETY: the slot at `tail` is free (the cache, or the refresh
@@ -266,8 +321,10 @@ impl<T: Pod> Producer<T> {
     #[cold]
     #[inline(never)]
     fn push_slow_check(&mut self, value: T) -> Result<(), PushError<T>> {
-        match self.refresh_head() {
-            _ if self.consumer_gone() => {
+        let refreshed = self.refresh_head();
+        self.consumer_was_gone = self.consumer_gone();
+        match refreshed {
+            _ if self.consumer_was_gone => {
                 self.forget_room();
                 Err(PushError::Disconnected(value))
             }
@@ -366,6 +423,7 @@ impl<T: Pod> Producer<T> {
         // As for `push`: the consumer's state is read only when the cache
         // was short and `head` had to be re-read.
         if free < n as u64 && self.consumer_gone() {
+            self.consumer_was_gone = true;
             self.forget_room();
             return Err(WriteChunkError::Disconnected);
         }
@@ -506,6 +564,41 @@ impl<T: Pod> Consumer<T> {
         self.refresh_tail()
     }
 
+    /// The common refresh, inline, for an attached endpoint: one load of
+    /// `tail`. First use and corruption are left to the cold path.
+    #[inline(always)]
+    fn refresh_tail_fast(&mut self) -> Refresh {
+        if !self.ring.is_attached() {
+            return Refresh::Slow;
+        }
+        // SYNC: spsc-publish (Acquire: as in refresh_tail)
+        let tail = self.ring.tail().load(Ordering::Acquire);
+        match self.ring.capacity().occupied(self.head, tail) {
+            Ok(0) => Refresh::None,
+            Ok(_) => {
+                self.cached_tail = tail;
+                Refresh::Found
+            }
+            Err(_) => Refresh::Slow,
+        }
+    }
+
+    /// `tail` was just re-read and showed nothing: `Empty`, unless the
+    /// producer is gone, in which case one more look drains what it
+    /// published before it left (SYNC: peer-state) or reports
+    /// `Disconnected`.
+    #[cold]
+    #[inline(never)]
+    fn pop_found_none(&mut self) -> Result<(), PopError> {
+        if self.ring.peer_status() != PeerStatus::Gone {
+            return Err(PopError::Empty);
+        }
+        match self.refresh_tail().map_err(PopError::Corrupted)? {
+            0 => Err(PopError::Disconnected),
+            _ => Ok(()),
+        }
+    }
+
     /// Re-reads `tail` (the slow path of every consumer operation): also
     /// where this endpoint marks itself attached on first use.
     #[cold]
@@ -557,7 +650,11 @@ impl<T: Pod> Consumer<T> {
     #[inline(always)]
     pub fn pop(&mut self) -> Result<T, PopError> {
         if self.cached_tail == self.head {
-            self.pop_slow_check()?;
+            match self.refresh_tail_fast() {
+                Refresh::Found => {}
+                Refresh::None => self.pop_found_none()?,
+                Refresh::Slow => self.pop_slow_check()?,
+            }
         }
         let value = self.ring.slot(self.head).with(|slot| {
             // SAFETY: the slot at `head` was published (available >= 1, SYNC:

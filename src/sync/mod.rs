@@ -169,6 +169,10 @@ pub(crate) fn current_pid() -> u32 {
     extern "C" fn refresh_in_child() {
         PID.store(std::process::id(), StdOrdering::Relaxed);
     }
+    let cached = PID.load(StdOrdering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
     HOOK.call_once(|| {
         PID.store(std::process::id(), StdOrdering::Relaxed);
         // SAFETY: registers a handler that only stores to an atomic (async-
