@@ -100,17 +100,14 @@ impl Options {
 
     /// Refuses the fields that only make sense for a named segment.
     pub(crate) fn check_anonymous(&self, what: &str) -> Result<(), OpenError> {
-        let named_only = [
-            ("mode", self.mode.is_some()),
-            ("persist", self.persist.is_some()),
-            ("open_timeout", self.open_timeout.is_some()),
-        ];
-        match named_only.iter().find(|(_, set)| *set) {
-            Some((field, _)) => Err(OpenError::InvalidConfig(format!(
-                "option `{field}` does not apply to {what}: it has no name"
-            ))),
-            None => Ok(()),
-        }
+        refuse_set(
+            &[
+                ("mode", self.mode.is_some()),
+                ("persist", self.persist.is_some()),
+                ("open_timeout", self.open_timeout.is_some()),
+            ],
+            &format!("{what}: it has no name"),
+        )
     }
 
     #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
@@ -121,5 +118,16 @@ impl Options {
             ))),
             _ => Ok(()),
         }
+    }
+}
+
+/// `InvalidConfig` naming the first of `fields` that is set, as not
+/// applying to `target`.
+pub(crate) fn refuse_set(fields: &[(&str, bool)], target: &str) -> Result<(), OpenError> {
+    match fields.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(OpenError::InvalidConfig(format!(
+            "option `{field}` does not apply to {target}"
+        ))),
+        None => Ok(()),
     }
 }

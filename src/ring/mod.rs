@@ -304,6 +304,12 @@ impl<T: Pod> RingMemory<T> {
         self.attachment.peer_status()
     }
 
+    /// Whether the peer is recorded as gone (detached, or found dead).
+    #[inline(always)]
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.peer_status() == PeerStatus::Gone
+    }
+
     /// Looks for a dead peer (its role lock gone) and records it (syscall).
     pub(crate) fn check_peer_alive(&self) {
         self.attachment.check_peer_alive();

@@ -35,7 +35,7 @@ use super::{RingMemory, Stats};
 use crate::error::WriteChunkError;
 use crate::error::{Corruption, OpenError, PopError, PushError};
 use crate::options::Options;
-use crate::peer::{PeerStatus, Role};
+use crate::peer::Role;
 use crate::segment::RingKind;
 use crate::sync::{Ordering, spin_hint};
 use crate::wait::{self, WaitStrategy};
@@ -246,7 +246,7 @@ impl<T: Pod> Producer<T> {
     #[cold]
     #[inline(never)]
     fn push_found_full(&mut self, value: T) -> PushError<T> {
-        if self.consumer_gone() {
+        if self.ring.peer_gone() {
             self.consumer_was_gone = true;
             self.forget_room();
             PushError::Disconnected(value)
@@ -278,12 +278,6 @@ impl<T: Pod> Producer<T> {
         // happen-before the consumer's Acquire load that sees it)
         self.ring.tail().store(tail, Ordering::Release);
         self.ring.notify_peer();
-    }
-
-    /// Whether the consumer has detached or died (as recorded).
-    #[inline(always)]
-    fn consumer_gone(&self) -> bool {
-        self.ring.peer_status() == PeerStatus::Gone
     }
 
     /// Appends `value`, or hands it back: [`PushError::Full`] when the ring
@@ -322,7 +316,7 @@ impl<T: Pod> Producer<T> {
     #[inline(never)]
     fn push_slow_check(&mut self, value: T) -> Result<(), PushError<T>> {
         let refreshed = self.refresh_head();
-        self.consumer_was_gone = self.consumer_gone();
+        self.consumer_was_gone = self.ring.peer_gone();
         match refreshed {
             _ if self.consumer_was_gone => {
                 self.forget_room();
@@ -390,7 +384,7 @@ impl<T: Pod> Producer<T> {
         let ring = &self.ring;
         let tail = self.tail;
         let ready = || {
-            if ring.peer_status() == PeerStatus::Gone {
+            if ring.peer_gone() {
                 return Some(Room::Disconnected);
             }
             match has_room(ring, tail) {
@@ -422,7 +416,7 @@ impl<T: Pod> Producer<T> {
             .map_err(WriteChunkError::Corrupted)?;
         // As for `push`: the consumer's state is read only when the cache
         // was short and `head` had to be re-read.
-        if free < n as u64 && self.consumer_gone() {
+        if free < n as u64 && self.ring.peer_gone() {
             self.consumer_was_gone = true;
             self.forget_room();
             return Err(WriteChunkError::Disconnected);
@@ -455,7 +449,7 @@ impl<T: Pod> Producer<T> {
             // Probe first: `write_chunk`'s borrow would outlive the loop.
             match self.free_slots(1) {
                 Ok(free) if free > 0 || n == 0 => return self.write_chunk(n),
-                Ok(_) if self.consumer_gone() => return Err(WriteChunkError::Disconnected),
+                Ok(_) if self.ring.peer_gone() => return Err(WriteChunkError::Disconnected),
                 Ok(_) => {}
                 Err(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
             }
@@ -500,7 +494,7 @@ impl<T: Pod> Producer<T> {
     /// Whether the consumer is gone (detached, or found dead by a blocking
     /// call or by [`check_peer`](Self::check_peer)).
     pub fn is_disconnected(&self) -> bool {
-        self.ring.peer_status() == PeerStatus::Gone
+        self.ring.peer_gone()
     }
 
     /// Checks now whether an attached consumer's process is still alive (a
@@ -583,18 +577,13 @@ impl<T: Pod> Consumer<T> {
         }
     }
 
-    /// `tail` was just re-read and showed nothing: `Empty`, unless the
-    /// producer is gone, in which case one more look drains what it
-    /// published before it left (SYNC: peer-state) or reports
-    /// `Disconnected`.
+    /// `tail` was just re-read and showed nothing: `Empty`, or the drain
+    /// and disconnect of [`none_or_disconnected`](Self::none_or_disconnected).
     #[cold]
     #[inline(never)]
     fn pop_found_none(&mut self) -> Result<(), PopError> {
-        if self.ring.peer_status() != PeerStatus::Gone {
-            return Err(PopError::Empty);
-        }
-        match self.refresh_tail().map_err(PopError::Corrupted)? {
-            0 => Err(PopError::Disconnected),
+        match self.none_or_disconnected()? {
+            0 => Err(PopError::Empty),
             _ => Ok(()),
         }
     }
@@ -618,16 +607,23 @@ impl<T: Pod> Consumer<T> {
     #[inline]
     fn ready_or_disconnected(&mut self, want: u64) -> Result<u64, PopError> {
         match self.available(want).map_err(PopError::Corrupted)? {
-            0 if self.ring.peer_status() == PeerStatus::Gone => {
-                // The Acquire load that saw Gone (SYNC: peer-state) orders
-                // the producer's last publish before this re-read, which
-                // must really re-read `tail` (the cache may be stale, and
-                // `available(0)` would not look).
-                match self.refresh_tail().map_err(PopError::Corrupted)? {
-                    0 => Err(PopError::Disconnected),
-                    ready => Ok(ready),
-                }
-            }
+            0 => self.none_or_disconnected(),
+            ready => Ok(ready),
+        }
+    }
+
+    /// A look at `tail` showed nothing: 0, unless the producer is gone, in
+    /// which case one more look drains what it published before it left
+    /// or reports `Disconnected`. The Acquire load that saw it gone (SYNC:
+    /// peer-state) orders its last publish before this re-read, which must
+    /// really re-read `tail` (the cache may be stale, and `available(0)`
+    /// would not look).
+    fn none_or_disconnected(&mut self) -> Result<u64, PopError> {
+        if !self.ring.peer_gone() {
+            return Ok(0);
+        }
+        match self.refresh_tail().map_err(PopError::Corrupted)? {
+            0 => Err(PopError::Disconnected),
             ready => Ok(ready),
         }
     }
@@ -716,7 +712,7 @@ impl<T: Pod> Consumer<T> {
         let ring = &self.ring;
         let head = self.head;
         let ready = || {
-            if ring.peer_status() == PeerStatus::Gone {
+            if ring.peer_gone() {
                 return Some(Items::Disconnected);
             }
             match has_items(ring, head) {
@@ -815,7 +811,7 @@ impl<T: Pod> Consumer<T> {
     /// call or by [`check_peer`](Self::check_peer)); items it committed may
     /// still be waiting.
     pub fn is_disconnected(&self) -> bool {
-        self.ring.peer_status() == PeerStatus::Gone
+        self.ring.peer_gone()
     }
 
     /// Checks now whether an attached producer's process is still alive (a

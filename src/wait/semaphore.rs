@@ -303,16 +303,13 @@ impl std::fmt::Debug for Semaphore {
 /// Refuses the ring options, which mean nothing for a semaphore.
 #[cfg(not(shmlane_loom))]
 fn check_semaphore_options(opts: &Options) -> Result<(), OpenError> {
-    let ring_only = [
-        ("capacity", opts.capacity.is_some()),
-        ("schema_id", opts.schema_id.is_some()),
-        ("waiter", opts.waiter.is_some()),
-        ("wait_strategy", opts.wait_strategy.is_some()),
-    ];
-    match ring_only.iter().find(|(_, set)| *set) {
-        Some((field, _)) => Err(OpenError::InvalidConfig(format!(
-            "option `{field}` does not apply to a semaphore"
-        ))),
-        None => Ok(()),
-    }
+    crate::options::refuse_set(
+        &[
+            ("capacity", opts.capacity.is_some()),
+            ("schema_id", opts.schema_id.is_some()),
+            ("waiter", opts.waiter.is_some()),
+            ("wait_strategy", opts.wait_strategy.is_some()),
+        ],
+        "a semaphore",
+    )
 }
