@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 
 use bytemuck::Pod;
 
-use crate::error::OpenError;
+use crate::error::{Corruption, OpenError};
 use crate::options::{DEFAULT_CAPACITY, Options};
 use crate::peer::{Attachment, PeerStatus, Role};
 use crate::segment::{Counters, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord};
@@ -55,6 +55,9 @@ pub(crate) struct RingMemory<T> {
     /// Whether this process may publish with the light fence.
     light: bool,
     role: Role,
+    /// The first corruption this endpoint met; once set, every operation
+    /// returns it (see [`poison`](Self::poison)).
+    poisoned: Option<Corruption>,
     // Declared last: dropped after nothing can use the pointers above.
     attachment: Attachment,
     _slots: PhantomData<T>,
@@ -77,6 +80,7 @@ impl<T: Pod> RingMemory<T> {
             waiter: layout.waiter,
             light: barrier::register_publisher(),
             role,
+            poisoned: None,
             attachment,
             _slots: PhantomData,
         }
@@ -267,6 +271,22 @@ impl<T: Pod> RingMemory<T> {
         // within or one past the slot area; `UnsafeCell<T>` has `T`'s layout
         // outside loom.
         unsafe { self.slots.add(index).cast() }
+    }
+
+    /// The corruption that poisoned this endpoint, if any. Endpoints call
+    /// this on their slow paths only: poisoning also sends the fast paths
+    /// there (each ring kind arranges that).
+    #[inline]
+    pub(crate) fn poisoned(&self) -> Result<(), Corruption> {
+        self.poisoned.map_or(Ok(()), Err)
+    }
+
+    /// Records `found` as the endpoint's poison and returns the corruption
+    /// every later call must report: the first one found, so that a peer
+    /// rewriting the segment cannot make the error change or go away.
+    #[cold]
+    pub(crate) fn poison(&mut self, found: Corruption) -> Corruption {
+        *self.poisoned.get_or_insert(found)
     }
 
     /// The segment's name, for messages.
