@@ -281,6 +281,13 @@ impl<T: Pod> RingMemory<T> {
         self.poisoned.map_or(Ok(()), Err)
     }
 
+    /// Whether the endpoint is poisoned (for the inline refreshes, which
+    /// must then leave the work to the slow path).
+    #[inline(always)]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
     /// Records `found` as the endpoint's poison and returns the corruption
     /// every later call must report: the first one found, so that a peer
     /// rewriting the segment cannot make the error change or go away.

@@ -226,7 +226,7 @@ impl<T: Pod> Producer<T> {
     /// to the cold path.
     #[inline(always)]
     fn refresh_head_fast(&mut self) -> Refresh {
-        if !self.ring.is_attached() || self.consumer_was_gone {
+        if !self.ring.is_attached() || self.consumer_was_gone || self.ring.is_poisoned() {
             return Refresh::Slow;
         }
         // SYNC: spsc-release (Acquire: as in refresh_head)
@@ -260,13 +260,27 @@ impl<T: Pod> Producer<T> {
     #[cold]
     #[inline(never)]
     fn refresh_head(&mut self) -> Result<u64, Corruption> {
+        self.ring.poisoned()?;
         self.ring.ensure_attached();
         // SYNC: spsc-release (Acquire: the consumer has finished reading
         // every slot before `head`, so they may be overwritten)
         let head = self.ring.head().load(Ordering::Acquire);
-        let used = self.ring.capacity().occupied(head, self.tail)?;
-        self.cached_head = head;
-        Ok(self.ring.capacity().get() - used)
+        match self.ring.capacity().occupied(head, self.tail) {
+            Ok(used) => {
+                self.cached_head = head;
+                Ok(self.ring.capacity().get() - used)
+            }
+            Err(corruption) => Err(self.poison(corruption)),
+        }
+    }
+
+    /// Poisons the endpoint (every later call reports the first corruption)
+    /// and makes the cache say "full" so that every call takes the slow
+    /// path, which checks the poison.
+    #[cold]
+    fn poison(&mut self, found: Corruption) -> Corruption {
+        self.forget_room();
+        self.ring.poison(found)
     }
 
     /// Makes positions up to `tail` visible to the consumer and wakes it if
@@ -315,16 +329,18 @@ impl<T: Pod> Producer<T> {
     #[cold]
     #[inline(never)]
     fn push_slow_check(&mut self, value: T) -> Result<(), PushError<T>> {
-        let refreshed = self.refresh_head();
+        let free = match self.refresh_head() {
+            Ok(free) => free,
+            Err(corruption) => return Err(PushError::Corrupted(value, corruption)),
+        };
         self.consumer_was_gone = self.ring.peer_gone();
-        match refreshed {
+        match free {
             _ if self.consumer_was_gone => {
                 self.forget_room();
                 Err(PushError::Disconnected(value))
             }
-            Ok(0) => Err(PushError::Full(value)),
-            Ok(_) => Ok(()),
-            Err(corruption) => Err(PushError::Corrupted(value, corruption)),
+            0 => Err(PushError::Full(value)),
+            _ => Ok(()),
         }
     }
 
@@ -394,7 +410,7 @@ impl<T: Pod> Producer<T> {
             }
         };
         let signal = ring.wait_signal();
-        wait::wait_until(
+        let outcome = wait::wait_until(
             signal,
             self.strategy,
             deadline,
@@ -402,8 +418,11 @@ impl<T: Pod> Producer<T> {
             ring.own_waits(),
             ready,
             || ring.check_peer_alive(),
-        )
-        .unwrap_or(Room::TimedOut)
+        );
+        match outcome.unwrap_or(Room::TimedOut) {
+            Room::Corrupted(corruption) => Room::Corrupted(self.poison(corruption)),
+            other => other,
+        }
     }
 
     /// Hands out up to `n` free slots to write in place; see [`WriteChunk`].
@@ -411,6 +430,7 @@ impl<T: Pod> Producer<T> {
     /// [`WriteChunkError::Disconnected`] once the consumer is gone.
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+        self.ring.poisoned().map_err(WriteChunkError::Corrupted)?;
         let free = self
             .free_slots(n as u64)
             .map_err(WriteChunkError::Corrupted)?;
@@ -562,7 +582,7 @@ impl<T: Pod> Consumer<T> {
     /// `tail`. First use and corruption are left to the cold path.
     #[inline(always)]
     fn refresh_tail_fast(&mut self) -> Refresh {
-        if !self.ring.is_attached() {
+        if !self.ring.is_attached() || self.ring.is_poisoned() {
             return Refresh::Slow;
         }
         // SYNC: spsc-publish (Acquire: as in refresh_tail)
@@ -593,13 +613,26 @@ impl<T: Pod> Consumer<T> {
     #[cold]
     #[inline(never)]
     fn refresh_tail(&mut self) -> Result<u64, Corruption> {
+        self.ring.poisoned()?;
         self.ring.ensure_attached();
         // SYNC: spsc-publish (Acquire: the producer's writes of every slot
         // before `tail` are visible)
         let tail = self.ring.tail().load(Ordering::Acquire);
-        let ready = self.ring.capacity().occupied(self.head, tail)?;
-        self.cached_tail = tail;
-        Ok(ready)
+        match self.ring.capacity().occupied(self.head, tail) {
+            Ok(ready) => {
+                self.cached_tail = tail;
+                Ok(ready)
+            }
+            Err(corruption) => Err(self.poison(corruption)),
+        }
+    }
+
+    /// Poisons the endpoint and makes the cache say "empty" so that every
+    /// call takes the slow path, which checks the poison.
+    #[cold]
+    fn poison(&mut self, found: Corruption) -> Corruption {
+        self.cached_tail = self.head;
+        self.ring.poison(found)
     }
 
     /// Items ready; if none and the producer is gone, `Disconnected` (after
@@ -734,7 +767,7 @@ impl<T: Pod> Consumer<T> {
         match outcome.unwrap_or(Items::TimedOut) {
             // The next pop drains what is left, then reports Disconnected.
             Items::Ready | Items::Disconnected => Ok(()),
-            Items::Corrupted(corruption) => Err(PopError::Corrupted(corruption)),
+            Items::Corrupted(corruption) => Err(PopError::Corrupted(self.poison(corruption))),
             Items::TimedOut => Err(PopError::Timeout),
         }
     }
@@ -744,6 +777,7 @@ impl<T: Pod> Consumer<T> {
     /// [`PopError::Disconnected`] once the producer is gone and drained.
     #[cfg(not(shmlane_loom))]
     pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
+        self.ring.poisoned().map_err(PopError::Corrupted)?;
         let ready = self.ready_or_disconnected(n as u64)?;
         if ready == 0 && n > 0 {
             return Err(PopError::Empty);
@@ -1111,6 +1145,39 @@ mod tests {
             tx.write_chunk(1),
             Err(WriteChunkError::Corrupted(_))
         ));
+    }
+
+    #[test]
+    fn corruption_poisons_the_endpoint_for_good() {
+        let (mut tx, mut rx) = ring(4);
+        tx.push(1).unwrap();
+        tx.push(2).unwrap();
+        // A hostile producer moves tail far ahead, then puts it back.
+        tx.ring.tail().store(1000, Ordering::Relaxed);
+        rx.cached_tail = rx.head;
+        let first = match rx.pop() {
+            Err(PopError::Corrupted(c)) => c,
+            other => panic!("expected Corrupted, got {other:?}"),
+        };
+        tx.ring.tail().store(2, Ordering::Relaxed);
+        assert_eq!(rx.pop(), Err(PopError::Corrupted(first)));
+        assert_eq!(rx.pop_blocking(None), Err(PopError::Corrupted(first)));
+        assert!(matches!(rx.read_chunk(0), Err(PopError::Corrupted(c)) if c == first));
+        // The producer side: head past tail, then restored.
+        tx.ring.head().store(5000, Ordering::Relaxed);
+        tx.cached_head = 0;
+        tx.tail = 4;
+        let first = match tx.push(9) {
+            Err(PushError::Corrupted(9, c)) => c,
+            other => panic!("expected Corrupted, got {other:?}"),
+        };
+        tx.ring.head().store(4, Ordering::Relaxed);
+        assert_eq!(tx.push(10), Err(PushError::Corrupted(10, first)));
+        assert_eq!(
+            tx.push_blocking(11, None),
+            Err(PushError::Corrupted(11, first))
+        );
+        assert!(matches!(tx.write_chunk(0), Err(WriteChunkError::Corrupted(c)) if c == first));
     }
 
     #[test]
