@@ -202,6 +202,33 @@ pub enum WriteChunkError {
     Corrupted(Corruption),
 }
 
+/// Why a byte ring producer could not grant or send a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// The frame is longer than the ring's max frame (set at create).
+    #[error("frame of {len} bytes exceeds the ring's max frame of {max} bytes")]
+    FrameTooLarge {
+        /// The length asked for.
+        len: usize,
+        /// The ring's max frame.
+        max: usize,
+    },
+    /// The ring has no room for the frame (policies `Block`, non-blocking
+    /// calls, and `Fail`); nothing was consumed.
+    #[error("ring is full")]
+    Full,
+    /// A blocking call waited its whole timeout for room.
+    #[error("timed out waiting for room in the ring")]
+    Timeout,
+    /// The consumer detached or died.
+    #[error("the consumer is gone")]
+    Disconnected,
+    /// The segment holds impossible indices; the endpoint cannot continue.
+    #[error("ring is corrupted: {0}")]
+    Corrupted(Corruption),
+}
+
 /// Why a semaphore operation did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

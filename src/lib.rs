@@ -8,6 +8,10 @@
 //!   opened by name from another process ([`spsc::Consumer::open`]), or made
 //!   as an anonymous pair to share across `fork` ([`spsc::pair`]). A
 //!   zero-copy chunk API writes and reads slots in place.
+//! * [`bytes`]: a single-producer single-consumer ring of variable-length
+//!   frames (8-byte aligned, never wrapped), written in place through a
+//!   [`bytes::Grant`] and read in place through a [`bytes::Frame`], with an
+//!   overflow policy (block, fail or drop) fixed at create time.
 //! * [`Options`]: one builder for every ring kind.
 //! * Errors are typed per operation ([`OpenError`], [`PushError`],
 //!   [`PopError`], [`WriteChunkError`]) and never a panic: a peer can write
@@ -47,9 +51,11 @@ mod segment;
 mod sync;
 mod wait;
 
-pub use error::{Corruption, OpenError, PopError, PushError, SemError, WriteChunkError};
+pub use error::{
+    Corruption, GrantError, OpenError, PopError, PushError, SemError, WriteChunkError,
+};
 pub use options::{DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, Options};
-pub use ring::{Stats, spsc};
+pub use ring::{Stats, bytes, spsc};
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
 pub use wait::{LIVENESS_TICK, WaitStrategy, Waiter};
 

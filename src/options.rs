@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use crate::error::OpenError;
+use crate::ring::bytes::Overflow;
+use crate::segment::RingKind;
 use crate::wait::{WaitStrategy, Waiter};
 
 /// Default ring capacity (slots) when none is given.
@@ -27,6 +29,8 @@ pub struct Options {
     pub(crate) schema_id: Option<u64>,
     pub(crate) wait_strategy: Option<WaitStrategy>,
     pub(crate) waiter: Option<Waiter>,
+    pub(crate) max_frame: Option<usize>,
+    pub(crate) overflow: Option<Overflow>,
 }
 
 impl Options {
@@ -86,6 +90,37 @@ impl Options {
     pub fn waiter(mut self, waiter: Waiter) -> Self {
         self.waiter = Some(waiter);
         self
+    }
+
+    /// Byte rings only: the largest frame payload in bytes (default: the
+    /// most the capacity allows, which is half the ring less the 8-byte
+    /// frame header). A larger frame is refused with `FrameTooLarge`. At
+    /// open, a value given here must match the segment's.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = Some(bytes);
+        self
+    }
+
+    /// Byte rings only: what a producer does when the ring is full (default
+    /// [`Overflow::Block`]). Recorded in the segment at create; at open, a
+    /// policy given here must match the segment's.
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.overflow = Some(policy);
+        self
+    }
+
+    /// Refuses the fields that do not apply to a ring of `kind`.
+    pub(crate) fn check_kind(&self, kind: RingKind) -> Result<(), OpenError> {
+        if kind == RingKind::Bytes {
+            return Ok(());
+        }
+        refuse_set(
+            &[
+                ("max_frame", self.max_frame.is_some()),
+                ("overflow", self.overflow.is_some()),
+            ],
+            "a ring of typed slots (byte rings only)",
+        )
     }
 
     #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use shmlane::fuzzing::{OpenOutcome, open_header};
+use shmlane::fuzzing::{OpenOutcome, bytes_ops, hostile_peer, open_header};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +42,38 @@ fn open_header_corpus_replays_without_panic() {
     let seed = std::fs::read(files.iter().find(|f| f.ends_with("valid-0")).unwrap()).unwrap();
     // valid-0: capacity 16, 5 pushed, 2 popped, so 3 remain.
     assert_eq!(open_header(&seed), OpenOutcome::Opened { popped: 3 });
+    let bytes_seeds = files
+        .iter()
+        .filter(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("valid-bytes-")
+        })
+        .count();
+    assert!(
+        bytes_seeds > 0,
+        "no byte-ring seed: the target would not reach that ring"
+    );
     let mut bad = seed.clone();
     bad[1] ^= 0xff; // first byte of the magic
     assert_eq!(open_header(&bad), OpenOutcome::Refused);
+}
+
+#[test]
+fn hostile_peer_corpus_replays_without_panic() {
+    let files = corpus("hostile_peer");
+    assert!(!files.is_empty(), "the hostile_peer corpus is empty");
+    for file in &files {
+        hostile_peer(&std::fs::read(file).unwrap());
+    }
+}
+
+#[test]
+fn bytes_ops_corpus_replays_without_panic() {
+    let files = corpus("bytes_ops");
+    assert!(!files.is_empty(), "the bytes_ops corpus is empty");
+    for file in &files {
+        bytes_ops(&std::fs::read(file).unwrap());
+    }
 }

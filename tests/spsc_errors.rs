@@ -123,7 +123,11 @@ fn another_layout_version_is_incompatible() {
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
     assert_eq!(
         incompatible_field(err),
-        ("layout_version", "4".into(), "999".into())
+        (
+            "layout_version",
+            shmlane::fuzzing::LAYOUT_VERSION.to_string(),
+            "999".into()
+        )
     );
 }
 

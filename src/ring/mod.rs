@@ -2,6 +2,7 @@
 //! the segment, claiming a role, the typed view of its slots, waking and
 //! detaching.
 
+pub mod bytes;
 pub(crate) mod index;
 pub mod spsc;
 
@@ -52,6 +53,9 @@ pub(crate) struct RingMemory<T> {
     slots: NonNull<UnsafeCell<T>>,
     capacity: Capacity,
     waiter: Waiter,
+    /// The validated layout (kind-specific limits such as a byte ring's
+    /// max frame).
+    layout: Layout,
     /// Whether this process may publish with the light fence.
     light: bool,
     role: Role,
@@ -78,6 +82,7 @@ impl<T: Pod> RingMemory<T> {
             slots: storage.slot_area().cast(),
             capacity: layout.capacity,
             waiter: layout.waiter,
+            layout: layout.clone(),
             light: barrier::register_publisher(),
             role,
             poisoned: None,
@@ -107,14 +112,14 @@ impl<T: Pod> RingMemory<T> {
         Ok(Self::new(Attachment::claim(storage, role)?, layout, role))
     }
 
-    fn layout(kind: RingKind, opts: &Options) -> Result<Layout, OpenError> {
+    fn expected_layout(kind: RingKind, opts: &Options) -> Result<Layout, OpenError> {
+        opts.check_kind(kind)?;
+        let waiter = opts.waiter.unwrap_or_default();
+        if kind == RingKind::Bytes {
+            return bytes::layout(opts, waiter);
+        }
         let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
-        Layout::for_slots::<T>(
-            kind,
-            capacity,
-            opts.schema_id,
-            opts.waiter.unwrap_or_default(),
-        )
+        Layout::for_slots::<T>(kind, capacity, opts.schema_id, waiter)
     }
 
     /// A named segment, created or opened for `role`.
@@ -126,14 +131,11 @@ impl<T: Pod> RingMemory<T> {
         opts: &Options,
     ) -> Result<Self, OpenError> {
         use crate::segment::Mapping;
-        let wanted = Self::layout(kind, opts)?;
+        let wanted = Self::expected_layout(kind, opts)?;
         let (mapping, layout) = match source {
             Source::Create(name) => (Mapping::create_shm(name, &wanted, opts)?, wanted),
             Source::Open(name) => {
-                let strict = Strict {
-                    capacity: opts.capacity.is_some(),
-                    waiter: opts.waiter.is_some(),
-                };
+                let strict = Strict::from_options(opts);
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
@@ -152,7 +154,7 @@ impl<T: Pod> RingMemory<T> {
     ) -> Result<(Self, Self), OpenError> {
         use crate::segment::Mapping;
         opts.check_anonymous("an anonymous (memfd) pair")?;
-        let layout = Self::layout(kind, opts)?;
+        let layout = Self::expected_layout(kind, opts)?;
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
         Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
@@ -168,13 +170,10 @@ impl<T: Pod> RingMemory<T> {
         T: Send,
     {
         opts.check_anonymous("an in-process (heap) pair")?;
-        let layout = Self::layout(kind, opts)?;
+        let layout = Self::expected_layout(kind, opts)?;
         let first = Heap::<T>::create(&layout)?;
         // The same validator as for a mapping: one path for every storage.
-        let strict = Strict {
-            capacity: true,
-            waiter: true,
-        };
+        let strict = Strict::EXACT;
         let layout = Storage::header(&first)
             .validate_published(first.name(), &layout, strict, layout.segment_len)?
             .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
@@ -241,6 +240,11 @@ impl<T: Pod> RingMemory<T> {
     pub(crate) fn notify_peer(&self) {
         let (_, peer) = self.wake_words();
         Signal::new(self.waiter, &peer.event, &peer.sem).notify(self.light, self.counters());
+    }
+
+    /// The layout validated at attach.
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The capacity, as validated at attach.

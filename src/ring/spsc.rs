@@ -192,6 +192,12 @@ impl<T: Pod + Send> Producer<T> {
 }
 
 impl<T: Pod> Producer<T> {
+    /// The segment, for the fuzz targets' hostile writes.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn memory(&self) -> &RingMemory<T> {
+        &self.ring
+    }
+
     /// Makes the cache say "full", so that the next operation takes the slow
     /// path: after a disconnect every push re-checks until a consumer
     /// attaches again.

@@ -11,6 +11,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::error::{Corruption, OpenError};
+use crate::ring::bytes::Overflow;
 use crate::ring::index::Capacity;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::wait::Waiter;
@@ -18,7 +19,7 @@ use crate::wait::Waiter;
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4;
+pub(crate) const LAYOUT_VERSION: u32 = 5;
 /// `init_state` once the creator has written the header.
 const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.
@@ -41,6 +42,8 @@ pub enum RingKind {
     Spsc = 1,
     /// A counting semaphore (no ring).
     Semaphore = 2,
+    /// Single-producer single-consumer ring of variable-length frames.
+    Bytes = 4,
 }
 
 impl RingKind {
@@ -48,6 +51,7 @@ impl RingKind {
         match raw {
             1 => "spsc".to_owned(),
             2 => "semaphore".to_owned(),
+            4 => "bytes".to_owned(),
             other => format!("unknown kind {other}"),
         }
     }
@@ -116,6 +120,8 @@ pub struct Counters {
     pub(crate) wake_syscalls: AtomicU64,
     /// futex wait syscalls issued.
     pub(crate) wait_syscalls: AtomicU64,
+    /// Frames a lossy byte ring dropped because it was full.
+    pub(crate) drops: AtomicU64,
 }
 
 /// The indices every ring kind shares, each on its own cache line so the
@@ -155,7 +161,10 @@ pub struct Header {
     creator_pid: AtomicU32,
     type_name_len: AtomicU32,
     waiter: AtomicU32,
-    _reserved: AtomicU32,
+    /// Byte rings: what a full ring does (`bytes::Overflow` code); else 0.
+    overflow: AtomicU32,
+    /// Byte rings: the largest frame payload in bytes; else 0.
+    max_frame: AtomicU64,
     type_name: [AtomicU64; TYPE_NAME_BYTES / 8],
     pub(crate) peers: [PeerSlot; MAX_PEERS],
     pub(crate) ring: RingControl,
@@ -180,6 +189,10 @@ pub(crate) struct Layout {
     pub(crate) waiter: Waiter,
     /// A semaphore's initial value (0 for rings).
     pub(crate) initial: u32,
+    /// Byte rings: the largest frame payload in bytes (0 for other kinds).
+    pub(crate) max_frame: u64,
+    /// Byte rings: the overflow policy's code (0 for other kinds).
+    pub(crate) overflow: u32,
 }
 
 /// Which fields an opener insists on; the others it adopts from the segment.
@@ -187,6 +200,28 @@ pub(crate) struct Layout {
 pub(crate) struct Strict {
     pub(crate) capacity: bool,
     pub(crate) waiter: bool,
+    pub(crate) max_frame: bool,
+    pub(crate) overflow: bool,
+}
+
+impl Strict {
+    /// Every field must match (a segment this process has just made).
+    pub(crate) const EXACT: Self = Self {
+        capacity: true,
+        waiter: true,
+        max_frame: true,
+        overflow: true,
+    };
+
+    /// The fields the caller set in `opts` must match; the rest are adopted.
+    pub(crate) fn from_options(opts: &crate::Options) -> Self {
+        Self {
+            capacity: opts.capacity.is_some(),
+            waiter: opts.waiter.is_some(),
+            max_frame: opts.max_frame.is_some(),
+            overflow: opts.overflow.is_some(),
+        }
+    }
 }
 
 impl Layout {
@@ -244,8 +279,55 @@ impl Layout {
             segment_len,
             waiter,
             initial: 0,
+            max_frame: 0,
+            overflow: 0,
         })
     }
+
+    /// The layout of a byte ring of `capacity_bytes` (a power of two, at
+    /// least [`MIN_FRAME_RING_BYTES`]) whose frames carry at most
+    /// `max_frame` payload bytes (`None`: the most the capacity allows).
+    /// Its slots are 8-byte words, so every frame starts 8-byte aligned.
+    pub(crate) fn for_frames(
+        capacity_bytes: usize,
+        max_frame: Option<usize>,
+        overflow: u32,
+        waiter: Waiter,
+    ) -> Result<Self, OpenError> {
+        if !capacity_bytes.is_power_of_two() || capacity_bytes < MIN_FRAME_RING_BYTES {
+            return Err(OpenError::InvalidConfig(format!(
+                "byte ring capacity {capacity_bytes} must be a power of two of at least {MIN_FRAME_RING_BYTES} bytes"
+            )));
+        }
+        let words = Capacity::new((capacity_bytes / 8) as u64).ok_or_else(|| {
+            OpenError::InvalidConfig(format!("byte ring capacity {capacity_bytes} is too large"))
+        })?;
+        let limit = max_frame_limit(words);
+        let max_frame = match max_frame {
+            None => limit,
+            Some(max) if max as u64 <= limit => max as u64,
+            Some(max) => {
+                return Err(OpenError::InvalidConfig(format!(
+                    "max frame {max} does not fit a {capacity_bytes}-byte ring: at most {limit} (a frame and its 8-byte header take at most half the ring)"
+                )));
+            }
+        };
+        let mut layout =
+            Self::for_slots::<u64>(RingKind::Bytes, words.get() as usize, None, waiter)?;
+        layout.max_frame = max_frame;
+        layout.overflow = overflow;
+        Ok(layout)
+    }
+}
+
+/// The smallest byte ring: eight 8-byte words.
+pub(crate) const MIN_FRAME_RING_BYTES: usize = 64;
+
+/// The largest frame payload a byte ring of `words` 8-byte words accepts:
+/// header plus payload, rounded up to words, at most half the ring, so a
+/// frame always fits after at most one padding frame.
+pub(crate) const fn max_frame_limit(words: Capacity) -> u64 {
+    (words.get() / 2 - 1) * 8
 }
 
 fn slots_offset(slot_align: u32) -> u64 {
@@ -300,7 +382,8 @@ impl Header {
             creator_pid: AtomicU32::new(0),
             type_name_len: AtomicU32::new(0),
             waiter: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
+            overflow: AtomicU32::new(0),
+            max_frame: AtomicU64::new(0),
             type_name: core::array::from_fn(|_| AtomicU64::new(0)),
             peers: core::array::from_fn(|_| peer()),
             ring: RingControl {
@@ -313,6 +396,7 @@ impl Header {
                 counters: CachePadded::new(Counters {
                     wake_syscalls: AtomicU64::new(0),
                     wait_syscalls: AtomicU64::new(0),
+                    drops: AtomicU64::new(0),
                 }),
             },
         }
@@ -339,6 +423,8 @@ impl Header {
         self.created_unix_ns.store(unix_now_ns(), relaxed);
         self.creator_pid.store(std::process::id(), relaxed);
         self.waiter.store(layout.waiter.code(), relaxed);
+        self.overflow.store(layout.overflow, relaxed);
+        self.max_frame.store(layout.max_frame, relaxed);
         self.ring.wake.not_empty.sem.store(layout.initial, relaxed);
         let name = layout.type_name.as_bytes();
         let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
@@ -414,6 +500,8 @@ impl Header {
             schema_id: self.schema_id.load(relaxed),
             type_name_len: self.type_name_len.load(relaxed),
             waiter: self.waiter.load(relaxed),
+            overflow: self.overflow.load(relaxed),
+            max_frame: self.max_frame.load(relaxed),
             type_name,
         }
     }
@@ -444,6 +532,8 @@ pub(crate) struct HeaderSnapshot {
     schema_id: u64,
     type_name_len: u32,
     waiter: u32,
+    overflow: u32,
+    max_frame: u64,
     type_name: [u8; TYPE_NAME_BYTES],
 }
 
@@ -574,13 +664,61 @@ impl HeaderSnapshot {
                 format!("{waiter:?}"),
             ));
         }
+        let (max_frame, overflow) = if expected.kind == RingKind::Bytes {
+            self.validate_frames(capacity, expected, strict, incompatible, corrupted)?
+        } else {
+            (0, 0)
+        };
         Ok(Layout {
             capacity,
             slots_offset: want_offset,
             segment_len: want_len,
             waiter,
+            max_frame,
+            overflow,
             ..expected.clone()
         })
+    }
+
+    /// A byte ring's frame limit and overflow policy.
+    fn validate_frames(
+        &self,
+        capacity: Capacity,
+        expected: &Layout,
+        strict: Strict,
+        incompatible: impl Fn(&'static str, String, String) -> OpenError,
+        corrupted: impl Fn(&'static str, u64, u64) -> OpenError,
+    ) -> Result<(u64, u32), OpenError> {
+        let limit = max_frame_limit(capacity);
+        if self.max_frame > limit {
+            return Err(corrupted(
+                "max frame exceeds half the ring",
+                self.max_frame,
+                limit,
+            ));
+        }
+        if Overflow::from_code(self.overflow).is_none() {
+            return Err(corrupted(
+                "unknown overflow policy",
+                self.overflow.into(),
+                Overflow::MAX_CODE.into(),
+            ));
+        }
+        if strict.max_frame && self.max_frame != expected.max_frame {
+            return Err(incompatible(
+                "max_frame",
+                expected.max_frame.to_string(),
+                self.max_frame.to_string(),
+            ));
+        }
+        if strict.overflow && self.overflow != expected.overflow {
+            return Err(incompatible(
+                "overflow",
+                Overflow::describe(expected.overflow),
+                Overflow::describe(self.overflow),
+            ));
+        }
+        Ok((self.max_frame, self.overflow))
     }
 }
 

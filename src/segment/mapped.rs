@@ -210,10 +210,7 @@ impl Mapping {
                 op: "reopen",
                 source: e,
             })?;
-        let strict = Strict {
-            capacity: true,
-            waiter: true,
-        };
+        let strict = Strict::EXACT;
         Self::attach(file, &self.name, expected, strict, Duration::ZERO)
     }
 

@@ -227,8 +227,8 @@ impl Semaphore {
         check_semaphore_options(opts)?;
         let layout = Self::layout(0)?;
         let strict = Strict {
-            capacity: true,
             waiter: false,
+            ..Strict::EXACT
         };
         let (mapping, _) = crate::segment::Mapping::open_shm(name, &layout, strict, opts)?;
         Ok(Self {
@@ -309,6 +309,8 @@ fn check_semaphore_options(opts: &Options) -> Result<(), OpenError> {
             ("schema_id", opts.schema_id.is_some()),
             ("waiter", opts.waiter.is_some()),
             ("wait_strategy", opts.wait_strategy.is_some()),
+            ("max_frame", opts.max_frame.is_some()),
+            ("overflow", opts.overflow.is_some()),
         ],
         "a semaphore",
     )
