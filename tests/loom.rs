@@ -1,13 +1,16 @@
-//! Loom model of the SPSC ring: every interleaving (within the preemption
-//! bound) of a producer thread and a consumer thread delivers every item
-//! exactly once and in order, and loom's cell tracking proves that no slot
-//! is read while it is written (SYNC: spsc-publish, spsc-release).
+//! Loom models of the SPSC ring and the byte ring: every interleaving
+//! (within the preemption bound) of a producer thread and a consumer thread
+//! delivers every item exactly once and in order, and loom's cell tracking
+//! proves that no slot is read while it is written (SYNC: spsc-publish,
+//! spsc-release, bytes-publish, bytes-release).
 //!
 //! Run: `RUSTFLAGS="--cfg shmlane_loom" cargo test --release --test loom`
 #![cfg(shmlane_loom)]
 
 use loom::thread;
-use shmlane::{Options, PopError, PushError, Semaphore, WaitStrategy, Waiter, spsc};
+use shmlane::{
+    GrantError, Options, PopError, PushError, Semaphore, WaitStrategy, Waiter, bytes, spsc,
+};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -129,5 +132,73 @@ fn semaphore_ping_pong_never_deadlocks() {
         }
         other.join().unwrap();
         assert_eq!((ping.value(), pong.value()), (0, 0));
+    });
+}
+
+/// Three frames of 40 bytes (6 words each) through a 128-byte ring (16
+/// words): the third does not fit before the end, so a padding frame fills
+/// the last 4 words and the frame reuses slots 0..6, which only the
+/// consumer's published head (SYNC: bytes-release) hands back.
+const FRAMES: [usize; 3] = [40, 40, 40];
+
+fn frame(i: usize) -> Vec<u8> {
+    (0..FRAMES[i]).map(|b| (i * 37 + b) as u8).collect()
+}
+
+#[test]
+fn byte_ring_frames_arrive_whole_once_in_order_across_the_wrap() {
+    model(|| {
+        let opts = Options::new().capacity(128);
+        let (mut tx, mut rx) = bytes::heap_pair(&opts).unwrap();
+        let producer = thread::spawn(move || {
+            for i in 0..FRAMES.len() {
+                loop {
+                    match tx.send(&frame(i)) {
+                        Ok(()) => break,
+                        Err(GrantError::Full) => thread::yield_now(),
+                        Err(e) => panic!("send: {e}"),
+                    }
+                }
+            }
+        });
+        let mut buf = Vec::new();
+        let mut next = 0;
+        while next < FRAMES.len() {
+            match rx.recv_into(&mut buf) {
+                Ok(_) => {
+                    assert_eq!(buf, frame(next), "lost, torn or reordered frame");
+                    next += 1;
+                }
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(rx.recv_into(&mut buf), Err(PopError::Disconnected));
+    });
+}
+
+/// Both ends block (park at once) on a byte ring that holds two of the
+/// three frames (4 words each in 8): the producer sleeps on full, the
+/// consumer on empty, and the returned space must wake the producer.
+#[test]
+fn byte_ring_blocking_never_loses_a_wakeup() {
+    model(|| {
+        let opts = Options::new()
+            .capacity(64)
+            .wait_strategy(WaitStrategy::Park);
+        let (mut tx, mut rx) = bytes::heap_pair(&opts).unwrap();
+        let producer = thread::spawn(move || {
+            for i in 0..3u8 {
+                tx.send_blocking(&[i; 24], None).expect("send_blocking");
+            }
+        });
+        let mut buf = Vec::new();
+        for i in 0..2u8 {
+            rx.recv_into_blocking(&mut buf, None)
+                .expect("recv_into_blocking");
+            assert_eq!(buf, [i; 24]);
+        }
+        producer.join().unwrap();
     });
 }

@@ -8,33 +8,12 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{ShmName, fork_child};
+use common::{ShmName, fork_child, put_u32, put_u64, raw_mapping};
 use memmap2::MmapMut;
 use shmlane::fuzzing::HeaderOffsets;
 use shmlane::{OpenError, Options, PopError, spsc};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A writable second mapping of the named segment, as a hostile or broken
-/// peer would have.
-fn raw_mapping(name: &ShmName) -> MmapMut {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.path())
-        .unwrap();
-    // SAFETY: test-only second mapping; the test writes through it while no
-    // endpoint operation runs concurrently.
-    unsafe { MmapMut::map_mut(&file).unwrap() }
-}
-
-fn put_u64(map: &mut MmapMut, offset: usize, value: u64) {
-    map[offset..offset + 8].copy_from_slice(&value.to_ne_bytes());
-}
-
-fn put_u32(map: &mut MmapMut, offset: usize, value: u32) {
-    map[offset..offset + 4].copy_from_slice(&value.to_ne_bytes());
-}
 
 #[test]
 fn open_of_a_missing_name_is_not_found() {

@@ -214,6 +214,7 @@ impl Strict {
     };
 
     /// The fields the caller set in `opts` must match; the rest are adopted.
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
     pub(crate) fn from_options(opts: &crate::Options) -> Self {
         Self {
             capacity: opts.capacity.is_some(),
@@ -741,8 +742,15 @@ pub struct HeaderOffsets {
     pub head: usize,
     /// The ring's `tail` (u64).
     pub tail: usize,
+    /// Byte rings: `max_frame` (u64).
+    pub max_frame: usize,
+    /// Byte rings: `overflow` (u32).
+    pub overflow: usize,
     /// Size of the header.
     pub len: usize,
+    /// Start of the slot area of a ring whose slots align to at most 128
+    /// bytes (every `u64` ring, and every byte ring).
+    pub slots: usize,
 }
 
 #[cfg(not(shmlane_loom))]
@@ -759,7 +767,10 @@ impl HeaderOffsets {
             capacity: core::mem::offset_of!(Header, capacity),
             head: (&raw const header.ring.head.position).addr() - base,
             tail: (&raw const header.ring.tail.position).addr() - base,
+            max_frame: core::mem::offset_of!(Header, max_frame),
+            overflow: core::mem::offset_of!(Header, overflow),
             len: HEADER_LEN,
+            slots: slots_offset(8) as usize,
         }
     }
 }

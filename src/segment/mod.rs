@@ -14,10 +14,9 @@ mod storage;
 
 #[cfg(not(shmlane_loom))]
 pub use header::HeaderOffsets;
-pub(crate) use header::{
-    Counters, Header, LAYOUT_VERSION, Layout, MIN_FRAME_RING_BYTES, PeerSlot, RingKind, Strict,
-    WakeWord,
-};
+pub(crate) use header::{Counters, Header, Layout, PeerSlot, RingKind, Strict, WakeWord};
+#[cfg(not(shmlane_loom))]
+pub(crate) use header::{LAYOUT_VERSION, MIN_FRAME_RING_BYTES};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;
 pub(crate) use storage::{Heap, Storage};

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use memmap2::MmapMut;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
@@ -190,4 +191,25 @@ impl Backoff {
         }
         self.0 = self.0.saturating_add(1);
     }
+}
+
+/// A writable second mapping of the named segment, as a hostile or broken
+/// peer would have.
+pub fn raw_mapping(name: &ShmName) -> MmapMut {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.path())
+        .unwrap();
+    // SAFETY: test-only second mapping; the test writes through it while no
+    // endpoint operation runs concurrently.
+    unsafe { MmapMut::map_mut(&file).unwrap() }
+}
+
+pub fn put_u64(map: &mut MmapMut, offset: usize, value: u64) {
+    map[offset..offset + 8].copy_from_slice(&value.to_ne_bytes());
+}
+
+pub fn put_u32(map: &mut MmapMut, offset: usize, value: u32) {
+    map[offset..offset + 4].copy_from_slice(&value.to_ne_bytes());
 }

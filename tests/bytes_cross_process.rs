@@ -1,0 +1,197 @@
+//! The byte ring between two real processes: millions of frames of random
+//! sizes, each carrying its sequence number and a checksum, none lost,
+//! duplicated, reordered or torn; through the copying API and through the
+//! zero-copy grant/read API; a killed producer's frames are drained, then
+//! the consumer sees `Disconnected`.
+#![cfg(not(any(miri, shmlane_loom)))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ShmName, Watchdog, fork_child};
+use shmlane::{Options, PopError, bytes};
+
+const WAIT: Duration = Duration::from_secs(240);
+/// Smallest frame: sequence number (8) and checksum (4).
+const MIN_FRAME: usize = 12;
+
+/// A deterministic pseudo-random stream (splitmix64), so that both
+/// processes derive each frame's size and bytes from its sequence number.
+fn mix(seq: u64) -> u64 {
+    let mut z = seq.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn frame_len(seq: u64, max: usize) -> usize {
+    MIN_FRAME + (mix(seq) % (max - MIN_FRAME + 1) as u64) as usize
+}
+
+fn checksum(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Fills `frame` (already sized) as frame `seq`: sequence number, bytes
+/// from the stream, checksum of everything before it.
+fn fill(frame: &mut [u8], seq: u64) {
+    let len = frame.len();
+    frame[..8].copy_from_slice(&seq.to_le_bytes());
+    let mut state = mix(seq);
+    for byte in &mut frame[8..len - 4] {
+        state = state.rotate_left(5) ^ 0x5bd1_e995;
+        *byte = state as u8;
+    }
+    let sum = checksum(&frame[..len - 4]);
+    frame[len - 4..].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Why frame `frame` is not frame `seq`, if it is not.
+fn check(frame: &[u8], seq: u64, max: usize) -> Result<(), String> {
+    let want = frame_len(seq, max);
+    if frame.len() != want {
+        return Err(format!(
+            "frame {seq}: {} bytes, expected {want}",
+            frame.len()
+        ));
+    }
+    let got = u64::from_le_bytes(frame[..8].try_into().unwrap());
+    if got != seq {
+        return Err(format!("expected frame {seq}, got {got}"));
+    }
+    let mut expected = vec![0; want];
+    fill(&mut expected, seq);
+    if frame != expected.as_slice() {
+        return Err(format!("frame {seq} is torn or its checksum is wrong"));
+    }
+    Ok(())
+}
+
+#[test]
+fn millions_of_frames_of_random_sizes_through_the_copying_api() {
+    const FRAMES: u64 = 2_000_000;
+    let _dog = Watchdog::new("2M frames across processes", WAIT);
+    let opts = Options::new().capacity(1 << 16).max_frame(300);
+    let (mut tx, rx) = bytes::pair(&opts).unwrap();
+    let max = tx.max_frame();
+    let child = fork_child(move || {
+        let mut rx = rx;
+        let mut buf = Vec::new();
+        for seq in 0..FRAMES {
+            if let Err(e) = rx.recv_into_blocking(&mut buf, None) {
+                eprintln!("recv {seq}: {e}");
+                return 1;
+            }
+            if let Err(e) = check(&buf, seq, max) {
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+        // The producer leaves after the last frame: nothing extra follows.
+        match rx.recv_into_blocking(&mut buf, None) {
+            Err(PopError::Disconnected) => 0,
+            other => {
+                eprintln!("after the last frame: {other:?}");
+                1
+            }
+        }
+    });
+    let mut frame = Vec::new();
+    for seq in 0..FRAMES {
+        frame.resize(frame_len(seq, max), 0);
+        fill(&mut frame, seq);
+        tx.send_blocking(&frame, None).unwrap();
+    }
+    drop(tx);
+    assert_eq!(
+        child.wait(WAIT),
+        0,
+        "consumer saw a lost, extra, reordered or torn frame"
+    );
+}
+
+#[test]
+fn a_million_frames_through_grant_and_read_in_place_by_name() {
+    const FRAMES: u64 = 1_000_000;
+    let _dog = Watchdog::new("1M zero-copy frames across processes", WAIT);
+    let name = ShmName::new("bytes-zero-copy");
+    // Small frames in a small ring: many wraps and padding frames.
+    let opts = Options::new().capacity(4096).max_frame(1000);
+    let mut tx = bytes::Producer::create(name.as_str(), &opts).unwrap();
+    let max = tx.max_frame();
+    let segment = name.as_str().to_owned();
+    let child = fork_child(move || {
+        let mut rx = match bytes::Consumer::open(&segment, &Options::new()) {
+            Ok(rx) => rx,
+            Err(e) => {
+                eprintln!("open: {e}");
+                return 1;
+            }
+        };
+        for seq in 0..FRAMES {
+            let frame = match rx.read_blocking(None) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    eprintln!("read {seq}: {e}");
+                    return 1;
+                }
+            };
+            if let Err(e) = check(&frame, seq, max) {
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+        i32::from(!matches!(
+            rx.read_blocking(None),
+            Err(PopError::Disconnected)
+        ))
+    });
+    for seq in 0..FRAMES {
+        let len = frame_len(seq, max);
+        // Grant more than needed and commit the prefix, as a serializer
+        // that does not know its output size in advance would.
+        let mut grant = tx.grant_blocking(max, None).unwrap();
+        fill(&mut grant[..len], seq);
+        assert_eq!(grant.commit(len), len);
+    }
+    drop(tx);
+    assert_eq!(
+        child.wait(WAIT),
+        0,
+        "consumer saw a lost, extra, reordered or torn frame"
+    );
+}
+
+#[test]
+fn a_killed_producer_is_drained_then_disconnected() {
+    let _dog = Watchdog::new("killed producer", WAIT);
+    let opts = Options::new().capacity(1 << 12);
+    let (tx, mut rx) = bytes::pair(&opts).unwrap();
+    let max = 200;
+    let child = fork_child(move || {
+        let mut tx = tx;
+        for seq in 0..5 {
+            let mut frame = vec![0; frame_len(seq, max)];
+            fill(&mut frame, seq);
+            tx.send_blocking(&frame, None).unwrap();
+        }
+        // Die without detaching: the consumer learns it from the lock.
+        std::thread::sleep(Duration::from_secs(600));
+        0
+    });
+    let mut buf = Vec::new();
+    rx.recv_into_blocking(&mut buf, None).unwrap();
+    check(&buf, 0, max).unwrap();
+    child.kill();
+    for seq in 1..5 {
+        rx.recv_into_blocking(&mut buf, None).unwrap();
+        check(&buf, seq, max).unwrap();
+    }
+    assert_eq!(
+        rx.recv_into_blocking(&mut buf, None),
+        Err(PopError::Disconnected)
+    );
+}
