@@ -82,6 +82,8 @@ pub enum Peers {
     Proc,
     /// A second thread of this process (the in-process baseline).
     Thread,
+    /// No peer: one core (the copy baselines).
+    Solo,
 }
 
 impl Peers {
@@ -89,6 +91,7 @@ impl Peers {
         match self {
             Self::Proc => "proc",
             Self::Thread => "thread",
+            Self::Solo => "one",
         }
     }
 }
@@ -131,6 +134,9 @@ pub fn run_pair<R>(
     match peers {
         Peers::Proc => with_child(cores.b, peer, mine),
         Peers::Thread => with_thread(cores.b, peer, mine),
+        Peers::Solo => Err(BenchError::Usage(
+            "a one-core case has no peer to run".into(),
+        )),
     }
 }
 

@@ -240,6 +240,10 @@ pub trait StreamTx {
     fn send(&mut self, from: u64, count: u64, watch: &Watch<'_>) -> Result<(), BenchError>;
     /// Sends [`STOP`], waiting while the ring is full.
     fn send_stop(&mut self, watch: &Watch<'_>) -> Result<(), BenchError>;
+    /// Bytes of payload per message, for `gb_per_s`.
+    fn msg_bytes(&self) -> u64 {
+        MSG_BYTES
+    }
     /// Futex wake syscalls so far, from the ring's shared counters (both
     /// ends' wakes); `None` if the ring has none.
     fn wake_syscalls(&self) -> Option<u64> {
@@ -335,7 +339,7 @@ pub fn tput_producer(
     Ok(TputStats {
         n: total,
         msgs_per_s,
-        gb_per_s: msgs_per_s * MSG_BYTES as f64 / 1e9,
+        gb_per_s: msgs_per_s * tx.msg_bytes() as f64 / 1e9,
         wakes_per_msg,
     })
 }

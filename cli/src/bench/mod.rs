@@ -40,9 +40,10 @@ pub struct BenchArgs {
     /// Seconds of measurement per case.
     #[arg(long, value_name = "S", default_value_t = 2.0, value_parser = parse_secs)]
     secs: f64,
-    /// Message size in bytes (the current cases send u64: only 8).
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    size: usize,
+    /// Message size in bytes [default: every size each case supports, one
+    /// row per size].
+    #[arg(long, value_name = "N")]
+    size: Option<usize>,
     /// Print one JSON object per case and line instead of a table.
     #[arg(long)]
     json: bool,
@@ -155,6 +156,34 @@ const CASES: &[Case] = &[
         run: cases::semaphore::case,
     },
     Case {
+        name: "memcpy",
+        peers: Peers::Solo,
+        sizes: &[4096, 64 << 20],
+        ratio_to: Some("memcpy"),
+        run: cases::memcpy::case,
+    },
+    Case {
+        name: "pipe-tput",
+        peers: Peers::Proc,
+        sizes: &[64, 4096],
+        ratio_to: Some("pipe-tput"),
+        run: cases::pipe::case,
+    },
+    Case {
+        name: "bytes-tput",
+        peers: Peers::Proc,
+        sizes: &[64, 4096],
+        ratio_to: Some("pipe-tput"),
+        run: cases::bytes::case_tput,
+    },
+    Case {
+        name: "bytes-rtt",
+        peers: Peers::Proc,
+        sizes: &[64],
+        ratio_to: Some("spsc-rtt"),
+        run: cases::bytes::case_rtt,
+    },
+    Case {
         name: "spsc-idle-cpu",
         peers: Peers::Proc,
         sizes: &[8],
@@ -166,11 +195,14 @@ const CASES: &[Case] = &[
 /// The cases named on the command line (all if none; clap has checked the
 /// names), in registry order, each checked against `size`. Nothing runs
 /// unless all are valid.
-fn select(names: &[String], size: usize) -> Result<Vec<&'static Case>, BenchError> {
+fn select(names: &[String], size: Option<usize>) -> Result<Vec<&'static Case>, BenchError> {
     let chosen: Vec<&Case> = CASES
         .iter()
         .filter(|c| names.is_empty() || names.iter().any(|n| n == c.name))
         .collect();
+    let Some(size) = size else {
+        return Ok(chosen);
+    };
     if let Some(c) = chosen.iter().find(|c| !c.sizes.contains(&size)) {
         let sizes: Vec<String> = c.sizes.iter().map(ToString::to_string).collect();
         return Err(BenchError::Usage(format!(
@@ -191,15 +223,19 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let mut report = Report::new(args.json);
     let mut failed = Vec::new();
     for case in chosen {
-        match run_case(case, args) {
-            Ok(row) => report.add(&row),
-            Err(e) => {
-                eprintln!("shmlane: error: {}", e.in_case(case.name));
-                report.failed(case.name);
-                failed.push(case.name);
+        let sizes = args.size.as_ref().map_or(case.sizes, std::slice::from_ref);
+        for &size in sizes {
+            match run_case(case, size, args) {
+                Ok(row) => report.add(&row),
+                Err(e) => {
+                    eprintln!("shmlane: error: {}", e.in_case(case.name));
+                    report.failed(case.name, size);
+                    failed.push(case.name);
+                }
             }
         }
     }
+    failed.dedup();
     report.finish();
     match failed.as_slice() {
         [] => Ok(()),
@@ -208,11 +244,12 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
 }
 
 /// One case between its two probes.
-fn run_case(case: &Case, args: &BenchArgs) -> Result<Row, BenchError> {
+fn run_case(case: &Case, size: usize, args: &BenchArgs) -> Result<Row, BenchError> {
     let setup = Setup {
         secs: args.secs,
         cores: args.cores,
         peers: case.peers,
+        size,
     };
     let before = probe::median_rtt_ns(setup.cores)?;
     let figures = (case.run)(&setup)?;
@@ -220,7 +257,7 @@ fn run_case(case: &Case, args: &BenchArgs) -> Result<Row, BenchError> {
     Ok(Row {
         case: case.name,
         peers: case.peers,
-        size: args.size,
+        size,
         figures,
         probe_ns: [before, after],
         ratio_to: case.ratio_to,
@@ -237,15 +274,17 @@ mod tests {
 
     #[test]
     fn select_keeps_registry_order() {
-        let got = select(&names(&["spsc-tput", "atomic-pingpong"]), 8).unwrap();
+        let got = select(&names(&["spsc-tput", "atomic-pingpong"]), Some(8)).unwrap();
         let got: Vec<_> = got.iter().map(|c| c.name).collect();
         assert_eq!(got, ["atomic-pingpong", "spsc-tput"]);
-        assert_eq!(select(&[], 8).unwrap().len(), CASES.len());
+        assert_eq!(select(&[], None).unwrap().len(), CASES.len());
     }
 
     #[test]
     fn select_rejects_bad_size() {
-        let e = select(&names(&["spsc-rtt"]), 64).unwrap_err().to_string();
+        let e = select(&names(&["spsc-rtt"]), Some(64))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("spsc-rtt") && e.contains("64"), "{e}");
     }
 

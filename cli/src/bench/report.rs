@@ -26,9 +26,9 @@ pub struct Row {
 /// Prints rows and remembers every case's key figure for the ratios.
 pub struct Report {
     json: bool,
-    /// Mode and key figure (see [`Figures::key`]) of every case printed so
-    /// far.
-    keys: HashMap<&'static str, (&'static str, f64)>,
+    /// Mode and key figure (see [`Figures::key`]) of every case and size
+    /// printed so far.
+    keys: HashMap<(&'static str, usize), (&'static str, f64)>,
     /// Each baseline used so far, with the cases whose ratio was taken
     /// against it, in the order printed (for the table's notes).
     ratios: Vec<(&'static str, Vec<&'static str>)>,
@@ -50,7 +50,7 @@ impl Report {
     pub fn add(&mut self, row: &Row) {
         let mode = row.figures.mode();
         if let Some(key) = row.figures.key() {
-            self.keys.insert(row.case, (mode, key));
+            self.keys.insert((row.case, row.size), (mode, key));
         }
         let ratio = self.ratio(row);
         if let Some((base, _)) = ratio {
@@ -67,19 +67,27 @@ impl Report {
     }
 
     /// The row's key figure over its baseline's, if the baseline ran (and
-    /// did not fail) and measured the same kind of figure.
+    /// did not fail) and measured the same kind of figure: at the row's
+    /// size, or, for a baseline of one size only, at that size.
     fn ratio(&self, row: &Row) -> Option<(&'static str, f64)> {
         let base = row.ratio_to?;
         let key = row.figures.key()?;
-        let &(base_mode, base_key) = self.keys.get(base)?;
+        let mut at_base = self.keys.iter().filter(|((case, _), _)| *case == base);
+        let &(base_mode, base_key) = match self.keys.get(&(base, row.size)) {
+            Some(figure) => figure,
+            None => match (at_base.next(), at_base.next()) {
+                (Some((_, figure)), None) => figure,
+                _ => return None,
+            },
+        };
         (base_mode == row.figures.mode() && base_key > 0.0).then(|| (base, key / base_key))
     }
 
     /// Marks a case that failed (its error went to stderr). JSON gets no
     /// line: every line on stdout is a complete measurement.
-    pub fn failed(&mut self, case: &'static str) {
+    pub fn failed(&mut self, case: &'static str, size: usize) {
         // A failed baseline leaves later rows without a ratio.
-        self.keys.remove(case);
+        self.keys.remove(&(case, size));
         if !self.json {
             println!("{case:<18} FAILED (error on stderr)");
         }
@@ -111,7 +119,7 @@ const TABLE_HEADER: [&str; COLUMNS] = [
     "wake/msg", "cpu ms/s", "ratio", "probe",
 ];
 /// Column widths; negative = left-aligned.
-const WIDTHS: [i32; COLUMNS] = [-18, -4, -6, 4, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
+const WIDTHS: [i32; COLUMNS] = [-18, -4, -6, 8, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
 
 fn table_line(cells: &[String; COLUMNS]) -> String {
     let mut line = String::new();
@@ -386,7 +394,7 @@ mod tests {
             ..row("spsc-idle-cpu", Some("futex-rtt"), 0)
         };
         assert_eq!(report.ratio(&idle), None, "an idle figure has no ratio");
-        report.failed("futex-rtt");
+        report.failed("futex-rtt", 8);
         assert_eq!(report.ratio(&blocking), None, "the baseline failed");
     }
 

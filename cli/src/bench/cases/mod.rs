@@ -3,10 +3,15 @@
 //!
 //! Families: `atomic` and `futex` (the busy and the sleeping round-trip
 //! floors), `rtrb` (the in-process throughput baseline), `spsc` (the
-//! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore).
+//! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore),
+//! `memcpy` and `pipe` (the copy baselines of the byte ring), `bytes` (the
+//! byte ring).
 
 pub mod atomic;
+pub mod bytes;
 pub mod futex;
+pub mod memcpy;
+pub mod pipe;
 pub mod rtrb;
 pub mod semaphore;
 pub mod spsc;
@@ -25,6 +30,8 @@ pub struct Setup {
     pub cores: Cores,
     /// Process or thread peer, as the registry declares for the case.
     pub peers: Peers,
+    /// Message size in bytes (one of the sizes the case declares).
+    pub size: usize,
 }
 
 /// Capacity of every ring, in u64 slots.
