@@ -347,6 +347,21 @@ fn forge(cell: &crate::sync::UnsafeCell<u64>, value: u64) {
     });
 }
 
+/// A hostile write into `ring`: 0, its tail; 1, its head (each near its
+/// value, or arbitrary, see [`near`]); 2, any word of its slots. `None`
+/// once the input runs out.
+fn forge_ring(what: u8, ring: &RingMemory<u64>, input: &mut Input<'_>) -> Option<()> {
+    match what {
+        0 | 1 => {
+            let index = if what == 0 { ring.tail() } else { ring.head() };
+            let value = near(index.load(Ordering::Relaxed), input)?;
+            index.store(value, Ordering::Release);
+        }
+        _ => forge(ring.slot(u64::from(input.byte()?)), input.u64()?),
+    }
+    Some(())
+}
+
 /// A position near `base` (so that forged indices often pass the distance
 /// check and reach the deeper ones), or an arbitrary value.
 fn near(base: u64, input: &mut Input<'_>) -> Option<u64> {
@@ -371,7 +386,8 @@ fn hostile_spsc(selector: u8, mut input: Input<'_>) {
         _ => None,
     };
     while let Some(tag) = input.byte() {
-        match tag % 7 {
+        let op = tag % 7;
+        match op {
             0 => {
                 let result = tx.push(next);
                 next += 1;
@@ -392,23 +408,10 @@ fn hostile_spsc(selector: u8, mut input: Input<'_>) {
                 });
                 consumer.saw(corrupted(result));
             }
-            3 => {
-                let Some(v) = near(tx.memory().tail().load(Ordering::Relaxed), &mut input) else {
+            3..=5 => {
+                if forge_ring(op - 3, tx.memory(), &mut input).is_none() {
                     break;
-                };
-                tx.memory().tail().store(v, Ordering::Release);
-            }
-            4 => {
-                let Some(v) = near(tx.memory().head().load(Ordering::Relaxed), &mut input) else {
-                    break;
-                };
-                tx.memory().head().store(v, Ordering::Release);
-            }
-            5 => {
-                let (Some(slot), Some(v)) = (input.byte(), input.u64()) else {
-                    break;
-                };
-                forge(tx.memory().slot(u64::from(slot)), v);
+                }
             }
             _ => {
                 consumer.saw(corrupted(rx.pop_blocking(Some(Duration::ZERO))));
@@ -440,7 +443,8 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
         _ => None,
     };
     while let Some(tag) = input.byte() {
-        match tag % 8 {
+        let op = tag % 8;
+        match op {
             0 => {
                 let Some(len) = input.u16() else { break };
                 let len = usize::from(len) % (max_frame + 1);
@@ -454,23 +458,10 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
                 });
                 consumer.saw(recv_corruption(result));
             }
-            3 => {
-                let Some(v) = near(tx.memory().tail().load(Ordering::Relaxed), &mut input) else {
+            3..=5 => {
+                if forge_ring(op - 3, tx.memory(), &mut input).is_none() {
                     break;
-                };
-                tx.memory().tail().store(v, Ordering::Release);
-            }
-            4 => {
-                let Some(v) = near(tx.memory().head().load(Ordering::Relaxed), &mut input) else {
-                    break;
-                };
-                tx.memory().head().store(v, Ordering::Release);
-            }
-            5 => {
-                let (Some(slot), Some(v)) = (input.byte(), input.u64()) else {
-                    break;
-                };
-                forge(tx.memory().slot(u64::from(slot)), v);
+                }
             }
             6 => {
                 // A frame header: a plausible length and flags.

@@ -251,23 +251,6 @@ pub fn heap_pair(opts: &Options) -> Result<(Producer, Consumer), OpenError> {
     Ok((Producer::attach(tx, opts)?, Consumer::attach(rx, opts)?))
 }
 
-/// Reads both indices once and checks they are at most `capacity` apart.
-fn attach_positions(ring: &RingMemory<u64>) -> Result<(u64, u64), OpenError> {
-    // SYNC: bytes-release (Acquire: the last consumer is done with every
-    // frame before `head`)
-    let head = ring.head().load(Ordering::Acquire);
-    // SYNC: bytes-publish (Acquire: the last producer's frames before
-    // `tail` are visible)
-    let tail = ring.tail().load(Ordering::Acquire);
-    ring.capacity()
-        .occupied(head, tail)
-        .map(|_| (head, tail))
-        .map_err(|corruption| OpenError::Corrupted {
-            name: ring.name().to_owned(),
-            corruption,
-        })
-}
-
 /// Copies `src` into the payload words from slot `first` (no wrap: the
 /// caller placed the frame).
 #[cfg(not(shmlane_loom))]
@@ -377,7 +360,7 @@ impl Producer {
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Bytes, Role::Producer, opts)?;
-        Self::attach_named(ring, opts)
+        Self::attach(ring, opts)
     }
 
     /// Opens the named byte ring `name` and attaches as its producer; fails
@@ -387,18 +370,11 @@ impl Producer {
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Bytes, Role::Producer, opts)?;
-        Self::attach_named(ring, opts)
-    }
-
-    #[cfg(not(shmlane_loom))]
-    fn attach_named(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
-        let mut producer = Self::attach(ring, opts)?;
-        producer.ring.ensure_attached();
-        Ok(producer)
+        Self::attach(ring, opts)
     }
 
     fn attach(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
-        let (_, tail) = attach_positions(&ring)?;
+        let (_, tail) = ring.positions()?;
         let layout = ring.layout();
         let overflow = Overflow::from_code(layout.overflow).unwrap_or_default();
         let max_frame = layout.max_frame;
@@ -810,7 +786,7 @@ impl Consumer {
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Bytes, Role::Consumer, opts)?;
-        Self::attach_named(ring, opts)
+        Self::attach(ring, opts)
     }
 
     /// Opens the named byte ring `name` and attaches as its consumer; fails
@@ -821,18 +797,11 @@ impl Consumer {
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Bytes, Role::Consumer, opts)?;
-        Self::attach_named(ring, opts)
-    }
-
-    #[cfg(not(shmlane_loom))]
-    fn attach_named(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
-        let mut consumer = Self::attach(ring, opts)?;
-        consumer.ring.ensure_attached();
-        Ok(consumer)
+        Self::attach(ring, opts)
     }
 
     pub(crate) fn attach(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
-        let (head, _) = attach_positions(&ring)?;
+        let (head, _) = ring.positions()?;
         let max_frame = ring.layout().max_frame;
         Ok(Self {
             release_batch: (ring.capacity().get() / 8).max(1),

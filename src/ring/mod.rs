@@ -139,8 +139,12 @@ impl<T: Pod> RingMemory<T> {
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
-        // Marked attached by the endpoint once its indices have validated.
-        Self::claimed(Box::new(mapping), &layout, role)
+        let mut ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        // Attached only once its indices have validated, so that an opener
+        // refused as corrupted never marks or detaches anything.
+        ring.positions()?;
+        ring.ensure_attached();
+        Ok(ring)
     }
 
     /// Two endpoints over a new anonymous memfd segment, each with its own
@@ -179,6 +183,24 @@ impl<T: Pod> RingMemory<T> {
             .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
         let second = first.share();
         Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
+    }
+
+    /// Reads both indices once (for an endpoint's start) and checks they
+    /// are at most `capacity` apart.
+    pub(crate) fn positions(&self) -> Result<(u64, u64), OpenError> {
+        // SYNC: spsc-release, bytes-release (Acquire: the last consumer is
+        // done with everything before `head`)
+        let head = self.head().load(Ordering::Acquire);
+        // SYNC: spsc-publish, bytes-publish (Acquire: the last producer's
+        // writes before `tail` are visible)
+        let tail = self.tail().load(Ordering::Acquire);
+        self.capacity
+            .occupied(head, tail)
+            .map(|_| (head, tail))
+            .map_err(|corruption| OpenError::Corrupted {
+                name: self.name().to_owned(),
+                corruption,
+            })
     }
 
     /// The segment's header.

@@ -90,23 +90,6 @@ pub fn heap_pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer
     Ok((Producer::attach(tx, opts)?, Consumer::attach(rx, opts)?))
 }
 
-/// Reads both indices once and checks they are at most `capacity` apart.
-fn attach_positions<T: Pod>(ring: &RingMemory<T>) -> Result<(u64, u64), OpenError> {
-    // SYNC: spsc-release (Acquire: the last consumer's reads of the slots
-    // before `head` are done)
-    let head = ring.head().load(Ordering::Acquire);
-    // SYNC: spsc-publish (Acquire: the last producer's slot writes before
-    // `tail` are visible)
-    let tail = ring.tail().load(Ordering::Acquire);
-    ring.capacity()
-        .occupied(head, tail)
-        .map(|_| (head, tail))
-        .map_err(|corruption| OpenError::Corrupted {
-            name: ring.name().to_owned(),
-            corruption,
-        })
-}
-
 /// Room for a producer at `tail`, from the segment (no cached state): for
 /// the readiness checks of blocking calls.
 fn has_room<T: Pod>(ring: &RingMemory<T>, tail: u64) -> Result<bool, Corruption> {
@@ -155,7 +138,7 @@ impl<T: Pod + Send> Producer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Producer, opts)?;
-        Self::attach_named(ring, opts)
+        Self::attach(ring, opts)
     }
 
     /// Opens the named segment `name` and attaches as its producer; fails
@@ -165,20 +148,11 @@ impl<T: Pod + Send> Producer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Producer, opts)?;
-        Self::attach_named(ring, opts)
-    }
-
-    /// A named endpoint: attached once its indices have validated (so an
-    /// opener refused as corrupted never marks or detaches anything).
-    #[cfg(not(shmlane_loom))]
-    fn attach_named(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
-        let mut producer = Self::attach(ring, opts)?;
-        producer.ring.ensure_attached();
-        Ok(producer)
+        Self::attach(ring, opts)
     }
 
     fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
-        let (_, tail) = attach_positions(&ring)?;
+        let (_, tail) = ring.positions()?;
         Ok(Self {
             // The cache starts out saying "full", so that the first push
             // takes the slow path, which marks the endpoint attached.
@@ -540,7 +514,7 @@ impl<T: Pod + Send> Consumer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Consumer, opts)?;
-        Self::attach_named(ring, opts)
+        Self::attach(ring, opts)
     }
 
     /// Opens the named segment `name` and attaches as its consumer; fails
@@ -548,19 +522,11 @@ impl<T: Pod + Send> Consumer<T> {
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Consumer, opts)?;
-        Self::attach_named(ring, opts)
-    }
-
-    /// A named endpoint: attached once its indices have validated.
-    #[cfg(not(shmlane_loom))]
-    fn attach_named(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
-        let mut consumer = Self::attach(ring, opts)?;
-        consumer.ring.ensure_attached();
-        Ok(consumer)
+        Self::attach(ring, opts)
     }
 
     pub(crate) fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
-        let (head, _) = attach_positions(&ring)?;
+        let (head, _) = ring.positions()?;
         Ok(Self {
             ring,
             head,
