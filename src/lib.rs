@@ -45,6 +45,8 @@ mod peer;
 mod ring;
 mod segment;
 mod sync;
+#[cfg(not(shmlane_loom))]
+pub mod transport;
 mod wait;
 
 pub use error::{Corruption, OpenError, PopError, PushError, SemError, WriteChunkError};
