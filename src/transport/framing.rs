@@ -540,6 +540,11 @@ impl StreamReceiver {
                 }))
             }
             Framing::Lines => match unread[self.scanned..].iter().position(|&b| b == b'\n') {
+                Some(i) if self.scanned + i > self.max => Err(Corruption {
+                    what: "line longer than the maximum message size",
+                    found: (self.scanned + i) as u64,
+                    limit: self.max as u64,
+                }),
                 Some(i) => {
                     let len = self.scanned + i;
                     Ok(Some(Frame {
