@@ -108,8 +108,11 @@ struct Kind {
     oversize: Oversize,
     /// Stream mechanisms: a receiver with maximum `max` and a raw writer
     /// into its stream.
-    raw: Option<fn(usize) -> (Box<dyn Receiver>, Box<dyn Write>, Cleanup)>,
+    raw: Option<fn(usize) -> Raw>,
 }
+
+/// A receiver, a raw writer into its stream, and its cleanup.
+type Raw = (Box<dyn Receiver>, Box<dyn Write>, Cleanup);
 
 impl Kind {
     fn lines(&self) -> bool {
@@ -134,14 +137,24 @@ fn with_options(base: &str, max: usize, options: &str) -> String {
 }
 
 /// Named mechanisms: the receiver (which may create), then the sender.
-fn named(base: &str, tx_max: usize, rx_max: usize, options: &'static str) -> Result<Ends, ConnectError> {
+fn named(
+    base: &str,
+    tx_max: usize,
+    rx_max: usize,
+    options: &'static str,
+) -> Result<Ends, ConnectError> {
     let rx = transport::receiver(&with_options(base, rx_max, options))?;
     let tx = transport::sender(&with_options(base, tx_max, options))?;
     Ok((tx, rx))
 }
 
 /// Socket mechanisms: listen, connect, accept.
-fn connected(base: &str, tx_max: usize, rx_max: usize, options: &'static str) -> Result<Ends, ConnectError> {
+fn connected(
+    base: &str,
+    tx_max: usize,
+    rx_max: usize,
+    options: &'static str,
+) -> Result<Ends, ConnectError> {
     let mut listener = transport::listen(&with_options(base, rx_max, options))?;
     let client = transport::connect(&with_options(listener.url(), tx_max, options))?;
     let server = listener.accept_timeout(Duration::from_secs(10))?;
@@ -149,7 +162,12 @@ fn connected(base: &str, tx_max: usize, rx_max: usize, options: &'static str) ->
 }
 
 /// Anonymous pipes: a pair, the read end re-wrapped with its own maximum.
-fn piped(_: &str, tx_max: usize, rx_max: usize, options: &'static str) -> Result<Ends, ConnectError> {
+fn piped(
+    _: &str,
+    tx_max: usize,
+    rx_max: usize,
+    options: &'static str,
+) -> Result<Ends, ConnectError> {
     let framing = if options.contains("framing=lines") {
         Framing::Lines
     } else {
@@ -157,7 +175,10 @@ fn piped(_: &str, tx_max: usize, rx_max: usize, options: &'static str) -> Result
     };
     let (tx, rx) = transport::pipe::pair(&Config::new().max_message_size(tx_max).framing(framing))?;
     let fd = rx.into_fd().expect("a fresh receiver has its descriptor");
-    let rx = transport::pipe::receiver_from_fd(fd, &Config::new().max_message_size(rx_max).framing(framing))?;
+    let rx = transport::pipe::receiver_from_fd(
+        fd,
+        &Config::new().max_message_size(rx_max).framing(framing),
+    )?;
     Ok((Box::new(tx), Box::new(rx)))
 }
 
@@ -228,7 +249,10 @@ fn fresh_unix() -> (String, Cleanup) {
 
 fn fresh_seqpacket() -> (String, Cleanup) {
     let path = temp_path("seq");
-    (format!("unix+seqpacket://{}", path.display()), Cleanup::Path(path))
+    (
+        format!("unix+seqpacket://{}", path.display()),
+        Cleanup::Path(path),
+    )
 }
 
 fn fresh_tcp() -> (String, Cleanup) {
@@ -236,36 +260,53 @@ fn fresh_tcp() -> (String, Cleanup) {
 }
 
 fn framing_of(lines: bool) -> Framing {
-    if lines { Framing::Lines } else { Framing::Length }
+    if lines {
+        Framing::Lines
+    } else {
+        Framing::Length
+    }
 }
 
-fn raw_pipe(max: usize, lines: bool) -> (Box<dyn Receiver>, Box<dyn Write>, Cleanup) {
-    let (tx, rx) = transport::pipe::pair(&Config::new().max_message_size(max).framing(framing_of(lines))).unwrap();
+fn raw_pipe(max: usize, lines: bool) -> Raw {
+    let (tx, rx) = transport::pipe::pair(
+        &Config::new()
+            .max_message_size(max)
+            .framing(framing_of(lines)),
+    )
+    .unwrap();
     let writer = std::fs::File::from(tx.into_fd().unwrap());
     (Box::new(rx), Box::new(writer), Cleanup::Nothing)
 }
 
-fn raw_fifo(max: usize, lines: bool) -> (Box<dyn Receiver>, Box<dyn Write>, Cleanup) {
+fn raw_fifo(max: usize, lines: bool) -> Raw {
     let path = temp_path("fifo");
-    let config = Config::new().max_message_size(max).framing(framing_of(lines));
+    let config = Config::new()
+        .max_message_size(max)
+        .framing(framing_of(lines));
     let rx = transport::fifo::receiver(&path, &config).unwrap();
     let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     (Box::new(rx), Box::new(writer), Cleanup::Path(path))
 }
 
-fn raw_unix(max: usize, lines: bool) -> (Box<dyn Receiver>, Box<dyn Write>, Cleanup) {
+fn raw_unix(max: usize, lines: bool) -> Raw {
     let path = temp_path("sock");
-    let config = Config::new().max_message_size(max).framing(framing_of(lines));
+    let config = Config::new()
+        .max_message_size(max)
+        .framing(framing_of(lines));
     let mut listener = transport::unix::listen(&path, &config).unwrap();
     let writer = std::os::unix::net::UnixStream::connect(&path).unwrap();
     let server = transport::Listener::accept(&mut listener).unwrap();
     (server.receiver, Box::new(writer), Cleanup::Path(path))
 }
 
-fn raw_tcp(max: usize, lines: bool) -> (Box<dyn Receiver>, Box<dyn Write>, Cleanup) {
-    let config = Config::new().max_message_size(max).framing(framing_of(lines));
+fn raw_tcp(max: usize, lines: bool) -> Raw {
+    let config = Config::new()
+        .max_message_size(max)
+        .framing(framing_of(lines));
     let mut listener = transport::tcp::listen("127.0.0.1:0", &config).unwrap();
-    let addr = transport::Listener::url(&listener).trim_start_matches("tcp://").to_owned();
+    let addr = transport::Listener::url(&listener)
+        .trim_start_matches("tcp://")
+        .to_owned();
     let writer = std::net::TcpStream::connect(addr).unwrap();
     let server = transport::Listener::accept(&mut listener).unwrap();
     (server.receiver, Box::new(writer), Cleanup::Nothing)
@@ -405,7 +446,11 @@ fn order_and_boundaries(kind: &Kind) {
     for expected in [&b""[..], b"1", &max_msg, b"after"] {
         let len = rx.recv_timeout(&mut buf, LIMIT).unwrap();
         assert_eq!(len, expected.len());
-        assert!(buf == expected, "message of {} bytes differs", expected.len());
+        assert!(
+            buf == expected,
+            "message of {} bytes differs",
+            expected.len()
+        );
     }
     assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
 }
@@ -451,10 +496,18 @@ fn child_to_parent(kind: &Kind) {
         rx.recv_timeout(&mut buf, LIMIT)
             .unwrap_or_else(|e| panic!("message {seq}: {e}"));
         message(seq, MAX, lines, &mut expected);
-        assert!(buf == expected, "message {seq} differs ({} bytes, expected {})", buf.len(), expected.len());
+        assert!(
+            buf == expected,
+            "message {seq} differs ({} bytes, expected {})",
+            buf.len(),
+            expected.len()
+        );
     }
     let end = rx.recv_timeout(&mut buf, LIMIT);
-    assert!(is_disconnected(&end), "after the child's last message: {end:?}");
+    assert!(
+        is_disconnected(&end),
+        "after the child's last message: {end:?}"
+    );
     assert_eq!(child.wait(LIMIT), 0);
 }
 
@@ -550,7 +603,10 @@ fn oversize_on_the_receiving_side(kind: &Kind) {
     let _dog = Watchdog::new("oversize", LIMIT);
     let small = 1000;
     let (url, _cleanup) = (kind.fresh)();
-    let (mut tx, mut rx) = match ((kind.make)(&url, 2 * small, small, kind.options), kind.oversize) {
+    let (mut tx, mut rx) = match (
+        (kind.make)(&url, 2 * small, small, kind.options),
+        kind.oversize,
+    ) {
         (Err(ConnectError::QueueTooSmall { msgsize, max, .. }), Oversize::RefusedAtOpen) => {
             assert_eq!((msgsize, max), (small, 2 * small));
             return;
@@ -578,7 +634,10 @@ fn oversize_on_the_receiving_side(kind: &Kind) {
         _ => {
             assert!(matches!(got, Err(RecvError::Corrupted { .. })), "{got:?}");
             let again = rx.recv_timeout(&mut buf, LIMIT);
-            assert!(matches!(again, Err(RecvError::Corrupted { .. })), "{again:?}");
+            assert!(
+                matches!(again, Err(RecvError::Corrupted { .. })),
+                "{again:?}"
+            );
         }
     }
 }
@@ -608,7 +667,10 @@ fn garbage_on_the_wire(kind: &Kind) {
         }
         other => panic!("garbage must be Corrupted, got {other:?}"),
     }
-    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Corrupted { .. })));
+    assert!(matches!(
+        rx.try_recv(&mut buf),
+        Err(RecvError::Corrupted { .. })
+    ));
     assert!(
         LARGEST.load(Ordering::Relaxed) < 1 << 30,
         "something allocated {} bytes",
@@ -619,7 +681,10 @@ fn garbage_on_the_wire(kind: &Kind) {
     let mut writes = 0;
     while writer.write_all(&chunk).is_ok() {
         writes += 1;
-        assert!(writes < 10_000, "the writer never saw the connection closed");
+        assert!(
+            writes < 10_000,
+            "the writer never saw the connection closed"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
