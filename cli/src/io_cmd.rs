@@ -53,7 +53,7 @@ pub struct RecvArgs {
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v <= 1e9 => Ok(Duration::from_secs_f64(v)),
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(Duration::from_secs_f64(v)),
         Ok(_) => Err(format!("{s} is not a number of seconds in [0, 1e9]")),
         Err(e) => Err(format!("{s:?}: {e}")),
     }
