@@ -40,7 +40,8 @@ pub struct BenchArgs {
     /// Seconds of measurement per case.
     #[arg(long, value_name = "S", default_value_t = 2.0, value_parser = parse_secs)]
     secs: f64,
-    /// Message size in bytes (the current cases send u64: only 8).
+    /// Message size in bytes (the ring cases send u64: only 8; the
+    /// transport cases take 8, 64 or 4096).
     #[arg(long, value_name = "N", default_value_t = 8)]
     size: usize,
     /// Print one JSON object per case and line instead of a table.
@@ -161,6 +162,105 @@ const CASES: &[Case] = &[
         ratio_to: None,
         run: cases::spsc::case_idle_cpu,
     },
+    // Each transport beside its mechanism's raw syscalls.
+    Case {
+        name: "pipe-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("pipe-rtt-raw"),
+        run: cases::ipc_raw::case_pipe,
+    },
+    Case {
+        name: "pipe-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("pipe-rtt-raw"),
+        run: cases::transport::case_pipe,
+    },
+    Case {
+        name: "fifo-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("fifo-rtt-raw"),
+        run: cases::ipc_raw::case_fifo,
+    },
+    Case {
+        name: "fifo-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("fifo-rtt-raw"),
+        run: cases::transport::case_fifo,
+    },
+    Case {
+        name: "mq-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("mq-rtt-raw"),
+        run: cases::ipc_raw::case_mq,
+    },
+    Case {
+        name: "mq-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("mq-rtt-raw"),
+        run: cases::transport::case_mq,
+    },
+    Case {
+        name: "sysvmq-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("sysvmq-rtt-raw"),
+        run: cases::ipc_raw::case_sysvmq,
+    },
+    Case {
+        name: "sysvmq-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("sysvmq-rtt-raw"),
+        run: cases::transport::case_sysvmq,
+    },
+    Case {
+        name: "uds-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("uds-rtt-raw"),
+        run: cases::ipc_raw::case_uds,
+    },
+    Case {
+        name: "unix-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("uds-rtt-raw"),
+        run: cases::transport::case_unix,
+    },
+    Case {
+        name: "seqpacket-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("seqpacket-rtt-raw"),
+        run: cases::ipc_raw::case_seqpacket,
+    },
+    Case {
+        name: "seqpacket-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("seqpacket-rtt-raw"),
+        run: cases::transport::case_seqpacket,
+    },
+    Case {
+        name: "tcp-rtt-raw",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("tcp-rtt-raw"),
+        run: cases::ipc_raw::case_tcp,
+    },
+    Case {
+        name: "tcp-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("tcp-rtt-raw"),
+        run: cases::transport::case_tcp,
+    },
 ];
 
 /// The cases named on the command line (all if none; clap has checked the
@@ -213,6 +313,7 @@ fn run_case(case: &Case, args: &BenchArgs) -> Result<Row, BenchError> {
         secs: args.secs,
         cores: args.cores,
         peers: case.peers,
+        size: args.size,
     };
     let before = probe::median_rtt_ns(setup.cores)?;
     let figures = (case.run)(&setup)?;

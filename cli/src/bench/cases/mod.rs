@@ -3,13 +3,17 @@
 //!
 //! Families: `atomic` and `futex` (the busy and the sleeping round-trip
 //! floors), `rtrb` (the in-process throughput baseline), `spsc` (the
-//! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore).
+//! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore),
+//! `transport` (shmlane's transports) against `ipc_raw` (the same kernel
+//! mechanisms through plain syscalls).
 
 pub mod atomic;
 pub mod futex;
+pub mod ipc_raw;
 pub mod rtrb;
 pub mod semaphore;
 pub mod spsc;
+pub mod transport;
 
 use super::affinity::{Cores, Peers, run_pair};
 use super::error::BenchError;
@@ -25,6 +29,8 @@ pub struct Setup {
     pub cores: Cores,
     /// Process or thread peer, as the registry declares for the case.
     pub peers: Peers,
+    /// Message size in bytes (`--size`), one the case supports.
+    pub size: usize,
 }
 
 /// Capacity of every ring, in u64 slots.
