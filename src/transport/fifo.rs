@@ -4,8 +4,8 @@
 //! stream, each message one frame ([`Framing`](super::Framing)).
 //!
 //! * Either end creates the FIFO (mode 0600, or `?mode=`) if the path does
-//!   not exist, and removes it when dropped unless `?persist=true`; a FIFO
-//!   made by someone else is left alone. A path that exists but is not a
+//!   not exist, and removes it when dropped (in the process that created
+//!   it) unless `?persist=true`; a FIFO made by someone else is left alone. A path that exists but is not a
 //!   FIFO is [`WrongFileType`](ConnectError::WrongFileType).
 //! * Opening the receiver does not wait. Opening the sender waits for a
 //!   receiver to open the FIFO, as the shell's `echo > test` does: as long

@@ -486,10 +486,18 @@ impl StreamReceiver {
 
     /// The descriptor, for handing the end to another process. Bytes this
     /// end has already read ahead are not handed over: hand ends over
-    /// before using them.
-    pub fn into_fd(mut self) -> Option<OwnedFd> {
+    /// before using them. `Corrupted` if this end closed the stream.
+    pub fn into_fd(mut self) -> Result<OwnedFd, RecvError> {
         self.used_by = 0;
-        self.fd.take().map(|s| s.fd)
+        match self.fd.take() {
+            Some(stream) => Ok(stream.fd),
+            None => Err(match self.corrupted {
+                Some(corruption) => self.corrupted_error(corruption),
+                None => RecvError::Disconnected {
+                    endpoint: self.endpoint.clone(),
+                },
+            }),
+        }
     }
 
     fn io(&self, op: &'static str, source: io::Error) -> RecvError {

@@ -59,10 +59,14 @@
 //!
 //! An end acts on the channel when dropped (half-closes a socket
 //! direction, leaves a queue's end-of-stream marker, removes a System V
-//! queue it created) only in the process that used it: a copy inherited
-//! across `fork` and dropped unused only closes its descriptors, so each
-//! process may drop the ends it does not use, as with
-//! [`spsc::pair`](crate::spsc::pair).
+//! queue it created) only in the process that used it, and removes a name
+//! it created (a FIFO, a socket path, a POSIX queue) only in the process
+//! that created it: a copy inherited across `fork` and dropped unused only
+//! closes its descriptors, so each process may drop the ends it does not
+//! use, as with [`spsc::pair`](crate::spsc::pair). Pipes and FIFOs have
+//! one more rule of their own: a reader sees the end only once every copy
+//! of the write end is closed, so a child must drop the write end it
+//! inherited and does not use.
 
 mod config;
 pub mod fifo;

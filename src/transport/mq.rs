@@ -23,9 +23,9 @@
 //!   leaves no marker: receive with a timeout where that matters. Senders
 //!   cannot learn that receivers are gone: with nobody receiving, sends
 //!   wait (or time out) once the queue is full.
-//! * A receiver that created the queue removes its name when dropped
-//!   (unless `?persist=true`); a sender never does, so that its messages
-//!   wait for a receiver.
+//! * A receiver that created the queue removes its name when dropped in
+//!   the process that created it (unless `?persist=true`); a sender never
+//!   does, so that its messages wait for a receiver.
 //!
 //! The name is `/` followed by up to 254 bytes without another `/`
 //! (`mq:///jobs`); a name without the leading slash is
@@ -76,8 +76,9 @@ pub struct MqSender {
 #[derive(Debug)]
 pub struct MqReceiver {
     queue: Queue,
-    /// Removes the name when dropped (this end created the queue).
-    unlink: Option<CString>,
+    /// Removes the name when dropped in this process (this end created the
+    /// queue here).
+    unlink: Option<(CString, u32)>,
     /// The end-of-stream marker was read.
     ended: bool,
 }
@@ -186,9 +187,11 @@ impl MqReceiver {
     /// receiving.
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
         let (queue, created) = Queue::open(name, config, libc::O_RDONLY)?;
-        let unlink = (created && !config.persists())
-            .then(|| queue_name(name, ""))
-            .transpose()?;
+        let unlink = if created && !config.persists() {
+            Some((queue_name(name, &queue.endpoint)?, current_pid()))
+        } else {
+            None
+        };
         Ok(Self {
             queue,
             unlink,
@@ -249,7 +252,9 @@ impl Receiver for MqReceiver {
 
 impl Drop for MqReceiver {
     fn drop(&mut self) {
-        if let Some(name) = &self.unlink {
+        if let Some((name, creator)) = &self.unlink
+            && *creator == current_pid()
+        {
             // SAFETY: `name` is a NUL-terminated string that outlives the
             // call. Removing the name leaves open ends working.
             unsafe { libc::mq_unlink(name.as_ptr()) };

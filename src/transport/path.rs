@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{SFlag, stat};
 
 use super::ConnectError;
+use crate::sync::current_pid;
 
 /// A path as a C string; a NUL byte in it is an invalid name.
 pub(crate) fn c_path(path: &Path, endpoint: &str) -> Result<CString, ConnectError> {
@@ -38,12 +39,14 @@ pub(crate) fn is_type(mode: u32, kind: SFlag) -> bool {
 
 /// The right to remove a path this end created, as long as the path still
 /// names the file it created (someone may have replaced it since: that
-/// file is theirs). Removes it on drop.
+/// file is theirs). Removes it on drop, in the creating process only: a
+/// forked child dropping its copy leaves the name to its parent.
 #[derive(Debug)]
 pub(crate) struct PathGuard {
     path: PathBuf,
     dev: u64,
     ino: u64,
+    creator: u32,
 }
 
 impl PathGuard {
@@ -55,12 +58,16 @@ impl PathGuard {
             path: path.to_owned(),
             dev: st.st_dev,
             ino: st.st_ino,
+            creator: current_pid(),
         })
     }
 }
 
 impl Drop for PathGuard {
     fn drop(&mut self) {
+        if self.creator != current_pid() {
+            return;
+        }
         // The window between this check and the unlink cannot be closed
         // from user space (as for segments; SAFETY.md).
         let still_ours =
