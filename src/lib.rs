@@ -9,6 +9,10 @@
 //!   as an anonymous pair to share across `fork` ([`spsc::pair`]). A
 //!   zero-copy chunk API writes and reads slots in place.
 //! * [`Options`]: one builder for every ring kind.
+//! * [`transport`]: discrete byte messages through one pair of traits over
+//!   every kernel IPC mechanism (pipe, FIFO, POSIX and System V message
+//!   queues, Unix stream and seqpacket sockets, TCP), picked by URL at run
+//!   time: `transport::sender("mq:///jobs")`.
 //! * Errors are typed per operation ([`OpenError`], [`PushError`],
 //!   [`PopError`], [`WriteChunkError`]) and never a panic: a peer can write
 //!   anything into shared memory, and shmlane validates every index it reads
