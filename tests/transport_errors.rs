@@ -389,8 +389,10 @@ fn options_that_do_not_apply_are_refused() {
             other => panic!("{url}: expected InvalidConfig, got {other:?}"),
         }
     }
-    match transport::sender("shm://x").map(drop) {
-        Err(ConnectError::InvalidUrl { reason, .. }) => assert!(reason.contains("shm"), "{reason}"),
+    match transport::sender("pigeon://x").map(drop) {
+        Err(ConnectError::InvalidUrl { reason, .. }) => {
+            assert!(reason.contains("pigeon"), "{reason}")
+        }
         other => panic!("expected InvalidUrl, got {other:?}"),
     }
 }

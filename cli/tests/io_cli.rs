@@ -205,11 +205,11 @@ fn recv_times_out_and_bad_urls_say_what_is_wrong() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no message within"));
 
-    let out = send(&["shm://nope"], b"x\n");
+    let out = send(&["pigeon://nope"], b"x\n");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("unknown scheme") && stderr.contains("shm"),
+        stderr.contains("unknown scheme") && stderr.contains("pigeon"),
         "{stderr}"
     );
 

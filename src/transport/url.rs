@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn bad_urls_say_what_is_wrong() {
         assert!(reason("nonsense").contains("no scheme"));
-        assert!(reason("shm://x").contains("unknown scheme \"shm\""));
+        assert!(reason("pigeon://x").contains("unknown scheme \"pigeon\""));
         assert!(reason("fifo:/tmp/x").contains("fifo://"));
         assert!(reason("tcp://").contains("nothing after"));
         assert!(reason("pipe:x").contains("takes no name"));
