@@ -243,3 +243,282 @@ pub enum SemError {
     #[error("semaphore value would exceed its maximum")]
     Overflow,
 }
+
+/// Errors of [`crate::transport`], re-exported there: opening a channel
+/// ([`ConnectError`](transport::ConnectError)), sending
+/// ([`SendError`](transport::SendError)) and receiving
+/// ([`RecvError`](transport::RecvError)) a message. A module of their own
+/// so the short names cannot clash with the rings' errors.
+#[cfg(not(shmlane_loom))]
+pub mod transport {
+    use std::io;
+    use std::sync::Arc;
+
+    use super::Corruption;
+
+    /// Why a channel could not be opened, connected, listened on or
+    /// accepted. `endpoint` names the mechanism and the object, as a URL
+    /// (`fifo:///tmp/test`, `mq:///jobs`, `tcp://127.0.0.1:5000`).
+    #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum ConnectError {
+        /// The URL cannot be parsed, names an unknown scheme or option, or
+        /// gives an option a value it cannot take.
+        #[error("invalid transport URL {url:?}: {reason}")]
+        InvalidUrl {
+            /// The URL as given.
+            url: String,
+            /// What is wrong with it.
+            reason: String,
+        },
+        /// An option does not apply to this mechanism, or its value is out
+        /// of the mechanism's range.
+        #[error("invalid configuration for {endpoint}: {reason}")]
+        InvalidConfig {
+            /// The channel.
+            endpoint: String,
+            /// What is wrong.
+            reason: String,
+        },
+        /// The object's name is not one the mechanism accepts (an mq name
+        /// without a leading slash, a System V key of 0, ...).
+        #[error("{endpoint}: invalid name: {reason}")]
+        InvalidName {
+            /// The channel.
+            endpoint: String,
+            /// Why the name is refused and what to write instead.
+            reason: String,
+        },
+        /// A Unix socket path longer than `sockaddr_un` can hold.
+        #[error(
+            "{endpoint}: socket path is {len} bytes, the kernel takes at most {max}; use a shorter path (e.g. under /tmp or relative to the working directory)"
+        )]
+        PathTooLong {
+            /// The channel.
+            endpoint: String,
+            /// Length of the path in bytes.
+            len: usize,
+            /// The longest path a Unix socket address holds.
+            max: usize,
+        },
+        /// The path exists but is another kind of file than the mechanism
+        /// needs (a regular file where a FIFO should be, ...).
+        #[error(
+            "{endpoint}: the path exists and is a {found}, not a {expected}; remove it or choose another path"
+        )]
+        WrongFileType {
+            /// The channel.
+            endpoint: String,
+            /// What the mechanism needs.
+            expected: &'static str,
+            /// What is there.
+            found: &'static str,
+        },
+        /// Nothing exists under this name (no socket at the path, no queue
+        /// with the key) and this end does not create one.
+        #[error("{endpoint} does not exist (is the other side running?): {source}")]
+        NotFound {
+            /// The channel.
+            endpoint: String,
+            /// The OS error.
+            source: io::Error,
+        },
+        /// Nobody listens at the address.
+        #[error(
+            "{endpoint} refused the connection (is a listener running? add ?timeout_ms=N to wait for one): {source}"
+        )]
+        Refused {
+            /// The channel.
+            endpoint: String,
+            /// The OS error.
+            source: io::Error,
+        },
+        /// The host cannot be resolved or reached.
+        #[error("{endpoint} is unreachable: {source}")]
+        Unreachable {
+            /// The channel.
+            endpoint: String,
+            /// The OS or resolver error.
+            source: io::Error,
+        },
+        /// Another listener already holds the address.
+        #[error("{endpoint} is already in use by another listener: {source}")]
+        AddrInUse {
+            /// The channel.
+            endpoint: String,
+            /// The OS error.
+            source: io::Error,
+        },
+        /// The queue can hold smaller messages than this end's maximum
+        /// message size: a message of the maximum size could never be
+        /// delivered.
+        #[error(
+            "{endpoint}: the queue holds messages of at most {msgsize} bytes, below the maximum message size {max}; lower ?max= or recreate the queue"
+        )]
+        QueueTooSmall {
+            /// The channel.
+            endpoint: String,
+            /// The largest message the existing queue takes.
+            msgsize: usize,
+            /// This end's maximum message size.
+            max: usize,
+        },
+        /// The existing object was made with other settings than this end
+        /// asks for.
+        #[error("{endpoint} is incompatible: {field} is {found}, expected {expected}")]
+        Incompatible {
+            /// The channel.
+            endpoint: String,
+            /// Which setting differs.
+            field: &'static str,
+            /// What this end asked for.
+            expected: String,
+            /// What the object has.
+            found: String,
+        },
+        /// The OS refused access.
+        #[error("no permission to {op} {endpoint}: {source}")]
+        Permission {
+            /// The channel.
+            endpoint: String,
+            /// What was attempted.
+            op: &'static str,
+            /// The OS error.
+            source: io::Error,
+        },
+        /// The other side did not show up in time (no FIFO reader, no
+        /// listener, no connection to accept).
+        #[error("{endpoint}: timed out after {waited_ms} ms {what}")]
+        Timeout {
+            /// The channel.
+            endpoint: String,
+            /// What this end waited for.
+            what: &'static str,
+            /// How long it waited.
+            waited_ms: u64,
+        },
+        /// The mechanism cannot do what was asked (a one-way FIFO cannot
+        /// `connect` for both directions, ...).
+        #[error("{endpoint}: {reason}")]
+        Unsupported {
+            /// The channel.
+            endpoint: String,
+            /// What it cannot do and what to use instead.
+            reason: String,
+        },
+        /// Any other OS error.
+        #[error("{op} of {endpoint} failed: {source}")]
+        Io {
+            /// The channel.
+            endpoint: String,
+            /// The failing step.
+            op: &'static str,
+            /// The OS error.
+            source: io::Error,
+        },
+    }
+
+    /// Why a message was not sent. Nothing of it reached the channel unless
+    /// the variant says otherwise.
+    #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum SendError {
+        /// The message is longer than the channel's maximum message size.
+        #[error(
+            "message of {len} bytes exceeds the maximum message size {max} of {endpoint} (raise ?max= on both ends)"
+        )]
+        MessageTooLarge {
+            /// Length of the message.
+            len: usize,
+            /// The channel's maximum.
+            max: usize,
+            /// The channel.
+            endpoint: Arc<str>,
+        },
+        /// The channel cannot carry this message as it is (a newline in a
+        /// `framing=lines` message, a reserved priority or type).
+        #[error("{endpoint} cannot carry this message: {reason}")]
+        InvalidMessage {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// Why, and what to do instead.
+            reason: String,
+        },
+        /// `try_send` found no room.
+        #[error("no room in the channel")]
+        Full,
+        /// A timed send waited its whole timeout for room.
+        #[error("timed out waiting for room in the channel")]
+        Timeout,
+        /// The receiving side is gone; nothing will read this message.
+        #[error("the receiver of {endpoint} is gone")]
+        Disconnected {
+            /// The channel.
+            endpoint: Arc<str>,
+        },
+        /// Any other OS error.
+        #[error("{op} on {endpoint} failed: {source}")]
+        Io {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// The failing call.
+            op: &'static str,
+            /// The OS error.
+            source: io::Error,
+        },
+    }
+
+    /// Why no message was received.
+    #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum RecvError {
+        /// `try_recv` found no message.
+        #[error("no message in the channel")]
+        Empty,
+        /// A timed receive waited its whole timeout.
+        #[error("timed out waiting for a message")]
+        Timeout,
+        /// The sending side is gone and every message it sent has been
+        /// received.
+        #[error("the sender of {endpoint} is gone and everything it sent was received")]
+        Disconnected {
+            /// The channel.
+            endpoint: Arc<str>,
+        },
+        /// A message longer than this end's maximum arrived on a channel
+        /// that keeps boundaries itself (queue, seqpacket); it was
+        /// consumed and dropped, and the channel goes on.
+        #[error(
+            "a message of {len} bytes arrived on {endpoint}, above the maximum message size {max}; it was dropped (raise ?max= on this end)"
+        )]
+        MessageTooLarge {
+            /// Length of the message (for `sysvmq://`, which truncates in
+            /// the kernel: at least this).
+            len: usize,
+            /// This end's maximum.
+            max: usize,
+            /// The channel.
+            endpoint: Arc<str>,
+        },
+        /// The byte stream broke the framing (a length prefix above the
+        /// maximum, a line without end, a frame cut off by end of stream).
+        /// The connection is closed; every later call returns this again.
+        #[error("{endpoint} carried a corrupted stream: {corruption}; the connection was closed")]
+        Corrupted {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// What was wrong.
+            corruption: Corruption,
+        },
+        /// Any other OS error.
+        #[error("{op} on {endpoint} failed: {source}")]
+        Io {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// The failing call.
+            op: &'static str,
+            /// The OS error.
+            source: io::Error,
+        },
+    }
+}

@@ -13,6 +13,10 @@
 //!   [`bytes::Grant`] and read in place through a [`bytes::Frame`], with an
 //!   overflow policy (block, fail or drop) fixed at create time.
 //! * [`Options`]: one builder for every ring kind.
+//! * [`transport`]: discrete byte messages through one pair of traits over
+//!   every kernel IPC mechanism (pipe, FIFO, POSIX and System V message
+//!   queues, Unix stream and seqpacket sockets, TCP), picked by URL at run
+//!   time: `transport::sender("mq:///jobs")`.
 //! * Errors are typed per operation ([`OpenError`], [`PushError`],
 //!   [`PopError`], [`WriteChunkError`]) and never a panic: a peer can write
 //!   anything into shared memory, and shmlane validates every index it reads
@@ -49,6 +53,8 @@ mod peer;
 mod ring;
 mod segment;
 mod sync;
+#[cfg(not(shmlane_loom))]
+pub mod transport;
 mod wait;
 
 pub use error::{

@@ -1,10 +1,12 @@
 //! `shmlane`: the command-line companion of the shmlane crate.
 //!
-//! For now it has one subcommand, `bench`, which measures shmlane's rings
-//! against baselines pinned to the same two cores. Further subcommands
-//! (send, recv, ls, inspect, gc) slot into [`Command`] beside it.
+//! `bench` measures shmlane's rings and transports against baselines
+//! pinned to the same two cores; `send` and `recv` move messages through
+//! any transport from the shell. Further subcommands (ls, inspect, gc)
+//! slot into [`Command`] beside them.
 
 mod bench;
+mod io_cmd;
 
 use std::process::ExitCode;
 
@@ -25,12 +27,20 @@ struct Cli {
 enum Command {
     /// Measure round trips and throughput of shmlane rings against baselines.
     Bench(bench::BenchArgs),
+    /// Send each line of stdin (or, with --raw, all of it) as a message to a
+    /// transport URL.
+    Send(io_cmd::SendArgs),
+    /// Receive messages from a transport URL and write each to stdout,
+    /// followed by a newline.
+    Recv(io_cmd::RecvArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Bench(args) => bench::run(&args),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Bench(args) => bench::run(&args).map_err(Into::into),
+        Command::Send(args) => io_cmd::send(&args).map_err(Into::into),
+        Command::Recv(args) => io_cmd::recv(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

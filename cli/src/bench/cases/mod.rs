@@ -5,16 +5,19 @@
 //! floors), `rtrb` (the in-process throughput baseline), `spsc` (the
 //! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore),
 //! `memcpy` and `pipe` (the copy baselines of the byte ring), `bytes` (the
-//! byte ring).
+//! byte ring), `transport` (shmlane's transports) against `ipc_raw` (the
+//! same kernel mechanisms through plain syscalls).
 
 pub mod atomic;
 pub mod bytes;
 pub mod futex;
+pub mod ipc_raw;
 pub mod memcpy;
 pub mod pipe;
 pub mod rtrb;
 pub mod semaphore;
 pub mod spsc;
+pub mod transport;
 
 use super::affinity::{Cores, Peers, run_pair};
 use super::error::BenchError;

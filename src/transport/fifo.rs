@@ -1,0 +1,193 @@
+//! `fifo:///PATH` (or `fifo://RELATIVE`): a named pipe, the `mkfifo test;
+//! echo ... > test; cat < test` of the classic texts. A pipe with a name in
+//! the filesystem, so unrelated processes find it; one direction, a byte
+//! stream, each message one frame ([`Framing`](super::Framing)).
+//!
+//! * Either end creates the FIFO (mode 0600, or `?mode=`) if the path does
+//!   not exist, and removes it when dropped (in the process that created
+//!   it) unless `?persist=true`; a FIFO made by someone else is left alone. A path that exists but is not a
+//!   FIFO is [`WrongFileType`](ConnectError::WrongFileType).
+//! * Opening the receiver does not wait. Opening the sender waits for a
+//!   receiver to open the FIFO, as the shell's `echo > test` does: as long
+//!   as it takes, or up to `?timeout_ms=` ([`ConnectError::Timeout`]).
+//! * A receiver that opened before any sender waits for one; once a sender
+//!   came and went (and everything it wrote was read), it gets
+//!   [`Disconnected`](super::RecvError::Disconnected).
+//!
+//! `shmlane recv 'fifo:///tmp/test?framing=lines'` prints what
+//! `echo "this is a pipe" > /tmp/test` writes.
+
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::sys::stat::{Mode, SFlag, fchmod, fstat, stat};
+
+use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
+use super::framing::FdKind;
+use super::path::{PathGuard, c_path, file_type_name, fs_error, is_type};
+use super::poll::Backoff;
+use super::{Adapter, ConnectError, Deadline, StreamReceiver, StreamSender};
+
+/// The options `fifo://` takes.
+const OPTIONS: &[&str] = &["max", "framing", "timeout_ms", "mode", "persist"];
+
+pub(crate) const ADAPTER: Adapter = Adapter {
+    sender: |url| Ok(Box::new(sender(&url.name, &url.config)?)),
+    receiver: |url| Ok(Box::new(receiver(&url.name, &url.config)?)),
+    pair: None,
+    connect: None,
+    listen: None,
+};
+
+/// The channel's name: `fifo:///abs/path` or `fifo://relative`.
+fn endpoint_of(path: &Path) -> String {
+    format!("fifo://{}", path.display())
+}
+
+/// Opens (creating if missing) the FIFO at `path` for reading. Does not
+/// wait for a sender.
+pub fn receiver(path: impl AsRef<Path>, config: &Config) -> Result<StreamReceiver, ConnectError> {
+    let path = path.as_ref();
+    let endpoint = endpoint_of(path);
+    config.check(OPTIONS, &endpoint)?;
+    let max = config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
+    let mode = config.mode_or_default(&endpoint)?;
+    let c_path = c_path(path, &endpoint)?;
+    let created = ensure_fifo(path, &c_path, mode, &endpoint)?;
+    // Non-blocking open: a reader need not wait for a writer.
+    let fd = open(&c_path, libc::O_RDONLY | libc::O_NONBLOCK)
+        .map_err(|e| fs_error(&endpoint, "open", e.into()))?;
+    let guard = finish_open(&fd, path, created, mode, config, &endpoint)?;
+    Ok(StreamReceiver::new(
+        fd,
+        FdKind::Fifo,
+        config.framing_or_default(),
+        max,
+        Arc::from(endpoint),
+        guard,
+    ))
+}
+
+/// Opens (creating if missing) the FIFO at `path` for writing, waiting for
+/// a receiver to open it (as long as it takes, or `?timeout_ms=`).
+pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, ConnectError> {
+    let path = path.as_ref();
+    let endpoint = endpoint_of(path);
+    config.check(OPTIONS, &endpoint)?;
+    let max = config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
+    let mode = config.mode_or_default(&endpoint)?;
+    let c_path = c_path(path, &endpoint)?;
+    let created = ensure_fifo(path, &c_path, mode, &endpoint)?;
+    let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
+    let mut backoff = Backoff::new();
+    let fd = loop {
+        // ENXIO: no reader has the FIFO open.
+        match open(&c_path, libc::O_WRONLY | libc::O_NONBLOCK) {
+            Ok(fd) => break fd,
+            Err(Errno::ENXIO) if deadline == Deadline::Never => {
+                // Wait in the kernel for a reader, as `echo > fifo` does.
+                match open(&c_path, libc::O_WRONLY) {
+                    Ok(fd) => break fd,
+                    Err(Errno::EINTR) => {}
+                    Err(e) => return Err(fs_error(&endpoint, "open", e.into())),
+                }
+            }
+            Err(Errno::ENXIO) => {
+                if !backoff.sleep(deadline) {
+                    return Err(ConnectError::Timeout {
+                        endpoint,
+                        what: "waiting for a receiver to open the FIFO",
+                        waited_ms: config
+                            .open_timeout
+                            .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                    });
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(fs_error(&endpoint, "open", e.into())),
+        }
+    };
+    let guard = finish_open(&fd, path, created, mode, config, &endpoint)?;
+    Ok(StreamSender::new(
+        fd,
+        FdKind::Fifo,
+        config.framing_or_default(),
+        max,
+        Arc::from(endpoint),
+        guard,
+    ))
+}
+
+/// Makes sure a FIFO exists at `path`; returns whether this call made it.
+fn ensure_fifo(
+    path: &Path,
+    c_path: &CString,
+    mode: u32,
+    endpoint: &str,
+) -> Result<bool, ConnectError> {
+    loop {
+        match stat(path) {
+            Ok(st) if is_type(st.st_mode, SFlag::S_IFIFO) => return Ok(false),
+            Ok(st) => return Err(wrong_type(st.st_mode, endpoint)),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(fs_error(endpoint, "stat", e.into())),
+        }
+        match nix::unistd::mkfifo(c_path.as_c_str(), Mode::from_bits_truncate(mode)) {
+            Ok(()) => return Ok(true),
+            // Made by someone else meanwhile: look again.
+            Err(Errno::EEXIST) => {}
+            Err(e) => return Err(fs_error(endpoint, "mkfifo", e.into())),
+        }
+    }
+}
+
+fn wrong_type(mode: u32, endpoint: &str) -> ConnectError {
+    ConnectError::WrongFileType {
+        endpoint: endpoint.to_owned(),
+        expected: "FIFO",
+        found: file_type_name(mode),
+    }
+}
+
+fn open(path: &CString, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// After open: checks that what was opened is a FIFO (the path may have
+/// been replaced since it was looked at), sets the exact mode on a FIFO
+/// this end made (the umask applied to mkfifo), leaves the descriptor
+/// blocking, and returns the right to remove the path.
+fn finish_open(
+    fd: &OwnedFd,
+    path: &Path,
+    created: bool,
+    mode: u32,
+    config: &Config,
+    endpoint: &str,
+) -> Result<Option<PathGuard>, ConnectError> {
+    let st = fstat(fd).map_err(|e| fs_error(endpoint, "fstat", e.into()))?;
+    if !is_type(st.st_mode, SFlag::S_IFIFO) {
+        return Err(wrong_type(st.st_mode, endpoint));
+    }
+    if created {
+        fchmod(fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| fs_error(endpoint, "fchmod", e.into()))?;
+    }
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+    )
+    .map_err(|e| fs_error(endpoint, "fcntl(F_SETFL)", e.into()))?;
+    Ok((created && !config.persists())
+        .then(|| PathGuard::new(path))
+        .flatten())
+}

@@ -1,0 +1,527 @@
+//! `mq:///NAME`: a POSIX message queue (`mq_open`). The kernel keeps each
+//! message whole, so messages go as they are, with no prefix: any program
+//! using the same queue (C, Python's ctypes, ...) is a peer. A queue lives
+//! in the kernel until removed, independent of its users: a sender can
+//! send and go before anybody receives ("mailbox" style), up to the
+//! queue's capacity.
+//!
+//! * Messages have priorities; the receiver always gets the highest
+//!   priority first, in send order within a priority.
+//!   [`MqSender::send_with_priority`] picks one (1 to 32767); `send` uses
+//!   the channel's (`?priority=`, default 1).
+//! * Either end creates the queue if it does not exist (`O_CREAT`, mode
+//!   0600 or `?mode=`, `?capacity=` messages of `?max=` bytes; the system
+//!   defaults otherwise). An existing queue must take messages of the
+//!   maximum size: a smaller one is [`ConnectError::QueueTooSmall`].
+//!   Without `?max=`, the maximum is the queue's message size.
+//! * End of stream: a queue knows nothing of its users, so a shmlane
+//!   sender that was used leaves an empty message at priority 0 when it is
+//!   dropped, and a receiver that reads one reports
+//!   [`Disconnected`](super::RecvError::Disconnected). Priority 0 is kept
+//!   for that marker (a non-empty priority-0 message from another program
+//!   is delivered as usual). A sender that dies without being dropped
+//!   leaves no marker: receive with a timeout where that matters. Senders
+//!   cannot learn that receivers are gone: with nobody receiving, sends
+//!   wait (or time out) once the queue is full.
+//! * A receiver that created the queue removes its name when dropped in
+//!   the process that created it (unless `?persist=true`); a sender never
+//!   does, so that its messages wait for a receiver.
+//!
+//! The name is `/` followed by up to 254 bytes without another `/`
+//! (`mq:///jobs`); a name without the leading slash is
+//! [`ConnectError::InvalidName`].
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::stat::{Mode, fchmod};
+
+use super::config::Config;
+use super::poll::remaining;
+use super::{Adapter, ConnectError, Deadline, Receiver, RecvError, SendError, Sender};
+use crate::sync::current_pid;
+
+/// The options `mq://` takes.
+const OPTIONS: &[&str] = &["max", "mode", "capacity", "priority", "persist"];
+
+/// Priorities are below this (Linux's `MQ_PRIO_MAX`).
+pub const PRIORITY_LIMIT: u32 = 32768;
+/// The priority of the end-of-stream marker (an empty message).
+const END_PRIORITY: u32 = 0;
+/// The priority `send` uses when the channel sets none.
+pub const DEFAULT_PRIORITY: u32 = 1;
+/// How long a dropped sender waits for room for its end-of-stream marker.
+const END_MARKER_WAIT: Duration = Duration::from_secs(1);
+
+pub(crate) const ADAPTER: Adapter = Adapter {
+    sender: |url| Ok(Box::new(MqSender::open(&url.name, &url.config)?)),
+    receiver: |url| Ok(Box::new(MqReceiver::open(&url.name, &url.config)?)),
+    pair: None,
+    connect: None,
+    listen: None,
+};
+
+/// The sending end of a POSIX message queue.
+#[derive(Debug)]
+pub struct MqSender {
+    queue: Queue,
+    priority: u32,
+    used_by: u32,
+}
+
+/// The receiving end of a POSIX message queue.
+#[derive(Debug)]
+pub struct MqReceiver {
+    queue: Queue,
+    /// Removes the name when dropped in this process (this end created the
+    /// queue here).
+    unlink: Option<(CString, u32)>,
+    /// The end-of-stream marker was read.
+    ended: bool,
+}
+
+/// An open queue and what both ends know of it.
+#[derive(Debug)]
+struct Queue {
+    fd: OwnedFd,
+    /// The channel's maximum message size.
+    max: usize,
+    /// The queue's message size (`mq_msgsize`): a receive buffer needs it.
+    msgsize: usize,
+    endpoint: Arc<str>,
+}
+
+/// Removes the queue `name` (`mq_unlink`): open ends keep working, new
+/// opens make a new queue.
+pub fn unlink(name: &str) -> Result<(), ConnectError> {
+    let endpoint = format!("mq://{name}");
+    let c_name = queue_name(name, &endpoint)?;
+    // SAFETY: `c_name` is a NUL-terminated string that outlives the call.
+    if unsafe { libc::mq_unlink(c_name.as_ptr()) } < 0 {
+        return Err(mq_error(&endpoint, "mq_unlink", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+impl MqSender {
+    /// Opens (creating if missing) the queue `name` (`/NAME`) for sending.
+    pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
+        let (queue, _) = Queue::open(name, config, libc::O_WRONLY)?;
+        let priority = config.priority.unwrap_or(DEFAULT_PRIORITY);
+        if !(1..PRIORITY_LIMIT).contains(&priority) {
+            return Err(ConnectError::InvalidConfig {
+                endpoint: queue.endpoint.to_string(),
+                reason: format!(
+                    "priority {priority} is outside 1..{PRIORITY_LIMIT} (0 marks the end of stream)"
+                ),
+            });
+        }
+        Ok(Self {
+            queue,
+            priority,
+            used_by: 0,
+        })
+    }
+
+    /// Sends `msg` with `priority` (1 to 32767), waiting as long as it
+    /// takes for room.
+    pub fn send_with_priority(&mut self, msg: &[u8], priority: u32) -> Result<(), SendError> {
+        self.send_with_priority_deadline(msg, priority, Deadline::Never)
+    }
+
+    /// Sends `msg` with `priority`, waiting until `deadline` for room.
+    pub fn send_with_priority_deadline(
+        &mut self,
+        msg: &[u8],
+        priority: u32,
+        deadline: Deadline,
+    ) -> Result<(), SendError> {
+        if msg.len() > self.queue.max {
+            return Err(SendError::MessageTooLarge {
+                len: msg.len(),
+                max: self.queue.max,
+                endpoint: self.queue.endpoint.clone(),
+            });
+        }
+        if !(1..PRIORITY_LIMIT).contains(&priority) {
+            return Err(SendError::InvalidMessage {
+                endpoint: self.queue.endpoint.clone(),
+                reason: format!(
+                    "priority {priority} is outside 1..{PRIORITY_LIMIT} (0 is the end-of-stream marker's)"
+                ),
+            });
+        }
+        self.used_by = current_pid();
+        self.queue.send(msg, priority, deadline)
+    }
+}
+
+impl Sender for MqSender {
+    fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
+        self.send_with_priority_deadline(msg, self.priority, deadline)
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.queue.max
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.queue.endpoint
+    }
+}
+
+impl Drop for MqSender {
+    fn drop(&mut self) {
+        if self.used_by == current_pid() {
+            let deadline = Deadline::after(END_MARKER_WAIT);
+            let _ = self.queue.send(&[], END_PRIORITY, deadline);
+        }
+    }
+}
+
+impl MqReceiver {
+    /// Opens (creating if missing) the queue `name` (`/NAME`) for
+    /// receiving.
+    pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
+        let (queue, created) = Queue::open(name, config, libc::O_RDONLY)?;
+        let unlink = if created && !config.persists() {
+            Some((queue_name(name, &queue.endpoint)?, current_pid()))
+        } else {
+            None
+        };
+        Ok(Self {
+            queue,
+            unlink,
+            ended: false,
+        })
+    }
+
+    /// Receives the next message (highest priority first) and its
+    /// priority, waiting as long as it takes.
+    pub fn recv_with_priority(&mut self, buf: &mut Vec<u8>) -> Result<(usize, u32), RecvError> {
+        self.recv_with_priority_deadline(buf, Deadline::Never)
+    }
+
+    /// Receives the next message and its priority, waiting until
+    /// `deadline`.
+    pub fn recv_with_priority_deadline(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+    ) -> Result<(usize, u32), RecvError> {
+        let disconnected = || RecvError::Disconnected {
+            endpoint: self.queue.endpoint.clone(),
+        };
+        if self.ended {
+            return Err(disconnected());
+        }
+        let (len, priority) = self.queue.receive(buf, deadline)?;
+        if len == 0 && priority == END_PRIORITY {
+            self.ended = true;
+            return Err(disconnected());
+        }
+        if len > self.queue.max {
+            buf.clear();
+            return Err(RecvError::MessageTooLarge {
+                len,
+                max: self.queue.max,
+                endpoint: self.queue.endpoint.clone(),
+            });
+        }
+        Ok((len, priority))
+    }
+}
+
+impl Receiver for MqReceiver {
+    fn recv_deadline(&mut self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, RecvError> {
+        self.recv_with_priority_deadline(buf, deadline)
+            .map(|(len, _)| len)
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.queue.max
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.queue.endpoint
+    }
+}
+
+impl Drop for MqReceiver {
+    fn drop(&mut self) {
+        if let Some((name, creator)) = &self.unlink
+            && *creator == current_pid()
+        {
+            // SAFETY: `name` is a NUL-terminated string that outlives the
+            // call. Removing the name leaves open ends working.
+            unsafe { libc::mq_unlink(name.as_ptr()) };
+        }
+    }
+}
+
+/// Checks a queue name: `/`, then 1 to 254 bytes without `/` or NUL.
+fn queue_name(name: &str, endpoint: &str) -> Result<CString, ConnectError> {
+    let bad = |reason: String| ConnectError::InvalidName {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let Some(bare) = name.strip_prefix('/') else {
+        return Err(bad(format!(
+            "a POSIX message queue name starts with '/': write mq:///{name} (the name \"/{name}\")"
+        )));
+    };
+    if bare.is_empty() || bare.len() > 254 || bare.contains('/') {
+        return Err(bad(format!(
+            "{name:?} is not '/' followed by 1 to 254 bytes without another '/'"
+        )));
+    }
+    CString::new(name).map_err(|_| bad("the name contains a NUL byte".into()))
+}
+
+/// A system default from /proc/sys/fs/mqueue, or `fallback`.
+fn mqueue_default(file: &str, fallback: i64) -> i64 {
+    std::fs::read_to_string(format!("/proc/sys/fs/mqueue/{file}"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(fallback)
+}
+
+fn mq_error(endpoint: &str, op: &'static str, source: io::Error) -> ConnectError {
+    let endpoint = endpoint.to_owned();
+    match source.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => ConnectError::Permission {
+            endpoint,
+            op,
+            source,
+        },
+        Some(libc::ENOENT) => ConnectError::NotFound { endpoint, source },
+        Some(libc::ENAMETOOLONG) => ConnectError::InvalidName {
+            endpoint,
+            reason: source.to_string(),
+        },
+        _ => ConnectError::Io {
+            endpoint,
+            op,
+            source,
+        },
+    }
+}
+
+/// `deadline` as the absolute CLOCK_REALTIME time `mq_timed*` take (the
+/// epoch for `Now`: already passed, so the call does not wait).
+fn realtime(deadline: Deadline) -> libc::timespec {
+    let at = match remaining(deadline) {
+        Some(left) if !left.is_zero() => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_add(left),
+        _ => Duration::ZERO,
+    };
+    libc::timespec {
+        tv_sec: libc::time_t::try_from(at.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: at.subsec_nanos().into(),
+    }
+}
+
+impl Queue {
+    /// Opens the queue `name` for `access`, creating it if missing;
+    /// returns it and whether this call created it.
+    fn open(
+        name: &str,
+        config: &Config,
+        access: libc::c_int,
+    ) -> Result<(Self, bool), ConnectError> {
+        let endpoint = format!("mq://{name}");
+        config.check(OPTIONS, &endpoint)?;
+        let c_name = queue_name(name, &endpoint)?;
+        let mode = config.mode_or_default(&endpoint)?;
+        if let Some(max) = config.max_message_size {
+            config.max_or(max, &endpoint)?;
+        }
+        let invalid = |reason: String| ConnectError::InvalidConfig {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let attr = match (config.max_message_size, config.capacity) {
+            (None, None) => None,
+            (max, capacity) => {
+                // SAFETY: mq_attr is plain integers; all-zero is valid.
+                let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+                attr.mq_maxmsg = match capacity {
+                    Some(c) => i64::try_from(c)
+                        .map_err(|_| invalid(format!("capacity {c} is too large")))?,
+                    None => mqueue_default("msg_default", 10),
+                };
+                attr.mq_msgsize = match max {
+                    Some(m) => {
+                        i64::try_from(m).map_err(|_| invalid(format!("max {m} is too large")))?
+                    }
+                    None => mqueue_default("msgsize_default", 8192),
+                };
+                Some(attr)
+            }
+        };
+        let (fd, created) = loop {
+            let attr_ptr = attr.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+            let flags = access | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+            // SAFETY: `c_name` is NUL-terminated; with O_CREAT mq_open reads
+            // a mode and an attribute pointer (null: the defaults), both
+            // valid for the call.
+            let fd =
+                unsafe { libc::mq_open(c_name.as_ptr(), flags, mode as libc::mode_t, attr_ptr) };
+            if fd >= 0 {
+                break (fd, true);
+            }
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EEXIST) => {}
+                Some(libc::EINVAL) => {
+                    let (maxmsg, msgsize) = attr.map_or((0, 0), |a| (a.mq_maxmsg, a.mq_msgsize));
+                    return Err(invalid(format!(
+                        "the kernel refused a queue of {maxmsg} messages of {msgsize} bytes ({error}; \
+                         limits: /proc/sys/fs/mqueue/msg_max and msgsize_max)"
+                    )));
+                }
+                _ => return Err(mq_error(&endpoint, "mq_open", error)),
+            }
+            // It exists: open it as it is.
+            // SAFETY: as above, without O_CREAT (no further arguments).
+            let fd = unsafe { libc::mq_open(c_name.as_ptr(), access | libc::O_CLOEXEC) };
+            if fd >= 0 {
+                break (fd, false);
+            }
+            let error = io::Error::last_os_error();
+            // Removed between the two calls: create it after all.
+            if error.raw_os_error() != Some(libc::ENOENT) {
+                return Err(mq_error(&endpoint, "mq_open", error));
+            }
+        };
+        // SAFETY: on Linux a queue descriptor is a file descriptor, just
+        // opened and owned by nothing else (mq_close is close).
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        if created {
+            // The umask applied to mq_open; set the exact mode.
+            fchmod(&fd, Mode::from_bits_truncate(mode))
+                .map_err(|e| mq_error(&endpoint, "fchmod", e.into()))?;
+        }
+        // SAFETY: mq_attr is plain integers; mq_getattr fills it in.
+        let mut actual: libc::mq_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is an open queue and `actual` a writable mq_attr.
+        if unsafe { libc::mq_getattr(fd.as_raw_fd(), &mut actual) } < 0 {
+            return Err(mq_error(
+                &endpoint,
+                "mq_getattr",
+                io::Error::last_os_error(),
+            ));
+        }
+        let msgsize = usize::try_from(actual.mq_msgsize).unwrap_or(0);
+        let max = config.max_message_size.unwrap_or(msgsize);
+        if msgsize < max {
+            return Err(ConnectError::QueueTooSmall {
+                endpoint,
+                msgsize,
+                max,
+            });
+        }
+        if let Some(capacity) = config.capacity
+            && i64::try_from(capacity) != Ok(actual.mq_maxmsg)
+        {
+            return Err(ConnectError::Incompatible {
+                endpoint,
+                field: "capacity",
+                expected: capacity.to_string(),
+                found: actual.mq_maxmsg.to_string(),
+            });
+        }
+        let queue = Queue {
+            fd,
+            max,
+            msgsize,
+            endpoint: Arc::from(endpoint),
+        };
+        Ok((queue, created))
+    }
+
+    fn send(&self, msg: &[u8], priority: u32, deadline: Deadline) -> Result<(), SendError> {
+        let fd = self.fd.as_raw_fd();
+        let timeout = (deadline != Deadline::Never).then(|| realtime(deadline));
+        loop {
+            let sent = match &timeout {
+                // SAFETY: `msg` is a live slice of `msg.len()` bytes.
+                None => unsafe { libc::mq_send(fd, msg.as_ptr().cast(), msg.len(), priority) },
+                // SAFETY: as above; `at` is a valid timespec.
+                Some(at) => unsafe {
+                    libc::mq_timedsend(fd, msg.as_ptr().cast(), msg.len(), priority, at)
+                },
+            };
+            if sent == 0 {
+                return Ok(());
+            }
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::ETIMEDOUT | libc::EAGAIN) => {
+                    return Err(match deadline {
+                        Deadline::Now => SendError::Full,
+                        _ => SendError::Timeout,
+                    });
+                }
+                _ => {
+                    return Err(SendError::Io {
+                        endpoint: self.endpoint.clone(),
+                        op: "mq_send",
+                        source: error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Receives one message into `buf`: its length and priority.
+    fn receive(&self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<(usize, u32), RecvError> {
+        let fd = self.fd.as_raw_fd();
+        let timeout = (deadline != Deadline::Never).then(|| realtime(deadline));
+        buf.clear();
+        // mq_receive refuses a buffer smaller than the queue's message size.
+        buf.reserve(self.msgsize);
+        loop {
+            let mut priority = 0;
+            let ptr = buf.as_mut_ptr().cast::<libc::c_char>();
+            let received = match &timeout {
+                // SAFETY: `ptr` points to `msgsize` bytes of `buf`'s spare
+                // capacity (reserved above), which the kernel writes at most.
+                None => unsafe { libc::mq_receive(fd, ptr, self.msgsize, &mut priority) },
+                // SAFETY: as above; `at` is a valid timespec.
+                Some(at) => unsafe {
+                    libc::mq_timedreceive(fd, ptr, self.msgsize, &mut priority, at)
+                },
+            };
+            if let Ok(len) = usize::try_from(received) {
+                // SAFETY: the kernel wrote `len` <= msgsize <= capacity
+                // bytes at the start of the buffer.
+                unsafe { buf.set_len(len) };
+                return Ok((len, priority));
+            }
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::ETIMEDOUT | libc::EAGAIN) => {
+                    return Err(match deadline {
+                        Deadline::Now => RecvError::Empty,
+                        _ => RecvError::Timeout,
+                    });
+                }
+                _ => {
+                    return Err(RecvError::Io {
+                        endpoint: self.endpoint.clone(),
+                        op: "mq_receive",
+                        source: error,
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,775 @@
+//! One conformance suite for every transport, in the manner of iceoryx2's:
+//! the same generic tests, instantiated once per mechanism (and framing) by
+//! the `conformance!` lines at the end. A new mechanism is a `Kind` (how to
+//! name a fresh channel, how to make its two ends, how an oversize message
+//! shows) and one more line.
+//!
+//! What every mechanism must do: keep order and boundaries (0 bytes, 1
+//! byte, the maximum; the maximum + 1 refused); carry thousands of
+//! messages of every size between two processes, each checked byte for
+//! byte against the sender's generator (sequence number and content), in
+//! both directions; drain, then report `Disconnected` once the sender is
+//! gone; time out on both sides; refuse a message above the receiver's
+//! maximum; move messages without allocating. Byte streams must also
+//! survive garbage: a length prefix above the maximum is `Corrupted`, the
+//! connection closes, and nothing allocates the bogus size.
+#![cfg(not(any(miri, shmlane_loom)))]
+// A max-size tracker in the allocator needs a process-wide atomic.
+#![allow(clippy::disallowed_types, reason = "test support, not ring code")]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Watchdog, fork_child};
+use shmlane::transport::{
+    self, Config, ConnectError, Framing, Receiver, RecvError, SendError, Sender,
+};
+
+// ---------------------------------------------------------------------------
+// The allocator: counts this thread's allocations, remembers the largest.
+
+struct Tracking;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+fn record(size: usize) {
+    ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    LARGEST.fetch_max(size, Ordering::Relaxed);
+}
+
+// SAFETY: forwards to the system allocator; recording has no effect on it.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Tracking = Tracking;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// ---------------------------------------------------------------------------
+// The mechanisms.
+
+type Ends = (Box<dyn Sender>, Box<dyn Receiver>);
+
+/// How a message above the receiver's maximum shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Oversize {
+    /// The sender cannot even open with a larger maximum (a queue made for
+    /// smaller messages).
+    RefusedAtOpen,
+    /// The receiver drops it with `MessageTooLarge` and goes on.
+    Dropped,
+    /// The stream is `Corrupted` and closed.
+    Corrupted,
+}
+
+/// A mechanism under test.
+struct Kind {
+    /// A fresh channel's URL without options, and what removes its
+    /// kernel object whatever happens.
+    fresh: fn() -> (String, Cleanup),
+    /// Options every URL of the kind gets (e.g. `framing=lines`).
+    options: &'static str,
+    /// Both ends: `(base URL, sender's max, receiver's max)`.
+    make: fn(&str, usize, usize, &'static str) -> Result<Ends, ConnectError>,
+    oversize: Oversize,
+    /// Stream mechanisms: a receiver with maximum `max` and a raw writer
+    /// into its stream.
+    raw: Option<fn(usize) -> Raw>,
+}
+
+/// A receiver, a raw writer into its stream, and its cleanup.
+type Raw = (Box<dyn Receiver>, Box<dyn Write>, Cleanup);
+
+impl Kind {
+    fn lines(&self) -> bool {
+        self.options.contains("framing=lines")
+    }
+
+    /// Both ends of a fresh channel with maximum `max`.
+    fn ends(&self, max: usize) -> (Box<dyn Sender>, Box<dyn Receiver>, Cleanup) {
+        let (url, cleanup) = (self.fresh)();
+        let (tx, rx) = (self.make)(&url, max, max, self.options)
+            .unwrap_or_else(|e| panic!("{url}: cannot make a channel: {e}"));
+        (tx, rx, cleanup)
+    }
+}
+
+fn with_options(base: &str, max: usize, options: &str) -> String {
+    if options.is_empty() {
+        format!("{base}?max={max}")
+    } else {
+        format!("{base}?max={max}&{options}")
+    }
+}
+
+/// Named mechanisms: the receiver (which may create), then the sender.
+fn named(
+    base: &str,
+    tx_max: usize,
+    rx_max: usize,
+    options: &'static str,
+) -> Result<Ends, ConnectError> {
+    let rx = transport::receiver(&with_options(base, rx_max, options))?;
+    let tx = transport::sender(&with_options(base, tx_max, options))?;
+    Ok((tx, rx))
+}
+
+/// Socket mechanisms: listen, connect, accept.
+fn connected(
+    base: &str,
+    tx_max: usize,
+    rx_max: usize,
+    options: &'static str,
+) -> Result<Ends, ConnectError> {
+    let mut listener = transport::listen(&with_options(base, rx_max, options))?;
+    let client = transport::connect(&with_options(listener.url(), tx_max, options))?;
+    let server = listener.accept_timeout(Duration::from_secs(10))?;
+    Ok((client.sender, server.receiver))
+}
+
+/// Anonymous pipes: a pair, the read end re-wrapped with its own maximum.
+fn piped(
+    _: &str,
+    tx_max: usize,
+    rx_max: usize,
+    options: &'static str,
+) -> Result<Ends, ConnectError> {
+    let framing = if options.contains("framing=lines") {
+        Framing::Lines
+    } else {
+        Framing::Length
+    };
+    let (tx, rx) = transport::pipe::pair(&Config::new().max_message_size(tx_max).framing(framing))?;
+    let fd = rx.into_fd().expect("a fresh receiver has its descriptor");
+    let rx = transport::pipe::receiver_from_fd(
+        fd,
+        &Config::new().max_message_size(rx_max).framing(framing),
+    )?;
+    Ok((Box::new(tx), Box::new(rx)))
+}
+
+/// Removes a channel's kernel object when a test ends, passed or failed.
+enum Cleanup {
+    Nothing,
+    Path(PathBuf),
+    Mq(String),
+    Sysv(i32),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Nothing => {}
+            Cleanup::Path(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+            Cleanup::Mq(name) => {
+                let _ = transport::mq::unlink(name);
+            }
+            Cleanup::Sysv(key) => {
+                let _ = transport::sysv_mq::remove(*key);
+            }
+        }
+    }
+}
+
+/// pid + counter, unique to this call.
+fn unique() -> (u32, u32) {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    (std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn temp_path(what: &str) -> PathBuf {
+    let (pid, n) = unique();
+    std::env::temp_dir().join(format!("shmlane-test-{pid}-{n}.{what}"))
+}
+
+fn fresh_pipe() -> (String, Cleanup) {
+    ("pipe:".into(), Cleanup::Nothing)
+}
+
+fn fresh_fifo() -> (String, Cleanup) {
+    let path = temp_path("fifo");
+    (format!("fifo://{}", path.display()), Cleanup::Path(path))
+}
+
+fn fresh_mq() -> (String, Cleanup) {
+    let (pid, n) = unique();
+    let name = format!("/shmlane-test-{pid}-{n}");
+    (format!("mq://{name}"), Cleanup::Mq(name))
+}
+
+fn fresh_sysv() -> (String, Cleanup) {
+    let (pid, n) = unique();
+    // Unique per process and call; a stale queue of a dead test process
+    // with the same key is removed first.
+    let key = (0x5300_0000 | ((pid & 0xf_ffff) << 8) | (n & 0xff)) as i32;
+    let _ = transport::sysv_mq::remove(key);
+    (format!("sysvmq://{key}"), Cleanup::Sysv(key))
+}
+
+fn fresh_unix() -> (String, Cleanup) {
+    let path = temp_path("sock");
+    (format!("unix://{}", path.display()), Cleanup::Path(path))
+}
+
+fn fresh_seqpacket() -> (String, Cleanup) {
+    let path = temp_path("seq");
+    (
+        format!("unix+seqpacket://{}", path.display()),
+        Cleanup::Path(path),
+    )
+}
+
+fn fresh_tcp() -> (String, Cleanup) {
+    ("tcp://127.0.0.1:0".into(), Cleanup::Nothing)
+}
+
+fn framing_of(lines: bool) -> Framing {
+    if lines {
+        Framing::Lines
+    } else {
+        Framing::Length
+    }
+}
+
+fn raw_pipe(max: usize, lines: bool) -> Raw {
+    let (tx, rx) = transport::pipe::pair(
+        &Config::new()
+            .max_message_size(max)
+            .framing(framing_of(lines)),
+    )
+    .unwrap();
+    let writer = std::fs::File::from(tx.into_fd().unwrap());
+    (Box::new(rx), Box::new(writer), Cleanup::Nothing)
+}
+
+fn raw_fifo(max: usize, lines: bool) -> Raw {
+    let path = temp_path("fifo");
+    let config = Config::new()
+        .max_message_size(max)
+        .framing(framing_of(lines));
+    let rx = transport::fifo::receiver(&path, &config).unwrap();
+    let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    (Box::new(rx), Box::new(writer), Cleanup::Path(path))
+}
+
+fn raw_unix(max: usize, lines: bool) -> Raw {
+    let path = temp_path("sock");
+    let config = Config::new()
+        .max_message_size(max)
+        .framing(framing_of(lines));
+    let mut listener = transport::unix::listen(&path, &config).unwrap();
+    let writer = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let server = transport::Listener::accept(&mut listener).unwrap();
+    (server.receiver, Box::new(writer), Cleanup::Path(path))
+}
+
+fn raw_tcp(max: usize, lines: bool) -> Raw {
+    let config = Config::new()
+        .max_message_size(max)
+        .framing(framing_of(lines));
+    let mut listener = transport::tcp::listen("127.0.0.1:0", &config).unwrap();
+    let addr = transport::Listener::url(&listener)
+        .trim_start_matches("tcp://")
+        .to_owned();
+    let writer = std::net::TcpStream::connect(addr).unwrap();
+    let server = transport::Listener::accept(&mut listener).unwrap();
+    (server.receiver, Box::new(writer), Cleanup::Nothing)
+}
+
+const PIPE: Kind = Kind {
+    fresh: fresh_pipe,
+    options: "",
+    make: piped,
+    oversize: Oversize::Corrupted,
+    raw: Some(|max| raw_pipe(max, false)),
+};
+const PIPE_LINES: Kind = Kind {
+    options: "framing=lines",
+    raw: Some(|max| raw_pipe(max, true)),
+    ..PIPE
+};
+const FIFO: Kind = Kind {
+    fresh: fresh_fifo,
+    options: "",
+    make: named,
+    oversize: Oversize::Corrupted,
+    raw: Some(|max| raw_fifo(max, false)),
+};
+const FIFO_LINES: Kind = Kind {
+    options: "framing=lines",
+    raw: Some(|max| raw_fifo(max, true)),
+    ..FIFO
+};
+const MQ: Kind = Kind {
+    fresh: fresh_mq,
+    options: "",
+    make: named,
+    oversize: Oversize::RefusedAtOpen,
+    raw: None,
+};
+const SYSVMQ: Kind = Kind {
+    fresh: fresh_sysv,
+    options: "",
+    make: named,
+    oversize: Oversize::Dropped,
+    raw: None,
+};
+const UNIX: Kind = Kind {
+    fresh: fresh_unix,
+    options: "",
+    make: connected,
+    oversize: Oversize::Corrupted,
+    raw: Some(|max| raw_unix(max, false)),
+};
+const UNIX_LINES: Kind = Kind {
+    options: "framing=lines",
+    raw: Some(|max| raw_unix(max, true)),
+    ..UNIX
+};
+const SEQPACKET: Kind = Kind {
+    fresh: fresh_seqpacket,
+    options: "",
+    make: connected,
+    oversize: Oversize::Dropped,
+    raw: None,
+};
+const TCP: Kind = Kind {
+    fresh: fresh_tcp,
+    options: "",
+    make: connected,
+    oversize: Oversize::Corrupted,
+    raw: Some(|max| raw_tcp(max, false)),
+};
+const TCP_LINES: Kind = Kind {
+    options: "framing=lines",
+    raw: Some(|max| raw_tcp(max, true)),
+    ..TCP
+};
+
+// ---------------------------------------------------------------------------
+// Messages: sequence number and content from one generator, so a receiver
+// checks each byte for byte.
+
+/// The maximum of these tests: within every mechanism's default limits
+/// (System V's msgmax is 8192, a queue holds 16384 bytes).
+const MAX: usize = 4096;
+
+/// Message `seq`: a length from 0 to `max` and bytes that depend on
+/// `seq`, the first 8 of them `seq` itself when there is room. Never a
+/// newline when `lines`.
+fn message(seq: u64, max: usize, lines: bool, out: &mut Vec<u8>) {
+    let len = (seq.wrapping_mul(2_654_435_761) % (max as u64 + 1)) as usize;
+    out.clear();
+    let mut x = seq ^ 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(x as u8);
+    }
+    if len >= 8 {
+        out[..8].copy_from_slice(&seq.to_le_bytes());
+    }
+    if lines {
+        for b in out.iter_mut().filter(|b| **b == b'\n') {
+            *b = b'#';
+        }
+    }
+}
+
+/// How many messages the cross-process tests move.
+const STREAM_COUNT: u64 = 5_000;
+/// Longest a test may take before the watchdog fails it.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn is_disconnected(r: &Result<usize, RecvError>) -> bool {
+    matches!(r, Err(RecvError::Disconnected { .. }))
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+fn order_and_boundaries(kind: &Kind) {
+    let _dog = Watchdog::new("order and boundaries", LIMIT);
+    let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
+    assert_eq!((tx.max_message_size(), rx.max_message_size()), (MAX, MAX));
+    let fill = if kind.lines() { b'x' } else { 0xa5 };
+    let max_msg = vec![fill; MAX];
+    tx.send(b"").unwrap();
+    tx.send(b"1").unwrap();
+    tx.send(&max_msg).unwrap();
+    match tx.send(&vec![fill; MAX + 1]) {
+        Err(SendError::MessageTooLarge { len, max, endpoint }) => {
+            assert_eq!((len, max), (MAX + 1, MAX));
+            assert_eq!(&*endpoint, tx.endpoint());
+        }
+        other => panic!("max + 1 must be refused, got {other:?}"),
+    }
+    tx.send(b"after").unwrap();
+    let mut buf = Vec::new();
+    for expected in [&b""[..], b"1", &max_msg, b"after"] {
+        let len = rx.recv_timeout(&mut buf, LIMIT).unwrap();
+        assert_eq!(len, expected.len());
+        assert!(
+            buf == expected,
+            "message of {} bytes differs",
+            expected.len()
+        );
+    }
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
+}
+
+fn drain_then_disconnected(kind: &Kind) {
+    let _dog = Watchdog::new("drain then disconnected", LIMIT);
+    let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
+    for msg in [&b"a"[..], b"bb", b"ccc"] {
+        tx.send(msg).unwrap();
+    }
+    drop(tx);
+    let mut buf = Vec::new();
+    for expected in [&b"a"[..], b"bb", b"ccc"] {
+        rx.recv_timeout(&mut buf, LIMIT).unwrap();
+        assert_eq!(buf, expected);
+    }
+    for _ in 0..2 {
+        let r = rx.recv_timeout(&mut buf, LIMIT);
+        assert!(is_disconnected(&r), "{r:?}");
+    }
+    assert!(is_disconnected(&rx.try_recv(&mut buf)));
+}
+
+/// The child sends, the parent receives and checks every message.
+fn child_to_parent(kind: &Kind) {
+    let _dog = Watchdog::new("child to parent", LIMIT);
+    let (tx, mut rx, _cleanup) = kind.ends(MAX);
+    let lines = kind.lines();
+    let child = fork_child(move || {
+        let mut tx = tx;
+        let mut msg = Vec::new();
+        for seq in 0..STREAM_COUNT {
+            message(seq, MAX, lines, &mut msg);
+            if let Err(e) = tx.send(&msg) {
+                eprintln!("child: send {seq}: {e}");
+                return 1;
+            }
+        }
+        0
+    });
+    let (mut buf, mut expected) = (Vec::new(), Vec::new());
+    for seq in 0..STREAM_COUNT {
+        rx.recv_timeout(&mut buf, LIMIT)
+            .unwrap_or_else(|e| panic!("message {seq}: {e}"));
+        message(seq, MAX, lines, &mut expected);
+        assert!(
+            buf == expected,
+            "message {seq} differs ({} bytes, expected {})",
+            buf.len(),
+            expected.len()
+        );
+    }
+    let end = rx.recv_timeout(&mut buf, LIMIT);
+    assert!(
+        is_disconnected(&end),
+        "after the child's last message: {end:?}"
+    );
+    assert_eq!(child.wait(LIMIT), 0);
+}
+
+/// The parent sends, the child receives, checks, and sees the end.
+fn parent_to_child(kind: &Kind) {
+    let _dog = Watchdog::new("parent to child", LIMIT);
+    let (tx, rx, _cleanup) = kind.ends(MAX);
+    let lines = kind.lines();
+    let mut tx_slot = Some(tx);
+    let tx_in_child = &mut tx_slot;
+    let child = fork_child(move || {
+        // The child's copy of the sender, unused: closing it is what lets
+        // the child see the end once the parent's sender goes (a pipe's
+        // reader sees the end only when no write end is open anywhere).
+        drop(tx_in_child.take());
+        let mut rx = rx;
+        let (mut buf, mut expected) = (Vec::new(), Vec::new());
+        for seq in 0..STREAM_COUNT {
+            if let Err(e) = rx.recv_timeout(&mut buf, LIMIT) {
+                eprintln!("child: message {seq}: {e}");
+                return 1;
+            }
+            message(seq, MAX, lines, &mut expected);
+            if buf != expected {
+                eprintln!("child: message {seq} differs");
+                return 2;
+            }
+        }
+        match rx.recv_timeout(&mut buf, LIMIT) {
+            Err(RecvError::Disconnected { .. }) => 0,
+            other => {
+                eprintln!("child: after the last message: {other:?}");
+                3
+            }
+        }
+    });
+    let mut tx = tx_slot.take().expect("the parent keeps its sender");
+    let mut msg = Vec::new();
+    for seq in 0..STREAM_COUNT {
+        message(seq, MAX, lines, &mut msg);
+        tx.send(&msg).unwrap_or_else(|e| panic!("send {seq}: {e}"));
+    }
+    drop(tx);
+    assert_eq!(child.wait(LIMIT), 0);
+}
+
+fn timeouts_both_ways(kind: &Kind) {
+    let _dog = Watchdog::new("timeouts", LIMIT);
+    let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
+    let mut buf = Vec::new();
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, Duration::from_millis(20)),
+        Err(RecvError::Timeout)
+    ));
+    // Fill the channel with max-size messages until it refuses one.
+    let fill = if kind.lines() { b'f' } else { 0x5a };
+    let big = vec![fill; MAX];
+    let mut accepted = 0u32;
+    loop {
+        match tx.try_send(&big) {
+            Ok(()) => accepted += 1,
+            Err(SendError::Full) => break,
+            Err(e) => panic!("try_send: {e}"),
+        }
+        assert!(accepted < 1_000_000, "the channel never filled");
+    }
+    assert!(accepted > 0);
+    assert!(matches!(
+        tx.send_timeout(&big, Duration::from_millis(20)),
+        Err(SendError::Timeout)
+    ));
+    // Everything accepted arrives whole, then a last message (which
+    // first finishes a message the kernel took only in part).
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut whole = 0u32;
+            loop {
+                rx.recv_timeout(&mut buf, LIMIT).unwrap();
+                if buf == b"last" {
+                    return whole;
+                }
+                assert!(buf == big, "message {whole} is not whole");
+                whole += 1;
+            }
+        });
+        tx.send_timeout(b"last", LIMIT).unwrap();
+        assert_eq!(reader.join().unwrap(), accepted);
+    });
+}
+
+fn oversize_on_the_receiving_side(kind: &Kind) {
+    let _dog = Watchdog::new("oversize", LIMIT);
+    let small = 1000;
+    let (url, _cleanup) = (kind.fresh)();
+    let (mut tx, mut rx) = match (
+        (kind.make)(&url, 2 * small, small, kind.options),
+        kind.oversize,
+    ) {
+        (Err(ConnectError::QueueTooSmall { msgsize, max, .. }), Oversize::RefusedAtOpen) => {
+            assert_eq!((msgsize, max), (small, 2 * small));
+            return;
+        }
+        (Ok(ends), Oversize::Dropped | Oversize::Corrupted) => ends,
+        (other, oversize) => panic!("{url}: expected {oversize:?}, got {:?}", other.map(|_| ())),
+    };
+    let fill = if kind.lines() { b'o' } else { 0x0f };
+    tx.send(&vec![fill; small + 1]).unwrap();
+    tx.send(b"next").unwrap();
+    let mut buf = Vec::new();
+    let got = rx.recv_timeout(&mut buf, LIMIT);
+    match kind.oversize {
+        Oversize::Dropped => {
+            match got {
+                Err(RecvError::MessageTooLarge { len, max, .. }) => {
+                    assert!(len > small, "len {len}");
+                    assert_eq!(max, small);
+                }
+                other => panic!("expected MessageTooLarge, got {other:?}"),
+            }
+            rx.recv_timeout(&mut buf, LIMIT).unwrap();
+            assert_eq!(buf, b"next", "the channel goes on after dropping it");
+        }
+        _ => {
+            assert!(matches!(got, Err(RecvError::Corrupted { .. })), "{got:?}");
+            let again = rx.recv_timeout(&mut buf, LIMIT);
+            assert!(
+                matches!(again, Err(RecvError::Corrupted { .. })),
+                "{again:?}"
+            );
+        }
+    }
+}
+
+fn garbage_on_the_wire(kind: &Kind) {
+    let Some(raw) = kind.raw else {
+        return; // kernel-kept boundaries: no bytes of a stream to garble
+    };
+    let _dog = Watchdog::new("garbage", LIMIT);
+    let (mut rx, mut writer, _cleanup) = raw(MAX);
+    let mut buf = Vec::new();
+    if kind.lines() {
+        // A line that never ends within the maximum.
+        writer.write_all(&vec![b'g'; MAX + 1]).unwrap();
+    } else {
+        // A good frame, then a prefix claiming about 4 GiB.
+        writer.write_all(&[0, 0, 0, 2, b'o', b'k']).unwrap();
+        writer.write_all(&0xffff_fff0u32.to_be_bytes()).unwrap();
+        writer.write_all(&[1, 2, 3]).unwrap();
+        rx.recv_timeout(&mut buf, LIMIT).unwrap();
+        assert_eq!(buf, b"ok");
+    }
+    match rx.recv_timeout(&mut buf, LIMIT) {
+        Err(RecvError::Corrupted { corruption, .. }) => {
+            assert_eq!(corruption.limit, MAX as u64);
+            assert!(corruption.found > MAX as u64, "{corruption}");
+        }
+        other => panic!("garbage must be Corrupted, got {other:?}"),
+    }
+    assert!(matches!(
+        rx.try_recv(&mut buf),
+        Err(RecvError::Corrupted { .. })
+    ));
+    assert!(
+        LARGEST.load(Ordering::Relaxed) < 1 << 30,
+        "something allocated {} bytes",
+        LARGEST.load(Ordering::Relaxed)
+    );
+    // The receiver closed the connection: the writer learns it.
+    let chunk = vec![0u8; 64 * 1024];
+    let mut writes = 0;
+    while writer.write_all(&chunk).is_ok() {
+        writes += 1;
+        assert!(
+            writes < 10_000,
+            "the writer never saw the connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn no_allocation_per_message(kind: &Kind) {
+    let _dog = Watchdog::new("no allocation", LIMIT);
+    let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
+    let lines = kind.lines();
+    let (mut msg, mut buf) = (Vec::new(), Vec::with_capacity(MAX));
+    message(1, MAX, lines, &mut msg);
+    msg.resize(MAX, b'm');
+    let mut round = |seq: u64, tx: &mut Box<dyn Sender>, rx: &mut Box<dyn Receiver>| {
+        tx.send(&msg).unwrap();
+        rx.recv_into(&mut buf).unwrap();
+        assert_eq!(buf.len(), msg.len(), "message {seq}");
+    };
+    // Warm up: the first calls may size the buffers.
+    for seq in 0..4 {
+        round(seq, &mut tx, &mut rx);
+    }
+    let before = allocations();
+    for seq in 0..1000 {
+        round(seq, &mut tx, &mut rx);
+    }
+    assert_eq!(allocations() - before, 0, "send/recv allocated");
+}
+
+macro_rules! conformance {
+    ($($name:ident: $kind:expr;)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn order_and_boundaries() {
+                super::order_and_boundaries(&$kind);
+            }
+
+            #[test]
+            fn drain_then_disconnected() {
+                super::drain_then_disconnected(&$kind);
+            }
+
+            #[test]
+            fn child_to_parent() {
+                super::child_to_parent(&$kind);
+            }
+
+            #[test]
+            fn parent_to_child() {
+                super::parent_to_child(&$kind);
+            }
+
+            #[test]
+            fn timeouts_both_ways() {
+                super::timeouts_both_ways(&$kind);
+            }
+
+            #[test]
+            fn oversize_on_the_receiving_side() {
+                super::oversize_on_the_receiving_side(&$kind);
+            }
+
+            #[test]
+            fn garbage_on_the_wire() {
+                super::garbage_on_the_wire(&$kind);
+            }
+
+            #[test]
+            fn no_allocation_per_message() {
+                super::no_allocation_per_message(&$kind);
+            }
+        }
+    )*};
+}
+
+conformance! {
+    pipe: PIPE;
+    pipe_lines: PIPE_LINES;
+    fifo: FIFO;
+    fifo_lines: FIFO_LINES;
+    mq: MQ;
+    sysvmq: SYSVMQ;
+    unix: UNIX;
+    unix_lines: UNIX_LINES;
+    seqpacket: SEQPACKET;
+    tcp: TCP;
+    tcp_lines: TCP_LINES;
+}

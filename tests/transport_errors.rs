@@ -1,0 +1,449 @@
+//! Bad input to the transports is a typed error naming the mechanism and
+//! the object, never a panic; and what only one mechanism does (queue
+//! priorities, System V types, a FIFO writer waiting for its reader, a
+//! stale socket file).
+#![cfg(not(any(miri, shmlane_loom)))]
+#![allow(clippy::disallowed_types, reason = "test support, not ring code")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::Watchdog;
+use shmlane::transport::{
+    self, Config, ConnectError, Listener, Receiver, RecvError, SendError, Sender, fifo, mq,
+    sysv_mq, unix,
+};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn unique(what: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("shmlane-test-{}-{n}-{what}", std::process::id())
+}
+
+/// A path under the temp dir, removed on drop.
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(what: &str) -> Self {
+        Self(std::env::temp_dir().join(unique(what)))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A queue name, removed on drop.
+struct QueueName(String);
+
+impl QueueName {
+    fn new(what: &str) -> Self {
+        Self(format!("/{}", unique(what)))
+    }
+}
+
+impl Drop for QueueName {
+    fn drop(&mut self) {
+        let _ = mq::unlink(&self.0);
+    }
+}
+
+/// A System V key, its queue removed on drop.
+struct Key(i32);
+
+impl Key {
+    fn new() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let key = (0x5400_0000 | ((std::process::id() & 0xf_ffff) << 8) | (n & 0xff)) as i32;
+        let _ = sysv_mq::remove(key);
+        Self(key)
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        let _ = sysv_mq::remove(self.0);
+    }
+}
+
+fn message_names(e: &ConnectError, parts: &[&str]) {
+    let text = e.to_string();
+    for part in parts {
+        assert!(text.contains(part), "{text:?} should name {part:?}");
+    }
+}
+
+#[test]
+fn a_path_that_is_not_a_fifo_is_wrong_file_type() {
+    let path = TempPath::new("regular");
+    std::fs::write(&path.0, b"not a fifo").unwrap();
+    for result in [
+        fifo::receiver(&path.0, &Config::new()).map(drop),
+        fifo::sender(&path.0, &Config::new()).map(drop),
+    ] {
+        match result {
+            Err(
+                e @ ConnectError::WrongFileType {
+                    expected, found, ..
+                },
+            ) => {
+                assert_eq!((expected, found), ("FIFO", "regular file"));
+                message_names(&e, &["fifo://", &path.0.display().to_string()]);
+            }
+            other => panic!("expected WrongFileType, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&path.0).unwrap(), b"not a fifo", "left alone");
+}
+
+#[test]
+fn a_fifo_is_made_with_mode_0600_and_removed_by_its_maker() {
+    let path = TempPath::new("made");
+    let rx = fifo::receiver(&path.0, &Config::new()).unwrap();
+    let meta = std::fs::metadata(&path.0).unwrap();
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    drop(rx);
+    assert!(!path.0.exists(), "the maker removes the FIFO");
+
+    let kept = fifo::receiver(&path.0, &Config::new().persist(true).mode(0o640)).unwrap();
+    drop(kept);
+    let meta = std::fs::metadata(&path.0).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+}
+
+#[test]
+fn a_fifo_writer_waits_for_a_reader_up_to_its_timeout() {
+    let _dog = Watchdog::new("fifo open timeout", LIMIT);
+    let path = TempPath::new("lonely");
+    let config = Config::new().open_timeout(Duration::from_millis(30));
+    match fifo::sender(&path.0, &config) {
+        Err(ConnectError::Timeout { what, .. }) => assert!(what.contains("receiver"), "{what}"),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    // With a reader there, the same open succeeds at once.
+    let mut rx = fifo::receiver(&path.0, &Config::new()).unwrap();
+    let mut tx = fifo::sender(&path.0, &config).unwrap();
+    tx.send(b"this is a pipe").unwrap();
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"this is a pipe");
+}
+
+#[test]
+fn a_fifo_receiver_opened_first_waits_for_its_first_writer() {
+    let _dog = Watchdog::new("fifo reader first", LIMIT);
+    let path = TempPath::new("first");
+    let mut rx = fifo::receiver(&path.0, &Config::new()).unwrap();
+    let mut buf = Vec::new();
+    // No writer yet: not the end, just nothing.
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, Duration::from_millis(20)),
+        Err(RecvError::Timeout)
+    ));
+    let mut tx = fifo::sender(&path.0, &Config::new()).unwrap();
+    tx.send(b"hello").unwrap();
+    drop(tx);
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"hello");
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, LIMIT),
+        Err(RecvError::Disconnected { .. })
+    ));
+}
+
+#[test]
+fn an_mq_name_without_a_slash_is_invalid() {
+    for e in [
+        mq::MqSender::open("jobs", &Config::new()).unwrap_err(),
+        mq::MqReceiver::open("a/b", &Config::new()).unwrap_err(),
+        transport::receiver("mq://jobs").map(drop).unwrap_err(),
+    ] {
+        assert!(matches!(e, ConnectError::InvalidName { .. }), "{e:?}");
+        message_names(&e, &["mq://"]);
+    }
+    let e = mq::MqSender::open("jobs", &Config::new()).unwrap_err();
+    assert!(
+        e.to_string().contains("mq:///jobs"),
+        "says what to write: {e}"
+    );
+}
+
+#[test]
+fn an_mq_queue_smaller_than_the_maximum_is_refused() {
+    let name = QueueName::new("small");
+    let _rx = mq::MqReceiver::open(&name.0, &Config::new().max_message_size(100)).unwrap();
+    match mq::MqSender::open(&name.0, &Config::new().max_message_size(200)) {
+        Err(e @ ConnectError::QueueTooSmall { msgsize, max, .. }) => {
+            assert_eq!((msgsize, max), (100, 200));
+            message_names(&e, &[&format!("mq://{}", name.0)]);
+        }
+        other => panic!("expected QueueTooSmall, got {other:?}"),
+    }
+    // Without a maximum, an end adopts the queue's.
+    let tx = mq::MqSender::open(&name.0, &Config::new()).unwrap();
+    assert_eq!(tx.max_message_size(), 100);
+    // A capacity that differs from the queue's is refused.
+    let e = mq::MqSender::open(&name.0, &Config::new().capacity(3)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConnectError::Incompatible {
+                field: "capacity",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn mq_delivers_the_highest_priority_first() {
+    let name = QueueName::new("prio");
+    let config = Config::new().max_message_size(64).capacity(8);
+    let mut rx = mq::MqReceiver::open(&name.0, &config).unwrap();
+    let mut tx = mq::MqSender::open(&name.0, &config).unwrap();
+    tx.send_with_priority(b"low", 1).unwrap();
+    tx.send_with_priority(b"high", 30).unwrap();
+    tx.send(b"default").unwrap();
+    tx.send_with_priority(b"mid", 5).unwrap();
+    tx.send_with_priority(b"high-2", 30).unwrap();
+    assert!(matches!(
+        tx.send_with_priority(b"x", 0),
+        Err(SendError::InvalidMessage { .. })
+    ));
+    let mut buf = Vec::new();
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        let (_, priority) = rx.recv_with_priority(&mut buf).unwrap();
+        got.push((String::from_utf8(buf.clone()).unwrap(), priority));
+    }
+    let expected = [
+        ("high", 30),
+        ("high-2", 30),
+        ("mid", 5),
+        ("low", 1),
+        ("default", 1),
+    ];
+    let expected: Vec<(String, u32)> = expected.iter().map(|&(m, p)| (m.to_owned(), p)).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn sysv_receives_by_message_type() {
+    let key = Key::new();
+    let config = Config::new().max_message_size(64);
+    let mut rx = sysv_mq::SysvReceiver::open(key.0, &config).unwrap();
+    let mut tx = sysv_mq::SysvSender::open(key.0, &config).unwrap();
+    tx.send_type(3, b"three").unwrap();
+    tx.send_type(1, b"one").unwrap();
+    tx.send_type(2, b"two").unwrap();
+    tx.send_type(3, b"three again").unwrap();
+    assert!(matches!(
+        tx.send_type(sysv_mq::END_TYPE, b"x"),
+        Err(SendError::InvalidMessage { .. })
+    ));
+    let mut buf = Vec::new();
+    assert_eq!(rx.recv_type(2, &mut buf).unwrap(), (3, 2));
+    assert_eq!(buf, b"two");
+    // Negative: the lowest type up to 3.
+    assert_eq!(rx.recv_type(-3, &mut buf).unwrap(), (3, 1));
+    assert_eq!(buf, b"one");
+    // 0: any type, in send order.
+    rx.recv_into(&mut buf).unwrap();
+    assert_eq!(buf, b"three");
+    assert_eq!(rx.recv_type(3, &mut buf).unwrap().1, 3);
+    assert_eq!(buf, b"three again");
+    assert!(matches!(
+        rx.recv_type_deadline(7, &mut buf, transport::Deadline::Now),
+        Err(RecvError::Empty)
+    ));
+}
+
+#[test]
+fn sysv_keys_and_limits_are_checked() {
+    let e = transport::receiver("sysvmq://0").map(drop).unwrap_err();
+    assert!(matches!(e, ConnectError::InvalidName { .. }), "{e:?}");
+    let e = transport::receiver("sysvmq://jobs").map(drop).unwrap_err();
+    assert!(matches!(e, ConnectError::InvalidName { .. }), "{e:?}");
+    let key = Key::new();
+    let e = sysv_mq::SysvSender::open(key.0, &Config::new().max_message_size(1 << 30)).unwrap_err();
+    assert!(matches!(e, ConnectError::InvalidConfig { .. }), "{e:?}");
+    message_names(&e, &["sysvmq://", "msgmax"]);
+}
+
+#[test]
+fn a_unix_path_longer_than_sockaddr_un_is_refused() {
+    let long = format!("/tmp/{}", "x".repeat(200));
+    for result in [
+        unix::listen(&long, &Config::new()).map(drop),
+        unix::connect(&long, &Config::new()).map(drop),
+        transport::listen(&format!("unix+seqpacket://{long}")).map(drop),
+    ] {
+        match result {
+            Err(e @ ConnectError::PathTooLong { len, max, .. }) => {
+                assert_eq!((len, max), (long.len(), unix::MAX_PATH_LEN));
+                message_names(&e, &["unix", "x"]);
+            }
+            other => panic!("expected PathTooLong, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unix_listen_replaces_a_stale_socket_but_not_a_live_one() {
+    let path = TempPath::new("sock");
+    let live = unix::listen(&path.0, &Config::new()).unwrap();
+    let e = unix::listen(&path.0, &Config::new()).unwrap_err();
+    assert!(matches!(e, ConnectError::AddrInUse { .. }), "{e:?}");
+    drop(live);
+    assert!(!path.0.exists(), "the listener removes its socket file");
+
+    // A socket file whose listener went away without removing it.
+    drop(std::os::unix::net::UnixListener::bind(&path.0).unwrap());
+    assert!(path.0.exists());
+    let listener = unix::listen(&path.0, &Config::new()).unwrap();
+    transport::connect(&format!("unix://{}", path.0.display())).unwrap();
+    drop(listener);
+
+    let not_socket = TempPath::new("file");
+    std::fs::write(&not_socket.0, b"").unwrap();
+    let e = unix::listen(&not_socket.0, &Config::new()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConnectError::WrongFileType {
+                expected: "socket",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_refused_or_unreachable_tcp_peer_is_typed() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let e = transport::connect(&format!("tcp://127.0.0.1:{port}")).unwrap_err();
+    assert!(matches!(e, ConnectError::Refused { .. }), "{e:?}");
+    message_names(&e, &[&format!("tcp://127.0.0.1:{port}")]);
+    let e = transport::sender("tcp://nonexistent.invalid:80")
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(e, ConnectError::Unreachable { .. }), "{e:?}");
+    message_names(&e, &["nonexistent.invalid"]);
+    let e = transport::connect("unix:///nonexistent-dir/x.sock").unwrap_err();
+    assert!(matches!(e, ConnectError::NotFound { .. }), "{e:?}");
+}
+
+#[test]
+fn a_connect_waits_for_its_listener_with_a_timeout() {
+    let _dog = Watchdog::new("connect retry", LIMIT);
+    let path = TempPath::new("late");
+    let url = format!("unix://{}?timeout_ms=10000", path.0.display());
+    std::thread::scope(|s| {
+        let client = s.spawn(|| transport::sender(&url));
+        std::thread::sleep(Duration::from_millis(50));
+        let mut listener = unix::listen(&path.0, &Config::new()).unwrap();
+        let mut server = listener.accept_timeout(LIMIT).unwrap();
+        let mut tx = client.join().unwrap().unwrap();
+        tx.send(b"late but there").unwrap();
+        let mut buf = Vec::new();
+        server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
+        assert_eq!(buf, b"late but there");
+    });
+    let e = transport::listen(&format!("unix://{}", path.0.display()))
+        .unwrap()
+        .accept_timeout(Duration::from_millis(10))
+        .unwrap_err();
+    assert!(matches!(e, ConnectError::Timeout { .. }), "{e:?}");
+}
+
+#[test]
+fn options_that_do_not_apply_are_refused() {
+    for (url, option) in [
+        ("mq:///q?framing=lines", "framing"),
+        ("pipe:?priority=3", "priority"),
+        ("tcp://127.0.0.1:1?mode=0600", "mode"),
+        ("unix+seqpacket:///x?framing=lines", "framing"),
+        ("sysvmq://5?capacity=3", "capacity"),
+        ("fifo:///x?role=listen", "role"),
+    ] {
+        match transport::sender(url).map(drop) {
+            Err(e @ ConnectError::InvalidConfig { .. }) => {
+                message_names(&e, &[option]);
+            }
+            other => panic!("{url}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+    match transport::sender("pigeon://x").map(drop) {
+        Err(ConnectError::InvalidUrl { reason, .. }) => {
+            assert!(reason.contains("pigeon"), "{reason}")
+        }
+        other => panic!("expected InvalidUrl, got {other:?}"),
+    }
+}
+
+#[test]
+fn one_way_mechanisms_cannot_connect_or_listen() {
+    for url in ["fifo:///tmp/x", "mq:///x", "sysvmq://7", "pipe:"] {
+        let e = transport::connect(url).unwrap_err();
+        assert!(
+            matches!(e, ConnectError::Unsupported { .. }),
+            "{url}: {e:?}"
+        );
+        let e = transport::listen(url).map(drop).unwrap_err();
+        assert!(
+            matches!(e, ConnectError::Unsupported { .. }),
+            "{url}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pipe_fd_that_is_not_open_is_refused() {
+    let e = transport::receiver("pipe:?fd=987654")
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(e, ConnectError::InvalidConfig { .. }), "{e:?}");
+    message_names(&e, &["987654"]);
+}
+
+#[test]
+fn a_sender_learns_its_receiver_is_gone() {
+    let _dog = Watchdog::new("receiver gone", LIMIT);
+    let socket = TempPath::new("gone");
+    let seqpacket = format!("unix+seqpacket://{}", socket.0.display());
+    for url in ["pipe:", "tcp://127.0.0.1:0", &seqpacket] {
+        let (mut tx, mut rx) = transport::pair(url).unwrap();
+        tx.send(b"x").unwrap();
+        rx.recv_into(&mut Vec::new()).unwrap();
+        drop(rx);
+        // TCP learns it from the peer's reset: a send or two later.
+        let mut result = Ok(());
+        for _ in 0..100 {
+            result = tx.send(b"y");
+            if result.is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            matches!(result, Err(SendError::Disconnected { .. })),
+            "{url}: {result:?}"
+        );
+    }
+}
