@@ -188,6 +188,7 @@ enum Cleanup {
     Path(PathBuf),
     Mq(String),
     Sysv(i32),
+    Shm(String),
 }
 
 impl Drop for Cleanup {
@@ -196,6 +197,9 @@ impl Drop for Cleanup {
             Cleanup::Nothing => {}
             Cleanup::Path(path) => {
                 let _ = std::fs::remove_file(path);
+            }
+            Cleanup::Shm(name) => {
+                let _ = nix::sys::mman::shm_unlink(format!("/{name}").as_str());
             }
             Cleanup::Mq(name) => {
                 let _ = transport::mq::unlink(name);
@@ -231,6 +235,12 @@ fn fresh_mq() -> (String, Cleanup) {
     let (pid, n) = unique();
     let name = format!("/shmlane-test-{pid}-{n}");
     (format!("mq://{name}"), Cleanup::Mq(name))
+}
+
+fn fresh_shm() -> (String, Cleanup) {
+    let (pid, n) = unique();
+    let name = format!("shmlane-test-{pid}-{n}-shm");
+    (format!("shm://{name}"), Cleanup::Shm(name))
 }
 
 fn fresh_sysv() -> (String, Cleanup) {
@@ -340,6 +350,15 @@ const MQ: Kind = Kind {
     fresh: fresh_mq,
     options: "",
     make: named,
+    oversize: Oversize::RefusedAtOpen,
+    raw: None,
+};
+const SHM: Kind = Kind {
+    fresh: fresh_shm,
+    options: "",
+    make: named,
+    // The segment's creator (the receiver) fixes its maximum; a sender
+    // asking for a larger one cannot open.
     oversize: Oversize::RefusedAtOpen,
     raw: None,
 };
@@ -611,6 +630,23 @@ fn oversize_on_the_receiving_side(kind: &Kind) {
             assert_eq!((msgsize, max), (small, 2 * small));
             return;
         }
+        (
+            Err(ConnectError::Incompatible {
+                field,
+                expected,
+                found,
+                ..
+            }),
+            Oversize::RefusedAtOpen,
+        ) => {
+            // shm://: the segment was made for the receiver's maximum.
+            assert_eq!(field, "max_frame");
+            assert_eq!(
+                (expected, found),
+                ((2 * small).to_string(), small.to_string())
+            );
+            return;
+        }
         (Ok(ends), Oversize::Dropped | Oversize::Corrupted) => ends,
         (other, oversize) => panic!("{url}: expected {oversize:?}, got {:?}", other.map(|_| ())),
     };
@@ -772,4 +808,5 @@ conformance! {
     seqpacket: SEQPACKET;
     tcp: TCP;
     tcp_lines: TCP_LINES;
+    shm: SHM;
 }

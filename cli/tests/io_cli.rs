@@ -229,3 +229,51 @@ fn recv_count_fails_when_the_sender_ends_early() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "only one\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("after 1 of 3"));
 }
+
+/// A unique shared-memory segment name, removed at the end whatever
+/// happens.
+struct ShmName(String);
+
+impl ShmName {
+    fn new(test: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(format!("shmlane-test-{}-{n}-{test}", std::process::id()))
+    }
+}
+
+impl Drop for ShmName {
+    fn drop(&mut self) {
+        let _ = nix::sys::mman::shm_unlink(format!("/{}", self.0).as_str());
+    }
+}
+
+#[test]
+fn the_demo_through_shared_memory_either_end_first() {
+    // The receiver first, as in the FIFO demo: it creates the segment.
+    let name = ShmName::new("demo");
+    let url = format!("shm://{}", name.0);
+    let receiver = recv(&[&url]);
+    success(
+        &send(&[&url], b"this is shared memory\nand a second line\n"),
+        "send",
+    );
+    let out = success(&finish(receiver, "recv"), "recv");
+    assert_eq!(out, "this is shared memory\nand a second line\n");
+
+    // The sender first: it creates the segment and waits for a receiver.
+    let name = ShmName::new("demo-sender-first");
+    let url = format!("shm://{}", name.0);
+    let mut cmd = shmlane();
+    cmd.arg("send").arg(&url).stdin(Stdio::piped());
+    let mut sender = start(cmd);
+    sender
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"one\ntwo\n")
+        .expect("the sender reads its stdin");
+    let receiver = recv(&[&url, "--count", "2"]);
+    assert_eq!(success(&finish(receiver, "recv"), "recv"), "one\ntwo\n");
+    success(&finish(sender, "send"), "send");
+}

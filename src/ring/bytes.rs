@@ -338,6 +338,32 @@ unsafe fn read_word(word: *const u64) -> u64 {
     unsafe { word.read() }
 }
 
+/// The named ring `name` for `role`, opened if it exists and created
+/// (with `create`) if not, not yet marked attached (see
+/// [`RingMemory::named_unmarked`]). For the `shm://` transport, whose two
+/// ends may start in either order.
+#[cfg(not(shmlane_loom))]
+fn open_or_create(
+    name: &str,
+    role: Role,
+    open: &Options,
+    create: &Options,
+) -> Result<RingMemory<u64>, OpenError> {
+    // A creator that goes away between our two attempts: try again, and
+    // let a last open say what is wrong.
+    for _ in 0..3 {
+        match RingMemory::named_unmarked(Source::Open(name), RingKind::Bytes, role, open) {
+            Err(OpenError::NotFound { .. }) => {}
+            other => return other,
+        }
+        match RingMemory::named_unmarked(Source::Create(name), RingKind::Bytes, role, create) {
+            Err(OpenError::AlreadyExists { .. }) => {}
+            other => return other,
+        }
+    }
+    RingMemory::named_unmarked(Source::Open(name), RingKind::Bytes, role, open)
+}
+
 /// What a look for room found.
 enum Room {
     /// The frame fits at this placement.
@@ -390,6 +416,23 @@ impl Producer {
             consumer_was_gone: false,
             scratch: Vec::new(),
         })
+    }
+
+    /// For `shm://`: the producer of the ring `name`, opened with `open` or
+    /// created with `create`, marked attached at first use.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn open_or_create(
+        name: &str,
+        open: &Options,
+        create: &Options,
+    ) -> Result<Self, OpenError> {
+        Self::attach(open_or_create(name, Role::Producer, open, create)?, open)
+    }
+
+    /// Whether a consumer holds the ring's consumer role now (a syscall).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn consumer_present(&self) -> bool {
+        self.ring.peer_role_held()
     }
 
     /// The largest frame payload this ring takes, in bytes.
@@ -814,6 +857,17 @@ impl Consumer {
             max_frame,
             strategy: opts.wait_strategy.unwrap_or_default(),
         })
+    }
+
+    /// For `shm://`: the consumer of the ring `name`, opened with `open` or
+    /// created with `create`, marked attached at first use.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn open_or_create(
+        name: &str,
+        open: &Options,
+        create: &Options,
+    ) -> Result<Self, OpenError> {
+        Self::attach(open_or_create(name, Role::Consumer, open, create)?, open)
     }
 
     /// The largest frame payload this ring takes, in bytes.

@@ -122,9 +122,25 @@ impl<T: Pod> RingMemory<T> {
         Layout::for_slots::<T>(kind, capacity, opts.schema_id, waiter)
     }
 
-    /// A named segment, created or opened for `role`.
+    /// A named segment, created or opened for `role`, marked attached.
     #[cfg(not(shmlane_loom))]
     pub(crate) fn named(
+        source: Source<'_>,
+        kind: RingKind,
+        role: Role,
+        opts: &Options,
+    ) -> Result<Self, OpenError> {
+        let mut ring = Self::named_unmarked(source, kind, role, opts)?;
+        ring.ensure_attached();
+        Ok(ring)
+    }
+
+    /// A named segment, created or opened for `role`, with its indices
+    /// validated but not marked attached: it marks itself at first use, in
+    /// the process that uses it, as the ends of a pair do (the transports
+    /// hand such ends across `fork`).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn named_unmarked(
         source: Source<'_>,
         kind: RingKind,
         role: Role,
@@ -139,11 +155,10 @@ impl<T: Pod> RingMemory<T> {
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
-        let mut ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        let ring = Self::claimed(Box::new(mapping), &layout, role)?;
         // Attached only once its indices have validated, so that an opener
         // refused as corrupted never marks or detaches anything.
         ring.positions()?;
-        ring.ensure_attached();
         Ok(ring)
     }
 
@@ -361,6 +376,17 @@ impl<T: Pod> RingMemory<T> {
     #[inline(always)]
     pub(crate) fn peer_gone(&self) -> bool {
         self.peer_status() == PeerStatus::Gone
+    }
+
+    /// Whether another endpoint holds the peer's role now (a syscall for
+    /// mapped storages).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn peer_role_held(&self) -> bool {
+        let peer = self.role.peer() as usize;
+        self.attachment
+            .storage()
+            .role_is_held(peer)
+            .unwrap_or(false)
     }
 
     /// Looks for a dead peer (its role lock gone) and records it (syscall).

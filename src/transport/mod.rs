@@ -11,6 +11,7 @@
 //! | `unix:///PATH` | Unix stream socket | framing | [`unix`] |
 //! | `unix+seqpacket:///PATH` | Unix seqpacket socket | native | [`unix`] |
 //! | `tcp://HOST:PORT` | TCP, `TCP_NODELAY` | framing | [`tcp`] |
+//! | `shm://NAME` | shmlane's byte ring in shared memory, futex wakeups | native | [`shm`] |
 //!
 //! Byte streams keep message boundaries with a [`Framing`]: a 4-byte
 //! big-endian length prefix (`?framing=length`, the default) or one message
@@ -75,6 +76,7 @@ pub mod mq;
 mod path;
 pub mod pipe;
 mod poll;
+pub mod shm;
 mod socket;
 pub mod sysv_mq;
 pub mod tcp;
@@ -306,5 +308,6 @@ fn adapter(scheme: Scheme) -> &'static Adapter {
         Scheme::Unix => &unix::STREAM_ADAPTER,
         Scheme::UnixSeqpacket => &unix::SEQPACKET_ADAPTER,
         Scheme::Tcp => &tcp::ADAPTER,
+        Scheme::Shm => &shm::ADAPTER,
     }
 }

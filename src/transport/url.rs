@@ -19,6 +19,7 @@ pub(crate) enum Scheme {
     Unix,
     UnixSeqpacket,
     Tcp,
+    Shm,
 }
 
 /// Every scheme, as written before the `:`. All but `pipe` continue with
@@ -31,6 +32,7 @@ pub(crate) const SCHEMES: &[(&str, Scheme)] = &[
     ("unix", Scheme::Unix),
     ("unix+seqpacket", Scheme::UnixSeqpacket),
     ("tcp", Scheme::Tcp),
+    ("shm", Scheme::Shm),
 ];
 
 /// A parsed transport URL.

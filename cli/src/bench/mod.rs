@@ -289,6 +289,13 @@ const CASES: &[Case] = &[
         ratio_to: Some("tcp-rtt-raw"),
         run: cases::transport::case_tcp,
     },
+    Case {
+        name: "shm-rtt",
+        peers: Peers::Proc,
+        sizes: cases::transport::SIZES,
+        ratio_to: Some("spsc-blocking-rtt"),
+        run: cases::transport::case_shm,
+    },
 ];
 
 /// The cases named on the command line (all if none; clap has checked the

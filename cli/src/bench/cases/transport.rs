@@ -186,6 +186,14 @@ pub fn case_seqpacket(setup: &Setup) -> Result<Figures, BenchError> {
     transport_rtt(setup, one_connection(&url, setup.size)?)
 }
 
+/// `shm-rtt`: the byte ring through the transport API, blocking calls
+/// (the default wait strategy: a brief spin, then the futex).
+pub fn case_shm(setup: &Setup) -> Result<Figures, BenchError> {
+    let size = setup.size;
+    let ends = two_channels(|tag| format!("shm://{}?max={size}", name(tag)))?;
+    transport_rtt(setup, ends)
+}
+
 /// `tcp-rtt`.
 pub fn case_tcp(setup: &Setup) -> Result<Figures, BenchError> {
     let url = format!("tcp://127.0.0.1:0?max={}", setup.size);

@@ -1,0 +1,255 @@
+//! `shm://NAME`: shmlane's own byte ring ([`crate::bytes`]) in a named
+//! POSIX shared-memory segment, with futex wakeups: no copy through the
+//! kernel and no syscall per message while both ends are busy.
+//!
+//! * Either end creates the segment if it does not exist (mode 0600 or
+//!   `?mode=`), the other opens it; they may start in either order. The
+//!   segment's maximum message size is fixed by its creator (`?max=`,
+//!   default [`DEFAULT_MAX_MESSAGE_SIZE`](super::DEFAULT_MAX_MESSAGE_SIZE));
+//!   an opener that asks for another one is
+//!   [`ConnectError::Incompatible`], so an oversize message is refused
+//!   when the channel is opened, never half-way. `?capacity=` sets the ring
+//!   size in bytes (a power of two; default: 64 KiB, or more so that the
+//!   largest message takes at most half the ring).
+//! * As with a FIFO, opening the sending end waits until a receiver holds
+//!   the segment (`?timeout_ms=` bounds the wait, else it is unbounded).
+//! * The creator removes the name when it is dropped, unless
+//!   `?persist=true`; the other end keeps working on its mapping.
+//! * Ends mark themselves attached at first use, in the process that uses
+//!   them: an end inherited across `fork` and dropped unused neither ends
+//!   the stream nor frees the role.
+//! * `Disconnected`: for the receiver once the sender is gone (dropped, or
+//!   its process dead) and every message it sent was received; for the
+//!   sender once the receiver is gone and the ring is full. A sender that
+//!   never sent is not waited for past the receiver's own timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::config::Config;
+use super::{Adapter, ConnectError, Deadline, RecvError, SendError};
+use crate::bytes;
+use crate::error::{GrantError, OpenError, PopError};
+use crate::options::Options;
+
+pub(crate) const ADAPTER: Adapter = Adapter {
+    sender: |url| Ok(Box::new(ShmSender::open(&url.name, &url.config)?)),
+    receiver: |url| Ok(Box::new(ShmReceiver::open(&url.name, &url.config)?)),
+    pair: None,
+    connect: None,
+    listen: None,
+};
+
+/// The URL options `shm://` takes.
+const OPTIONS: &[&str] = &["max", "capacity", "mode", "persist", "timeout_ms"];
+/// Smallest default ring.
+const MIN_RING_BYTES: usize = 64 * 1024;
+/// How often a sender waiting for a receiver looks.
+const RECEIVER_POLL: Duration = Duration::from_millis(1);
+
+/// The sending end of an `shm://` channel.
+#[derive(Debug)]
+pub struct ShmSender {
+    ring: bytes::Producer,
+    endpoint: Arc<str>,
+}
+
+/// The receiving end of an `shm://` channel.
+#[derive(Debug)]
+pub struct ShmReceiver {
+    ring: bytes::Consumer,
+    endpoint: Arc<str>,
+}
+
+/// The segment name of `shm://NAME` (a leading `/` is allowed), and the
+/// options to open and to create it with.
+fn options(name: &str, config: &Config) -> Result<(String, Options, Options), ConnectError> {
+    let endpoint = format!("shm://{name}");
+    config.check(OPTIONS, &endpoint)?;
+    let segment = name.strip_prefix('/').unwrap_or(name);
+    if segment.is_empty() || segment.contains('/') || segment.len() > 200 {
+        return Err(ConnectError::InvalidName {
+            endpoint,
+            reason: "a segment name is 1 to 200 bytes without '/' (shm://NAME)".into(),
+        });
+    }
+    let max = config.max_or(super::DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
+    let mut open = Options::new();
+    if config.max_message_size.is_some() {
+        open = open.max_frame(max);
+    }
+    if let Some(bytes) = config.capacity {
+        open = open.capacity(bytes);
+    }
+    // The header word and the rounding to whole words: a frame of `max`
+    // bytes must take at most half the ring.
+    let ring = config.capacity.unwrap_or_else(|| {
+        (2 * (max + 16))
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .max(MIN_RING_BYTES)
+    });
+    let create = Options::new()
+        .capacity(ring)
+        .max_frame(max)
+        .mode(config.mode_or_default(&endpoint)?)
+        .persist(config.persists());
+    Ok((segment.to_owned(), open, create))
+}
+
+/// An `OpenError` as this transport reports it.
+fn connect_error(endpoint: &str, error: OpenError) -> ConnectError {
+    let endpoint = endpoint.to_owned();
+    match error {
+        OpenError::Incompatible {
+            field,
+            expected,
+            found,
+            ..
+        } => ConnectError::Incompatible {
+            endpoint,
+            field,
+            expected,
+            found,
+        },
+        OpenError::Permission { op, source, .. } => ConnectError::Permission {
+            endpoint,
+            op,
+            source,
+        },
+        OpenError::Timeout { waited_ms, .. } => ConnectError::Timeout {
+            endpoint,
+            what: "for the segment's creator to initialise it",
+            waited_ms,
+        },
+        OpenError::InvalidConfig(reason) => ConnectError::InvalidConfig { endpoint, reason },
+        OpenError::Io { op, source, .. } => ConnectError::Io {
+            endpoint,
+            op,
+            source,
+        },
+        // Not found after racing a creator that went away, no space,
+        // corruption, a role taken: said in the error's own words.
+        other => ConnectError::Io {
+            endpoint,
+            op: "open",
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+impl ShmSender {
+    /// Opens (creating if missing) the segment `name` for sending, then
+    /// waits for a receiver (up to `?timeout_ms=`).
+    pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
+        let (segment, open, create) = options(name, config)?;
+        let endpoint: Arc<str> = format!("shm://{segment}").into();
+        let ring = bytes::Producer::open_or_create(&segment, &open, &create)
+            .map_err(|e| connect_error(&endpoint, e))?;
+        let started = Instant::now();
+        while !ring.consumer_present() {
+            if let Some(limit) = config.open_timeout
+                && started.elapsed() >= limit
+            {
+                return Err(ConnectError::Timeout {
+                    endpoint: endpoint.to_string(),
+                    what: "waiting for a receiver",
+                    waited_ms: limit.as_millis().try_into().unwrap_or(u64::MAX),
+                });
+            }
+            std::thread::sleep(RECEIVER_POLL);
+        }
+        Ok(Self { ring, endpoint })
+    }
+
+    /// The ring's counters.
+    pub fn stats(&self) -> bytes::Stats {
+        self.ring.stats()
+    }
+}
+
+impl ShmReceiver {
+    /// Opens (creating if missing) the segment `name` for receiving.
+    pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
+        let (segment, open, create) = options(name, config)?;
+        let endpoint: Arc<str> = format!("shm://{segment}").into();
+        let ring = bytes::Consumer::open_or_create(&segment, &open, &create)
+            .map_err(|e| connect_error(&endpoint, e))?;
+        Ok(Self { ring, endpoint })
+    }
+
+    /// The ring's counters.
+    pub fn stats(&self) -> bytes::Stats {
+        self.ring.stats()
+    }
+}
+
+/// How long a blocking call may wait; `None` for [`Deadline::Now`].
+fn wait_for(deadline: Deadline) -> Option<Option<Duration>> {
+    match deadline {
+        Deadline::Now => None,
+        Deadline::Never => Some(None),
+        Deadline::At(at) => Some(Some(at.saturating_duration_since(Instant::now()))),
+    }
+}
+
+impl super::Sender for ShmSender {
+    fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
+        let sent = match wait_for(deadline) {
+            None => self.ring.send(msg),
+            Some(timeout) => self.ring.send_blocking(msg, timeout),
+        };
+        sent.map_err(|e| match e {
+            GrantError::FrameTooLarge { len, max } => SendError::MessageTooLarge {
+                len,
+                max,
+                endpoint: self.endpoint.clone(),
+            },
+            GrantError::Full => SendError::Full,
+            GrantError::Timeout => SendError::Timeout,
+            GrantError::Disconnected => SendError::Disconnected {
+                endpoint: self.endpoint.clone(),
+            },
+            other => SendError::InvalidMessage {
+                endpoint: self.endpoint.clone(),
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.ring.max_frame()
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl super::Receiver for ShmReceiver {
+    fn recv_deadline(&mut self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, RecvError> {
+        let received = match wait_for(deadline) {
+            None => self.ring.recv_into(buf),
+            Some(timeout) => self.ring.recv_into_blocking(buf, timeout),
+        };
+        received.map_err(|e| match e {
+            PopError::Empty => RecvError::Empty,
+            PopError::Timeout => RecvError::Timeout,
+            PopError::Disconnected => RecvError::Disconnected {
+                endpoint: self.endpoint.clone(),
+            },
+            PopError::Corrupted(corruption) => RecvError::Corrupted {
+                endpoint: self.endpoint.clone(),
+                corruption,
+            },
+        })
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.ring.max_frame()
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
