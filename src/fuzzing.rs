@@ -60,6 +60,7 @@ pub fn open_header(data: &[u8]) -> OpenOutcome {
     let strict = Strict {
         capacity: selector & 0x10 != 0,
         waiter: false,
+        participants: false,
     };
     let Ok((mapping, layout)) = Mapping::attach(file, "(fuzz)", &expected, strict, Duration::ZERO)
     else {

@@ -8,6 +8,11 @@
 //!   opened by name from another process ([`spsc::Consumer::open`]), or made
 //!   as an anonymous pair to share across `fork` ([`spsc::pair`]). A
 //!   zero-copy chunk API writes and reads slots in place.
+//! * [`mpmc`]: a typed multi-producer multi-consumer ring: any number of
+//!   [`mpmc::Sender`]s and [`mpmc::Receiver`]s in any number of processes
+//!   (up to a participant limit), per-sender FIFO, in-place writes through
+//!   [`mpmc::Sender::reserve`], and a participant that dies holding a slot
+//!   never stalls the others.
 //! * [`Options`]: one builder for every ring kind.
 //! * Errors are typed per operation ([`OpenError`], [`PushError`],
 //!   [`PopError`], [`WriteChunkError`]) and never a panic: a peer can write
@@ -48,8 +53,11 @@ mod sync;
 mod wait;
 
 pub use error::{Corruption, OpenError, PopError, PushError, SemError, WriteChunkError};
-pub use options::{DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, Options};
-pub use ring::{Stats, spsc};
+pub use options::{
+    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
+    Options,
+};
+pub use ring::{Stats, mpmc, spsc};
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
 pub use wait::{LIVENESS_TICK, WaitStrategy, Waiter};
 

@@ -18,13 +18,16 @@ use crate::wait::Waiter;
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4;
+pub(crate) const LAYOUT_VERSION: u32 = 5;
 /// `init_state` once the creator has written the header.
 const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.
 pub(crate) const TYPE_NAME_BYTES: usize = 128;
 /// Rows of the peer table.
 pub(crate) const MAX_PEERS: usize = 4;
+/// Most rows an MPMC participant table may have (a slot's stamp names its
+/// owner's row in 7 bits).
+pub(crate) const MAX_PARTICIPANTS: u32 = 128;
 /// Slot areas start on this boundary at least (two cache lines: the
 /// adjacent-line prefetcher pairs them).
 const SLOT_AREA_ALIGN: u64 = 128;
@@ -41,6 +44,8 @@ pub enum RingKind {
     Spsc = 1,
     /// A counting semaphore (no ring).
     Semaphore = 2,
+    /// Typed multi-producer multi-consumer ring (per-slot stamps).
+    Mpmc = 3,
 }
 
 impl RingKind {
@@ -48,6 +53,7 @@ impl RingKind {
         match raw {
             1 => "spsc".to_owned(),
             2 => "semaphore".to_owned(),
+            3 => "mpmc".to_owned(),
             other => format!("unknown kind {other}"),
         }
     }
@@ -55,7 +61,8 @@ impl RingKind {
 
 /// One row of the peer table: the state of a role (see `peer.rs`) and who
 /// holds it (pid and start time, for display: liveness is decided by the
-/// role's lock).
+/// role's lock). The header holds the rows of one-producer one-consumer
+/// kinds; an MPMC segment has a table of its own, one row per participant.
 #[repr(C)]
 #[derive(Debug)]
 pub struct PeerSlot {
@@ -64,8 +71,23 @@ pub struct PeerSlot {
     /// `generation << 2 | VACANT/ATTACHED/DETACHED` (see `peer.rs`).
     pub(crate) state: AtomicU32,
     pub(crate) pid: AtomicU32,
-    _reserved: AtomicU32,
+    /// MPMC rows: the role of the row's holder (see `peer.rs`), 0 if none;
+    /// the header's rows leave it 0 (the row is the role).
+    pub(crate) role: AtomicU32,
     pub(crate) start_time: AtomicU64,
+}
+
+impl PeerSlot {
+    /// A vacant row, as a freshly sized file reads.
+    pub(crate) fn zeroed() -> Self {
+        Self {
+            claimed: AtomicU32::new(0),
+            state: AtomicU32::new(0),
+            pid: AtomicU32::new(0),
+            role: AtomicU32::new(0),
+            start_time: AtomicU64::new(0),
+        }
+    }
 }
 
 /// An index and a counter its writer keeps beside it: the counter is
@@ -104,6 +126,9 @@ pub struct WakeWords {
     pub(crate) not_empty: WakeWord,
     /// The producer sleeps here; the consumer notifies after releasing.
     pub(crate) not_full: WakeWord,
+    /// MPMC: bumped whenever a participant row changes hands or state, so
+    /// that endpoints re-read the participant table only when it moved.
+    pub(crate) roster: AtomicU32,
 }
 
 /// Syscall counters, on a line of their own (bumped only beside a
@@ -116,6 +141,11 @@ pub struct Counters {
     pub(crate) wake_syscalls: AtomicU64,
     /// futex wait syscalls issued.
     pub(crate) wait_syscalls: AtomicU64,
+    /// MPMC: slots published as skipped (dropped reservations, claims of
+    /// dead senders).
+    pub(crate) skipped: AtomicU64,
+    /// MPMC: items a dead receiver had claimed, handed out again.
+    pub(crate) recovered: AtomicU64,
 }
 
 /// The indices every ring kind shares, each on its own cache line so the
@@ -159,6 +189,10 @@ pub struct Header {
     type_name: [AtomicU64; TYPE_NAME_BYTES / 8],
     pub(crate) peers: [PeerSlot; MAX_PEERS],
     pub(crate) ring: RingControl,
+    /// MPMC: rows of the participant table after the header (0 for the
+    /// other kinds).
+    participants: AtomicU32,
+    _reserved_end: AtomicU32,
 }
 
 /// Size of [`Header`] in bytes; also recorded in the header so that a
@@ -180,6 +214,14 @@ pub(crate) struct Layout {
     pub(crate) waiter: Waiter,
     /// A semaphore's initial value (0 for rings).
     pub(crate) initial: u32,
+    /// Bytes from one slot to the next: the slot type's size, or the size
+    /// of the ring kind's slot cell around it (MPMC: stamp and value).
+    /// Computed by this build for the type, never read from a segment.
+    pub(crate) slot_stride: u64,
+    /// MPMC: rows of the participant table (0: the header's peer rows).
+    pub(crate) participants: u32,
+    /// Where the participant table starts (0 when there is none).
+    pub(crate) peers_offset: u64,
 }
 
 /// Which fields an opener insists on; the others it adopts from the segment.
@@ -187,6 +229,16 @@ pub(crate) struct Layout {
 pub(crate) struct Strict {
     pub(crate) capacity: bool,
     pub(crate) waiter: bool,
+    pub(crate) participants: bool,
+}
+
+impl Strict {
+    /// Insist on everything (a pair's second end, which made the layout).
+    pub(crate) const ALL: Self = Self {
+        capacity: true,
+        waiter: true,
+        participants: true,
+    };
 }
 
 impl Layout {
@@ -226,11 +278,8 @@ impl Layout {
         };
         let slot_size = u32::try_from(size_of::<T>()).map_err(|_| too_big())?;
         let slot_align = align_of::<T>() as u32;
-        let slots_offset = slots_offset(slot_align);
-        let segment_len = capacity
-            .get()
-            .checked_mul(u64::from(slot_size))
-            .and_then(|slots| slots.checked_add(slots_offset))
+        let (_, slots_offset) = body_offsets(slot_align, 0);
+        let segment_len = segment_len(capacity, u64::from(slot_size), slots_offset)
             .filter(|&len| len <= isize::MAX as u64)
             .ok_or_else(too_big)?;
         Ok(Self {
@@ -244,13 +293,62 @@ impl Layout {
             segment_len,
             waiter,
             initial: 0,
+            slot_stride: u64::from(slot_size),
+            participants: 0,
+            peers_offset: 0,
         })
+    }
+
+    /// The same ring with slots `stride` bytes apart (a ring kind's slot
+    /// cell around the type) and, if `participants` is non-zero, a
+    /// participant table of that many rows between header and slots.
+    pub(crate) fn with_cells(
+        mut self,
+        stride: usize,
+        participants: u32,
+    ) -> Result<Self, OpenError> {
+        if participants > MAX_PARTICIPANTS {
+            return Err(OpenError::InvalidConfig(format!(
+                "{participants} participants is more than the {MAX_PARTICIPANTS} a ring can have"
+            )));
+        }
+        let (peers_offset, slots_offset) = body_offsets(self.slot_align, participants);
+        self.slot_stride = stride as u64;
+        self.participants = participants;
+        self.peers_offset = peers_offset;
+        self.slots_offset = slots_offset;
+        self.segment_len = segment_len(self.capacity, self.slot_stride, slots_offset)
+            .filter(|&len| len <= isize::MAX as u64)
+            .ok_or_else(|| {
+                OpenError::InvalidConfig(format!(
+                    "capacity {} of {stride}-byte slots overflows the address space",
+                    self.capacity.get()
+                ))
+            })?;
+        Ok(self)
     }
 }
 
-fn slots_offset(slot_align: u32) -> u64 {
+/// Where the participant table (if `participants > 0`) and the slot area
+/// start: `(peers_offset, slots_offset)`.
+fn body_offsets(slot_align: u32, participants: u32) -> (u64, u64) {
     let align = SLOT_AREA_ALIGN.max(u64::from(slot_align));
-    (HEADER_LEN as u64).next_multiple_of(align)
+    let header = HEADER_LEN as u64;
+    if participants == 0 {
+        return (0, header.next_multiple_of(align));
+    }
+    let peers = header.next_multiple_of(align_of::<PeerSlot>() as u64);
+    let table = u64::from(participants) * size_of::<PeerSlot>() as u64;
+    (peers, (peers + table).next_multiple_of(align))
+}
+
+/// Bytes of a segment: the slot area after `slots_offset`, or `None` on
+/// overflow.
+fn segment_len(capacity: Capacity, stride: u64, slots_offset: u64) -> Option<u64> {
+    capacity
+        .get()
+        .checked_mul(stride)
+        .and_then(|slots| slots.checked_add(slots_offset))
 }
 
 /// FNV-1a: a stable hash for the type fingerprint (std's hashers are not
@@ -264,13 +362,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl Header {
     /// A header of zeroes, as a freshly sized file reads (heap storage).
     pub(crate) fn zeroed() -> Self {
-        let peer = || PeerSlot {
-            claimed: AtomicU32::new(0),
-            state: AtomicU32::new(0),
-            pid: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
-            start_time: AtomicU64::new(0),
-        };
+        let peer = PeerSlot::zeroed;
         let line = || {
             CachePadded::new(IndexLine {
                 position: AtomicU64::new(0),
@@ -309,12 +401,17 @@ impl Header {
                 wake: CachePadded::new(WakeWords {
                     not_empty: wake(),
                     not_full: wake(),
+                    roster: AtomicU32::new(0),
                 }),
                 counters: CachePadded::new(Counters {
                     wake_syscalls: AtomicU64::new(0),
                     wait_syscalls: AtomicU64::new(0),
+                    skipped: AtomicU64::new(0),
+                    recovered: AtomicU64::new(0),
                 }),
             },
+            participants: AtomicU32::new(0),
+            _reserved_end: AtomicU32::new(0),
         }
     }
 
@@ -339,6 +436,7 @@ impl Header {
         self.created_unix_ns.store(unix_now_ns(), relaxed);
         self.creator_pid.store(std::process::id(), relaxed);
         self.waiter.store(layout.waiter.code(), relaxed);
+        self.participants.store(layout.participants, relaxed);
         self.ring.wake.not_empty.sem.store(layout.initial, relaxed);
         let name = layout.type_name.as_bytes();
         let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
@@ -414,6 +512,7 @@ impl Header {
             schema_id: self.schema_id.load(relaxed),
             type_name_len: self.type_name_len.load(relaxed),
             waiter: self.waiter.load(relaxed),
+            participants: self.participants.load(relaxed),
             type_name,
         }
     }
@@ -444,6 +543,7 @@ pub(crate) struct HeaderSnapshot {
     schema_id: u64,
     type_name_len: u32,
     waiter: u32,
+    participants: u32,
     type_name: [u8; TYPE_NAME_BYTES],
 }
 
@@ -546,14 +646,32 @@ impl HeaderSnapshot {
                 self.capacity.to_string(),
             ));
         }
-        let want_offset = slots_offset(self.slot_align);
+        // Only an MPMC segment has a participant table, of 1 to
+        // MAX_PARTICIPANTS rows.
+        let participants_ok = match expected.kind {
+            RingKind::Mpmc => (1..=MAX_PARTICIPANTS).contains(&self.participants),
+            _ => self.participants == 0,
+        };
+        if !participants_ok {
+            return Err(corrupted(
+                "participant table size",
+                self.participants.into(),
+                MAX_PARTICIPANTS.into(),
+            ));
+        }
+        if strict.participants && self.participants != expected.participants {
+            return Err(incompatible(
+                "participants",
+                expected.participants.to_string(),
+                self.participants.to_string(),
+            ));
+        }
+        let (peers_offset, want_offset) = body_offsets(self.slot_align, self.participants);
         if self.slots_offset != want_offset {
             return Err(corrupted("slots offset", self.slots_offset, want_offset));
         }
-        let want_len = capacity
-            .get()
-            .checked_mul(u64::from(self.slot_size))
-            .and_then(|slots| slots.checked_add(want_offset))
+        // The stride is this build's, for the type just checked to match.
+        let want_len = segment_len(capacity, expected.slot_stride, want_offset)
             .ok_or_else(|| corrupted("capacity overflows the segment size", self.capacity, 0))?;
         if self.segment_len != want_len {
             return Err(corrupted("segment length", self.segment_len, want_len));
@@ -579,6 +697,8 @@ impl HeaderSnapshot {
             slots_offset: want_offset,
             segment_len: want_len,
             waiter,
+            participants: self.participants,
+            peers_offset,
             ..expected.clone()
         })
     }
@@ -603,6 +723,8 @@ pub struct HeaderOffsets {
     pub head: usize,
     /// The ring's `tail` (u64).
     pub tail: usize,
+    /// MPMC: rows of the participant table (u32).
+    pub participants: usize,
     /// Size of the header.
     pub len: usize,
 }
@@ -621,6 +743,7 @@ impl HeaderOffsets {
             capacity: core::mem::offset_of!(Header, capacity),
             head: (&raw const header.ring.head.position).addr() - base,
             tail: (&raw const header.ring.tail.position).addr() - base,
+            participants: core::mem::offset_of!(Header, participants),
             len: HEADER_LEN,
         }
     }

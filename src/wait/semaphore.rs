@@ -11,7 +11,7 @@ use crate::options::Options;
 #[cfg(not(shmlane_loom))]
 use crate::segment::Strict;
 use crate::segment::{Header, Heap, Layout, RingKind, Storage};
-use crate::sync::{AtomicU32, Ordering, fence};
+use crate::sync::{AtomicU32, Ordering, UnsafeCell, fence};
 
 /// Largest value a semaphore holds; `post` beyond it is `Overflow`.
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -229,6 +229,7 @@ impl Semaphore {
         let strict = Strict {
             capacity: true,
             waiter: false,
+            participants: true,
         };
         let (mapping, _) = crate::segment::Mapping::open_shm(name, &layout, strict, opts)?;
         Ok(Self {
@@ -250,7 +251,7 @@ impl Semaphore {
     pub fn in_process(initial: u32) -> Result<Self, OpenError> {
         let layout = Self::layout(initial)?;
         Ok(Self {
-            storage: Box::new(Heap::<u8>::create(&layout)?),
+            storage: Box::new(Heap::<UnsafeCell<u8>>::create(&layout)?),
         })
     }
 
@@ -309,6 +310,7 @@ fn check_semaphore_options(opts: &Options) -> Result<(), OpenError> {
             ("schema_id", opts.schema_id.is_some()),
             ("waiter", opts.waiter.is_some()),
             ("wait_strategy", opts.wait_strategy.is_some()),
+            ("participants", opts.participants.is_some()),
         ],
         "a semaphore",
     )
