@@ -123,7 +123,7 @@ fn another_layout_version_is_incompatible() {
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
     assert_eq!(
         incompatible_field(err),
-        ("layout_version", "4".into(), "999".into())
+        ("layout_version", "5".into(), "999".into())
     );
 }
 
