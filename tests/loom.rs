@@ -167,12 +167,12 @@ fn receive_all(rx: &mut mpmc::Receiver<u64>, seen: &loom::sync::atomic::AtomicU6
     }
 }
 
-/// Two senders and two receivers on a ring of 2 slots, three items (so the
-/// slots wrap), everyone blocking (park at once): every item is received
-/// exactly once, each sender's in order, nobody sleeps through a wakeup
-/// (loom reports that as a deadlock), the receivers end with Disconnected
-/// once the senders drop, and loom's cell tracking proves no slot is read
-/// while written (SYNC: mpmc-publish, mpmc-release).
+/// Two senders and two receivers on a ring of 2 slots, one item per
+/// sender, the receivers blocking (park at once): every item is received
+/// exactly once, nobody sleeps through a wakeup (loom reports that as a
+/// deadlock), the receivers end with Disconnected once the senders drop,
+/// and loom's cell tracking proves no slot is read while written (SYNC:
+/// mpmc-publish).
 #[test]
 fn mpmc_two_senders_two_receivers_exactly_once() {
     model_bounded(1, || {
@@ -186,12 +186,8 @@ fn mpmc_two_senders_two_receivers_exactly_once() {
         let mut tx1 = tx0.try_clone().unwrap();
         let mut rx1 = rx0.try_clone().unwrap();
         let seen = Arc::new(AtomicU64::new(0));
-        let s0 = thread::spawn(move || {
-            for v in [0, 1] {
-                tx0.send(v, None).unwrap();
-            }
-        });
-        let s1 = thread::spawn(move || tx1.send(10, None).unwrap());
+        let s0 = thread::spawn(move || tx0.try_send(0).unwrap());
+        let s1 = thread::spawn(move || tx1.try_send(10).unwrap());
         let r1 = {
             let seen = seen.clone();
             thread::spawn(move || receive_all(&mut rx1, &seen))
@@ -200,8 +196,33 @@ fn mpmc_two_senders_two_receivers_exactly_once() {
         s0.join().unwrap();
         s1.join().unwrap();
         r1.join().unwrap();
-        let all = 0b11 | 1 << 10;
+        let all = 1 | 1 << 10;
         assert_eq!(seen.load(loom::sync::atomic::Ordering::Relaxed), all);
+    });
+}
+
+/// One sender, one receiver, one slot, three items: every slot hand-over
+/// across laps (SYNC: mpmc-release: the sender writes a slot only after the
+/// receiver of the previous lap has read it).
+#[test]
+fn mpmc_laps_hand_slots_over_in_order() {
+    model_bounded(3, || {
+        let opts = Options::new().capacity(1).participants(2);
+        let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let sender = thread::spawn(move || send_all(&mut tx, 1..=3));
+        let mut expected = 1;
+        while expected <= 3 {
+            match rx.try_recv() {
+                Ok(v) => {
+                    assert_eq!(v, expected, "out of order or duplicated");
+                    expected += 1;
+                }
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(e) => panic!("try_recv: {e}"),
+            }
+        }
+        sender.join().unwrap();
+        assert_eq!(rx.try_recv(), Err(PopError::Disconnected), "nothing extra");
     });
 }
 
