@@ -222,18 +222,6 @@ impl Attachment {
         }
     }
 
-    /// The participant table's change counter (MPMC).
-    #[inline(always)]
-    pub(crate) fn roster(&self) -> u32 {
-        // SYNC: peer-state (Acquire: pairs with bump_roster)
-        self.storage
-            .header()
-            .ring
-            .wake
-            .roster
-            .load(Ordering::Acquire)
-    }
-
     /// Marks this as an end of an anonymous pair (see the field).
     pub(crate) fn set_paired(&mut self) {
         self.paired = true;

@@ -144,7 +144,7 @@ fn a_stamp_that_does_not_fit_its_position_is_corrupted() {
     // Both are at position 16 (lap 1): slot 0 two laps back, or "unclaimed
     // a lap back", cannot be.
     let mut map = raw_mapping(&name);
-    put_stamp(&mut map, 0, (1 << LAP_SHIFT) * ((1 << 46) - 1) | FULL);
+    put_stamp(&mut map, 0, ((1 << LAP_SHIFT) * ((1 << 46) - 1)) | FULL);
     assert!(matches!(tx.try_send(1), Err(PushError::Corrupted(1, _))));
     assert!(matches!(rx.try_recv(), Err(PopError::Corrupted(_))));
 }

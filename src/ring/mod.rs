@@ -381,6 +381,14 @@ impl<T: Pod, S> RingMemory<T, S> {
         &self.attachment
     }
 
+    /// The participant table's change counter (MPMC), read through the
+    /// endpoint's header pointer (no call through the storage).
+    #[inline(always)]
+    pub(crate) fn roster(&self) -> u32 {
+        // SYNC: peer-state (Acquire: pairs with Attachment::bump_roster)
+        self.header().ring.wake.roster.load(Ordering::Acquire)
+    }
+
     /// The role this endpoint holds.
     pub(crate) fn role(&self) -> Role {
         self.role

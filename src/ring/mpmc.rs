@@ -271,7 +271,7 @@ impl<T: Pod> Endpoint<T> {
     /// Whether the peers (the other role) are all gone, from the rows,
     /// re-read only when the roster moved.
     fn peers_gone(&self) -> bool {
-        let roster = self.ring.attachment().roster();
+        let roster = self.ring.roster();
         let status = match self.peers.get() {
             Some((seen, status)) if seen == roster => status,
             _ => {
@@ -281,6 +281,14 @@ impl<T: Pod> Endpoint<T> {
             }
         };
         status == PeerStatus::Gone
+    }
+
+    /// Whether the peers' status is known for the current roster and is not
+    /// "gone" (one load of the read-mostly roster word).
+    #[inline(always)]
+    fn peers_present(&self) -> bool {
+        matches!(self.peers.get(), Some((seen, status))
+            if status != PeerStatus::Gone && seen == self.ring.roster())
     }
 
     /// Looks (a syscall) for peers that died, and for a dead claimant of
@@ -446,6 +454,13 @@ pub fn heap_pair<T: Pod + Send>(opts: &Options) -> Result<(Sender<T>, Receiver<T
     let roles = (Role::Producer, Role::Consumer);
     let (tx, rx) = RingMemory::heap_pair(RingKind::Mpmc, roles, opts)?;
     Ok((Sender::attach(tx, opts)?, Receiver::attach(rx, opts)?))
+}
+
+/// What a receiver's inline claim found.
+enum Fast {
+    Claimed(u64),
+    Empty,
+    Slow,
 }
 
 /// What a blocking call found while waiting.
@@ -979,25 +994,33 @@ impl<T: Pod> Receiver<T> {
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, PopError> {
         let position = match self.claim_fast() {
-            Some(position) => position,
-            None => self.claim_slow()?,
+            Fast::Claimed(position) => position,
+            Fast::Empty => return Err(PopError::Empty),
+            Fast::Slow => self.claim_slow()?,
         };
         Ok(self.take(position))
     }
 
-    /// Claims the item at the cursor if it is ready, the common case.
+    /// Claims the item at the cursor if it is ready, the common case; says
+    /// `Empty` without leaving the inline path when nothing is claimed at
+    /// the cursor and the senders were present at the last look (the
+    /// roster has not moved since).
     #[inline(always)]
-    fn claim_fast(&mut self) -> Option<u64> {
+    fn claim_fast(&mut self) -> Fast {
         let end = &mut self.end;
         if !end.ring.usable() {
-            return None;
+            return Fast::Slow;
         }
         let position = end.cursor;
         let full = end.base(position) | FULL;
         let stamp = end.stamp(position);
-        // The empty poll reads the stamp only.
-        if stamp.load(Ordering::Relaxed) != full {
-            return None;
+        // The empty poll reads the stamp (and the read-mostly roster).
+        let seen = stamp.load(Ordering::Relaxed);
+        if seen != full {
+            if seen == full & !STATE_MASK && end.peers_present() {
+                return Fast::Empty;
+            }
+            return Fast::Slow;
         }
         // SYNC: mpmc-publish (Acquire: the sender's writes of the item are
         // visible)
@@ -1009,9 +1032,9 @@ impl<T: Pod> Receiver<T> {
         ) {
             Ok(_) => {
                 end.cursor = position.wrapping_add(1);
-                Some(position)
+                Fast::Claimed(position)
             }
-            Err(_) => None,
+            Err(_) => Fast::Slow,
         }
     }
 
@@ -1253,8 +1276,9 @@ impl<T: Pod> Receiver<T> {
     #[doc(hidden)]
     pub fn recv_and_stall_for_tests(&mut self) -> Result<T, PopError> {
         let position = match self.claim_fast() {
-            Some(position) => position,
-            None => self.claim_slow()?,
+            Fast::Claimed(position) => position,
+            Fast::Empty => return Err(PopError::Empty),
+            Fast::Slow => self.claim_slow()?,
         };
         Ok(self.end.ring.slot(position).value.with(|item| {
             // SAFETY: as in `take`: the slot is claimed by this receiver.
@@ -1482,7 +1506,9 @@ mod tests {
         let (_tx, mut rx) = ring(4);
         // A stamp five laps ahead of position 0: for a receiver that means
         // "stale", it walks on and finds position 1 empty.
-        rx.end.stamp(0).store(ONE_LAP * 5 | FULL, Ordering::Relaxed);
+        rx.end
+            .stamp(0)
+            .store((ONE_LAP * 5) | FULL, Ordering::Relaxed);
         assert_eq!(rx.try_recv(), Err(PopError::Empty));
         // A stamp two laps behind position 8 (lap 2), with hints that do not
         // explain it, cannot be.

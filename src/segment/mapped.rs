@@ -358,14 +358,15 @@ unsafe impl Storage for Mapping {
         if rows == 0 {
             return &self.header().peers;
         }
+        // SAFETY: point (4): the table starts inside the mapping (before
+        // `slots_offset`), so the offset pointer stays in bounds.
+        let first = unsafe { self.map.as_ptr().add(offset) }.cast::<PeerSlot>();
         // SAFETY: point (4): `offset + rows * size_of::<PeerSlot>()` is at
         // most `slots_offset`, inside the mapping; `offset` is a multiple of
         // PeerSlot's alignment (8) and the mapping is page aligned; every
         // field is an integer atomic, valid for any bytes; the slice
         // borrows `self`, which owns the mapping.
-        unsafe {
-            std::slice::from_raw_parts(self.map.as_ptr().add(offset).cast::<PeerSlot>(), rows)
-        }
+        unsafe { std::slice::from_raw_parts(first, rows) }
     }
 
     fn duplicate(&self, layout: &Layout) -> Result<Box<dyn Storage>, OpenError> {
