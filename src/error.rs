@@ -114,6 +114,17 @@ pub enum OpenError {
         /// The role that is taken.
         role: &'static str,
     },
+    /// Every row of an MPMC ring's participant table is held by a live
+    /// endpoint (the limit is set at create, `Options::participants`).
+    #[error(
+        "segment {name:?} already has {limit} live participants, its limit (drop an endpoint, or create the ring with a higher Options::participants)"
+    )]
+    TooManyParticipants {
+        /// The segment name.
+        name: String,
+        /// The participant limit of the segment.
+        limit: u32,
+    },
     /// Any other OS error.
     #[error("{op} of segment {name:?} failed: {source}")]
     Io {

@@ -12,6 +12,11 @@
 //!   frames (8-byte aligned, never wrapped), written in place through a
 //!   [`bytes::Grant`] and read in place through a [`bytes::Frame`], with an
 //!   overflow policy (block, fail or drop) fixed at create time.
+//! * [`mpmc`]: a typed multi-producer multi-consumer ring: any number of
+//!   [`mpmc::Sender`]s and [`mpmc::Receiver`]s in any number of processes
+//!   (up to a participant limit), per-sender FIFO, in-place writes through
+//!   [`mpmc::Sender::reserve`], and a participant that dies holding a slot
+//!   never stalls the others.
 //! * [`Options`]: one builder for every ring kind.
 //! * [`transport`]: discrete byte messages through one pair of traits over
 //!   every kernel IPC mechanism (pipe, FIFO, POSIX and System V message
@@ -60,8 +65,11 @@ mod wait;
 pub use error::{
     Corruption, GrantError, OpenError, PopError, PushError, SemError, WriteChunkError,
 };
-pub use options::{DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, Options};
-pub use ring::{Stats, bytes, spsc};
+pub use options::{
+    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
+    Options,
+};
+pub use ring::{Stats, bytes, mpmc, spsc};
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
 pub use wait::{LIVENESS_TICK, WaitStrategy, Waiter};
 

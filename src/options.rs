@@ -11,6 +11,11 @@ use crate::wait::{WaitStrategy, Waiter};
 pub const DEFAULT_CAPACITY: usize = 1024;
 /// Default permission bits of a created segment.
 pub const DEFAULT_MODE: u32 = 0o600;
+/// Default participant limit of an MPMC ring (senders and receivers
+/// attached at once).
+pub const DEFAULT_PARTICIPANTS: u32 = 64;
+/// Largest participant limit an MPMC ring can have.
+pub const MAX_PARTICIPANTS: u32 = crate::segment::MAX_PARTICIPANTS;
 /// How long `open` waits by default for the creator to finish initialising.
 pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -31,6 +36,7 @@ pub struct Options {
     pub(crate) waiter: Option<Waiter>,
     pub(crate) max_frame: Option<usize>,
     pub(crate) overflow: Option<Overflow>,
+    pub(crate) participants: Option<u32>,
 }
 
 impl Options {
@@ -89,6 +95,17 @@ impl Options {
     /// match the segment's (else `Incompatible`), and none adopts it.
     pub fn waiter(mut self, waiter: Waiter) -> Self {
         self.waiter = Some(waiter);
+        self
+    }
+
+    /// MPMC only: how many endpoints (senders and receivers together) may
+    /// be attached at once, 1 to [`MAX_PARTICIPANTS`] (default
+    /// [`DEFAULT_PARTICIPANTS`]); one more is refused with
+    /// [`OpenError::TooManyParticipants`]. Recorded in the segment at
+    /// create; at open, a limit given here must match the segment's (else
+    /// `Incompatible`), and none adopts it. Other ring kinds refuse it.
+    pub fn participants(mut self, limit: u32) -> Self {
+        self.participants = Some(limit);
         self
     }
 

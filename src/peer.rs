@@ -9,6 +9,13 @@
 //! display only (a pid can be reused; a lock cannot be inherited by a
 //! stranger). A child forked without exec shares its parent's descriptions
 //! and so keeps the parent's claims alive until it closes them.
+//!
+//! An MPMC segment has a participant table instead of one row per role:
+//! each endpoint claims a free row (its lock, one byte per row), records
+//! its role there and starts a new generation of the row, which its claims
+//! of ring slots carry (see `ring/mpmc.rs`). A claim whose row has changed
+//! generation, whose holder detached, or whose lock nobody holds belongs to
+//! a dead endpoint. The same locks, state words and checks serve both.
 
 use std::io;
 
@@ -31,6 +38,11 @@ impl Role {
         }
     }
 
+    /// What a participant row records for the role (0: no holder).
+    fn code(self) -> u32 {
+        self as u32 + 1
+    }
+
     /// The role on the other end of the ring.
     pub(crate) fn peer(self) -> Role {
         match self {
@@ -49,6 +61,8 @@ const VACANT: u32 = 0;
 const ATTACHED: u32 = 1;
 const DETACHED: u32 = 2;
 const GENERATION: u32 = 0b100;
+/// The bits of a participant row's generation that its slot claims carry.
+pub(crate) const CLAIM_GENERATION_MASK: u32 = 0xff;
 
 /// What an endpoint knows about its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +80,13 @@ pub(crate) enum PeerStatus {
 pub(crate) struct Attachment {
     storage: Box<dyn Storage>,
     role: Role,
+    /// The row of the peer table this endpoint holds: the role's, or a
+    /// participant row.
+    row: usize,
+    /// A participant row (MPMC): the generation was started at claim and
+    /// stays while this endpoint lives (it is in the endpoint's slot
+    /// claims); a role row starts one at every attach.
+    participant: bool,
     /// The process that marked the role attached, if any: only that process
     /// marks it detached (a forked child's copy of an endpoint must not),
     /// and a child that uses the endpoint marks it again.
@@ -87,6 +108,8 @@ impl Attachment {
             Ok(true) => Ok(Self {
                 storage,
                 role,
+                row: role as usize,
+                participant: false,
                 marked_by: None,
                 generation: 0,
                 paired: false,
@@ -103,18 +126,110 @@ impl Attachment {
         }
     }
 
+    /// Claims a free row of the participant table (the first `rows` rows)
+    /// for an endpoint of `role`: [`OpenError::TooManyParticipants`] if
+    /// every one is held by a live endpoint. The row gets a new
+    /// generation, which tells this endpoint's slot claims from those of
+    /// an earlier, dead holder of the row.
+    pub(crate) fn claim_participant(
+        storage: Box<dyn Storage>,
+        role: Role,
+        rows: u32,
+    ) -> Result<Self, OpenError> {
+        let rows = (rows as usize).min(storage.peer_rows().len());
+        for row in 0..rows {
+            match storage.claim_role(row) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(source) => {
+                    return Err(OpenError::Io {
+                        name: storage.name().to_owned(),
+                        op: "claim participant lock",
+                        source,
+                    });
+                }
+            }
+            let slot = &storage.peer_rows()[row];
+            slot.role.store(role.code(), Ordering::Relaxed);
+            let mut current = slot.state.load(Ordering::Relaxed);
+            let generation = loop {
+                let next = (current & !STATE_BITS).wrapping_add(GENERATION) | VACANT;
+                // SYNC: peer-state (Release: the role is seen with the new
+                // generation)
+                match slot.state.compare_exchange(
+                    current,
+                    next,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break next & !STATE_BITS,
+                    Err(seen) => current = seen,
+                }
+            };
+            let attachment = Self {
+                storage,
+                role,
+                row,
+                participant: true,
+                marked_by: None,
+                generation,
+                paired: false,
+            };
+            attachment.bump_roster();
+            return Ok(attachment);
+        }
+        Err(OpenError::TooManyParticipants {
+            name: storage.name().to_owned(),
+            limit: rows as u32,
+        })
+    }
+
     /// The storage this endpoint is attached to.
     pub(crate) fn storage(&self) -> &dyn Storage {
         &*self.storage
     }
 
+    /// The row this endpoint holds.
+    pub(crate) fn own_row(&self) -> usize {
+        self.row
+    }
+
+    /// The low 8 bits of this endpoint's generation, as its slot claims
+    /// carry them.
+    pub(crate) fn claim_generation(&self) -> u32 {
+        (self.generation >> 2) & CLAIM_GENERATION_MASK
+    }
+
     fn row(&self, role: Role) -> &PeerSlot {
-        &self.storage.header().peers[role as usize]
+        &self.storage.peer_rows()[role as usize]
+    }
+
+    fn own(&self) -> &PeerSlot {
+        &self.storage.peer_rows()[self.row]
+    }
+
+    /// Tells the other participants that the table changed (MPMC).
+    fn bump_roster(&self) {
+        if self.participant {
+            // SYNC: peer-state (Release: a participant that sees the new
+            // roster value re-reads the rows and sees this change)
+            self.storage
+                .header()
+                .ring
+                .wake
+                .roster
+                .fetch_add(1, Ordering::Release);
+        }
     }
 
     /// Marks this as an end of an anonymous pair (see the field).
     pub(crate) fn set_paired(&mut self) {
         self.paired = true;
+    }
+
+    /// Whether this is an end of an anonymous pair (or a clone of one).
+    pub(crate) fn is_paired(&self) -> bool {
+        self.paired
     }
 
     /// Whether this process has marked the role attached.
@@ -123,17 +238,22 @@ impl Attachment {
         self.marked_by == Some(crate::sync::current_pid())
     }
 
-    /// Marks the role attached by this process, with a new generation, and
-    /// records pid and start time for display.
+    /// Marks the role attached by this process, with a new generation (a
+    /// participant row keeps the one of its claim), and records pid and
+    /// start time for display.
     pub(crate) fn mark_attached(&mut self) {
-        let row = self.row(self.role);
+        let row = self.own();
         let pid = crate::sync::current_pid();
         row.pid.store(pid, Ordering::Relaxed);
         row.start_time
             .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
         let mut current = row.state.load(Ordering::Relaxed);
         loop {
-            let next = (current & !STATE_BITS).wrapping_add(GENERATION) | ATTACHED;
+            let next = if self.participant {
+                self.generation | ATTACHED
+            } else {
+                (current & !STATE_BITS).wrapping_add(GENERATION) | ATTACHED
+            };
             // SYNC: peer-state (Release: an attach is seen with the pid row)
             match row
                 .state
@@ -142,6 +262,7 @@ impl Attachment {
                 Ok(_) => {
                     self.generation = next & !STATE_BITS;
                     self.marked_by = Some(pid);
+                    self.bump_roster();
                     return;
                 }
                 Err(seen) => current = seen,
@@ -160,7 +281,8 @@ impl Attachment {
         // SYNC: peer-state (Release: everything this endpoint published
         // happens-before a peer's Acquire load that sees DETACHED, so the
         // peer drains it all before reporting Disconnected)
-        self.row(self.role)
+        let detached = self
+            .own()
             .state
             .compare_exchange(
                 attached,
@@ -168,7 +290,11 @@ impl Attachment {
                 Ordering::Release,
                 Ordering::Relaxed,
             )
-            .is_ok()
+            .is_ok();
+        if detached {
+            self.bump_roster();
+        }
+        detached
     }
 
     /// The peer's state as the segment records it.
@@ -199,24 +325,95 @@ impl Attachment {
         if !judged {
             return;
         }
-        // An error (no lock support) is taken as "alive": never declare a
-        // peer dead without evidence.
-        if let Ok(false) = self.storage.role_is_held(peer as usize) {
-            // A replacement that attached meanwhile changed the generation,
-            // and then this does nothing.
-            let _ = row.state.compare_exchange(
+        self.detach_if_dead(peer as usize, seen);
+    }
+
+    /// Records row `row`, whose state word read `seen`, as detached if
+    /// nobody holds its lock. An error (no lock support) is taken as
+    /// "alive": never declare a peer dead without evidence.
+    fn detach_if_dead(&self, row: usize, seen: u32) {
+        if let Ok(false) = self.storage.role_is_held(row) {
+            // A replacement that attached meanwhile changed the generation
+            // (or the state), and then this does nothing.
+            let marked = self.storage.peer_rows()[row].state.compare_exchange(
                 seen,
                 (seen & !STATE_BITS) | DETACHED,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             );
+            if marked.is_ok() {
+                self.bump_roster();
+            }
         }
+    }
+
+    /// MPMC: what the participant rows say about the holders of `role`
+    /// (no syscall): `Attached` if any row of that role is attached or
+    /// claimed, `Gone` if every such row is detached, `NotYet` if there is
+    /// none.
+    pub(crate) fn role_status(&self, role: Role) -> PeerStatus {
+        let mut gone = false;
+        for row in self.storage.peer_rows() {
+            if row.role.load(Ordering::Relaxed) != role.code() {
+                continue;
+            }
+            // SYNC: peer-state (Acquire: as in peer_status)
+            match row.state.load(Ordering::Acquire) & STATE_BITS {
+                DETACHED => gone = true,
+                // Attached, or claimed and not yet used (or the unused
+                // value 3): a holder that may still send or receive.
+                _ => return PeerStatus::Attached,
+            }
+        }
+        if gone {
+            PeerStatus::Gone
+        } else {
+            PeerStatus::NotYet
+        }
+    }
+
+    /// MPMC: records as detached every row of `role` whose lock nobody
+    /// holds (its endpoint died, or was dropped unused). Syscalls: call it
+    /// from slow paths only.
+    pub(crate) fn check_role_alive(&self, role: Role) {
+        for (row, slot) in self.storage.peer_rows().iter().enumerate() {
+            if row == self.row || slot.role.load(Ordering::Relaxed) != role.code() {
+                continue;
+            }
+            // SYNC: peer-state (Acquire: as in peer_status)
+            let seen = slot.state.load(Ordering::Acquire);
+            if seen & STATE_BITS != DETACHED {
+                self.detach_if_dead(row, seen);
+            }
+        }
+    }
+
+    /// MPMC: whether the endpoint that claimed a slot, stamped with row
+    /// `row` and claim generation `generation`, can still finish with it:
+    /// the row has not changed hands since, its holder has not detached,
+    /// and its lock is held (a syscall, made only if the rest says alive).
+    /// This endpoint's own row (which a forked copy of it shares) is alive
+    /// for the claims of its own generation.
+    pub(crate) fn claimant_alive(&self, row: usize, generation: u32) -> bool {
+        let Some(slot) = self.storage.peer_rows().get(row) else {
+            return false;
+        };
+        // SYNC: peer-state (Acquire: a detach is seen with what the
+        // endpoint did before it)
+        let seen = slot.state.load(Ordering::Acquire);
+        if (seen >> 2) & CLAIM_GENERATION_MASK != generation {
+            return false;
+        }
+        if row == self.row {
+            return true;
+        }
+        seen & STATE_BITS != DETACHED && !matches!(self.storage.role_is_held(row), Ok(false))
     }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        self.storage.release_role(self.role as usize);
+        self.storage.release_role(self.row);
     }
 }
 

@@ -9,7 +9,7 @@
 
 use loom::thread;
 use shmlane::{
-    GrantError, Options, PopError, PushError, Semaphore, WaitStrategy, Waiter, bytes, spsc,
+    GrantError, Options, PopError, PushError, Semaphore, WaitStrategy, Waiter, bytes, mpmc, spsc,
 };
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -194,11 +194,153 @@ fn byte_ring_blocking_never_loses_a_wakeup() {
             }
         });
         let mut buf = Vec::new();
-        for i in 0..2u8 {
+        for i in 0..3u8 {
             rx.recv_into_blocking(&mut buf, None)
                 .expect("recv_into_blocking");
             assert_eq!(buf, [i; 24]);
         }
         producer.join().unwrap();
+    });
+}
+
+/// A model with `bound` preemptions (the MPMC models have more threads
+/// than the SPSC ones: bound 3 would take hours).
+fn model_bounded(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(bound);
+    }
+    // Four threads polling each other make long executions.
+    builder.max_branches = builder.max_branches.max(20_000);
+    builder.check(f);
+}
+
+/// Receives with the blocking call until every sender is gone and
+/// nothing is left, recording each item in `seen` (a bit per item): a
+/// duplicate fails, and so does an item of one sender received before an
+/// earlier one.
+fn receive_all(rx: &mut mpmc::Receiver<u64>, seen: &loom::sync::atomic::AtomicU64) {
+    use loom::sync::atomic::Ordering;
+    let mut last = [None::<u64>; 2];
+    loop {
+        match rx.recv(None) {
+            Ok(v) => {
+                let (sender, seq) = ((v / 10) as usize, v % 10);
+                assert!(last[sender] < Some(seq), "sender {sender} out of order");
+                last[sender] = Some(seq);
+                let bit = 1 << (sender * 10 + seq as usize);
+                let before = seen.fetch_or(bit, Ordering::Relaxed);
+                assert_eq!(before & bit, 0, "item {v} received twice");
+            }
+            Err(PopError::Disconnected) => return,
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+/// Two senders and two receivers on a ring of 2 slots, one item per
+/// sender, the receivers blocking (park at once): every item is received
+/// exactly once, nobody sleeps through a wakeup (loom reports that as a
+/// deadlock), the receivers end with Disconnected once the senders drop,
+/// and loom's cell tracking proves no slot is read while written (SYNC:
+/// mpmc-publish).
+#[test]
+fn mpmc_two_senders_two_receivers_exactly_once() {
+    model_bounded(1, || {
+        use loom::sync::Arc;
+        use loom::sync::atomic::AtomicU64;
+        let opts = Options::new()
+            .capacity(2)
+            .participants(4)
+            .wait_strategy(WaitStrategy::Park);
+        let (mut tx0, mut rx0) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let mut tx1 = tx0.try_clone().unwrap();
+        let mut rx1 = rx0.try_clone().unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        let s0 = thread::spawn(move || tx0.try_send(0).unwrap());
+        let s1 = thread::spawn(move || tx1.try_send(10).unwrap());
+        let r1 = {
+            let seen = seen.clone();
+            thread::spawn(move || receive_all(&mut rx1, &seen))
+        };
+        receive_all(&mut rx0, &seen);
+        s0.join().unwrap();
+        s1.join().unwrap();
+        r1.join().unwrap();
+        let all = 1 | 1 << 10;
+        assert_eq!(seen.load(loom::sync::atomic::Ordering::Relaxed), all);
+    });
+}
+
+/// One sender, one receiver, one slot, three items: every slot hand-over
+/// across laps (SYNC: mpmc-release: the sender writes a slot only after the
+/// receiver of the previous lap has read it).
+#[test]
+fn mpmc_laps_hand_slots_over_in_order() {
+    model_bounded(3, || {
+        let opts = Options::new().capacity(1).participants(2);
+        let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let sender = thread::spawn(move || send_all(&mut tx, 1..=3));
+        let mut expected = 1;
+        while expected <= 3 {
+            match rx.try_recv() {
+                Ok(v) => {
+                    assert_eq!(v, expected, "out of order or duplicated");
+                    expected += 1;
+                }
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(e) => panic!("try_recv: {e}"),
+            }
+        }
+        sender.join().unwrap();
+        assert_eq!(rx.try_recv(), Err(PopError::Disconnected), "nothing extra");
+    });
+}
+
+fn send_all(tx: &mut mpmc::Sender<u64>, items: impl Iterator<Item = u64>) {
+    for v in items {
+        let mut item = v;
+        loop {
+            match tx.try_send(item) {
+                Ok(()) => break,
+                Err(PushError::Full(back)) => {
+                    item = back;
+                    thread::yield_now();
+                }
+                Err(e) => panic!("try_send: {e}"),
+            }
+        }
+    }
+}
+
+/// A reservation dropped uncommitted while another sender sends: the
+/// receiver passes over the skipped slot, gets the other item, and the
+/// skipped slot is free again for a later item.
+#[test]
+fn mpmc_a_dropped_reservation_is_passed_over() {
+    model_bounded(1, || {
+        let opts = Options::new().capacity(2).participants(3);
+        let (mut tx0, mut rx) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let mut tx1 = tx0.try_clone().unwrap();
+        let s0 = thread::spawn(move || {
+            let mut slot = tx0.reserve().unwrap();
+            slot.write(99);
+            drop(slot);
+            send_all(&mut tx0, [1].into_iter());
+        });
+        let s1 = thread::spawn(move || send_all(&mut tx1, [10].into_iter()));
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match rx.try_recv() {
+                Ok(v) => got.push(v),
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(e) => panic!("try_recv: {e}"),
+            }
+        }
+        s0.join().unwrap();
+        s1.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, [1, 10], "the skipped item is never received");
+        assert_eq!(rx.stats().skipped, 1);
     });
 }

@@ -4,6 +4,7 @@
 
 pub mod bytes;
 pub(crate) mod index;
+pub mod mpmc;
 pub mod spsc;
 
 use std::marker::PhantomData;
@@ -12,9 +13,11 @@ use std::ptr::NonNull;
 use bytemuck::Pod;
 
 use crate::error::{Corruption, OpenError};
-use crate::options::{DEFAULT_CAPACITY, Options};
+use crate::options::{DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, refuse_set};
 use crate::peer::{Attachment, PeerStatus, Role};
-use crate::segment::{Counters, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord};
+use crate::segment::{
+    Counters, FreshCell, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord,
+};
 use crate::sync::AtomicU64;
 use crate::sync::{Ordering, UnsafeCell};
 use crate::wait::{Signal, Waiter, barrier};
@@ -45,17 +48,25 @@ pub struct Stats {
     pub wake_syscalls: u64,
     /// futex wait syscalls issued by either end.
     pub wait_syscalls: u64,
+    /// MPMC: slots published empty instead of an item (a reservation
+    /// dropped uncommitted, or a sender that died holding one); receivers
+    /// pass over them. 0 for the other kinds.
+    pub skipped: u64,
+    /// MPMC: items that a receiver died in the middle of receiving, handed
+    /// out again. 0 for the other kinds.
+    pub recovered: u64,
 }
 
-/// One endpoint's typed view of a segment's header and slots.
-pub(crate) struct RingMemory<T> {
+/// One endpoint's typed view of a segment's header and slots; `S` is the
+/// ring kind's slot cell (a plain `UnsafeCell<T>`, or MPMC's stamped slot).
+pub(crate) struct RingMemory<T, S = UnsafeCell<T>> {
     header: NonNull<Header>,
-    slots: NonNull<UnsafeCell<T>>,
+    slots: NonNull<S>,
+    /// The validated layout: kind-specific limits (a byte ring's max
+    /// frame), and what another endpoint on the same segment needs.
+    layout: Layout,
     capacity: Capacity,
     waiter: Waiter,
-    /// The validated layout (kind-specific limits such as a byte ring's
-    /// max frame).
-    layout: Layout,
     /// Whether this process may publish with the light fence.
     light: bool,
     role: Role,
@@ -64,25 +75,25 @@ pub(crate) struct RingMemory<T> {
     poisoned: Option<Corruption>,
     // Declared last: dropped after nothing can use the pointers above.
     attachment: Attachment,
-    _slots: PhantomData<T>,
+    _slots: PhantomData<(T, S)>,
 }
 
 // SAFETY: the pointers target the storage owned by `attachment` (Send);
 // moving the endpoint to another thread moves its only user of them, and
-// values of `T: Send` cross threads.
-unsafe impl<T: Send> Send for RingMemory<T> {}
+// values of `T: Send` cross threads (the cells hold `T`s).
+unsafe impl<T: Send, S> Send for RingMemory<T, S> {}
 
-impl<T: Pod> RingMemory<T> {
+impl<T: Pod, S> RingMemory<T, S> {
     /// The typed view of `attachment`'s storage, whose header was validated
-    /// (or written) for `layout`, itself made for `T`.
+    /// (or written) for `layout`, itself made for `T` in cells `S`.
     pub(crate) fn new(attachment: Attachment, layout: &Layout, role: Role) -> Self {
         let storage = attachment.storage();
         Self {
             header: NonNull::from(storage.header()),
             slots: storage.slot_area().cast(),
+            layout: layout.clone(),
             capacity: layout.capacity,
             waiter: layout.waiter,
-            layout: layout.clone(),
             light: barrier::register_publisher(),
             role,
             poisoned: None,
@@ -107,9 +118,25 @@ impl<T: Pod> RingMemory<T> {
         Ok(ends)
     }
 
-    /// Claims `role` in `storage` and builds the view.
+    /// Claims `role` in `storage` (a participant row if the layout has a
+    /// table) and builds the view.
     fn claimed(storage: Box<dyn Storage>, layout: &Layout, role: Role) -> Result<Self, OpenError> {
-        Ok(Self::new(Attachment::claim(storage, role)?, layout, role))
+        let attachment = match layout.participants {
+            0 => Attachment::claim(storage, role)?,
+            rows => Attachment::claim_participant(storage, role, rows)?,
+        };
+        Ok(Self::new(attachment, layout, role))
+    }
+
+    /// Another endpoint of `role` on this segment, with its own hold on it
+    /// (its own open file description and row): MPMC's `try_clone`.
+    pub(crate) fn duplicate(&self, role: Role) -> Result<Self, OpenError> {
+        let storage = self.attachment.storage().duplicate(&self.layout)?;
+        let mut twin = Self::claimed(storage, &self.layout, role)?;
+        if self.attachment.is_paired() {
+            twin.attachment.set_paired();
+        }
+        Ok(twin)
     }
 
     fn expected_layout(kind: RingKind, opts: &Options) -> Result<Layout, OpenError> {
@@ -119,7 +146,26 @@ impl<T: Pod> RingMemory<T> {
             return bytes::layout(opts, waiter);
         }
         let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
-        Layout::for_slots::<T>(kind, capacity, opts.schema_id, waiter)
+        let participants = match kind {
+            RingKind::Mpmc => {
+                let limit = opts.participants.unwrap_or(DEFAULT_PARTICIPANTS);
+                if limit == 0 {
+                    return Err(OpenError::InvalidConfig(
+                        "an MPMC ring needs at least 1 participant".into(),
+                    ));
+                }
+                limit
+            }
+            _ => {
+                refuse_set(
+                    &[("participants", opts.participants.is_some())],
+                    "this ring kind: only MPMC rings have participants",
+                )?;
+                0
+            }
+        };
+        Layout::for_slots::<T>(kind, capacity, opts.schema_id, waiter)?
+            .with_cells(size_of::<S>(), participants)
     }
 
     /// A named segment, created or opened for `role`, marked attached.
@@ -187,14 +233,14 @@ impl<T: Pod> RingMemory<T> {
     ) -> Result<(Self, Self), OpenError>
     where
         T: Send,
+        S: FreshCell + Send + 'static,
     {
         opts.check_anonymous("an in-process (heap) pair")?;
         let layout = Self::expected_layout(kind, opts)?;
-        let first = Heap::<T>::create(&layout)?;
+        let first = Heap::<S>::create(&layout)?;
         // The same validator as for a mapping: one path for every storage.
-        let strict = Strict::EXACT;
         let layout = Storage::header(&first)
-            .validate_published(first.name(), &layout, strict, layout.segment_len)?
+            .validate_published(first.name(), &layout, Strict::EXACT, layout.segment_len)?
             .ok_or_else(|| OpenError::InvalidConfig("heap header not published".into()))?;
         let second = first.share();
         Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
@@ -284,6 +330,16 @@ impl<T: Pod> RingMemory<T> {
         &self.layout
     }
 
+    /// After a change both directions may wait for (MPMC undoing a dead
+    /// endpoint's claim): wake sleepers of either.
+    #[cold]
+    pub(crate) fn notify_both(&self) {
+        let (own, peer) = self.wake_words();
+        for word in [own, peer] {
+            Signal::new(self.waiter, &word.event, &word.sem).notify(self.light, self.counters());
+        }
+    }
+
     /// The capacity, as validated at attach.
     #[inline(always)]
     pub(crate) fn capacity(&self) -> Capacity {
@@ -292,7 +348,7 @@ impl<T: Pod> RingMemory<T> {
 
     /// The cell of the slot holding `position`.
     #[inline(always)]
-    pub(crate) fn slot(&self, position: u64) -> &UnsafeCell<T> {
+    pub(crate) fn slot(&self, position: u64) -> &S {
         let index = self.capacity.slot(position);
         // SAFETY: `index < capacity` (masked), and the slot area holds
         // `capacity` cells (Storage, point 2), so the offset stays inside it.
@@ -302,16 +358,11 @@ impl<T: Pod> RingMemory<T> {
         unsafe { cell.as_ref() }
     }
 
-    /// Pointer to the first of `len` consecutive slots from `index`, for the
-    /// chunk API. `index + len <= capacity` must hold (from `Capacity::split`).
-    #[cfg(not(shmlane_loom))]
+    /// Whether the fast paths may run: the endpoint is marked attached in
+    /// this process and not poisoned (one check for both).
     #[inline(always)]
-    pub(crate) fn slot_run(&self, index: usize, len: usize) -> NonNull<T> {
-        debug_assert!(index as u64 + len as u64 <= self.capacity.get());
-        // SAFETY: `index <= capacity` (caller, via `split`), so the result is
-        // within or one past the slot area; `UnsafeCell<T>` has `T`'s layout
-        // outside loom.
-        unsafe { self.slots.add(index).cast() }
+    pub(crate) fn usable(&self) -> bool {
+        self.poisoned.is_none() && self.attachment.is_marked()
     }
 
     /// The corruption that poisoned this endpoint, if any. Endpoints call
@@ -362,8 +413,37 @@ impl<T: Pod> RingMemory<T> {
 
     #[cold]
     fn mark_attached(&mut self) {
-        self.wait_signal().clear_sleepers();
+        // One endpoint per role sleeps on a wake word of a one-to-one ring,
+        // so the replacement of a dead one may clear its count. An MPMC
+        // word has many sleepers: clearing would break their count.
+        if self.layout.participants == 0 {
+            self.wait_signal().clear_sleepers();
+        }
         self.attachment.mark_attached();
+    }
+
+    /// The endpoint's hold on the segment (its row, liveness checks).
+    #[inline(always)]
+    pub(crate) fn attachment(&self) -> &Attachment {
+        &self.attachment
+    }
+
+    /// The participant table's change counter (MPMC), read through the
+    /// endpoint's header pointer (no call through the storage).
+    #[inline(always)]
+    pub(crate) fn roster(&self) -> u32 {
+        // SYNC: peer-state (Acquire: pairs with Attachment::bump_roster)
+        self.header().ring.wake.roster.load(Ordering::Acquire)
+    }
+
+    /// The role this endpoint holds.
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Rows of the participant table (0: none, a one-to-one ring).
+    pub(crate) fn participants(&self) -> u32 {
+        self.layout.participants
     }
 
     /// The peer's state as the segment records it (cheap: one load).
@@ -405,11 +485,27 @@ impl<T: Pod> RingMemory<T> {
             empty_waits: self.header().ring.head.waits.load(relaxed),
             wake_syscalls: counters.wake_syscalls.load(relaxed),
             wait_syscalls: counters.wait_syscalls.load(relaxed),
+            skipped: counters.skipped.load(relaxed),
+            recovered: counters.recovered.load(relaxed),
         }
     }
 }
 
-impl<T> Drop for RingMemory<T> {
+impl<T: Pod> RingMemory<T, UnsafeCell<T>> {
+    /// Pointer to the first of `len` consecutive slots from `index`, for the
+    /// chunk API. `index + len <= capacity` must hold (from `Capacity::split`).
+    #[cfg(not(shmlane_loom))]
+    #[inline(always)]
+    pub(crate) fn slot_run(&self, index: usize, len: usize) -> NonNull<T> {
+        debug_assert!(index as u64 + len as u64 <= self.capacity.get());
+        // SAFETY: `index <= capacity` (caller, via `split`), so the result is
+        // within or one past the slot area; `UnsafeCell<T>` has `T`'s layout
+        // outside loom.
+        unsafe { self.slots.add(index).cast() }
+    }
+}
+
+impl<T, S> Drop for RingMemory<T, S> {
     fn drop(&mut self) {
         if self.attachment.mark_detached() {
             // Wake the peer whatever its sleeper count says: it must see the

@@ -26,6 +26,9 @@ const INIT_READY: u32 = 0x5245_4459;
 pub(crate) const TYPE_NAME_BYTES: usize = 128;
 /// Rows of the peer table.
 pub(crate) const MAX_PEERS: usize = 4;
+/// Most rows an MPMC participant table may have (a slot's stamp names its
+/// owner's row in 7 bits).
+pub(crate) const MAX_PARTICIPANTS: u32 = 128;
 /// Slot areas start on this boundary at least (two cache lines: the
 /// adjacent-line prefetcher pairs them).
 const SLOT_AREA_ALIGN: u64 = 128;
@@ -42,6 +45,8 @@ pub enum RingKind {
     Spsc = 1,
     /// A counting semaphore (no ring).
     Semaphore = 2,
+    /// Typed multi-producer multi-consumer ring (per-slot stamps).
+    Mpmc = 3,
     /// Single-producer single-consumer ring of variable-length frames.
     Bytes = 4,
 }
@@ -51,6 +56,7 @@ impl RingKind {
         match raw {
             1 => "spsc".to_owned(),
             2 => "semaphore".to_owned(),
+            3 => "mpmc".to_owned(),
             4 => "bytes".to_owned(),
             other => format!("unknown kind {other}"),
         }
@@ -59,7 +65,8 @@ impl RingKind {
 
 /// One row of the peer table: the state of a role (see `peer.rs`) and who
 /// holds it (pid and start time, for display: liveness is decided by the
-/// role's lock).
+/// role's lock). The header holds the rows of one-producer one-consumer
+/// kinds; an MPMC segment has a table of its own, one row per participant.
 #[repr(C)]
 #[derive(Debug)]
 pub struct PeerSlot {
@@ -68,8 +75,23 @@ pub struct PeerSlot {
     /// `generation << 2 | VACANT/ATTACHED/DETACHED` (see `peer.rs`).
     pub(crate) state: AtomicU32,
     pub(crate) pid: AtomicU32,
-    _reserved: AtomicU32,
+    /// MPMC rows: the role of the row's holder (see `peer.rs`), 0 if none;
+    /// the header's rows leave it 0 (the row is the role).
+    pub(crate) role: AtomicU32,
     pub(crate) start_time: AtomicU64,
+}
+
+impl PeerSlot {
+    /// A vacant row, as a freshly sized file reads.
+    pub(crate) fn zeroed() -> Self {
+        Self {
+            claimed: AtomicU32::new(0),
+            state: AtomicU32::new(0),
+            pid: AtomicU32::new(0),
+            role: AtomicU32::new(0),
+            start_time: AtomicU64::new(0),
+        }
+    }
 }
 
 /// An index and a counter its writer keeps beside it: the counter is
@@ -108,6 +130,9 @@ pub struct WakeWords {
     pub(crate) not_empty: WakeWord,
     /// The producer sleeps here; the consumer notifies after releasing.
     pub(crate) not_full: WakeWord,
+    /// MPMC: bumped whenever a participant row changes hands or state, so
+    /// that endpoints re-read the participant table only when it moved.
+    pub(crate) roster: AtomicU32,
 }
 
 /// Syscall counters, on a line of their own (bumped only beside a
@@ -122,6 +147,11 @@ pub struct Counters {
     pub(crate) wait_syscalls: AtomicU64,
     /// Frames a lossy byte ring dropped because it was full.
     pub(crate) drops: AtomicU64,
+    /// MPMC: slots published as skipped (dropped reservations, claims of
+    /// dead senders).
+    pub(crate) skipped: AtomicU64,
+    /// MPMC: items a dead receiver had claimed, handed out again.
+    pub(crate) recovered: AtomicU64,
 }
 
 /// The indices every ring kind shares, each on its own cache line so the
@@ -168,6 +198,10 @@ pub struct Header {
     type_name: [AtomicU64; TYPE_NAME_BYTES / 8],
     pub(crate) peers: [PeerSlot; MAX_PEERS],
     pub(crate) ring: RingControl,
+    /// MPMC: rows of the participant table after the header (0 for the
+    /// other kinds).
+    participants: AtomicU32,
+    _reserved_end: AtomicU32,
 }
 
 /// Size of [`Header`] in bytes; also recorded in the header so that a
@@ -193,6 +227,14 @@ pub(crate) struct Layout {
     pub(crate) max_frame: u64,
     /// Byte rings: the overflow policy's code (0 for other kinds).
     pub(crate) overflow: u32,
+    /// Bytes from one slot to the next: the slot type's size, or the size
+    /// of the ring kind's slot cell around it (MPMC: stamp and value).
+    /// Computed by this build for the type, never read from a segment.
+    pub(crate) slot_stride: u64,
+    /// MPMC: rows of the participant table (0: the header's peer rows).
+    pub(crate) participants: u32,
+    /// Where the participant table starts (0 when there is none).
+    pub(crate) peers_offset: u64,
 }
 
 /// Which fields an opener insists on; the others it adopts from the segment.
@@ -202,15 +244,18 @@ pub(crate) struct Strict {
     pub(crate) waiter: bool,
     pub(crate) max_frame: bool,
     pub(crate) overflow: bool,
+    pub(crate) participants: bool,
 }
 
 impl Strict {
-    /// Every field must match (a segment this process has just made).
+    /// Every field must match (a segment this process has just made, or a
+    /// pair's second end).
     pub(crate) const EXACT: Self = Self {
         capacity: true,
         waiter: true,
         max_frame: true,
         overflow: true,
+        participants: true,
     };
 
     /// The fields the caller set in `opts` must match; the rest are adopted.
@@ -221,6 +266,7 @@ impl Strict {
             waiter: opts.waiter.is_some(),
             max_frame: opts.max_frame.is_some(),
             overflow: opts.overflow.is_some(),
+            participants: opts.participants.is_some(),
         }
     }
 }
@@ -262,11 +308,8 @@ impl Layout {
         };
         let slot_size = u32::try_from(size_of::<T>()).map_err(|_| too_big())?;
         let slot_align = align_of::<T>() as u32;
-        let slots_offset = slots_offset(slot_align);
-        let segment_len = capacity
-            .get()
-            .checked_mul(u64::from(slot_size))
-            .and_then(|slots| slots.checked_add(slots_offset))
+        let (_, slots_offset) = body_offsets(slot_align, 0);
+        let segment_len = segment_len(capacity, u64::from(slot_size), slots_offset)
             .filter(|&len| len <= isize::MAX as u64)
             .ok_or_else(too_big)?;
         Ok(Self {
@@ -280,9 +323,41 @@ impl Layout {
             segment_len,
             waiter,
             initial: 0,
+            slot_stride: u64::from(slot_size),
+            participants: 0,
+            peers_offset: 0,
             max_frame: 0,
             overflow: 0,
         })
+    }
+
+    /// The same ring with slots `stride` bytes apart (a ring kind's slot
+    /// cell around the type) and, if `participants` is non-zero, a
+    /// participant table of that many rows between header and slots.
+    pub(crate) fn with_cells(
+        mut self,
+        stride: usize,
+        participants: u32,
+    ) -> Result<Self, OpenError> {
+        if participants > MAX_PARTICIPANTS {
+            return Err(OpenError::InvalidConfig(format!(
+                "{participants} participants is more than the {MAX_PARTICIPANTS} a ring can have"
+            )));
+        }
+        let (peers_offset, slots_offset) = body_offsets(self.slot_align, participants);
+        self.slot_stride = stride as u64;
+        self.participants = participants;
+        self.peers_offset = peers_offset;
+        self.slots_offset = slots_offset;
+        self.segment_len = segment_len(self.capacity, self.slot_stride, slots_offset)
+            .filter(|&len| len <= isize::MAX as u64)
+            .ok_or_else(|| {
+                OpenError::InvalidConfig(format!(
+                    "capacity {} of {stride}-byte slots overflows the address space",
+                    self.capacity.get()
+                ))
+            })?;
+        Ok(self)
     }
 
     /// The layout of a byte ring of `capacity_bytes` (a power of two, at
@@ -331,9 +406,26 @@ pub(crate) const fn max_frame_limit(words: Capacity) -> u64 {
     (words.get() / 2 - 1) * 8
 }
 
-fn slots_offset(slot_align: u32) -> u64 {
+/// Where the participant table (if `participants > 0`) and the slot area
+/// start: `(peers_offset, slots_offset)`.
+fn body_offsets(slot_align: u32, participants: u32) -> (u64, u64) {
     let align = SLOT_AREA_ALIGN.max(u64::from(slot_align));
-    (HEADER_LEN as u64).next_multiple_of(align)
+    let header = HEADER_LEN as u64;
+    if participants == 0 {
+        return (0, header.next_multiple_of(align));
+    }
+    let peers = header.next_multiple_of(align_of::<PeerSlot>() as u64);
+    let table = u64::from(participants) * size_of::<PeerSlot>() as u64;
+    (peers, (peers + table).next_multiple_of(align))
+}
+
+/// Bytes of a segment: the slot area after `slots_offset`, or `None` on
+/// overflow.
+fn segment_len(capacity: Capacity, stride: u64, slots_offset: u64) -> Option<u64> {
+    capacity
+        .get()
+        .checked_mul(stride)
+        .and_then(|slots| slots.checked_add(slots_offset))
 }
 
 /// FNV-1a: a stable hash for the type fingerprint (std's hashers are not
@@ -347,13 +439,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl Header {
     /// A header of zeroes, as a freshly sized file reads (heap storage).
     pub(crate) fn zeroed() -> Self {
-        let peer = || PeerSlot {
-            claimed: AtomicU32::new(0),
-            state: AtomicU32::new(0),
-            pid: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
-            start_time: AtomicU64::new(0),
-        };
+        let peer = PeerSlot::zeroed;
         let line = || {
             CachePadded::new(IndexLine {
                 position: AtomicU64::new(0),
@@ -393,13 +479,18 @@ impl Header {
                 wake: CachePadded::new(WakeWords {
                     not_empty: wake(),
                     not_full: wake(),
+                    roster: AtomicU32::new(0),
                 }),
                 counters: CachePadded::new(Counters {
                     wake_syscalls: AtomicU64::new(0),
                     wait_syscalls: AtomicU64::new(0),
                     drops: AtomicU64::new(0),
+                    skipped: AtomicU64::new(0),
+                    recovered: AtomicU64::new(0),
                 }),
             },
+            participants: AtomicU32::new(0),
+            _reserved_end: AtomicU32::new(0),
         }
     }
 
@@ -426,6 +517,7 @@ impl Header {
         self.waiter.store(layout.waiter.code(), relaxed);
         self.overflow.store(layout.overflow, relaxed);
         self.max_frame.store(layout.max_frame, relaxed);
+        self.participants.store(layout.participants, relaxed);
         self.ring.wake.not_empty.sem.store(layout.initial, relaxed);
         let name = layout.type_name.as_bytes();
         let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
@@ -503,6 +595,7 @@ impl Header {
             waiter: self.waiter.load(relaxed),
             overflow: self.overflow.load(relaxed),
             max_frame: self.max_frame.load(relaxed),
+            participants: self.participants.load(relaxed),
             type_name,
         }
     }
@@ -535,6 +628,7 @@ pub(crate) struct HeaderSnapshot {
     waiter: u32,
     overflow: u32,
     max_frame: u64,
+    participants: u32,
     type_name: [u8; TYPE_NAME_BYTES],
 }
 
@@ -637,14 +731,32 @@ impl HeaderSnapshot {
                 self.capacity.to_string(),
             ));
         }
-        let want_offset = slots_offset(self.slot_align);
+        // Only an MPMC segment has a participant table, of 1 to
+        // MAX_PARTICIPANTS rows.
+        let participants_ok = match expected.kind {
+            RingKind::Mpmc => (1..=MAX_PARTICIPANTS).contains(&self.participants),
+            _ => self.participants == 0,
+        };
+        if !participants_ok {
+            return Err(corrupted(
+                "participant table size",
+                self.participants.into(),
+                MAX_PARTICIPANTS.into(),
+            ));
+        }
+        if strict.participants && self.participants != expected.participants {
+            return Err(incompatible(
+                "participants",
+                expected.participants.to_string(),
+                self.participants.to_string(),
+            ));
+        }
+        let (peers_offset, want_offset) = body_offsets(self.slot_align, self.participants);
         if self.slots_offset != want_offset {
             return Err(corrupted("slots offset", self.slots_offset, want_offset));
         }
-        let want_len = capacity
-            .get()
-            .checked_mul(u64::from(self.slot_size))
-            .and_then(|slots| slots.checked_add(want_offset))
+        // The stride is this build's, for the type just checked to match.
+        let want_len = segment_len(capacity, expected.slot_stride, want_offset)
             .ok_or_else(|| corrupted("capacity overflows the segment size", self.capacity, 0))?;
         if self.segment_len != want_len {
             return Err(corrupted("segment length", self.segment_len, want_len));
@@ -677,6 +789,8 @@ impl HeaderSnapshot {
             waiter,
             max_frame,
             overflow,
+            participants: self.participants,
+            peers_offset,
             ..expected.clone()
         })
     }
@@ -746,6 +860,8 @@ pub struct HeaderOffsets {
     pub max_frame: usize,
     /// Byte rings: `overflow` (u32).
     pub overflow: usize,
+    /// MPMC: rows of the participant table (u32).
+    pub participants: usize,
     /// Size of the header.
     pub len: usize,
     /// Start of the slot area of a ring whose slots align to at most 128
@@ -769,8 +885,9 @@ impl HeaderOffsets {
             tail: (&raw const header.ring.tail.position).addr() - base,
             max_frame: core::mem::offset_of!(Header, max_frame),
             overflow: core::mem::offset_of!(Header, overflow),
+            participants: core::mem::offset_of!(Header, participants),
             len: HEADER_LEN,
-            slots: slots_offset(8) as usize,
+            slots: body_offsets(8, 0).1 as usize,
         }
     }
 }

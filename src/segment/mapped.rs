@@ -16,7 +16,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{Mode, fchmod, fstat};
 
-use super::header::{HEADER_LEN, Header, Layout, Strict};
+use super::header::{HEADER_LEN, Header, Layout, PeerSlot, Strict};
 use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
@@ -34,6 +34,8 @@ pub(crate) struct Mapping {
     file: File,
     name: String,
     slots_offset: usize,
+    /// Offset and rows of the participant table (0 rows: the header's).
+    peers: (usize, usize),
     unlink: Option<UnlinkOnDrop>,
 }
 
@@ -222,6 +224,7 @@ impl Mapping {
             file,
             name: name.to_owned(),
             slots_offset: layout.slots_offset as usize,
+            peers: peer_table(layout),
             unlink: None,
         };
         mapping.header().initialize(layout);
@@ -253,6 +256,7 @@ impl Mapping {
                         file,
                         name: name.to_owned(),
                         slots_offset: layout.slots_offset as usize,
+                        peers: peer_table(&layout),
                         unlink: None,
                     };
                     return Ok((mapping, layout));
@@ -280,6 +284,11 @@ impl Mapping {
             pause = (pause * 2).min(Duration::from_millis(5));
         }
     }
+}
+
+/// Offset and rows of a layout's participant table.
+fn peer_table(layout: &Layout) -> (usize, usize) {
+    (layout.peers_offset as usize, layout.participants as usize)
 }
 
 /// The header at the start of a mapping.
@@ -333,13 +342,37 @@ fn role_lock(role: usize) -> libc::flock {
 // field is an integer atomic; the mapping lives as long as `self`.
 // (2) `slots_offset` and the slot area's length were validated against the
 // mapped length by `HeaderSnapshot::validate`, and the offset is a multiple
-// of the slot alignment; `UnsafeCell<T>` has `T`'s layout and `T: Pod`
-// accepts any bytes. (3) memfd segments are sealed against shrinking; a
-// named segment can be truncated by a process with write permission, which
-// SAFETY.md documents as outside the promise.
+// of the slot alignment and of 128; `UnsafeCell<T>` has `T`'s layout, `T:
+// Pod` accepts any bytes, and MPMC's `Slot<T>` is a `repr(C)` stamp (an
+// integer atomic) and such a cell, valid for any bytes too. (3) memfd
+// segments are sealed against shrinking; a named segment can be truncated
+// by a process with write permission, which SAFETY.md documents as outside
+// the promise. (4) the participant table lies between the header and the
+// slot area (validated offsets), its rows are integer atomics.
 unsafe impl Storage for Mapping {
     fn header(&self) -> &Header {
         header_of(&self.map)
+    }
+
+    fn peer_rows(&self) -> &[PeerSlot] {
+        let (offset, rows) = self.peers;
+        if rows == 0 {
+            return &self.header().peers;
+        }
+        // SAFETY: point (4): the table starts inside the mapping (before
+        // `slots_offset`), so the offset pointer stays in bounds.
+        let first = unsafe { self.map.as_ptr().add(offset) }.cast::<PeerSlot>();
+        // SAFETY: point (4): `offset + rows * size_of::<PeerSlot>()` is at
+        // most `slots_offset`, inside the mapping; `offset` is a multiple of
+        // PeerSlot's alignment (8) and the mapping is page aligned; every
+        // field is an integer atomic, valid for any bytes; the slice
+        // borrows `self`, which owns the mapping.
+        unsafe { std::slice::from_raw_parts(first, rows) }
+    }
+
+    fn duplicate(&self, layout: &Layout) -> Result<Box<dyn Storage>, OpenError> {
+        let (mapping, _) = self.reopen(layout)?;
+        Ok(Box::new(mapping))
     }
 
     fn slot_area(&self) -> NonNull<u8> {

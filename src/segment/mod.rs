@@ -14,9 +14,11 @@ mod storage;
 
 #[cfg(not(shmlane_loom))]
 pub use header::HeaderOffsets;
-pub(crate) use header::{Counters, Header, Layout, PeerSlot, RingKind, Strict, WakeWord};
+pub(crate) use header::{
+    Counters, Header, Layout, MAX_PARTICIPANTS, PeerSlot, RingKind, Strict, WakeWord,
+};
 #[cfg(not(shmlane_loom))]
 pub(crate) use header::{LAYOUT_VERSION, MIN_FRAME_RING_BYTES};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;
-pub(crate) use storage::{Heap, Storage};
+pub(crate) use storage::{FreshCell, Heap, Storage};

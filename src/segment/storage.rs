@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytemuck::Zeroable;
 
-use super::header::{Header, Layout};
+use super::header::{Header, Layout, PeerSlot};
 use crate::error::OpenError;
 use crate::sync::{Ordering, UnsafeCell};
 
@@ -20,15 +20,27 @@ use crate::sync::{Ordering, UnsafeCell};
 /// 1. [`header`](Self::header) returns the same, never-moving `Header`,
 ///    shared with every other endpoint of the segment and with nothing else;
 /// 2. [`slot_area`](Self::slot_area) returns the same pointer, aligned to the
-///    layout's slot alignment, to `capacity * slot_size` bytes that are
-///    readable and writable and hold the slots as `UnsafeCell<T>` for the
-///    slot type `T` of the layout the storage was created or validated for;
+///    layout's slot alignment (and to 128 bytes), to `capacity *
+///    slot_stride` bytes that are readable and writable and hold the slots
+///    as the ring kind's slot cell (`UnsafeCell<T>`, or MPMC's stamped
+///    `Slot<T>`) for the slot type `T` of the layout the storage was
+///    created or validated for;
 /// 3. no access to these bytes can fault (the size is reserved and cannot
 ///    shrink beneath the mapping, or the cost of a peer shrinking it is
-///    documented in SAFETY.md).
+///    documented in SAFETY.md);
+/// 4. [`peer_rows`](Self::peer_rows) returns the same rows every time,
+///    shared with every other endpoint of the segment: the header's for
+///    a layout without a participant table, the table's otherwise.
 pub(crate) unsafe trait Storage: Send + Sync {
     /// The segment header.
     fn header(&self) -> &Header;
+
+    /// The peer table: one row per role (the header's), or per participant.
+    fn peer_rows(&self) -> &[PeerSlot];
+
+    /// Another view of the same segment with a hold of its own (its own
+    /// open file description, for a mapping), for one more endpoint.
+    fn duplicate(&self, layout: &Layout) -> Result<Box<dyn Storage>, OpenError>;
 
     /// Start of the slot area.
     fn slot_area(&self) -> NonNull<u8>;
@@ -36,38 +48,54 @@ pub(crate) unsafe trait Storage: Send + Sync {
     /// The segment's name, for messages.
     fn name(&self) -> &str;
 
-    /// Claims `role` (a row of the peer table) for this endpoint; `Ok(false)`
+    /// Claims row `role` of the peer table for this endpoint; `Ok(false)`
     /// if a live endpoint holds it.
     fn claim_role(&self, role: usize) -> io::Result<bool>;
 
-    /// Gives up `role`; called when an endpoint drops.
+    /// Gives up row `role`; called when an endpoint drops.
     fn release_role(&self, role: usize);
 
-    /// Whether some other endpoint holds `role` (and, for shared storages,
-    /// its process is alive).
+    /// Whether some other endpoint holds row `role` (and, for shared
+    /// storages, its process is alive).
     fn role_is_held(&self, role: usize) -> io::Result<bool>;
 }
 
-/// A segment on the heap, shared by endpoints in one process.
-pub(crate) struct Heap<T> {
-    shared: Arc<HeapSegment<T>>,
+/// A slot cell as a fresh segment holds it (all zero bytes), for the heap
+/// storage to build.
+pub(crate) trait FreshCell {
+    fn fresh() -> Self;
 }
 
-struct HeapSegment<T> {
+impl<T: Zeroable> FreshCell for UnsafeCell<T> {
+    fn fresh() -> Self {
+        UnsafeCell::new(T::zeroed())
+    }
+}
+
+/// A segment on the heap, shared by endpoints in one process; `S` is the
+/// ring kind's slot cell.
+pub(crate) struct Heap<S> {
+    shared: Arc<HeapSegment<S>>,
+}
+
+struct HeapSegment<S> {
     header: Header,
-    slots: Box<[UnsafeCell<T>]>,
+    /// The participant table (empty: the header's rows are the table).
+    peers: Box<[PeerSlot]>,
+    slots: Box<[S]>,
 }
 
 // SAFETY: the slots are only touched through the ring protocol, which gives
 // each position to one endpoint at a time and orders the hand-over with
-// Acquire/Release (SYNC: spsc-publish, spsc-release); `T: Send` because
-// values move between the endpoints' threads.
-unsafe impl<T: Send> Send for Heap<T> {}
+// Acquire/Release (SYNC: spsc-publish, spsc-release, mpmc-publish,
+// mpmc-release); `S: Send` (the cell of a `T: Send`) because values move
+// between the endpoints' threads.
+unsafe impl<S: Send> Send for Heap<S> {}
 // SAFETY: as for `Send`: shared access goes through atomics and the ring
 // protocol's exclusive slot ranges.
-unsafe impl<T: Send> Sync for Heap<T> {}
+unsafe impl<S: Send> Sync for Heap<S> {}
 
-impl<T: Zeroable> Heap<T> {
+impl<S: FreshCell> Heap<S> {
     /// A new segment of `layout`, initialised like a fresh mapping.
     pub(crate) fn create(layout: &Layout) -> Result<Self, OpenError> {
         let capacity = usize::try_from(layout.capacity.get()).map_err(|_| no_memory(layout))?;
@@ -75,12 +103,14 @@ impl<T: Zeroable> Heap<T> {
         slots
             .try_reserve_exact(capacity)
             .map_err(|_| no_memory(layout))?;
-        slots.extend((0..capacity).map(|_| UnsafeCell::new(T::zeroed())));
+        slots.extend((0..capacity).map(|_| S::fresh()));
+        let peers = (0..layout.participants).map(|_| PeerSlot::zeroed());
         let header = Header::zeroed();
         header.initialize(layout);
         Ok(Self {
             shared: Arc::new(HeapSegment {
                 header,
+                peers: peers.collect(),
                 slots: slots.into_boxed_slice(),
             }),
         })
@@ -103,12 +133,24 @@ fn no_memory(layout: &Layout) -> OpenError {
 }
 
 // SAFETY: (1) the header lives in the `Arc` allocation, shared by every
-// handle from `share`; (2) the slot area is the boxed slice of
-// `UnsafeCell<T>`, allocated for `T` with `capacity` cells by `create`;
-// (3) heap memory cannot fault.
-unsafe impl<T: Send> Storage for Heap<T> {
+// handle from `share`; (2) the slot area is the boxed slice of `capacity`
+// cells `S` (the ring kind's cell, as its caller built the layout for);
+// (3) heap memory cannot fault; (4) the rows live in the same allocation.
+unsafe impl<S: Send + FreshCell + 'static> Storage for Heap<S> {
     fn header(&self) -> &Header {
         &self.shared.header
+    }
+
+    fn peer_rows(&self) -> &[PeerSlot] {
+        if self.shared.peers.is_empty() {
+            &self.shared.header.peers
+        } else {
+            &self.shared.peers
+        }
+    }
+
+    fn duplicate(&self, _layout: &Layout) -> Result<Box<dyn Storage>, OpenError> {
+        Ok(Box::new(self.share()))
     }
 
     fn slot_area(&self) -> NonNull<u8> {
@@ -120,7 +162,7 @@ unsafe impl<T: Send> Storage for Heap<T> {
     }
 
     fn claim_role(&self, role: usize) -> io::Result<bool> {
-        let claimed = &self.shared.header.peers[role].claimed;
+        let claimed = &self.peer_rows()[role].claimed;
         // SYNC: heap-role-handoff (Acquire: sees the previous holder's
         // writes, released when it gave the role up)
         Ok(claimed
@@ -130,15 +172,10 @@ unsafe impl<T: Send> Storage for Heap<T> {
 
     fn release_role(&self, role: usize) {
         // SYNC: heap-role-handoff (Release: pairs with the next claim)
-        self.shared.header.peers[role]
-            .claimed
-            .store(0, Ordering::Release);
+        self.peer_rows()[role].claimed.store(0, Ordering::Release);
     }
 
     fn role_is_held(&self, role: usize) -> io::Result<bool> {
-        Ok(self.shared.header.peers[role]
-            .claimed
-            .load(Ordering::Relaxed)
-            != 0)
+        Ok(self.peer_rows()[role].claimed.load(Ordering::Relaxed) != 0)
     }
 }

@@ -233,8 +233,7 @@ fn far_future() -> Instant {
 /// disconnect); `check_peer` is called about every [`LIVENESS_TICK`] of
 /// waiting and may record a dead peer for the next `attempt` to report.
 ///
-/// `waited` counts the calls that had to wait (the first attempt failed);
-/// it must have one writer, the caller's endpoint.
+/// `waited` counts the calls that had to wait (the first attempt failed).
 pub(crate) fn wait_until<R>(
     signal: Signal<'_>,
     strategy: WaitStrategy,
@@ -247,11 +246,9 @@ pub(crate) fn wait_until<R>(
     if let Some(ready) = attempt() {
         return Some(ready);
     }
-    // One writer: a plain load and store, no locked instruction.
-    waited.store(
-        waited.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    // An MPMC direction has many writers; a locked add costs nothing next
+    // to the wait that follows.
+    waited.fetch_add(1, Ordering::Relaxed);
     // The clock starts at the first look at it (after some spins): a wait
     // that ends within them never reads it.
     let mut started: Option<Instant> = None;

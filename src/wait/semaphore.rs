@@ -11,7 +11,7 @@ use crate::options::Options;
 #[cfg(not(shmlane_loom))]
 use crate::segment::Strict;
 use crate::segment::{Header, Heap, Layout, RingKind, Storage};
-use crate::sync::{AtomicU32, Ordering, fence};
+use crate::sync::{AtomicU32, Ordering, UnsafeCell, fence};
 
 /// Largest value a semaphore holds; `post` beyond it is `Overflow`.
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -250,7 +250,7 @@ impl Semaphore {
     pub fn in_process(initial: u32) -> Result<Self, OpenError> {
         let layout = Self::layout(initial)?;
         Ok(Self {
-            storage: Box::new(Heap::<u8>::create(&layout)?),
+            storage: Box::new(Heap::<UnsafeCell<u8>>::create(&layout)?),
         })
     }
 
@@ -311,6 +311,7 @@ fn check_semaphore_options(opts: &Options) -> Result<(), OpenError> {
             ("wait_strategy", opts.wait_strategy.is_some()),
             ("max_frame", opts.max_frame.is_some()),
             ("overflow", opts.overflow.is_some()),
+            ("participants", opts.participants.is_some()),
         ],
         "a semaphore",
     )

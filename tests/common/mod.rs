@@ -213,3 +213,48 @@ pub fn put_u64(map: &mut MmapMut, offset: usize, value: u64) {
 pub fn put_u32(map: &mut MmapMut, offset: usize, value: u32) {
     map[offset..offset + 4].copy_from_slice(&value.to_ne_bytes());
 }
+
+/// Zeroed memory shared with the children forked after it is made
+/// (MAP_SHARED | MAP_ANONYMOUS): children write their findings, the parent
+/// reads them after reaping them.
+pub struct SharedBytes {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl SharedBytes {
+    pub fn new(len: usize) -> Self {
+        let size = std::num::NonZeroUsize::new(len).expect("non-empty");
+        // SAFETY: a new anonymous mapping at an address of the kernel's
+        // choosing cannot alias memory Rust already owns.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                size,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+            )
+        }
+        .expect("mmap");
+        Self {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+
+    /// The bytes. Each process writes only its own part while others run;
+    /// the parent reads after the writers exited (waitpid orders it).
+    #[allow(clippy::mut_from_ref, reason = "shared by processes, not references")]
+    pub fn bytes(&self) -> &mut [u8] {
+        // SAFETY: `len` bytes mapped readable and writable, zero-filled,
+        // alive until drop; callers keep each process to its own part.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for SharedBytes {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}

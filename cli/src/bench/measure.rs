@@ -231,6 +231,8 @@ pub struct TputStats {
     pub gb_per_s: f64,
     /// Wake syscalls per message over all measured repetitions.
     pub wakes_per_msg: Option<f64>,
+    /// Slots skipped instead of delivered (MPMC), if the case counts them.
+    pub skipped: Option<u64>,
 }
 
 /// The producer end of a stream under the tput harness.
@@ -341,6 +343,7 @@ pub fn tput_producer(
         msgs_per_s,
         gb_per_s: msgs_per_s * tx.msg_bytes() as f64 / 1e9,
         wakes_per_msg,
+        skipped: None,
     })
 }
 

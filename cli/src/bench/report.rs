@@ -198,7 +198,7 @@ fn sig_decimals(v: f64, sig: i32) -> usize {
 
 /// The DESIGN.md line: fixed keys in a fixed order, `null` where a key does
 /// not apply, then the keys only some cases have (`wakes_per_msg`,
-/// `cpu_ms_per_s`), and `ratio_to`/`ratio` only when the baseline ran.
+/// `skipped`, `cpu_ms_per_s`), and `ratio_to`/`ratio` only when the baseline ran.
 fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> String {
     let null = || "null".to_string();
     let rtt = match &row.figures {
@@ -239,6 +239,9 @@ fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> String {
     );
     if let Some(w) = row.figures.wakes_per_msg() {
         let _ = write!(s, ",\"wakes_per_msg\":{}", json_f64(w, sig_decimals(w, 4)));
+    }
+    if let Some(skipped) = tput.and_then(|t| t.skipped) {
+        let _ = write!(s, ",\"skipped\":{skipped}");
     }
     if let Figures::Idle(i) = &row.figures {
         let v = i.cpu_ms_per_s;
@@ -334,6 +337,7 @@ mod tests {
                 msgs_per_s: 1e8,
                 gb_per_s: 0.8,
                 wakes_per_msg: Some(0.000_012_5),
+                skipped: None,
             }),
             probe_ns: [1, 2],
             ratio_to: Some("rtrb-tput"),

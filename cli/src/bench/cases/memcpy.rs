@@ -44,5 +44,6 @@ pub fn case(setup: &Setup) -> Result<Figures, BenchError> {
         msgs_per_s,
         gb_per_s: msgs_per_s * setup.size as f64 / 1e9,
         wakes_per_msg: None,
+        skipped: None,
     }))
 }

@@ -6,13 +6,16 @@
 //! shmlane ring, busy and blocking), `semaphore` (shmlane's semaphore),
 //! `memcpy` and `pipe` (the copy baselines of the byte ring), `bytes` (the
 //! byte ring), `transport` (shmlane's transports) against `ipc_raw` (the
-//! same kernel mechanisms through plain syscalls).
+//! same kernel mechanisms through plain syscalls), `arrayqueue` (the
+//! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring).
 
+pub mod arrayqueue;
 pub mod atomic;
 pub mod bytes;
 pub mod futex;
 pub mod ipc_raw;
 pub mod memcpy;
+pub mod mpmc;
 pub mod pipe;
 pub mod rtrb;
 pub mod semaphore;
@@ -21,7 +24,10 @@ pub mod transport;
 
 use super::affinity::{Cores, Peers, run_pair};
 use super::error::BenchError;
-use super::measure::{StreamRx, StreamTx, TputStats, check_seq, tput_consumer, tput_producer};
+use super::measure::{
+    Budget, Figures, STOP, StreamRx, StreamTx, TputStats, check_seq, rtt, tput_consumer,
+    tput_producer,
+};
 use super::shared::SharedPage;
 use super::spin::Watch;
 
@@ -119,4 +125,40 @@ pub fn stream(
         move |watch| tput_consumer(&mut rx, page, &watch),
         move |watch| tput_producer(setup.secs, &mut tx, page, &watch),
     )
+}
+
+/// Runs a busy round-trip case over any rings: the value goes out on
+/// `ping` (this side pushes, the peer pops) and comes back on `pong`, each
+/// side spinning with try-push/try-pop under its watchdog.
+pub fn busy_rtt(
+    setup: &Setup,
+    mut ping_tx: impl PushOne,
+    mut ping_rx: impl PopOne + Send,
+    mut pong_tx: impl PushOne + Send,
+    mut pong_rx: impl PopOne,
+) -> Result<Figures, BenchError> {
+    let secs = setup.secs;
+    let stats = run_pair(
+        setup.peers,
+        setup.cores,
+        move |watch| loop {
+            let v = pop(&mut ping_rx, &watch)?;
+            if v == STOP {
+                return Ok(());
+            }
+            push(&mut pong_tx, v, &watch)?;
+        },
+        move |watch| {
+            let stats = rtt(Budget::rtt_warmup(secs), Budget::rtt_measure(secs), |k| {
+                push(&mut ping_tx, k, &watch)?;
+                match pop(&mut pong_rx, &watch)? {
+                    v if v == k => Ok(()),
+                    got => Err(BenchError::Mismatch { expected: k, got }),
+                }
+            })?;
+            push(&mut ping_tx, STOP, &watch)?;
+            Ok(stats)
+        },
+    )?;
+    Ok(Figures::Rtt(stats))
 }

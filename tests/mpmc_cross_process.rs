@@ -1,0 +1,250 @@
+//! The MPMC ring between real processes: two producer processes and two
+//! consumer processes move millions of `(producer, sequence)` items, each
+//! received exactly once and every producer's in order; a producer killed
+//! while it holds a reservation, and a consumer killed in the middle of a
+//! receive, stall nobody and lose no committed item.
+#![cfg(not(any(miri, shmlane_loom)))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Child, SharedBytes, ShmName, Watchdog, fork_child};
+use shmlane::{OpenError, Options, PopError, mpmc};
+
+const WAIT: Duration = Duration::from_secs(240);
+const PRODUCERS: u64 = 2;
+
+fn opts() -> Options {
+    Options::new().capacity(1024).participants(8).persist(true)
+}
+
+fn item(producer: u64, seq: u64) -> u64 {
+    producer << 32 | seq
+}
+
+/// Opens a sender and sends `0..count` as producer `id`; 0 on success.
+fn produce(name: &ShmName, id: u64, count: u64) -> i32 {
+    let mut tx = match mpmc::Sender::<u64>::open(name.as_str(), &opts()) {
+        Ok(tx) => tx,
+        Err(e) => {
+            eprintln!("producer {id}: open: {e}");
+            return 1;
+        }
+    };
+    for seq in 0..count {
+        if let Err(e) = tx.send(item(id, seq), None) {
+            eprintln!("producer {id}: send: {e}");
+            return 1;
+        }
+    }
+    0
+}
+
+/// Receives until every producer is gone and the ring is drained, counting
+/// each item in `counts` (one byte per item: `producer * per + seq`) and
+/// checking that each producer's items come in increasing order, except
+/// for up to `late` items (recovered from a dead consumer) that may come
+/// after later ones. Returns the exit code: 0, or 1 on a reordering or an
+/// error.
+fn consume(name: &ShmName, counts: &mut [u8], per: u64, mut late: u32) -> i32 {
+    let mut rx = match mpmc::Receiver::<u64>::open(name.as_str(), &opts()) {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("consumer: open: {e}");
+            return 1;
+        }
+    };
+    let mut last = [None::<u64>; PRODUCERS as usize];
+    loop {
+        match rx.recv(None) {
+            Ok(v) => {
+                let (producer, seq) = (v >> 32, v & 0xffff_ffff);
+                if producer >= PRODUCERS || seq >= per {
+                    eprintln!("consumer: item {v:#x} was never sent");
+                    return 1;
+                }
+                let last = &mut last[producer as usize];
+                if *last >= Some(seq) {
+                    if late == 0 {
+                        eprintln!("consumer: producer {producer}: {seq} after {last:?}");
+                        return 1;
+                    }
+                    late -= 1;
+                } else {
+                    *last = Some(seq);
+                }
+                let count = &mut counts[(producer * per + seq) as usize];
+                *count = count.saturating_add(1);
+            }
+            Err(PopError::Disconnected) => return 0,
+            Err(e) => {
+                eprintln!("consumer: recv: {e}");
+                return 1;
+            }
+        }
+    }
+}
+
+/// The per-item counts of both consumers, added: what each `(producer,
+/// seq)` was received as, in total.
+fn totals(counts: &SharedBytes, per: u64) -> Vec<u8> {
+    let bytes = counts.bytes();
+    let len = (PRODUCERS * per) as usize;
+    (0..len).map(|i| bytes[i] + bytes[len + i]).collect()
+}
+
+/// Forks the two consumers, each writing its counts into its half (see
+/// `consume` for `late`).
+fn consumers<'a>(name: &'a ShmName, counts: &'a SharedBytes, per: u64, late: u32) -> [Child; 2] {
+    let len = (PRODUCERS * per) as usize;
+    [0, 1].map(|c| {
+        fork_child(move || {
+            let mine = &mut counts.bytes()[c * len..(c + 1) * len];
+            consume(name, mine, per, late)
+        })
+    })
+}
+
+#[test]
+fn two_producers_two_consumers_deliver_every_item_once_in_producer_order() {
+    const PER: u64 = 1_500_000;
+    let _dog = Watchdog::new("2 producers + 2 consumers across processes", WAIT);
+    let name = ShmName::new("mpmc-2p2c");
+    let counts = SharedBytes::new((2 * PRODUCERS * PER) as usize);
+    // The creator holds a sender until the producers are done, so that the
+    // consumers cannot see "every sender gone" before both have opened.
+    let creator = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let readers = consumers(&name, &counts, PER, 0);
+    let writers = [0, 1].map(|id| fork_child(|| produce(&name, id, PER)));
+    for writer in writers {
+        assert_eq!(writer.wait(WAIT), 0, "a producer failed");
+    }
+    drop(creator);
+    for reader in readers {
+        assert_eq!(reader.wait(WAIT), 0, "a consumer saw a reorder or an error");
+    }
+    let totals = totals(&counts, PER);
+    let wrong = totals.iter().position(|&n| n != 1);
+    assert_eq!(wrong, None, "an item was lost or duplicated");
+}
+
+#[test]
+fn a_producer_killed_holding_a_reservation_stalls_nobody() {
+    const PER: u64 = 300_000;
+    /// Items producer 1 commits before it reserves and stops.
+    const BEFORE_KILL: u64 = 100_000;
+    /// What the killed producer had half written: never delivered.
+    const PARTIAL: u64 = 0xdead_beef;
+    let _dog = Watchdog::new("a producer killed mid-reservation", WAIT);
+    let name = ShmName::new("mpmc-killed-producer");
+    let counts = SharedBytes::new((2 * PRODUCERS * PER) as usize);
+    let creator = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let readers = consumers(&name, &counts, PER, 0);
+    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let stopped = fork_child(|| {
+        let mut tx = mpmc::Sender::<u64>::open(name.as_str(), &opts()).expect("open");
+        for seq in 0..BEFORE_KILL {
+            tx.send(item(1, seq), None).expect("send");
+        }
+        // Stop between reserve and commit, as a crash there would.
+        let mut slot = tx.reserve_blocking(None).expect("reserve");
+        *slot.get_mut() = PARTIAL;
+        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut byte = [0u8; 1];
+    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    // Producer 0 sends its items past the dead claim while it still holds.
+    let runner = fork_child(|| produce(&name, 0, PER));
+    stopped.kill();
+    assert_eq!(runner.wait(WAIT), 0, "producer 0 failed");
+    let stats = creator.stats();
+    drop(creator);
+    for reader in readers {
+        assert_eq!(reader.wait(WAIT), 0, "a consumer saw a reorder or an error");
+    }
+    let totals = totals(&counts, PER);
+    for (i, &n) in totals.iter().enumerate() {
+        let (producer, seq) = (i as u64 / PER, i as u64 % PER);
+        let want = u8::from(producer == 0 || seq < BEFORE_KILL);
+        assert_eq!(n, want, "producer {producer} item {seq} received {n} times");
+    }
+    // Every position claimed was either received or skipped: the dead
+    // reservation is the one skip.
+    let reopened = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
+    assert_eq!(reopened.stats().skipped, 1, "{stats:?}");
+}
+
+#[test]
+fn a_consumer_killed_mid_receive_loses_nothing() {
+    const PER: u64 = 200_000;
+    let _dog = Watchdog::new("a consumer killed mid-receive", WAIT);
+    let name = ShmName::new("mpmc-killed-consumer");
+    let counts = SharedBytes::new((2 * PRODUCERS * PER) as usize);
+    let creator = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    // Before anything else: a consumer that claims the first item and
+    // stops in the middle of receiving it.
+    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let stalled = fork_child(|| {
+        let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).expect("open");
+        loop {
+            match rx.recv_and_stall_for_tests() {
+                Ok(_) => break,
+                Err(PopError::Empty) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let writers = [0, 1].map(|id| fork_child(|| produce(&name, id, PER)));
+    let mut byte = [0u8; 1];
+    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    stalled.kill();
+    let readers = consumers(&name, &counts, PER, 1);
+    for writer in writers {
+        assert_eq!(writer.wait(WAIT), 0, "a producer failed");
+    }
+    drop(creator);
+    // The recovered item may come after later ones of its producer (the
+    // one exception to per-producer order); everything else is in order.
+    for reader in readers {
+        assert_eq!(reader.wait(WAIT), 0, "a consumer saw a reorder or an error");
+    }
+    let totals = totals(&counts, PER);
+    let wrong = totals.iter().position(|&n| n != 1);
+    assert_eq!(wrong, None, "an item was lost or duplicated");
+    let reopened = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
+    assert_eq!(reopened.stats().recovered, 1);
+}
+
+#[test]
+fn the_participant_limit_holds_across_processes_and_frees_with_death() {
+    let _dog = Watchdog::new("participant limit", WAIT);
+    let name = ShmName::new("mpmc-limit");
+    let opts = Options::new().participants(2);
+    let _creator = mpmc::Receiver::<u64>::create(name.as_str(), &opts).unwrap();
+    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let holder = fork_child(|| {
+        let _tx = mpmc::Sender::<u64>::open(name.as_str(), &Options::new()).expect("open");
+        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut byte = [0u8; 1];
+    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    let err = mpmc::Sender::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
+    assert!(
+        matches!(err, OpenError::TooManyParticipants { limit: 2, .. }),
+        "{err}"
+    );
+    holder.kill();
+    mpmc::Sender::<u64>::open(name.as_str(), &Options::new())
+        .expect("the kernel dropped the dead sender's row lock");
+}

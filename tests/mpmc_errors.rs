@@ -1,0 +1,176 @@
+//! The MPMC ring's refusals, against real shared-memory segments written
+//! from a second mapping as a broken or hostile peer would: impossible
+//! stamps and owners are `Corrupted` and poison the endpoint, never a
+//! panic, hang or out-of-bounds access.
+#![cfg(not(any(miri, shmlane_loom)))]
+
+mod common;
+
+use std::fs::OpenOptions;
+
+use common::ShmName;
+use memmap2::MmapMut;
+use shmlane::fuzzing::HeaderOffsets;
+use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, mpmc, spsc};
+
+const CAPACITY: usize = 16;
+/// Bytes per slot of a `u64` ring: the stamp, then the item.
+const STRIDE: usize = 16;
+// Stamp fields (see ring/mpmc.rs).
+const WRITING: u64 = 1;
+const FULL: u64 = 2;
+const ROW_SHIFT: u32 = 3;
+const LAP_SHIFT: u32 = 18;
+
+fn opts() -> Options {
+    Options::new().capacity(CAPACITY).participants(4)
+}
+
+fn raw_mapping(name: &ShmName) -> MmapMut {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.path())
+        .unwrap();
+    // SAFETY: test-only second mapping; the test writes through it while no
+    // endpoint operation runs concurrently.
+    unsafe { MmapMut::map_mut(&file).unwrap() }
+}
+
+/// Writes the stamp of `slot` (slots end the segment).
+fn put_stamp(map: &mut MmapMut, slot: usize, stamp: u64) {
+    let offset = map.len() - (CAPACITY - slot) * STRIDE;
+    map[offset..offset + 8].copy_from_slice(&stamp.to_ne_bytes());
+}
+
+fn incompatible_field(err: OpenError) -> &'static str {
+    match err {
+        OpenError::Incompatible { field, .. } => field,
+        other => panic!("expected Incompatible, got {other}"),
+    }
+}
+
+#[test]
+fn another_kind_type_or_limit_is_incompatible() {
+    let name = ShmName::new("mpmc-kind");
+    let _tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
+    assert_eq!(incompatible_field(err), "ring kind");
+    let err = mpmc::Receiver::<i64>::open(name.as_str(), &Options::new()).unwrap_err();
+    assert_eq!(incompatible_field(err), "type");
+    let err =
+        mpmc::Receiver::<u64>::open(name.as_str(), &Options::new().participants(5)).unwrap_err();
+    assert_eq!(incompatible_field(err), "participants");
+    let rx = mpmc::Receiver::<u64>::open(name.as_str(), &Options::new()).unwrap();
+    assert_eq!(
+        rx.capacity(),
+        CAPACITY,
+        "none given: the segment's is adopted"
+    );
+    let other = ShmName::new("mpmc-kind-spsc");
+    let _p = spsc::Producer::<u64>::create(other.as_str(), &Options::new()).unwrap();
+    let err = mpmc::Sender::<u64>::open(other.as_str(), &Options::new()).unwrap_err();
+    assert_eq!(incompatible_field(err), "ring kind");
+}
+
+#[test]
+fn a_bad_participant_count_in_the_header_is_corrupted() {
+    let name = ShmName::new("mpmc-rows");
+    let _tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let offset = HeaderOffsets::get().participants;
+    for rows in [0u32, 129, u32::MAX] {
+        raw_mapping(&name)[offset..offset + 4].copy_from_slice(&rows.to_ne_bytes());
+        let err = mpmc::Receiver::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
+        assert!(
+            matches!(err, OpenError::Corrupted { corruption, .. } if corruption.found == u64::from(rows)),
+            "{rows}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_stamp_with_an_unknown_state_is_corrupted_and_poisons_the_receiver() {
+    let name = ShmName::new("mpmc-state");
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
+    tx.try_send(1).unwrap();
+    put_stamp(&mut raw_mapping(&name), 0, 7);
+    let Err(PopError::Corrupted(first)) = rx.try_recv() else {
+        panic!("not corrupted")
+    };
+    assert_eq!(first.found, 7);
+    // Honest again: the receiver stays poisoned, with the same error.
+    put_stamp(&mut raw_mapping(&name), 0, FULL);
+    assert_eq!(rx.try_recv(), Err(PopError::Corrupted(first)));
+    assert_eq!(rx.recv(None), Err(PopError::Corrupted(first)));
+    // A new receiver is not poisoned and gets the item.
+    drop(rx);
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+}
+
+#[test]
+fn an_owner_outside_the_participant_table_is_corrupted() {
+    let name = ShmName::new("mpmc-owner");
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
+    put_stamp(&mut raw_mapping(&name), 0, 100 << ROW_SHIFT | WRITING);
+    let err = rx.try_recv().unwrap_err();
+    assert!(
+        matches!(err, PopError::Corrupted(c) if c.found == 100 && c.limit == 4),
+        "{err}"
+    );
+    let err = tx.try_send(5).unwrap_err();
+    assert!(
+        matches!(err, PushError::Corrupted(5, c) if c.found == 100),
+        "{err:?}"
+    );
+    assert!(matches!(tx.reserve(), Err(WriteChunkError::Corrupted(_))));
+    assert!(matches!(
+        tx.send(6, None),
+        Err(PushError::Corrupted(6, c)) if c.found == 100
+    ));
+}
+
+#[test]
+fn a_stamp_that_does_not_fit_its_position_is_corrupted() {
+    let name = ShmName::new("mpmc-lap");
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
+    for v in 0..CAPACITY as u64 {
+        tx.try_send(v).unwrap();
+        assert_eq!(rx.try_recv(), Ok(v));
+    }
+    // Both are at position 16 (lap 1): slot 0 two laps back, or "unclaimed
+    // a lap back", cannot be.
+    let mut map = raw_mapping(&name);
+    put_stamp(&mut map, 0, ((1 << LAP_SHIFT) * ((1 << 46) - 1)) | FULL);
+    assert!(matches!(tx.try_send(1), Err(PushError::Corrupted(1, _))));
+    assert!(matches!(rx.try_recv(), Err(PopError::Corrupted(_))));
+}
+
+#[test]
+fn hints_further_apart_than_the_capacity_are_corrupted_at_open() {
+    let name = ShmName::new("mpmc-hints");
+    let _tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let offsets = HeaderOffsets::get();
+    let mut map = raw_mapping(&name);
+    map[offsets.tail..offsets.tail + 8].copy_from_slice(&1000u64.to_ne_bytes());
+    let err = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap_err();
+    assert!(matches!(err, OpenError::Corrupted { .. }), "{err}");
+}
+
+#[test]
+fn a_hint_far_ahead_is_caught_by_the_stamps() {
+    let name = ShmName::new("mpmc-hint-ahead");
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    let offsets = HeaderOffsets::get();
+    // Slot 0 claimed by row 1 (live? no: nobody holds row 1), tail hint
+    // pointing 5 laps ahead: the sender follows the hint, finds a slot
+    // two laps behind it, and refuses.
+    let mut map = raw_mapping(&name);
+    put_stamp(&mut map, 0, 1 << ROW_SHIFT | WRITING);
+    map[offsets.tail..offsets.tail + 8].copy_from_slice(&(5 * CAPACITY as u64).to_ne_bytes());
+    let err = tx.try_send(3).unwrap_err();
+    assert!(matches!(err, PushError::Corrupted(3, _)), "{err:?}");
+}
