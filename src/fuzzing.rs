@@ -323,18 +323,18 @@ impl PoisonCheck {
 
 /// The `hostile_peer` target: an honest endpoint of each ring kind facing a
 /// peer that rewrites indices, frame headers and payload between calls. The
-/// first byte picks the ring kind (bit 0: SPSC of u64 or bytes) and the
-/// capacity; the rest are ops. Nothing may panic, hang or fault; a
+/// first byte picks the ring kind (modulo 3: SPSC of u64, bytes, MPMC of
+/// u64) and the capacity; the rest are ops. Nothing may panic, hang or fault; a
 /// corruption poisons the endpoint for good; frames never exceed the max.
 pub fn hostile_peer(data: &[u8]) {
     let mut input = Input(data);
     let Some(selector) = input.byte() else {
         return;
     };
-    if selector & 1 == 0 {
-        hostile_spsc(selector, input);
-    } else {
-        hostile_bytes(selector, input);
+    match selector % 3 {
+        0 => hostile_spsc(selector, input),
+        1 => hostile_bytes(selector, input),
+        _ => hostile_mpmc(selector, input),
     }
 }
 
@@ -478,6 +478,73 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
                     rx.recv_into_blocking(&mut buf, Some(Duration::ZERO)),
                 ));
             }
+        }
+    }
+}
+
+fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
+    use crate::{PopError, PushError, WriteChunkError, mpmc};
+    let capacity = 1usize << ((selector >> 2) % 5);
+    let opts = Options::new().capacity(capacity).participants(4);
+    let Ok((mut tx, mut rx)) = mpmc::heap_pair::<u64>(&opts) else {
+        return;
+    };
+    let (mut sender, mut receiver) = (PoisonCheck::default(), PoisonCheck::default());
+    let mut next = 0u64;
+    let corrupted = |r: Result<u64, PopError>| match r {
+        Err(PopError::Corrupted(c)) => Some(c),
+        _ => None,
+    };
+    while let Some(tag) = input.byte() {
+        let op = tag % 7;
+        match op {
+            0 => {
+                let result = tx.try_send(next);
+                next += 1;
+                sender.saw(match result {
+                    Err(PushError::Corrupted(_, c)) => Some(c),
+                    _ => None,
+                });
+            }
+            1 => receiver.saw(corrupted(rx.try_recv())),
+            2 => {
+                // A reservation, committed or dropped (passed over).
+                let Some(commit) = input.byte() else { break };
+                let result = tx.reserve().map(|mut slot| {
+                    slot.write(next);
+                    if commit & 1 == 1 {
+                        slot.commit();
+                    }
+                });
+                next += 1;
+                sender.saw(match result {
+                    Err(WriteChunkError::Corrupted(c)) => Some(c),
+                    _ => None,
+                });
+            }
+            3 | 4 => {
+                // The head or tail hint: near its value, or arbitrary.
+                let ring = tx.memory();
+                let index = if op == 3 { ring.tail() } else { ring.head() };
+                let Some(v) = near(index.load(Ordering::Relaxed), &mut input) else {
+                    break;
+                };
+                index.store(v, Ordering::Release);
+            }
+            5 => {
+                // A stamp: arbitrary, or a flip of a few bits of the real one.
+                let (Some(slot), Some(v)) = (input.byte(), input.u64()) else {
+                    break;
+                };
+                let cell = tx.memory().slot(u64::from(slot));
+                let stamp = if v & 1 == 0 {
+                    cell.stamp() ^ (v >> 1)
+                } else {
+                    v
+                };
+                cell.forge_stamp(stamp);
+            }
+            _ => receiver.saw(corrupted(rx.recv(Some(Duration::ZERO)))),
         }
     }
 }

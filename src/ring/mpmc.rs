@@ -104,6 +104,20 @@ pub(crate) struct Slot<T> {
     value: UnsafeCell<T>,
 }
 
+impl<T> Slot<T> {
+    /// Stores `stamp` as a hostile peer would (the fuzz targets).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn forge_stamp(&self, stamp: u64) {
+        self.stamp.store(stamp, crate::sync::Ordering::Release);
+    }
+
+    /// The stamp, for the fuzz targets' near-valid forgeries.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn stamp(&self) -> u64 {
+        self.stamp.load(crate::sync::Ordering::Relaxed)
+    }
+}
+
 impl<T: Zeroable> FreshCell for Slot<T> {
     fn fresh() -> Self {
         Self {
@@ -430,6 +444,14 @@ pub struct Sender<T: Pod> {
 /// ring's participant limit (senders and receivers together).
 pub struct Receiver<T: Pod> {
     end: Endpoint<T>,
+}
+
+impl<T: Pod> Sender<T> {
+    /// The segment, for the fuzz targets' hostile writes.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn memory(&self) -> &RingMemory<T, Slot<T>> {
+        &self.end.ring
+    }
 }
 
 /// A sender and a receiver over one new anonymous shared-memory segment
