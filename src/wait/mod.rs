@@ -234,6 +234,11 @@ fn far_future() -> Instant {
 /// waiting and may record a dead peer for the next `attempt` to report.
 ///
 /// `waited` counts the calls that had to wait (the first attempt failed).
+///
+/// A deadline that has passed ends the wait at once, even if `attempt`
+/// would say "ready": callers retry their operation after a ready wait,
+/// and a peer that makes the two disagree (a hostile one rewriting the
+/// segment) must not keep a timed call looping past its deadline.
 pub(crate) fn wait_until<R>(
     signal: Signal<'_>,
     strategy: WaitStrategy,
@@ -243,6 +248,9 @@ pub(crate) fn wait_until<R>(
     mut attempt: impl FnMut() -> Option<R>,
     mut check_peer: impl FnMut(),
 ) -> Option<R> {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return None;
+    }
     if let Some(ready) = attempt() {
         return Some(ready);
     }
