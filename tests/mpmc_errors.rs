@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-
-use common::ShmName;
+use common::{ShmName, raw_mapping};
 use memmap2::MmapMut;
 use shmlane::fuzzing::HeaderOffsets;
 use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, mpmc, spsc};
@@ -24,17 +22,6 @@ const LAP_SHIFT: u32 = 18;
 
 fn opts() -> Options {
     Options::new().capacity(CAPACITY).participants(4)
-}
-
-fn raw_mapping(name: &ShmName) -> MmapMut {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.path())
-        .unwrap();
-    // SAFETY: test-only second mapping; the test writes through it while no
-    // endpoint operation runs concurrently.
-    unsafe { MmapMut::map_mut(&file).unwrap() }
 }
 
 /// Writes the stamp of `slot` (slots end the segment).
