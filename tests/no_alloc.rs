@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use shmlane::{Options, spsc};
+use shmlane::{Options, mpmc, spsc};
 
 struct CountingAllocator;
 
@@ -56,6 +56,42 @@ fn exercise(tx: &mut spsc::Producer<u64>, rx: &mut spsc::Consumer<u64>) {
         // Full and empty are errors without allocation too.
         while tx.push(round).is_ok() {}
         while rx.pop().is_ok() {}
+    }
+}
+
+fn exercise_mpmc(tx: &mut mpmc::Sender<u64>, rx: &mut mpmc::Receiver<u64>) {
+    for round in 0..1000u64 {
+        tx.try_send(round).unwrap();
+        let mut slot = tx.reserve().unwrap();
+        *slot.get_mut() = round + 1;
+        slot.commit();
+        // A dropped reservation is a skipped slot, passed over below.
+        drop(tx.reserve().unwrap());
+        assert_eq!(rx.try_recv(), Ok(round));
+        assert_eq!(rx.try_recv(), Ok(round + 1));
+        // Full and empty are errors without allocation too.
+        while tx.try_send(round).is_ok() {}
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+#[test]
+fn the_mpmc_hot_path_does_not_allocate() {
+    let opts = Options::new().capacity(64).participants(4);
+    let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&opts).unwrap();
+    assert_eq!(
+        allocations_during(|| exercise_mpmc(&mut tx, &mut rx)),
+        0,
+        "heap storage"
+    );
+    #[cfg(not(miri))]
+    {
+        let (mut tx, mut rx) = mpmc::pair::<u64>(&opts).unwrap();
+        assert_eq!(
+            allocations_during(|| exercise_mpmc(&mut tx, &mut rx)),
+            0,
+            "memfd storage"
+        );
     }
 }
 
