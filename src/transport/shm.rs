@@ -24,9 +24,9 @@
 //!   never sent is not waited for past the receiver's own timeout.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::config::Config;
+use super::poll::{Backoff, remaining};
 use super::{Adapter, ConnectError, Deadline, RecvError, SendError};
 use crate::bytes;
 use crate::error::{GrantError, OpenError, PopError};
@@ -44,8 +44,6 @@ pub(crate) const ADAPTER: Adapter = Adapter {
 const OPTIONS: &[&str] = &["max", "capacity", "mode", "persist", "timeout_ms"];
 /// Smallest default ring.
 const MIN_RING_BYTES: usize = 64 * 1024;
-/// How often a sender waiting for a receiver looks.
-const RECEIVER_POLL: Duration = Duration::from_millis(1);
 
 /// The sending end of an `shm://` channel.
 #[derive(Debug)]
@@ -146,18 +144,18 @@ impl ShmSender {
         let endpoint: Arc<str> = format!("shm://{segment}").into();
         let ring = bytes::Producer::open_or_create(&segment, &open, &create)
             .map_err(|e| connect_error(&endpoint, e))?;
-        let started = Instant::now();
+        let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
+        let mut backoff = Backoff::new();
         while !ring.consumer_present() {
-            if let Some(limit) = config.open_timeout
-                && started.elapsed() >= limit
-            {
+            if !backoff.sleep(deadline) {
                 return Err(ConnectError::Timeout {
                     endpoint: endpoint.to_string(),
                     what: "waiting for a receiver",
-                    waited_ms: limit.as_millis().try_into().unwrap_or(u64::MAX),
+                    waited_ms: config
+                        .open_timeout
+                        .map_or(0, |t| t.as_millis().try_into().unwrap_or(u64::MAX)),
                 });
             }
-            std::thread::sleep(RECEIVER_POLL);
         }
         Ok(Self { ring, endpoint })
     }
@@ -184,20 +182,11 @@ impl ShmReceiver {
     }
 }
 
-/// How long a blocking call may wait; `None` for [`Deadline::Now`].
-fn wait_for(deadline: Deadline) -> Option<Option<Duration>> {
-    match deadline {
-        Deadline::Now => None,
-        Deadline::Never => Some(None),
-        Deadline::At(at) => Some(Some(at.saturating_duration_since(Instant::now()))),
-    }
-}
-
 impl super::Sender for ShmSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
-        let sent = match wait_for(deadline) {
-            None => self.ring.send(msg),
-            Some(timeout) => self.ring.send_blocking(msg, timeout),
+        let sent = match deadline {
+            Deadline::Now => self.ring.send(msg),
+            _ => self.ring.send_blocking(msg, remaining(deadline)),
         };
         sent.map_err(|e| match e {
             GrantError::FrameTooLarge { len, max } => SendError::MessageTooLarge {
@@ -228,9 +217,9 @@ impl super::Sender for ShmSender {
 
 impl super::Receiver for ShmReceiver {
     fn recv_deadline(&mut self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, RecvError> {
-        let received = match wait_for(deadline) {
-            None => self.ring.recv_into(buf),
-            Some(timeout) => self.ring.recv_into_blocking(buf, timeout),
+        let received = match deadline {
+            Deadline::Now => self.ring.recv_into(buf),
+            _ => self.ring.recv_into_blocking(buf, remaining(deadline)),
         };
         received.map_err(|e| match e {
             PopError::Empty => RecvError::Empty,
