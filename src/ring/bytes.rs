@@ -251,12 +251,20 @@ pub fn heap_pair(opts: &Options) -> Result<(Producer, Consumer), OpenError> {
     Ok((Producer::attach(tx, opts)?, Consumer::attach(rx, opts)?))
 }
 
+/// The first byte of a payload of `len` bytes from slot `first`; the run
+/// of words it spans must be inside the slot area (a placed or validated
+/// frame never wraps).
+#[cfg(not(shmlane_loom))]
+fn payload_ptr(ring: &RingMemory<u64>, first: usize, len: usize) -> std::ptr::NonNull<u8> {
+    let words = payload_words(len as u64) as usize;
+    ring.slot_run(first, words).cast::<u8>()
+}
+
 /// Copies `src` into the payload words from slot `first` (no wrap: the
 /// caller placed the frame).
 #[cfg(not(shmlane_loom))]
 fn copy_to_ring(ring: &RingMemory<u64>, first: usize, src: &[u8]) {
-    let words = payload_words(src.len() as u64) as usize;
-    let dst = ring.slot_run(first, words).cast::<u8>();
+    let dst = payload_ptr(ring, first, src.len());
     // SAFETY: the run `first..first + words` is inside the slot area (the
     // placement keeps the frame before the end of the ring) and free: the
     // consumer released it (SYNC: bytes-release) and reads it only after we
@@ -282,8 +290,7 @@ fn copy_to_ring(ring: &RingMemory<u64>, first: usize, src: &[u8]) {
 /// Appends `len` bytes of the payload at slot `first` to `dst`.
 #[cfg(not(shmlane_loom))]
 fn copy_from_ring(ring: &RingMemory<u64>, first: usize, len: usize, dst: &mut Vec<u8>) {
-    let words = payload_words(len as u64) as usize;
-    let src = ring.slot_run(first, words).cast::<u8>();
+    let src = payload_ptr(ring, first, len);
     dst.reserve(len);
     let spare = dst.spare_capacity_mut();
     // SAFETY: the run is a published frame inside the slot area (validated
@@ -783,8 +790,7 @@ impl std::ops::Deref for Grant<'_> {
         match self.target {
             GrantTarget::Ring(placement) => {
                 let slot = self.producer.payload_slot(placement);
-                let words = payload_words(self.len as u64) as usize;
-                let bytes = self.producer.ring.slot_run(slot, words).cast::<u8>();
+                let bytes = payload_ptr(&self.producer.ring, slot, self.len);
                 // SAFETY: the payload run is inside the slot area (the
                 // placement keeps the frame before the end of the ring),
                 // free, and unseen by the consumer until commit; `len <=
@@ -802,8 +808,7 @@ impl std::ops::DerefMut for Grant<'_> {
         match self.target {
             GrantTarget::Ring(placement) => {
                 let slot = self.producer.payload_slot(placement);
-                let words = payload_words(self.len as u64) as usize;
-                let bytes = self.producer.ring.slot_run(slot, words).cast::<u8>();
+                let bytes = payload_ptr(&self.producer.ring, slot, self.len);
                 // SAFETY: as in `deref`; `&mut self` makes this the only
                 // reference to the run.
                 unsafe { std::slice::from_raw_parts_mut(bytes.as_ptr(), self.len) }
@@ -1164,12 +1169,7 @@ impl std::ops::Deref for Frame<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        let words = payload_words(self.at.len as u64) as usize;
-        let bytes = self
-            .consumer
-            .ring
-            .slot_run(self.at.payload, words)
-            .cast::<u8>();
+        let bytes = payload_ptr(&self.consumer.ring, self.at.payload, self.at.len);
         // SAFETY: the payload run was validated by `next_frame` to lie inside
         // the ring and inside what the producer published (SYNC:
         // bytes-publish); it is not released while the guard, which borrows
