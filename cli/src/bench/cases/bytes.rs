@@ -41,6 +41,16 @@ fn send(
     watch: &Watch<'_>,
 ) -> Result<(), BenchError> {
     message[..8].copy_from_slice(&seq.to_le_bytes());
+    send_as_is(tx, message, watch)
+}
+
+/// Sends `message` unchanged, busy-retrying while the ring is full.
+#[inline(always)]
+fn send_as_is(
+    tx: &mut bytes::Producer,
+    message: &[u8],
+    watch: &Watch<'_>,
+) -> Result<(), BenchError> {
     watch.until("sending into a full ring", || match tx.send(message) {
         Ok(()) => Ok(Some(())),
         Err(GrantError::Full) => Ok(None),
@@ -166,11 +176,7 @@ pub fn case_rtt(setup: &Setup) -> Result<Figures, BenchError> {
                 if seq == STOP {
                     return Ok(());
                 }
-                watch.until("sending into a full ring", || match pong_tx.send(&buf) {
-                    Ok(()) => Ok(Some(())),
-                    Err(GrantError::Full) => Ok(None),
-                    Err(e) => Err(BenchError::lib(e)),
-                })?;
+                send_as_is(&mut pong_tx, &buf, &watch)?;
             }
         },
         move |watch| {
