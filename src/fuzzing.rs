@@ -338,6 +338,14 @@ pub fn hostile_peer(data: &[u8]) {
     }
 }
 
+/// The corruption a receive reported, if that is what it reported.
+fn corrupted<T>(result: Result<T, crate::PopError>) -> Option<crate::Corruption> {
+    match result {
+        Err(crate::PopError::Corrupted(c)) => Some(c),
+        _ => None,
+    }
+}
+
 /// Stores `value` into the word of `cell` as a hostile peer would.
 fn forge(cell: &crate::sync::UnsafeCell<u64>, value: u64) {
     cell.with_mut(|word| {
@@ -374,17 +382,12 @@ fn near(base: u64, input: &mut Input<'_>) -> Option<u64> {
 }
 
 fn hostile_spsc(selector: u8, mut input: Input<'_>) {
-    use crate::PopError;
     let capacity = 1usize << ((selector >> 1) % 7);
     let Ok((mut tx, mut rx)) = spsc::heap_pair::<u64>(&Options::new().capacity(capacity)) else {
         return;
     };
     let (mut producer, mut consumer) = (PoisonCheck::default(), PoisonCheck::default());
     let mut next = 0u64;
-    let corrupted = |r: Result<u64, PopError>| match r {
-        Err(PopError::Corrupted(c)) => Some(c),
-        _ => None,
-    };
     while let Some(tag) = input.byte() {
         let op = tag % 7;
         match op {
@@ -430,13 +433,11 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
     let max_frame = rx.max_frame();
     let (mut producer, mut consumer) = (PoisonCheck::default(), PoisonCheck::default());
     let mut buf = Vec::new();
-    let recv_corruption = |r: Result<usize, PopError>| match r {
-        Ok(len) => {
+    let recv_corruption = |r: Result<usize, PopError>| {
+        if let Ok(len) = r {
             assert!(len <= max_frame, "a frame longer than the max frame");
-            None
         }
-        Err(PopError::Corrupted(c)) => Some(c),
-        Err(_) => None,
+        corrupted(r)
     };
     let grant_corruption = |r: Result<(), GrantError>| match r {
         Err(GrantError::Corrupted(c)) => Some(c),
@@ -483,7 +484,7 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
 }
 
 fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
-    use crate::{PopError, PushError, WriteChunkError, mpmc};
+    use crate::{PushError, WriteChunkError, mpmc};
     let capacity = 1usize << ((selector >> 2) % 5);
     let opts = Options::new().capacity(capacity).participants(4);
     let Ok((mut tx, mut rx)) = mpmc::heap_pair::<u64>(&opts) else {
@@ -491,10 +492,6 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
     };
     let (mut sender, mut receiver) = (PoisonCheck::default(), PoisonCheck::default());
     let mut next = 0u64;
-    let corrupted = |r: Result<u64, PopError>| match r {
-        Err(PopError::Corrupted(c)) => Some(c),
-        _ => None,
-    };
     while let Some(tag) = input.byte() {
         let op = tag % 7;
         match op {
