@@ -358,6 +358,31 @@ impl<T: Pod, S> RingMemory<T, S> {
         unsafe { cell.as_ref() }
     }
 
+    /// Asks the CPU to start fetching the cache line of the slot holding
+    /// `position`, so that a consumer streaming through published slots
+    /// overlaps the cross-core misses of the lines ahead instead of taking
+    /// them one frame at a time. Only a hint: no memory is accessed, and
+    /// nothing changes where it is not supported (loom, Miri, other
+    /// architectures). Callers prefetch only published slots, never one
+    /// the producer may still be writing: that would pull the line away
+    /// from it mid-write.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, position: u64) {
+        #[cfg(all(target_arch = "x86_64", not(shmlane_loom), not(miri)))]
+        {
+            let index = self.capacity.slot(position);
+            let line = self.slots.as_ptr().wrapping_add(index).cast::<i8>();
+            // SAFETY: SSE, which `_mm_prefetch` requires, is part of the
+            // x86_64 baseline; a prefetch reads no memory architecturally
+            // and cannot fault, whatever the address.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(line);
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(shmlane_loom), not(miri))))]
+        let _ = position;
+    }
+
     /// Whether the fast paths may run: the endpoint is marked attached in
     /// this process and not poisoned (one check for both).
     #[inline(always)]
