@@ -970,19 +970,15 @@ impl Consumer {
         }
     }
 
-    /// Prefetches the lines [`PREFETCH_AHEAD`] words past `head`, if the
-    /// producer has published them (only those: see
-    /// [`RingMemory::prefetch`]).
+    /// Prefetches the [`PREFETCH_LINES`] lines from [`PREFETCH_AHEAD`] words
+    /// past `head`, those of them within the `available` published words
+    /// (only published ones: see [`RingMemory::prefetch`]).
     #[inline(always)]
-    fn prefetch_ahead(&self) {
+    fn prefetch_ahead(&self, available: u64) {
         for line in 0..PREFETCH_LINES {
-            let position = self
-                .head
-                .wrapping_add(PREFETCH_AHEAD + line * WORDS_PER_LINE);
-            // `position < cached_tail`, in wrapping positions (the two are
-            // at most the capacity apart, validated).
-            if (self.cached_tail.wrapping_sub(position) as i64) > 0 {
-                self.ring.prefetch(position);
+            let offset = PREFETCH_AHEAD + line * WORDS_PER_LINE;
+            if offset < available {
+                self.ring.prefetch(self.head.wrapping_add(offset));
             }
         }
     }
@@ -1021,7 +1017,7 @@ impl Consumer {
                     if let Some((what, found, limit)) = bad {
                         return Err(self.poison(Corruption { what, found, limit }));
                     }
-                    self.prefetch_ahead();
+                    self.prefetch_ahead(available);
                     return Ok(Some(FrameAt {
                         payload: slot + 1,
                         len: len as usize,
