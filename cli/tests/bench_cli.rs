@@ -190,6 +190,28 @@ fn blocking_cases_report_their_figures() {
     assert_eq!(raw_value(idle, "ratio"), None, "{idle}");
 }
 
+/// The two half-chunked streams: every value arrives in order (the bench
+/// checks each one) and each row is a ratio to rtrb's stream.
+#[test]
+fn half_chunked_streams_run_against_rtrb() {
+    let _lock = bench_lock();
+    let cases = ["rtrb-tput", "spsc-chunkwrite-tput", "spsc-chunkread-tput"];
+    let lines = json_run(&cases.join(","));
+    for (line, case) in lines.iter().zip(cases) {
+        assert_eq!(
+            raw_value(line, "case"),
+            Some(format!("\"{case}\"").as_str())
+        );
+        assert_eq!(raw_value(line, "mode"), Some("\"tput\""));
+        assert_eq!(raw_value(line, "size"), Some("8"));
+        positive(line, "msgs_per_s");
+        assert_eq!(raw_value(line, "ratio_to"), Some("\"rtrb-tput\""));
+        positive(line, "ratio");
+    }
+    assert_eq!(raw_value(&lines[1], "peers"), Some("\"proc\""));
+    assert_eq!(raw_value(&lines[2], "peers"), Some("\"proc\""));
+}
+
 #[test]
 fn json_lines_have_the_design_keys() {
     let _lock = bench_lock();

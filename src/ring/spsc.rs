@@ -11,6 +11,16 @@
 //! index at most the capacity) before use: an impossible one is [`Corruption`], never an out-of-bounds
 //! access.
 //!
+//! # Throughput
+//!
+//! Each `push` publishes its value at once (one store of `tail`), so a
+//! consumer that keeps up reads lines the producer is still writing and
+//! they cross between the cores every few values: `push`/`pop` stream at
+//! about the rate of other rings of this design (rtrb's, measured in
+//! `shmlane bench`). For streams, [`Producer::write_chunk`] and
+//! [`Consumer::read_chunk`] on *both* sides publish once per chunk and move
+//! each line once: over twice the rate on the development machine.
+//!
 //! ```no_run
 //! use shmlane::{Options, spsc};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -114,6 +114,20 @@ const CASES: &[Case] = &[
         run: cases::spsc::case_chunk_tput,
     },
     Case {
+        name: "spsc-chunkwrite-tput",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("rtrb-tput"),
+        run: cases::spsc::case_chunkwrite_tput,
+    },
+    Case {
+        name: "spsc-chunkread-tput",
+        peers: Peers::Proc,
+        sizes: &[8],
+        ratio_to: Some("rtrb-tput"),
+        run: cases::spsc::case_chunkread_tput,
+    },
+    Case {
         name: "futex-rtt",
         peers: Peers::Proc,
         sizes: &[8],

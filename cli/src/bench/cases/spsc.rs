@@ -1,7 +1,8 @@
 //! The shmlane SPSC ring between two processes.
 //!
 //! Busy (try-push/try-pop spun by the bench): `spsc-rtt`, `spsc-tput`,
-//! `spsc-chunk-tput`. Blocking (the library's own waiting):
+//! `spsc-chunk-tput`, and the two halves `spsc-chunkwrite-tput` and
+//! `spsc-chunkread-tput`. Blocking (the library's own waiting):
 //! `spsc-blocking-rtt`, `spsc-spinpark-rtt`, `spsc-sem-rtt`,
 //! `spsc-blocking-tput`, `spsc-idle-cpu`.
 
@@ -187,6 +188,21 @@ pub fn case_tput(setup: &Setup) -> Result<Figures, BenchError> {
 pub fn case_chunk_tput(setup: &Setup) -> Result<Figures, BenchError> {
     let (tx, rx) = ring(&opts())?;
     stream(setup, Chunked(tx), Chunked(rx)).map(Figures::Tput)
+}
+
+/// `spsc-chunkwrite-tput`: write_chunk/commit on the producer, one pop per
+/// value on the consumer. With `spsc-chunkread-tput` it shows which side's
+/// per-item publication bounds `spsc-tput`.
+pub fn case_chunkwrite_tput(setup: &Setup) -> Result<Figures, BenchError> {
+    let (tx, rx) = ring(&opts())?;
+    stream(setup, Chunked(tx), Single(rx)).map(Figures::Tput)
+}
+
+/// `spsc-chunkread-tput`: one push per value (each publishing `tail`), and
+/// read_chunk/release on the consumer.
+pub fn case_chunkread_tput(setup: &Setup) -> Result<Figures, BenchError> {
+    let (tx, rx) = ring(&opts())?;
+    stream(setup, Single(tx), Chunked(rx)).map(Figures::Tput)
 }
 
 /// `spsc-blocking-tput`: the stream through push_blocking/pop_blocking,
