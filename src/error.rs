@@ -479,6 +479,21 @@ pub mod transport {
         },
     }
 
+    impl SendError {
+        /// `MessageTooLarge` if a message of `len` bytes exceeds `max`: the
+        /// check every adapter makes before anything reaches its channel.
+        pub(crate) fn check_len(len: usize, max: usize, endpoint: &Arc<str>) -> Result<(), Self> {
+            if len > max {
+                return Err(Self::MessageTooLarge {
+                    len,
+                    max,
+                    endpoint: endpoint.clone(),
+                });
+            }
+            Ok(())
+        }
+    }
+
     /// Why no message was received.
     #[derive(Debug, thiserror::Error)]
     #[non_exhaustive]

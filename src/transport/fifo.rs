@@ -50,23 +50,17 @@ fn endpoint_of(path: &Path) -> String {
 /// Opens (creating if missing) the FIFO at `path` for reading. Does not
 /// wait for a sender.
 pub fn receiver(path: impl AsRef<Path>, config: &Config) -> Result<StreamReceiver, ConnectError> {
-    let path = path.as_ref();
-    let endpoint = endpoint_of(path);
-    config.check(OPTIONS, &endpoint)?;
-    let max = config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
-    let mode = config.mode_or_default(&endpoint)?;
-    let c_path = c_path(path, &endpoint)?;
-    let created = ensure_fifo(path, &c_path, mode, &endpoint)?;
+    let fifo = Prepared::new(path.as_ref(), config)?;
     // Non-blocking open: a reader need not wait for a writer.
-    let fd = open(&c_path, libc::O_RDONLY | libc::O_NONBLOCK)
-        .map_err(|e| fs_error(&endpoint, "open", e.into()))?;
-    let guard = finish_open(&fd, path, created, mode, config, &endpoint)?;
+    let fd = open(&fifo.c_path, libc::O_RDONLY | libc::O_NONBLOCK)
+        .map_err(|e| fs_error(&fifo.endpoint, "open", e.into()))?;
+    let guard = fifo.finish_open(&fd, config)?;
     Ok(StreamReceiver::new(
         fd,
         FdKind::Fifo,
         config.framing_or_default(),
-        max,
-        Arc::from(endpoint),
+        fifo.max,
+        Arc::from(fifo.endpoint),
         guard,
     ))
 }
@@ -74,31 +68,25 @@ pub fn receiver(path: impl AsRef<Path>, config: &Config) -> Result<StreamReceive
 /// Opens (creating if missing) the FIFO at `path` for writing, waiting for
 /// a receiver to open it (as long as it takes, or `?timeout_ms=`).
 pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, ConnectError> {
-    let path = path.as_ref();
-    let endpoint = endpoint_of(path);
-    config.check(OPTIONS, &endpoint)?;
-    let max = config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
-    let mode = config.mode_or_default(&endpoint)?;
-    let c_path = c_path(path, &endpoint)?;
-    let created = ensure_fifo(path, &c_path, mode, &endpoint)?;
+    let fifo = Prepared::new(path.as_ref(), config)?;
     let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
     let mut backoff = Backoff::new();
     let fd = loop {
         // ENXIO: no reader has the FIFO open.
-        match open(&c_path, libc::O_WRONLY | libc::O_NONBLOCK) {
+        match open(&fifo.c_path, libc::O_WRONLY | libc::O_NONBLOCK) {
             Ok(fd) => break fd,
             Err(Errno::ENXIO) if deadline == Deadline::Never => {
                 // Wait in the kernel for a reader, as `echo > fifo` does.
-                match open(&c_path, libc::O_WRONLY) {
+                match open(&fifo.c_path, libc::O_WRONLY) {
                     Ok(fd) => break fd,
                     Err(Errno::EINTR) => {}
-                    Err(e) => return Err(fs_error(&endpoint, "open", e.into())),
+                    Err(e) => return Err(fs_error(&fifo.endpoint, "open", e.into())),
                 }
             }
             Err(Errno::ENXIO) => {
                 if !backoff.sleep(deadline) {
                     return Err(ConnectError::Timeout {
-                        endpoint,
+                        endpoint: fifo.endpoint,
                         what: "waiting for a receiver to open the FIFO",
                         waited_ms: config
                             .open_timeout
@@ -107,18 +95,78 @@ pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, C
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(e) => return Err(fs_error(&endpoint, "open", e.into())),
+            Err(e) => return Err(fs_error(&fifo.endpoint, "open", e.into())),
         }
     };
-    let guard = finish_open(&fd, path, created, mode, config, &endpoint)?;
+    let guard = fifo.finish_open(&fd, config)?;
     Ok(StreamSender::new(
         fd,
         FdKind::Fifo,
         config.framing_or_default(),
-        max,
-        Arc::from(endpoint),
+        fifo.max,
+        Arc::from(fifo.endpoint),
         guard,
     ))
+}
+
+/// A FIFO found or made at a path, with the options both ends read,
+/// before an end opens it.
+struct Prepared<'a> {
+    path: &'a Path,
+    endpoint: String,
+    c_path: CString,
+    max: usize,
+    mode: u32,
+    /// Whether this end made the FIFO.
+    created: bool,
+}
+
+impl<'a> Prepared<'a> {
+    /// Checks the options and makes sure a FIFO exists at `path`.
+    fn new(path: &'a Path, config: &Config) -> Result<Self, ConnectError> {
+        let endpoint = endpoint_of(path);
+        config.check(OPTIONS, &endpoint)?;
+        let max = config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
+        let mode = config.mode_or_default(&endpoint)?;
+        let c_path = c_path(path, &endpoint)?;
+        let created = ensure_fifo(path, &c_path, mode, &endpoint)?;
+        Ok(Self {
+            path,
+            endpoint,
+            c_path,
+            max,
+            mode,
+            created,
+        })
+    }
+
+    /// After open: checks that what was opened is a FIFO (the path may
+    /// have been replaced since it was looked at), sets the exact mode on
+    /// a FIFO this end made (the umask applied to mkfifo), leaves the
+    /// descriptor blocking, and returns the right to remove the path.
+    fn finish_open(
+        &self,
+        fd: &OwnedFd,
+        config: &Config,
+    ) -> Result<Option<PathGuard>, ConnectError> {
+        let endpoint = self.endpoint.as_str();
+        let st = fstat(fd).map_err(|e| fs_error(endpoint, "fstat", e.into()))?;
+        if !is_type(st.st_mode, SFlag::S_IFIFO) {
+            return Err(wrong_type(st.st_mode, endpoint));
+        }
+        if self.created {
+            fchmod(fd, Mode::from_bits_truncate(self.mode))
+                .map_err(|e| fs_error(endpoint, "fchmod", e.into()))?;
+        }
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+        )
+        .map_err(|e| fs_error(endpoint, "fcntl(F_SETFL)", e.into()))?;
+        Ok((self.created && !config.persists())
+            .then(|| PathGuard::new(self.path))
+            .flatten())
+    }
 }
 
 /// Makes sure a FIFO exists at `path`; returns whether this call made it.
@@ -160,34 +208,4 @@ fn open(path: &CString, flags: libc::c_int) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: `fd` was just opened and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// After open: checks that what was opened is a FIFO (the path may have
-/// been replaced since it was looked at), sets the exact mode on a FIFO
-/// this end made (the umask applied to mkfifo), leaves the descriptor
-/// blocking, and returns the right to remove the path.
-fn finish_open(
-    fd: &OwnedFd,
-    path: &Path,
-    created: bool,
-    mode: u32,
-    config: &Config,
-    endpoint: &str,
-) -> Result<Option<PathGuard>, ConnectError> {
-    let st = fstat(fd).map_err(|e| fs_error(endpoint, "fstat", e.into()))?;
-    if !is_type(st.st_mode, SFlag::S_IFIFO) {
-        return Err(wrong_type(st.st_mode, endpoint));
-    }
-    if created {
-        fchmod(fd, Mode::from_bits_truncate(mode))
-            .map_err(|e| fs_error(endpoint, "fchmod", e.into()))?;
-    }
-    nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
-    )
-    .map_err(|e| fs_error(endpoint, "fcntl(F_SETFL)", e.into()))?;
-    Ok((created && !config.persists())
-        .then(|| PathGuard::new(path))
-        .flatten())
 }

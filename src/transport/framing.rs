@@ -393,13 +393,7 @@ fn slices_from<'a>(parts: [&'a [u8]; 2], done: usize) -> ([IoSlice<'a>; 2], usiz
 
 impl Sender for StreamSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
-        if msg.len() > self.max {
-            return Err(SendError::MessageTooLarge {
-                len: msg.len(),
-                max: self.max,
-                endpoint: self.endpoint.clone(),
-            });
-        }
+        SendError::check_len(msg.len(), self.max, &self.endpoint)?;
         if self.framing == Framing::Lines
             && let Some(at) = msg.iter().position(|&b| b == b'\n')
         {

@@ -139,13 +139,7 @@ impl MqSender {
         priority: u32,
         deadline: Deadline,
     ) -> Result<(), SendError> {
-        if msg.len() > self.queue.max {
-            return Err(SendError::MessageTooLarge {
-                len: msg.len(),
-                max: self.queue.max,
-                endpoint: self.queue.endpoint.clone(),
-            });
-        }
+        SendError::check_len(msg.len(), self.queue.max, &self.queue.endpoint)?;
         if !(1..PRIORITY_LIMIT).contains(&priority) {
             return Err(SendError::InvalidMessage {
                 endpoint: self.queue.endpoint.clone(),

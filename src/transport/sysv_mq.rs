@@ -305,13 +305,7 @@ impl SysvSender {
         msg: &[u8],
         deadline: Deadline,
     ) -> Result<(), SendError> {
-        if msg.len() > self.queue.max {
-            return Err(SendError::MessageTooLarge {
-                len: msg.len(),
-                max: self.queue.max,
-                endpoint: self.queue.endpoint.clone(),
-            });
-        }
+        SendError::check_len(msg.len(), self.queue.max, &self.queue.endpoint)?;
         if !(1..END_TYPE).contains(&t) {
             return Err(SendError::InvalidMessage {
                 endpoint: self.queue.endpoint.clone(),

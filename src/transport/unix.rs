@@ -315,13 +315,7 @@ pub struct SeqpacketReceiver {
 
 impl Sender for SeqpacketSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
-        if msg.len() > self.max {
-            return Err(SendError::MessageTooLarge {
-                len: msg.len(),
-                max: self.max,
-                endpoint: self.endpoint.clone(),
-            });
-        }
+        SendError::check_len(msg.len(), self.max, &self.endpoint)?;
         if self.gone {
             return Err(SendError::Disconnected {
                 endpoint: self.endpoint.clone(),
