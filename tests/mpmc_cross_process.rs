@@ -106,6 +106,28 @@ fn consumers<'a>(name: &'a ShmName, counts: &'a SharedBytes, per: u64, late: u32
     })
 }
 
+/// Waits for the producers, drops the creator's sender so that the
+/// consumers see every sender gone, waits for the consumers, and checks
+/// that every item arrived exactly once.
+fn finish(
+    writers: [Child; 2],
+    creator: mpmc::Sender<u64>,
+    readers: [Child; 2],
+    counts: &SharedBytes,
+    per: u64,
+) {
+    for writer in writers {
+        assert_eq!(writer.wait(WAIT), 0, "a producer failed");
+    }
+    drop(creator);
+    for reader in readers {
+        assert_eq!(reader.wait(WAIT), 0, "a consumer saw a reorder or an error");
+    }
+    let totals = totals(counts, per);
+    let wrong = totals.iter().position(|&n| n != 1);
+    assert_eq!(wrong, None, "an item was lost or duplicated");
+}
+
 #[test]
 fn two_producers_two_consumers_deliver_every_item_once_in_producer_order() {
     const PER: u64 = 1_500_000;
@@ -117,16 +139,7 @@ fn two_producers_two_consumers_deliver_every_item_once_in_producer_order() {
     let creator = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
     let readers = consumers(&name, &counts, PER, 0);
     let writers = [0, 1].map(|id| fork_child(|| produce(&name, id, PER)));
-    for writer in writers {
-        assert_eq!(writer.wait(WAIT), 0, "a producer failed");
-    }
-    drop(creator);
-    for reader in readers {
-        assert_eq!(reader.wait(WAIT), 0, "a consumer saw a reorder or an error");
-    }
-    let totals = totals(&counts, PER);
-    let wrong = totals.iter().position(|&n| n != 1);
-    assert_eq!(wrong, None, "an item was lost or duplicated");
+    finish(writers, creator, readers, &counts, PER);
 }
 
 #[test]
@@ -207,18 +220,9 @@ fn a_consumer_killed_mid_receive_loses_nothing() {
     assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
     stalled.kill();
     let readers = consumers(&name, &counts, PER, 1);
-    for writer in writers {
-        assert_eq!(writer.wait(WAIT), 0, "a producer failed");
-    }
-    drop(creator);
     // The recovered item may come after later ones of its producer (the
     // one exception to per-producer order); everything else is in order.
-    for reader in readers {
-        assert_eq!(reader.wait(WAIT), 0, "a consumer saw a reorder or an error");
-    }
-    let totals = totals(&counts, PER);
-    let wrong = totals.iter().position(|&n| n != 1);
-    assert_eq!(wrong, None, "an item was lost or duplicated");
+    finish(writers, creator, readers, &counts, PER);
     let reopened = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
     assert_eq!(reopened.stats().recovered, 1);
 }
