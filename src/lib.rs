@@ -50,14 +50,14 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod error;
-#[cfg(not(shmlane_loom))]
-#[doc(hidden)]
-pub mod fuzzing;
+mod index;
 mod options;
-mod peer;
 mod ring;
 mod segment;
 mod sync;
+#[cfg(all(feature = "test-support", not(shmlane_loom)))]
+#[doc(hidden)]
+pub mod test_support;
 #[cfg(not(shmlane_loom))]
 pub mod transport;
 mod wait;
@@ -67,11 +67,11 @@ pub use error::{
 };
 pub use options::{
     DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
-    Options,
+    Options, Overflow, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
+pub use wait::LIVENESS_TICK;
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
-pub use wait::{LIVENESS_TICK, WaitStrategy, Waiter};
 
 /// The README's examples, compiled as doctests so they cannot drift.
 #[cfg(doctest)]

@@ -3,9 +3,6 @@
 use std::time::Duration;
 
 use crate::error::OpenError;
-use crate::ring::bytes::Overflow;
-use crate::segment::RingKind;
-use crate::wait::{WaitStrategy, Waiter};
 
 /// Default ring capacity (slots) when none is given.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -14,8 +11,9 @@ pub const DEFAULT_MODE: u32 = 0o600;
 /// Default participant limit of an MPMC ring (senders and receivers
 /// attached at once).
 pub const DEFAULT_PARTICIPANTS: u32 = 64;
-/// Largest participant limit an MPMC ring can have.
-pub const MAX_PARTICIPANTS: u32 = crate::segment::MAX_PARTICIPANTS;
+/// Largest participant limit an MPMC ring can have (a slot's stamp names
+/// its owner's row in 7 bits).
+pub const MAX_PARTICIPANTS: u32 = 128;
 /// How long `open` waits by default for the creator to finish initialising.
 pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -126,11 +124,9 @@ impl Options {
         self
     }
 
-    /// Refuses the fields that do not apply to a ring of `kind`.
-    pub(crate) fn check_kind(&self, kind: RingKind) -> Result<(), OpenError> {
-        if kind == RingKind::Bytes {
-            return Ok(());
-        }
+    /// Refuses the fields that only byte rings have, for a ring of typed
+    /// slots.
+    pub(crate) fn check_typed_slots(&self) -> Result<(), OpenError> {
         refuse_set(
             &[
                 ("max_frame", self.max_frame.is_some()),
@@ -181,5 +177,101 @@ pub(crate) fn refuse_set(fields: &[(&str, bool)], target: &str) -> Result<(), Op
             "option `{field}` does not apply to {target}"
         ))),
         None => Ok(()),
+    }
+}
+
+/// How a blocking call waits (per endpoint, [`Options::wait_strategy`](crate::Options::wait_strategy)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Busy-spin with the pause instruction until the ring changes: the
+    /// lowest latency, a whole core while waiting. Deadlines and peer death
+    /// are still checked.
+    Spin,
+    /// Spin briefly (about 20 µs), then yield (about 50 µs), then sleep in
+    /// the kernel: a peer that answers quickly never pays for a sleep, and
+    /// an idle wait costs no CPU.
+    #[default]
+    SpinThenPark,
+    /// Sleep in the kernel at once: the least CPU, the cost of a wakeup on
+    /// every wait.
+    Park,
+}
+
+/// Which mechanism wakes a sleeping endpoint; chosen when the segment is
+/// created and recorded in it, so both ends agree
+/// ([`Options::waiter`](crate::Options::waiter)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Waiter {
+    /// An eventcount per direction: a publisher makes a syscall only when
+    /// someone sleeps.
+    #[default]
+    EventCount,
+    /// A process-shared counting semaphore per direction (posted only when
+    /// someone sleeps), the classic P/V design.
+    Semaphore,
+}
+
+impl Waiter {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Waiter::EventCount => 1,
+            Waiter::Semaphore => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Self> {
+        match code {
+            1 => Some(Waiter::EventCount),
+            2 => Some(Waiter::Semaphore),
+            _ => None,
+        }
+    }
+}
+
+/// What a producer does with a frame that finds the ring full. Chosen at
+/// create time and recorded in the segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// The non-blocking calls return [`GrantError::Full`](crate::GrantError::Full); the blocking
+    /// ones wait for room (up to their timeout).
+    #[default]
+    Block,
+    /// Every call returns [`GrantError::Full`](crate::GrantError::Full) at once, blocking or not:
+    /// the producer never waits for the consumer. The data is not consumed.
+    Fail,
+    /// Lossy (telemetry, audio): the frame is dropped, counted in
+    /// [`bytes::Stats::drops`](crate::bytes::Stats::drops), and the call succeeds. A [`Grant`](crate::bytes::Grant) of a dropped
+    /// frame still hands out a buffer (process memory, not the ring), so
+    /// the writer's code is the same.
+    DropNewest,
+}
+
+impl Overflow {
+    /// Largest code in the segment header.
+    pub(crate) const MAX_CODE: u32 = 3;
+
+    /// The code recorded in the segment header.
+    pub(crate) const fn code(self) -> u32 {
+        match self {
+            Self::Block => 1,
+            Self::Fail => 2,
+            Self::DropNewest => 3,
+        }
+    }
+
+    /// The policy a header code names.
+    pub(crate) const fn from_code(code: u32) -> Option<Self> {
+        match code {
+            1 => Some(Self::Block),
+            2 => Some(Self::Fail),
+            3 => Some(Self::DropNewest),
+            _ => None,
+        }
+    }
+
+    /// A header code in words, for messages.
+    pub(crate) fn describe(code: u32) -> String {
+        Self::from_code(code).map_or_else(|| format!("unknown policy {code}"), |p| format!("{p:?}"))
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use common::{ShmName, put_u32, put_u64, raw_mapping};
 use memmap2::MmapMut;
 use shmlane::bytes::{self, Overflow};
-use shmlane::fuzzing::HeaderOffsets;
+use shmlane::test_support::HeaderOffsets;
 use shmlane::{Corruption, GrantError, OpenError, Options, PopError, spsc};
 
 /// 16 words (128 bytes): max frame 56.

@@ -2,11 +2,11 @@
 //! read on the byte ring against a `VecDeque<Vec<u8>>` model (heap storage,
 //! one thread), with sizes from 0 to past the max frame, so that wraps,
 //! padding frames and refusals all happen. The model run is the one the
-//! `bytes_ops` fuzz target uses (`shmlane::fuzzing::run_bytes_model`).
+//! `bytes_ops` fuzz target uses (`shmlane::test_support::run_bytes_model`).
 #![cfg(not(shmlane_loom))]
 
 use proptest::prelude::*;
-use shmlane::fuzzing::{BytesOp, run_bytes_model};
+use shmlane::test_support::{BytesOp, run_bytes_model};
 
 /// Ops with sizes up to `limit` (a little past the max frame).
 fn op(limit: usize) -> impl Strategy<Value = BytesOp> {

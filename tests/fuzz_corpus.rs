@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use shmlane::fuzzing::{OpenOutcome, bytes_ops, hostile_peer, open_header};
+use shmlane::test_support::{OpenOutcome, bytes_ops, hostile_peer, open_header};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,7 +8,7 @@ mod common;
 
 use common::{ShmName, raw_mapping};
 use memmap2::MmapMut;
-use shmlane::fuzzing::HeaderOffsets;
+use shmlane::test_support::HeaderOffsets;
 use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, mpmc, spsc};
 
 const CAPACITY: usize = 16;

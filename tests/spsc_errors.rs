@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{ShmName, fork_child, put_u32, put_u64, raw_mapping};
 use memmap2::MmapMut;
-use shmlane::fuzzing::HeaderOffsets;
+use shmlane::test_support::HeaderOffsets;
 use shmlane::{OpenError, Options, PopError, spsc};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -104,7 +104,7 @@ fn another_layout_version_is_incompatible() {
         incompatible_field(err),
         (
             "layout_version",
-            shmlane::fuzzing::LAYOUT_VERSION.to_string(),
+            shmlane::test_support::LAYOUT_VERSION.to_string(),
             "999".into()
         )
     );

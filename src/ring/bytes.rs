@@ -67,13 +67,15 @@ use std::time::{Duration, Instant};
 use super::RingMemory;
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::index::Capacity;
 use crate::error::{Corruption, GrantError, OpenError, PopError};
+use crate::index::Capacity;
 use crate::options::Options;
-use crate::peer::Role;
+pub use crate::options::Overflow;
+use crate::options::{WaitStrategy, Waiter};
+use crate::segment::peer::Role;
 use crate::segment::{Layout, RingKind};
 use crate::sync::{Ordering, spin_hint};
-use crate::wait::{self, WaitStrategy, Waiter};
+use crate::wait;
 
 /// Default capacity of a byte ring, in bytes, when none is given.
 pub const DEFAULT_BYTES_CAPACITY: usize = 64 * 1024;
@@ -92,54 +94,6 @@ const WORDS_PER_LINE: u64 = 8;
 const FRAME_DATA: u32 = 1;
 /// Frame header flag: filler up to the end of the ring.
 const FRAME_PADDING: u32 = 2;
-
-/// What a producer does with a frame that finds the ring full. Chosen at
-/// create time and recorded in the segment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// The non-blocking calls return [`GrantError::Full`]; the blocking
-    /// ones wait for room (up to their timeout).
-    #[default]
-    Block,
-    /// Every call returns [`GrantError::Full`] at once, blocking or not:
-    /// the producer never waits for the consumer. The data is not consumed.
-    Fail,
-    /// Lossy (telemetry, audio): the frame is dropped, counted in
-    /// [`Stats::drops`], and the call succeeds. A [`Grant`] of a dropped
-    /// frame still hands out a buffer (process memory, not the ring), so
-    /// the writer's code is the same.
-    DropNewest,
-}
-
-impl Overflow {
-    /// Largest code in the segment header.
-    pub(crate) const MAX_CODE: u32 = 3;
-
-    /// The code recorded in the segment header.
-    pub(crate) const fn code(self) -> u32 {
-        match self {
-            Self::Block => 1,
-            Self::Fail => 2,
-            Self::DropNewest => 3,
-        }
-    }
-
-    /// The policy a header code names.
-    pub(crate) const fn from_code(code: u32) -> Option<Self> {
-        match code {
-            1 => Some(Self::Block),
-            2 => Some(Self::Fail),
-            3 => Some(Self::DropNewest),
-            _ => None,
-        }
-    }
-
-    /// A header code in words, for messages.
-    pub(crate) fn describe(code: u32) -> String {
-        Self::from_code(code).map_or_else(|| format!("unknown policy {code}"), |p| format!("{p:?}"))
-    }
-}
 
 /// The layout a byte ring endpoint expects from `opts`.
 pub(crate) fn layout(opts: &Options, waiter: Waiter) -> Result<Layout, OpenError> {

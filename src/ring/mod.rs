@@ -3,7 +3,6 @@
 //! detaching.
 
 pub mod bytes;
-pub(crate) mod index;
 pub mod mpmc;
 pub mod spsc;
 
@@ -13,15 +12,16 @@ use std::ptr::NonNull;
 use bytemuck::Pod;
 
 use crate::error::{Corruption, OpenError};
+use crate::index::Capacity;
+use crate::options::Waiter;
 use crate::options::{DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, refuse_set};
-use crate::peer::{Attachment, PeerStatus, Role};
+use crate::segment::peer::{Attachment, PeerStatus, Role};
 use crate::segment::{
     Counters, FreshCell, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord,
 };
 use crate::sync::AtomicU64;
 use crate::sync::{Ordering, UnsafeCell};
-use crate::wait::{Signal, Waiter, barrier};
-use index::Capacity;
+use crate::wait::{Signal, barrier};
 
 /// How an endpoint finds its segment.
 #[cfg(not(shmlane_loom))]
@@ -140,7 +140,9 @@ impl<T: Pod, S> RingMemory<T, S> {
     }
 
     fn expected_layout(kind: RingKind, opts: &Options) -> Result<Layout, OpenError> {
-        opts.check_kind(kind)?;
+        if kind != RingKind::Bytes {
+            opts.check_typed_slots()?;
+        }
         let waiter = opts.waiter.unwrap_or_default();
         if kind == RingKind::Bytes {
             return bytes::layout(opts, waiter);

@@ -69,10 +69,11 @@ use super::Source;
 use super::{RingMemory, Stats};
 use crate::error::{Corruption, OpenError, PopError, PushError, WriteChunkError};
 use crate::options::Options;
-use crate::peer::{PeerStatus, Role};
+use crate::options::WaitStrategy;
+use crate::segment::peer::{PeerStatus, Role};
 use crate::segment::{FreshCell, RingKind};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell, spin_hint};
-use crate::wait::{self, WaitStrategy};
+use crate::wait;
 
 // The stamp word. See the module docs.
 const STATE_MASK: u64 = 0b111;
@@ -84,7 +85,7 @@ const SKIPPED: u64 = 4;
 const ROW_SHIFT: u32 = 3;
 const ROW_MASK: u64 = 0x7f;
 const GENERATION_SHIFT: u32 = 10;
-const GENERATION_MASK: u64 = crate::peer::CLAIM_GENERATION_MASK as u64;
+const GENERATION_MASK: u64 = crate::segment::peer::CLAIM_GENERATION_MASK as u64;
 const LAP_SHIFT: u32 = 18;
 /// The stamp of the same state one lap later.
 const ONE_LAP: u64 = 1 << LAP_SHIFT;
@@ -1295,6 +1296,7 @@ impl<T: Pod> Receiver<T> {
     /// `try_recv`, but never frees its slot, as a receiver killed in the
     /// middle of a receive leaves it. The item counts as not received: when
     /// this endpoint's process dies, another receiver gets it.
+    #[cfg(any(test, feature = "test-support"))]
     #[doc(hidden)]
     pub fn recv_and_stall_for_tests(&mut self) -> Result<T, PopError> {
         let position = match self.claim_fast() {

@@ -39,16 +39,17 @@ use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::index::Capacity;
 use super::{RingMemory, Stats};
 #[cfg(not(shmlane_loom))]
 use crate::error::WriteChunkError;
 use crate::error::{Corruption, OpenError, PopError, PushError};
+use crate::index::Capacity;
 use crate::options::Options;
-use crate::peer::Role;
+use crate::options::WaitStrategy;
 use crate::segment::RingKind;
+use crate::segment::peer::Role;
 use crate::sync::{Ordering, spin_hint};
-use crate::wait::{self, WaitStrategy};
+use crate::wait;
 
 /// The writing end of an SPSC ring. Exactly one may be attached at a time.
 pub struct Producer<T: Pod> {

@@ -11,10 +11,9 @@
 use crossbeam_utils::CachePadded;
 
 use crate::error::{Corruption, OpenError};
-use crate::ring::bytes::Overflow;
-use crate::ring::index::Capacity;
+use crate::index::Capacity;
+use crate::options::{Overflow, Waiter};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::wait::Waiter;
 
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
@@ -26,9 +25,7 @@ const INIT_READY: u32 = 0x5245_4459;
 pub(crate) const TYPE_NAME_BYTES: usize = 128;
 /// Rows of the peer table.
 pub(crate) const MAX_PEERS: usize = 4;
-/// Most rows an MPMC participant table may have (a slot's stamp names its
-/// owner's row in 7 bits).
-pub(crate) const MAX_PARTICIPANTS: u32 = 128;
+pub(crate) use crate::options::MAX_PARTICIPANTS;
 /// Slot areas start on this boundary at least (two cache lines: the
 /// adjacent-line prefetcher pairs them).
 const SLOT_AREA_ALIGN: u64 = 128;

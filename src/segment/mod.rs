@@ -10,13 +10,12 @@
 mod header;
 #[cfg(not(shmlane_loom))]
 mod mapped;
+pub(crate) mod peer;
 mod storage;
 
 #[cfg(not(shmlane_loom))]
 pub use header::HeaderOffsets;
-pub(crate) use header::{
-    Counters, Header, Layout, MAX_PARTICIPANTS, PeerSlot, RingKind, Strict, WakeWord,
-};
+pub(crate) use header::{Counters, Header, Layout, PeerSlot, RingKind, Strict, WakeWord};
 #[cfg(not(shmlane_loom))]
 pub(crate) use header::{LAYOUT_VERSION, MIN_FRAME_RING_BYTES};
 #[cfg(not(shmlane_loom))]

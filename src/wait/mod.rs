@@ -20,6 +20,7 @@ pub(crate) mod semaphore;
 
 use std::time::{Duration, Instant};
 
+use crate::options::{WaitStrategy, Waiter};
 use crate::segment::Counters;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 use eventcount::EventCount;
@@ -50,54 +51,6 @@ pub(crate) fn brief_spins(strategy: WaitStrategy) -> u32 {
 const SPIN_FOR: Duration = Duration::from_micros(20);
 /// How long the default strategy yields before parking.
 const YIELD_FOR: Duration = Duration::from_micros(50);
-
-/// How a blocking call waits (per endpoint, [`Options::wait_strategy`](crate::Options::wait_strategy)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum WaitStrategy {
-    /// Busy-spin with the pause instruction until the ring changes: the
-    /// lowest latency, a whole core while waiting. Deadlines and peer death
-    /// are still checked.
-    Spin,
-    /// Spin briefly (about 20 µs), then yield (about 50 µs), then sleep in
-    /// the kernel: a peer that answers quickly never pays for a sleep, and
-    /// an idle wait costs no CPU.
-    #[default]
-    SpinThenPark,
-    /// Sleep in the kernel at once: the least CPU, the cost of a wakeup on
-    /// every wait.
-    Park,
-}
-
-/// Which mechanism wakes a sleeping endpoint; chosen when the segment is
-/// created and recorded in it, so both ends agree
-/// ([`Options::waiter`](crate::Options::waiter)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Waiter {
-    /// An eventcount per direction: a publisher makes a syscall only when
-    /// someone sleeps.
-    #[default]
-    EventCount,
-    /// A process-shared counting semaphore per direction (posted only when
-    /// someone sleeps), the classic P/V design.
-    Semaphore,
-}
-
-impl Waiter {
-    pub(crate) fn code(self) -> u32 {
-        match self {
-            Waiter::EventCount => 1,
-            Waiter::Semaphore => 2,
-        }
-    }
-
-    pub(crate) fn from_code(code: u32) -> Option<Self> {
-        match code {
-            1 => Some(Waiter::EventCount),
-            2 => Some(Waiter::Semaphore),
-            _ => None,
-        }
-    }
-}
 
 /// One direction's wake-up channel, over the two words of its index line.
 #[derive(Clone, Copy)]

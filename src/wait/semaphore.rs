@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Counters, Waiter, futex};
+use super::{Counters, futex};
 use crate::error::{OpenError, SemError};
 #[cfg(not(shmlane_loom))]
-use crate::options::Options;
+use crate::options::{Options, Waiter};
 #[cfg(not(shmlane_loom))]
 use crate::segment::Strict;
 use crate::segment::{Header, Heap, Layout, RingKind, Storage};

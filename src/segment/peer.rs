@@ -19,8 +19,8 @@
 
 use std::io;
 
+use super::{PeerSlot, Storage};
 use crate::error::OpenError;
-use crate::segment::{PeerSlot, Storage};
 use crate::sync::Ordering;
 
 /// The roles of a ring with one producer and one consumer.

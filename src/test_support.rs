@@ -1,7 +1,10 @@
-//! Fuzz target bodies, kept in the library so that an ordinary test
+//! Test and fuzz support, compiled only with the `test-support` feature
+//! (the crate's own tests and the `fuzz/` crate turn it on; users never
+//! need it, and it is not a stable API).
+//!
+//! The fuzz target bodies live here so that an ordinary test
 //! (`tests/fuzz_corpus.rs`) replays the committed corpus on stable Rust,
-//! and the `fuzz/` crate only forwards libFuzzer's input here. Not a stable
-//! API.
+//! and the `fuzz/` crate only forwards libFuzzer's input here.
 
 use std::io::Write;
 use std::time::Duration;
@@ -9,16 +12,16 @@ use std::time::Duration;
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
 use crate::options::Options;
-use crate::peer::{Attachment, Role};
 use crate::ring::RingMemory;
 pub use crate::segment::HeaderOffsets;
+use crate::segment::peer::{Attachment, Role};
 
 /// The segment layout version this build writes and accepts.
 pub const LAYOUT_VERSION: u32 = crate::segment::LAYOUT_VERSION;
+use crate::options::Waiter;
 use crate::segment::MIN_FRAME_RING_BYTES;
 use crate::segment::{Layout, Mapping, RingKind, Strict};
 use crate::sync::Ordering;
-use crate::wait::Waiter;
 use crate::{bytes, spsc};
 
 /// Largest segment the `open_header` target builds (keeps runs fast).
