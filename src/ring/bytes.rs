@@ -64,9 +64,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::RingMemory;
 #[cfg(not(shmlane_loom))]
 use super::Source;
+use super::{RingMemory, Wake};
 use crate::error::{Corruption, GrantError, OpenError, PopError};
 use crate::index::Capacity;
 use crate::options::Options;
@@ -355,13 +355,6 @@ enum Room {
     Full,
 }
 
-/// What a blocking call waits for.
-enum Wake {
-    Ready,
-    Disconnected,
-    Corrupted(Corruption),
-}
-
 impl Producer {
     /// Creates the named byte ring `name` and attaches as its producer.
     /// `opts` sets the capacity in bytes (default
@@ -553,28 +546,13 @@ impl Producer {
         let ring = &self.ring;
         let need = Placement::at(ring.capacity(), self.tail, len as u64).need();
         let tail = self.tail;
-        let ready = || {
-            if ring.peer_gone() {
-                return Some(Wake::Disconnected);
-            }
+        let fits = || {
             // SYNC: bytes-release
             let head = ring.head().load(Ordering::Acquire);
-            match ring.capacity().occupied(head, tail) {
-                Ok(used) if ring.capacity().get() - used >= need => Some(Wake::Ready),
-                Ok(_) => None,
-                Err(corruption) => Some(Wake::Corrupted(corruption)),
-            }
+            let used = ring.capacity().occupied(head, tail)?;
+            Ok(ring.capacity().get() - used >= need)
         };
-        let outcome = wait::wait_until(
-            ring.wait_signal(),
-            self.strategy,
-            deadline,
-            ring.counters(),
-            ring.own_waits(),
-            ready,
-            || ring.check_peer_alive(),
-        );
-        match outcome {
+        match ring.block_until_progress(self.strategy, deadline, fits) {
             // The next look re-reads `head` and the consumer's state.
             Some(Wake::Ready | Wake::Disconnected) => {
                 self.forget_room();
@@ -1049,28 +1027,12 @@ impl Consumer {
     fn wait_for_frame(&mut self, deadline: Option<Instant>) -> Result<(), PopError> {
         let ring = &self.ring;
         let head = self.head;
-        let ready = || {
-            if ring.peer_gone() {
-                return Some(Wake::Disconnected);
-            }
+        let published = || {
             // SYNC: bytes-publish
             let tail = ring.tail().load(Ordering::Acquire);
-            match ring.capacity().occupied(head, tail) {
-                Ok(0) => None,
-                Ok(_) => Some(Wake::Ready),
-                Err(corruption) => Some(Wake::Corrupted(corruption)),
-            }
+            Ok(ring.capacity().occupied(head, tail)? > 0)
         };
-        let outcome = wait::wait_until(
-            ring.wait_signal(),
-            self.strategy,
-            deadline,
-            ring.counters(),
-            ring.own_waits(),
-            ready,
-            || ring.check_peer_alive(),
-        );
-        match outcome {
+        match ring.block_until_progress(self.strategy, deadline, published) {
             Some(Wake::Ready | Wake::Disconnected) => Ok(()),
             Some(Wake::Corrupted(corruption)) => Err(PopError::Corrupted(self.poison(corruption))),
             None => Err(PopError::Timeout),

@@ -8,20 +8,22 @@ pub mod spsc;
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::time::Instant;
 
 use bytemuck::Pod;
 
 use crate::error::{Corruption, OpenError};
 use crate::index::Capacity;
-use crate::options::Waiter;
-use crate::options::{DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, refuse_set};
+use crate::options::{
+    DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, WaitStrategy, Waiter, refuse_set,
+};
 use crate::segment::peer::{Attachment, PeerStatus, Role};
 use crate::segment::{
     Counters, FreshCell, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord,
 };
 use crate::sync::AtomicU64;
 use crate::sync::{Ordering, UnsafeCell};
-use crate::wait::{Signal, barrier};
+use crate::wait::{self, Signal, barrier};
 
 /// How an endpoint finds its segment.
 #[cfg(not(shmlane_loom))]
@@ -55,6 +57,19 @@ pub struct Stats {
     /// MPMC: items that a receiver died in the middle of receiving, handed
     /// out again. 0 for the other kinds.
     pub recovered: u64,
+}
+
+/// What a blocked call found when its wait ended (other than its deadline
+/// passing): the one answer of every ring kind's readiness checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The condition may hold now: retry the operation (which re-checks).
+    Ready,
+    /// The peer (every peer, for MPMC) is gone: the caller drains what is
+    /// left, then reports `Disconnected`.
+    Disconnected,
+    /// The segment holds an impossible value: the caller poisons itself.
+    Corrupted(Corruption),
 }
 
 /// One endpoint's typed view of a segment's header and slots; `S` is the
@@ -318,6 +333,53 @@ impl<T: Pod, S> RingMemory<T, S> {
     pub(crate) fn wait_signal(&self) -> Signal<'_> {
         let (own, _) = self.wake_words();
         Signal::new(self.waiter, &own.event, &own.sem)
+    }
+
+    /// The one blocking helper of every ring kind: waits on this endpoint's
+    /// wake word, as `strategy` says, until `ready` answers (returned) or
+    /// `deadline` passes (`None`). `ready` must be cheap and re-read what
+    /// it checks; `check_peers` runs about every liveness tick and may
+    /// record a dead peer for the next `ready` to see.
+    pub(crate) fn block_until(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+        ready: impl FnMut() -> Option<Wake>,
+        check_peers: impl FnMut(),
+    ) -> Option<Wake> {
+        let signal = self.wait_signal();
+        let waits = self.own_waits();
+        wait::wait_until(
+            signal,
+            strategy,
+            deadline,
+            self.counters(),
+            waits,
+            ready,
+            check_peers,
+        )
+    }
+
+    /// [`block_until`](Self::block_until) for a one-to-one ring: ready when
+    /// the peer is gone or `progress` (a re-read of the peer's index) says
+    /// the operation can go on; the peer's role lock is the liveness check.
+    pub(crate) fn block_until_progress(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+        mut progress: impl FnMut() -> Result<bool, Corruption>,
+    ) -> Option<Wake> {
+        let ready = || {
+            if self.peer_gone() {
+                return Some(Wake::Disconnected);
+            }
+            match progress() {
+                Ok(true) => Some(Wake::Ready),
+                Ok(false) => None,
+                Err(corruption) => Some(Wake::Corrupted(corruption)),
+            }
+        };
+        self.block_until(strategy, deadline, ready, || self.check_peer_alive())
     }
 
     /// After publishing our index: wake the peer if it sleeps.

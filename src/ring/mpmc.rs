@@ -66,7 +66,7 @@ use bytemuck::{Pod, Zeroable};
 
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::{RingMemory, Stats};
+use super::{RingMemory, Stats, Wake};
 use crate::error::{Corruption, OpenError, PopError, PushError, WriteChunkError};
 use crate::options::Options;
 use crate::options::WaitStrategy;
@@ -486,12 +486,6 @@ enum Fast {
     Slow,
 }
 
-/// What a blocking call found while waiting.
-enum Wake {
-    Ready,
-    Disconnected,
-}
-
 impl<T: Pod + Send> Sender<T> {
     /// Creates the named segment `name` and attaches as a sender.
     #[cfg(not(shmlane_loom))]
@@ -717,7 +711,8 @@ impl<T: Pod> Sender<T> {
         let deadline = wait::deadline(timeout);
         loop {
             match self.wait_for_room(deadline) {
-                Some(Wake::Ready) => {}
+                // The retry re-reads the slot and reports any corruption.
+                Some(Wake::Ready | Wake::Corrupted(_)) => {}
                 Some(Wake::Disconnected) => return Err(PushError::Disconnected(value)),
                 None => return Err(PushError::Timeout(value)),
             }
@@ -747,15 +742,8 @@ impl<T: Pod> Sender<T> {
                 None
             }
         };
-        wait::wait_until(
-            end.ring.wait_signal(),
-            end.strategy,
-            deadline,
-            end.ring.counters(),
-            end.ring.own_waits(),
-            ready,
-            || end.check_peers(),
-        )
+        end.ring
+            .block_until(end.strategy, deadline, ready, || end.check_peers())
     }
 
     /// Claims the next slot for writing in place: the returned
@@ -818,7 +806,8 @@ impl<T: Pod> Sender<T> {
                 continue;
             }
             match self.wait_for_room(deadline) {
-                Some(Wake::Ready) => {}
+                // The retry re-reads the slot and reports any corruption.
+                Some(Wake::Ready | Wake::Corrupted(_)) => {}
                 Some(Wake::Disconnected) => return Err(WriteChunkError::Disconnected),
                 None => return Err(WriteChunkError::Timeout),
             }
@@ -1245,15 +1234,8 @@ impl<T: Pod> Receiver<T> {
                 Some(Wake::Ready)
             }
         };
-        wait::wait_until(
-            end.ring.wait_signal(),
-            end.strategy,
-            deadline,
-            end.ring.counters(),
-            end.ring.own_waits(),
-            ready,
-            || end.check_peers(),
-        )
+        end.ring
+            .block_until(end.strategy, deadline, ready, || end.check_peers())
     }
 
     /// Number of items in the ring, from the hints: exact when no

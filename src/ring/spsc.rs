@@ -39,7 +39,7 @@ use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::{RingMemory, Stats};
+use super::{RingMemory, Stats, Wake};
 #[cfg(not(shmlane_loom))]
 use crate::error::WriteChunkError;
 use crate::error::{Corruption, OpenError, PopError, PushError};
@@ -126,22 +126,6 @@ enum Refresh {
     None,
     /// Anything else: take the cold path.
     Slow,
-}
-
-/// What a blocking producer call waits for.
-enum Room {
-    Free,
-    Disconnected,
-    Corrupted(Corruption),
-    TimedOut,
-}
-
-/// What a blocking consumer call waits for.
-enum Items {
-    Ready,
-    Disconnected,
-    Corrupted(Corruption),
-    TimedOut,
 }
 
 impl<T: Pod + Send> Producer<T> {
@@ -374,10 +358,12 @@ impl<T: Pod> Producer<T> {
         let deadline = wait::deadline(timeout);
         loop {
             match self.wait_for_room(deadline) {
-                Room::Free => {}
-                Room::Disconnected => return Err(PushError::Disconnected(value)),
-                Room::Corrupted(corruption) => return Err(PushError::Corrupted(value, corruption)),
-                Room::TimedOut => return Err(PushError::Timeout(value)),
+                Some(Wake::Ready) => {}
+                Some(Wake::Disconnected) => return Err(PushError::Disconnected(value)),
+                Some(Wake::Corrupted(corruption)) => {
+                    return Err(PushError::Corrupted(value, corruption));
+                }
+                None => return Err(PushError::Timeout(value)),
             }
             value = match self.push(value) {
                 Err(PushError::Full(value)) => value,
@@ -386,32 +372,13 @@ impl<T: Pod> Producer<T> {
         }
     }
 
-    /// Waits until a slot is free, the consumer is gone or `deadline` passes.
-    fn wait_for_room(&mut self, deadline: Option<std::time::Instant>) -> Room {
-        let ring = &self.ring;
+    /// Waits until a slot is free, the consumer is gone or `deadline`
+    /// passes (`None`).
+    fn wait_for_room(&mut self, deadline: Option<std::time::Instant>) -> Option<Wake> {
         let tail = self.tail;
-        let ready = || {
-            if ring.peer_gone() {
-                return Some(Room::Disconnected);
-            }
-            match has_room(ring, tail) {
-                Ok(true) => Some(Room::Free),
-                Ok(false) => None,
-                Err(corruption) => Some(Room::Corrupted(corruption)),
-            }
-        };
-        let signal = ring.wait_signal();
-        let outcome = wait::wait_until(
-            signal,
-            self.strategy,
-            deadline,
-            ring.counters(),
-            ring.own_waits(),
-            ready,
-            || ring.check_peer_alive(),
-        );
-        match outcome.unwrap_or(Room::TimedOut) {
-            Room::Corrupted(corruption) => Room::Corrupted(self.poison(corruption)),
+        let ring = &self.ring;
+        match ring.block_until_progress(self.strategy, deadline, || has_room(ring, tail)) {
+            Some(Wake::Corrupted(corruption)) => Some(Wake::Corrupted(self.poison(corruption))),
             other => other,
         }
     }
@@ -465,10 +432,12 @@ impl<T: Pod> Producer<T> {
                 Err(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
             }
             match self.wait_for_room(deadline) {
-                Room::Free => {}
-                Room::Disconnected => return Err(WriteChunkError::Disconnected),
-                Room::Corrupted(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
-                Room::TimedOut => return Err(WriteChunkError::Timeout),
+                Some(Wake::Ready) => {}
+                Some(Wake::Disconnected) => return Err(WriteChunkError::Disconnected),
+                Some(Wake::Corrupted(corruption)) => {
+                    return Err(WriteChunkError::Corrupted(corruption));
+                }
+                None => return Err(WriteChunkError::Timeout),
             }
         }
     }
@@ -725,33 +694,13 @@ impl<T: Pod> Consumer<T> {
     /// passes (an error for the last two; `Disconnected` is re-checked by the
     /// caller's next pop, which drains first).
     fn wait_for_items(&mut self, deadline: Option<std::time::Instant>) -> Result<(), PopError> {
-        let ring = &self.ring;
         let head = self.head;
-        let ready = || {
-            if ring.peer_gone() {
-                return Some(Items::Disconnected);
-            }
-            match has_items(ring, head) {
-                Ok(true) => Some(Items::Ready),
-                Ok(false) => None,
-                Err(corruption) => Some(Items::Corrupted(corruption)),
-            }
-        };
-        let signal = ring.wait_signal();
-        let outcome = wait::wait_until(
-            signal,
-            self.strategy,
-            deadline,
-            ring.counters(),
-            ring.own_waits(),
-            ready,
-            || ring.check_peer_alive(),
-        );
-        match outcome.unwrap_or(Items::TimedOut) {
+        let ring = &self.ring;
+        match ring.block_until_progress(self.strategy, deadline, || has_items(ring, head)) {
             // The next pop drains what is left, then reports Disconnected.
-            Items::Ready | Items::Disconnected => Ok(()),
-            Items::Corrupted(corruption) => Err(PopError::Corrupted(self.poison(corruption))),
-            Items::TimedOut => Err(PopError::Timeout),
+            Some(Wake::Ready | Wake::Disconnected) => Ok(()),
+            Some(Wake::Corrupted(corruption)) => Err(PopError::Corrupted(self.poison(corruption))),
+            None => Err(PopError::Timeout),
         }
     }
 

@@ -1,13 +1,14 @@
 //! A process-shared counting semaphore on a futex word: the P/V primitive
 //! of the seeds, public as [`Semaphore`], and the core of the rings'
-//! alternative waiter ([`Waiter::Semaphore`](super::Waiter)).
+//! alternative waiter ([`Waiter::Semaphore`]).
 
 use std::time::{Duration, Instant};
 
 use super::{Counters, futex};
 use crate::error::{OpenError, SemError};
 #[cfg(not(shmlane_loom))]
-use crate::options::{Options, Waiter};
+use crate::options::Options;
+use crate::options::Waiter;
 #[cfg(not(shmlane_loom))]
 use crate::segment::Strict;
 use crate::segment::{Header, Heap, Layout, RingKind, Storage};
