@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (mut frames, mut bytes_in) = (0u32, 0usize);
             let mut buf = Vec::new();
             loop {
-                match rx.recv_into_blocking(&mut buf, None) {
+                match rx.recv(&mut buf) {
                     Ok(len) => {
                         frames += 1;
                         bytes_in += len;
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for i in 0..FRAMES {
                 // A serializer that knows only an upper bound of its output:
                 // grant the bound, write, commit what was written.
-                let mut grant = tx.grant_blocking(1024, None)?;
+                let mut grant = tx.grant_blocking(1024)?;
                 let text = format!(
                     "sensor {} reading {}",
                     i % 16,

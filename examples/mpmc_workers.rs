@@ -47,18 +47,15 @@ fn work(
     mut results: mpmc::Sender<Done>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     loop {
-        match jobs.recv(None) {
+        match jobs.recv() {
             Ok(job) => {
                 let steps = collatz_steps(job.start);
                 results
-                    .send(
-                        Done {
-                            id: job.id,
-                            worker,
-                            steps,
-                        },
-                        None,
-                    )
+                    .send(Done {
+                        id: job.id,
+                        worker,
+                        steps,
+                    })
                     .map_err(|e| e.to_string())?;
             }
             Err(PopError::Disconnected) => return Ok(()),
@@ -125,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 id += 1;
             }
             Err(shmlane::WriteChunkError::Full) => {
-                match results_rx.recv(Some(std::time::Duration::from_millis(1))) {
+                match results_rx.recv_timeout(std::time::Duration::from_millis(1)) {
                     Ok(done) => record(done),
                     Err(PopError::Timeout) => {}
                     Err(e) => return Err(e.into()),
@@ -137,7 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Leaving tells the workers that no more jobs will come.
     drop(jobs_tx);
     loop {
-        match results_rx.recv(None) {
+        match results_rx.recv() {
             Ok(done) => record(done),
             // Every worker has left and every result is in.
             Err(PopError::Disconnected) => break,

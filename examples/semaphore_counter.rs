@@ -23,15 +23,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             drop(report_rx);
             let lock = Semaphore::open(&name)?; // the other process opens by name
             add(&lock, &counter)?;
-            report_tx
-                .push_blocking(ROUNDS, None)
-                .map_err(|e| e.to_string())?;
+            report_tx.send(ROUNDS).map_err(|e| e.to_string())?;
             std::process::exit(0);
         }
         ForkResult::Parent { child } => {
             drop(report_tx);
             add(&lock, &counter)?;
-            let child_rounds = report_rx.pop_blocking(None)?;
+            let child_rounds = report_rx.recv()?;
             waitpid(child, None)?;
             let total = counter.get();
             println!("counter = {total} (expected {})", ROUNDS + child_rounds);

@@ -114,7 +114,7 @@ fn open_frames(file: std::fs::File, selector: u8, strict: Strict) -> OpenOutcome
     };
     let mut popped = 0;
     let mut buf = Vec::new();
-    while popped < 4 && rx.recv_into(&mut buf).is_ok() {
+    while popped < 4 && rx.try_recv(&mut buf).is_ok() {
         popped += 1;
     }
     if let Ok(frame) = rx.read() {
@@ -170,7 +170,7 @@ pub enum BytesOp {
     },
     /// `grant(len)`, fill it, drop it uncommitted.
     Abandon(usize),
-    /// `recv_into`.
+    /// `try_recv`.
     Recv,
     /// `read`, compare in place, drop the guard.
     Read,
@@ -201,7 +201,7 @@ pub fn run_bytes_model(capacity: usize, max_frame: usize, ops: &[BytesOp]) {
             BytesOp::Send(len) | BytesOp::Grant { len, .. } | BytesOp::Abandon(len)
                 if len > max_frame =>
             {
-                let err = tx.send(&vec![0; len]).unwrap_err();
+                let err = tx.try_send(&vec![0; len]).unwrap_err();
                 assert_eq!(
                     err,
                     GrantError::FrameTooLarge {
@@ -216,7 +216,7 @@ pub fn run_bytes_model(capacity: usize, max_frame: usize, ops: &[BytesOp]) {
             }
             BytesOp::Send(len) => {
                 let frame: Vec<u8> = frame_bytes(seq, len).collect();
-                match tx.send(&frame) {
+                match tx.try_send(&frame) {
                     Ok(()) => {
                         model.push_back(frame);
                         seq += 1;
@@ -245,10 +245,10 @@ pub fn run_bytes_model(capacity: usize, max_frame: usize, ops: &[BytesOp]) {
                     Err(e) => panic!("grant: {e}"),
                 }
             }
-            BytesOp::Recv => match rx.recv_into(&mut buf) {
+            BytesOp::Recv => match rx.try_recv(&mut buf) {
                 Ok(len) => {
                     assert_eq!(len, buf.len());
-                    assert_eq!(Some(&buf), model.front(), "recv_into");
+                    assert_eq!(Some(&buf), model.front(), "try_recv");
                     model.pop_front();
                     unreturned = true;
                 }
@@ -256,7 +256,7 @@ pub fn run_bytes_model(capacity: usize, max_frame: usize, ops: &[BytesOp]) {
                     assert!(model.is_empty(), "Empty with frames in the model");
                     unreturned = false;
                 }
-                Err(e) => panic!("recv_into: {e}"),
+                Err(e) => panic!("try_recv: {e}"),
             },
             BytesOp::Read => match rx.read() {
                 Ok(frame) => {
@@ -274,10 +274,10 @@ pub fn run_bytes_model(capacity: usize, max_frame: usize, ops: &[BytesOp]) {
     }
     // Everything committed is still there, in order.
     while let Some(expected) = model.pop_front() {
-        rx.recv_into(&mut buf).expect("a committed frame");
+        rx.try_recv(&mut buf).expect("a committed frame");
         assert_eq!(buf, expected);
     }
-    assert_eq!(rx.recv_into(&mut buf), Err(PopError::Empty));
+    assert_eq!(rx.try_recv(&mut buf), Err(PopError::Empty));
 }
 
 /// The `bytes_ops` target: the first byte picks the capacity (`64 << (b %
@@ -420,7 +420,7 @@ fn hostile_spsc(selector: u8, mut input: Input<'_>) {
                 }
             }
             _ => {
-                consumer.saw(corrupted(rx.pop_blocking(Some(Duration::ZERO))));
+                consumer.saw(corrupted(rx.recv_timeout(Duration::ZERO)));
             }
         }
         let _ = (rx.len(), tx.len());
@@ -452,9 +452,9 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
             0 => {
                 let Some(len) = input.u16() else { break };
                 let len = usize::from(len) % (max_frame + 1);
-                producer.saw(grant_corruption(tx.send(&vec![0x5a; len])));
+                producer.saw(grant_corruption(tx.try_send(&vec![0x5a; len])));
             }
-            1 => consumer.saw(recv_corruption(rx.recv_into(&mut buf))),
+            1 => consumer.saw(recv_corruption(rx.try_recv(&mut buf))),
             2 => {
                 let result = rx.read().map(|frame| {
                     let _sum = frame.iter().fold(0u8, |s, b| s.wrapping_add(*b));
@@ -478,9 +478,7 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
                 forge(tx.memory().slot(u64::from(slot)), word);
             }
             _ => {
-                consumer.saw(recv_corruption(
-                    rx.recv_into_blocking(&mut buf, Some(Duration::ZERO)),
-                ));
+                consumer.saw(recv_corruption(rx.recv_timeout(&mut buf, Duration::ZERO)));
             }
         }
     }
@@ -544,7 +542,7 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
                 };
                 cell.forge_stamp(stamp);
             }
-            _ => receiver.saw(corrupted(rx.recv(Some(Duration::ZERO)))),
+            _ => receiver.saw(corrupted(rx.recv_timeout(Duration::ZERO))),
         }
     }
 }

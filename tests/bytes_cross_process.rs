@@ -81,7 +81,7 @@ fn millions_of_frames_of_random_sizes_through_the_copying_api() {
         let mut rx = rx;
         let mut buf = Vec::new();
         for seq in 0..FRAMES {
-            if let Err(e) = rx.recv_into_blocking(&mut buf, None) {
+            if let Err(e) = rx.recv(&mut buf) {
                 eprintln!("recv {seq}: {e}");
                 return 1;
             }
@@ -91,7 +91,7 @@ fn millions_of_frames_of_random_sizes_through_the_copying_api() {
             }
         }
         // The producer leaves after the last frame: nothing extra follows.
-        match rx.recv_into_blocking(&mut buf, None) {
+        match rx.recv(&mut buf) {
             Err(PopError::Disconnected) => 0,
             other => {
                 eprintln!("after the last frame: {other:?}");
@@ -103,7 +103,7 @@ fn millions_of_frames_of_random_sizes_through_the_copying_api() {
     for seq in 0..FRAMES {
         frame.resize(frame_len(seq, max), 0);
         fill(&mut frame, seq);
-        tx.send_blocking(&frame, None).unwrap();
+        tx.send(&frame).unwrap();
     }
     drop(tx);
     assert_eq!(
@@ -132,7 +132,7 @@ fn a_million_frames_through_grant_and_read_in_place_by_name() {
             }
         };
         for seq in 0..FRAMES {
-            let frame = match rx.read_blocking(None) {
+            let frame = match rx.read_blocking() {
                 Ok(frame) => frame,
                 Err(e) => {
                     eprintln!("read {seq}: {e}");
@@ -144,16 +144,13 @@ fn a_million_frames_through_grant_and_read_in_place_by_name() {
                 return 1;
             }
         }
-        i32::from(!matches!(
-            rx.read_blocking(None),
-            Err(PopError::Disconnected)
-        ))
+        i32::from(!matches!(rx.read_blocking(), Err(PopError::Disconnected)))
     });
     for seq in 0..FRAMES {
         let len = frame_len(seq, max);
         // Grant more than needed and commit the prefix, as a serializer
         // that does not know its output size in advance would.
-        let mut grant = tx.grant_blocking(max, None).unwrap();
+        let mut grant = tx.grant_blocking(max).unwrap();
         fill(&mut grant[..len], seq);
         assert_eq!(grant.commit(len), len);
     }
@@ -176,22 +173,19 @@ fn a_killed_producer_is_drained_then_disconnected() {
         for seq in 0..5 {
             let mut frame = vec![0; frame_len(seq, max)];
             fill(&mut frame, seq);
-            tx.send_blocking(&frame, None).unwrap();
+            tx.send(&frame).unwrap();
         }
         // Die without detaching: the consumer learns it from the lock.
         std::thread::sleep(Duration::from_secs(600));
         0
     });
     let mut buf = Vec::new();
-    rx.recv_into_blocking(&mut buf, None).unwrap();
+    rx.recv(&mut buf).unwrap();
     check(&buf, 0, max).unwrap();
     child.kill();
     for seq in 1..5 {
-        rx.recv_into_blocking(&mut buf, None).unwrap();
+        rx.recv(&mut buf).unwrap();
         check(&buf, seq, max).unwrap();
     }
-    assert_eq!(
-        rx.recv_into_blocking(&mut buf, None),
-        Err(PopError::Disconnected)
-    );
+    assert_eq!(rx.recv(&mut buf), Err(PopError::Disconnected));
 }

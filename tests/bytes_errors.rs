@@ -31,7 +31,7 @@ fn put_tail(map: &mut MmapMut, tail: u64) {
 
 fn recv(rx: &mut bytes::Consumer) -> Result<Vec<u8>, PopError> {
     let mut buf = Vec::new();
-    rx.recv_into(&mut buf).map(|_| buf)
+    rx.try_recv(&mut buf).map(|_| buf)
 }
 
 /// The corruption `rx` reports, after checking that it sticks (the same
@@ -45,7 +45,7 @@ fn sticky_corruption(rx: &mut bytes::Consumer, map: &mut MmapMut, repair: u64) -
     put_tail(map, repair);
     assert_eq!(recv(rx), Err(PopError::Corrupted(first)));
     assert!(matches!(rx.read(), Err(PopError::Corrupted(c)) if c == first));
-    assert!(matches!(rx.read_blocking(None), Err(PopError::Corrupted(c)) if c == first));
+    assert!(matches!(rx.read_blocking(), Err(PopError::Corrupted(c)) if c == first));
     first
 }
 
@@ -58,7 +58,7 @@ fn ring_at(test: &str, at: usize) -> (ShmName, bytes::Producer, bytes::Consumer,
     let mut moved = 0;
     while moved < at {
         let words = (at - moved).min(6);
-        tx.send(&vec![1; (words - 1) * 8]).unwrap();
+        tx.try_send(&vec![1; (words - 1) * 8]).unwrap();
         recv(&mut rx).unwrap();
         moved += words;
     }
@@ -143,15 +143,15 @@ fn a_head_past_the_tail_poisons_the_producer() {
     put_u64(&mut map, HeaderOffsets::get().head, 1000);
     // Fill the producer's cached room so that it re-reads `head`.
     let first = loop {
-        match tx.send(&[0; 40]) {
+        match tx.try_send(&[0; 40]) {
             Ok(()) => {}
             Err(GrantError::Corrupted(c)) => break c,
             Err(e) => panic!("expected Corrupted, got {e}"),
         }
     };
     put_u64(&mut map, HeaderOffsets::get().head, 0);
-    assert_eq!(tx.send(b"x"), Err(GrantError::Corrupted(first)));
-    assert!(matches!(tx.grant_blocking(1, None), Err(GrantError::Corrupted(c)) if c == first));
+    assert_eq!(tx.try_send(b"x"), Err(GrantError::Corrupted(first)));
+    assert!(matches!(tx.grant_blocking(1), Err(GrantError::Corrupted(c)) if c == first));
 }
 
 #[test]

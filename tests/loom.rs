@@ -75,11 +75,11 @@ fn blocking_stream(capacity: usize, items: u64, waiter: Waiter) {
     let (mut tx, mut rx) = spsc::heap_pair::<u64>(&opts).unwrap();
     let producer = thread::spawn(move || {
         for v in 1..=items {
-            tx.push_blocking(v, None).expect("push_blocking");
+            tx.send(v).expect("push_blocking");
         }
     });
     for expected in 1..=items {
-        assert_eq!(rx.pop_blocking(None), Ok(expected));
+        assert_eq!(rx.recv(), Ok(expected));
     }
     producer.join().unwrap();
 }
@@ -107,8 +107,8 @@ fn a_drop_wakes_a_blocked_consumer_after_the_drain() {
             tx.push(7).unwrap();
             drop(tx);
         });
-        assert_eq!(rx.pop_blocking(None), Ok(7));
-        assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+        assert_eq!(rx.recv(), Ok(7));
+        assert_eq!(rx.recv(), Err(PopError::Disconnected));
         producer.join().unwrap();
     });
 }
@@ -191,7 +191,7 @@ fn byte_ring_blocking_never_loses_a_wakeup() {
         let (mut tx, mut rx) = bytes::heap_pair(&opts).unwrap();
         let producer = thread::spawn(move || {
             for i in 0..3u8 {
-                tx.send_blocking(&[i; 24], None).expect("send_blocking");
+                tx.send(&[i; 24]).expect("send_blocking");
             }
         });
         // Two receives suffice: the third send waits for the first frame's
@@ -199,8 +199,7 @@ fn byte_ring_blocking_never_loses_a_wakeup() {
         // interleavings (minutes more of loom).
         let mut buf = Vec::new();
         for i in 0..2u8 {
-            rx.recv_into_blocking(&mut buf, None)
-                .expect("recv_into_blocking");
+            rx.recv(&mut buf).expect("recv_into_blocking");
             assert_eq!(buf, [i; 24]);
         }
         producer.join().unwrap();
@@ -336,7 +335,7 @@ fn mpmc_blocking_receivers_wake_for_every_item_and_the_disconnect() {
         let mut rx1 = rx0.try_clone().unwrap();
         let seen = Arc::new(AtomicU64::new(0));
         let receive = |rx: &mut mpmc::Receiver<u64>, seen: &AtomicU64| loop {
-            match rx.recv(None) {
+            match rx.recv() {
                 Ok(v) => {
                     let before = seen.fetch_or(1 << v, Ordering::Relaxed);
                     assert_eq!(before & 1 << v, 0, "item {v} received twice");

@@ -33,7 +33,7 @@ fn produce(name: &ShmName, id: u64, count: u64) -> i32 {
         }
     };
     for seq in 0..count {
-        if let Err(e) = tx.send(item(id, seq), None) {
+        if let Err(e) = tx.send(item(id, seq)) {
             eprintln!("producer {id}: send: {e}");
             return 1;
         }
@@ -57,7 +57,7 @@ fn consume(name: &ShmName, counts: &mut [u8], per: u64, mut late: u32) -> i32 {
     };
     let mut last = [None::<u64>; PRODUCERS as usize];
     loop {
-        match rx.recv(None) {
+        match rx.recv() {
             Ok(v) => {
                 let (producer, seq) = (v >> 32, v & 0xffff_ffff);
                 if producer >= PRODUCERS || seq >= per {
@@ -158,10 +158,10 @@ fn a_producer_killed_holding_a_reservation_stalls_nobody() {
     let stopped = fork_child(|| {
         let mut tx = mpmc::Sender::<u64>::open(name.as_str(), &opts()).expect("open");
         for seq in 0..BEFORE_KILL {
-            tx.send(item(1, seq), None).expect("send");
+            tx.send(item(1, seq)).expect("send");
         }
         // Stop between reserve and commit, as a crash there would.
-        let mut slot = tx.reserve_blocking(None).expect("reserve");
+        let mut slot = tx.reserve_blocking().expect("reserve");
         *slot.get_mut() = PARTIAL;
         nix::unistd::write(&ready_tx, b"!").expect("signal ready");
         loop {

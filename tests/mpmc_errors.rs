@@ -89,7 +89,7 @@ fn a_stamp_with_an_unknown_state_is_corrupted_and_poisons_the_receiver() {
     // Honest again: the receiver stays poisoned, with the same error.
     put_stamp(&mut raw_mapping(&name), 0, FULL);
     assert_eq!(rx.try_recv(), Err(PopError::Corrupted(first)));
-    assert_eq!(rx.recv(None), Err(PopError::Corrupted(first)));
+    assert_eq!(rx.recv(), Err(PopError::Corrupted(first)));
     // A new receiver is not poisoned and gets the item.
     drop(rx);
     let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).unwrap();
@@ -114,7 +114,7 @@ fn an_owner_outside_the_participant_table_is_corrupted() {
     );
     assert!(matches!(tx.reserve(), Err(WriteChunkError::Corrupted(_))));
     assert!(matches!(
-        tx.send(6, None),
+        tx.send(6),
         Err(PushError::Corrupted(6, c)) if c.found == 100
     ));
 }

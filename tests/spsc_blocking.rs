@@ -24,7 +24,7 @@ fn blocking_stream(count: u64, opts: &Options) -> shmlane::Stats {
     let child = fork_child(move || {
         let mut tx = tx;
         for seq in 0..count {
-            if let Err(e) = tx.push_blocking(seq, None) {
+            if let Err(e) = tx.send(seq) {
                 eprintln!("push_blocking: {e}");
                 return 1;
             }
@@ -32,11 +32,11 @@ fn blocking_stream(count: u64, opts: &Options) -> shmlane::Stats {
         0
     });
     for expected in 0..count {
-        assert_eq!(rx.pop_blocking(None), Ok(expected));
+        assert_eq!(rx.recv(), Ok(expected));
     }
     assert_eq!(child.wait(WAIT), 0);
     // The producer dropped on exit: drained, so Disconnected.
-    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    assert_eq!(rx.recv(), Err(PopError::Disconnected));
     rx.stats()
 }
 
@@ -89,25 +89,25 @@ fn timeouts_in_both_directions_hand_the_value_back() {
     ] {
         let opts = Options::new().capacity(1).wait_strategy(strategy);
         let (mut tx, mut rx) = spsc::pair::<u64>(&opts).unwrap();
-        let short = Some(Duration::from_millis(30));
+        let short = Duration::from_millis(30);
         assert_eq!(
-            rx.pop_blocking(short),
+            rx.recv_timeout(short),
             Err(PopError::Timeout),
             "{strategy:?}"
         );
         tx.push(1).unwrap();
         assert_eq!(
-            tx.push_blocking(2, short),
+            tx.send_timeout(2, short),
             Err(PushError::Timeout(2)),
             "{strategy:?}"
         );
         assert!(matches!(
-            tx.write_chunk_blocking(1, short),
+            tx.write_chunk_timeout(1, short),
             Err(WriteChunkError::Timeout)
         ));
-        assert_eq!(rx.pop_blocking(short), Ok(1));
+        assert_eq!(rx.recv_timeout(short), Ok(1));
         assert!(matches!(
-            rx.read_chunk_blocking(1, short),
+            rx.read_chunk_timeout(1, short),
             Err(PopError::Timeout)
         ));
         let stats = rx.stats();
@@ -134,16 +134,16 @@ fn a_killed_producer_is_noticed_after_the_drain() {
     nix::unistd::read(&ready_rx, &mut byte).unwrap();
     // While the producer lives, a blocking pop after the drain times out.
     for v in 0..5 {
-        assert_eq!(rx.pop_blocking(None), Ok(v));
+        assert_eq!(rx.recv(), Ok(v));
     }
     assert_eq!(
-        rx.pop_blocking(Some(Duration::from_millis(120))),
+        rx.recv_timeout(Duration::from_millis(120)),
         Err(PopError::Timeout)
     );
     assert!(!rx.is_disconnected());
     child.kill();
     // SIGKILL wakes nobody: the sleeper's liveness tick notices the lock gone.
-    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    assert_eq!(rx.recv(), Err(PopError::Disconnected));
     assert!(rx.is_disconnected());
 }
 
@@ -155,9 +155,9 @@ fn a_dropped_or_killed_consumer_disconnects_the_producer() {
     let (mut tx, rx) = spsc::pair::<u64>(&Options::new().capacity(2)).unwrap();
     let child = fork_child(move || {
         let mut rx = rx;
-        i32::from(rx.pop_blocking(None) != Ok(1))
+        i32::from(rx.recv() != Ok(1))
     });
-    tx.push_blocking(1, None).unwrap();
+    tx.send(1).unwrap();
     assert_eq!(child.wait(WAIT), 0);
     assert!(tx.is_disconnected());
     let refused = (2..=4).find_map(|v| tx.push(v).err());
@@ -165,23 +165,23 @@ fn a_dropped_or_killed_consumer_disconnects_the_producer() {
         matches!(refused, Some(PushError::Disconnected(_))),
         "{refused:?}"
     );
-    assert_eq!(tx.push_blocking(9, None), Err(PushError::Disconnected(9)));
+    assert_eq!(tx.send(9), Err(PushError::Disconnected(9)));
     // Killed while the producer waits on a full ring.
     let (mut tx, rx) = spsc::pair::<u64>(&Options::new().capacity(1)).unwrap();
     let child = fork_child(move || {
         let mut rx = rx;
-        let _ = rx.pop_blocking(None); // attach, take one, then hang
+        let _ = rx.recv(); // attach, take one, then hang
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    tx.push_blocking(1, None).unwrap();
+    tx.send(1).unwrap();
     while !tx.is_empty() {
         std::thread::sleep(Duration::from_millis(1));
     }
     tx.push(2).unwrap();
     child.kill();
-    assert_eq!(tx.push_blocking(3, None), Err(PushError::Disconnected(3)));
+    assert_eq!(tx.send(3), Err(PushError::Disconnected(3)));
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn a_new_producer_replaces_a_killed_one_and_nothing_is_lost_or_invented() {
     let child = fork_child(|| {
         let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts).unwrap();
         for v in 0..40 {
-            tx.push_blocking(v, None).unwrap();
+            tx.send(v).unwrap();
         }
         // Killed mid-write: slots written but never committed.
         let mut chunk = tx.write_chunk(10).unwrap();
@@ -208,16 +208,16 @@ fn a_new_producer_replaces_a_killed_one_and_nothing_is_lost_or_invented() {
     nix::unistd::read(&ready_rx, &mut byte).unwrap();
     child.kill();
     for v in 0..40 {
-        assert_eq!(rx.pop_blocking(None), Ok(v));
+        assert_eq!(rx.recv(), Ok(v));
     }
-    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    assert_eq!(rx.recv(), Err(PopError::Disconnected));
     // The kernel dropped the dead producer's lock: a new one can attach and
     // carries on after the last committed item.
     let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts).expect("reattach");
     assert!(!rx.is_disconnected(), "the new producer is attached");
     for v in 40..100 {
-        tx.push_blocking(v, None).unwrap();
-        assert_eq!(rx.pop_blocking(None), Ok(v), "no uncommitted slot is seen");
+        tx.send(v).unwrap();
+        assert_eq!(rx.recv(), Ok(v), "no uncommitted slot is seen");
     }
 }
 
@@ -358,7 +358,7 @@ fn an_unused_pair_end_that_goes_away_disconnects_its_peer() {
     // In one process: the producer is dropped before it ever pushed.
     let (tx, mut rx) = spsc::heap_pair::<u64>(&Options::new()).unwrap();
     drop(tx);
-    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    assert_eq!(rx.recv(), Err(PopError::Disconnected));
     // Across fork: the child owns the producer but exits before using it,
     // and the parent has dropped its copy.
     let (tx, mut rx) = spsc::pair::<u64>(&Options::new()).unwrap();
@@ -367,12 +367,12 @@ fn an_unused_pair_end_that_goes_away_disconnects_its_peer() {
         0
     });
     assert_eq!(child.wait(WAIT), 0);
-    assert_eq!(rx.pop_blocking(None), Err(PopError::Disconnected));
+    assert_eq!(rx.recv(), Err(PopError::Disconnected));
     // And the other way round: a consumer that never popped.
     let (mut tx, rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1)).unwrap();
     drop(rx);
     tx.push(1).unwrap();
-    assert_eq!(tx.push_blocking(2, None), Err(PushError::Disconnected(2)));
+    assert_eq!(tx.send(2), Err(PushError::Disconnected(2)));
 }
 
 #[test]

@@ -13,7 +13,8 @@
 //! The producer writes in place into a [`Grant`] and publishes with
 //! [`Grant::commit`]; the consumer reads in place from a [`Frame`] and frees
 //! it by dropping it (or [`Frame::release`]). [`Producer::send`] and
-//! [`Consumer::recv_into`] copy for convenience.
+//! [`Consumer::recv`] (and their `try_`, `_timeout` and `_deadline`
+//! forms) copy for convenience.
 //!
 //! The consumer hands space back lazily: it publishes its index after
 //! freeing an eighth of the ring, whenever it finds the ring empty, and when
@@ -41,7 +42,7 @@
 //! only then used; a violation is [`Corruption`] and poisons the endpoint:
 //! every later call returns the same error. A [`Frame`]'s bytes (and a
 //! [`Grant`]'s) stay in shared memory while the guard lives, where a
-//! hostile peer could still change them: use [`Consumer::recv_into`], which
+//! hostile peer could still change them: use [`Consumer::recv`], which
 //! copies the frame out once, when the producer is not trusted.
 //!
 //! ```no_run
@@ -55,7 +56,7 @@
 //! grant[..5].copy_from_slice(b"hello");
 //! grant.commit(5);
 //! let mut buf = Vec::new();
-//! rx.recv_into(&mut buf)?;
+//! rx.try_recv(&mut buf)?;
 //! assert_eq!(buf, b"EURUSD 1.0842");
 //! assert_eq!(&*rx.read()?, b"hello");
 //! # Ok(())
@@ -75,7 +76,7 @@ use crate::options::{WaitStrategy, Waiter};
 use crate::segment::peer::Role;
 use crate::segment::{Layout, RingKind};
 use crate::sync::{Ordering, spin_hint};
-use crate::wait;
+use crate::wait::{self, Limit};
 
 /// Default capacity of a byte ring, in bytes, when none is given.
 pub const DEFAULT_BYTES_CAPACITY: usize = 64 * 1024;
@@ -443,7 +444,7 @@ impl Producer {
     }
 
     /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(not(shmlane_loom))]
+    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<u64> {
         &self.ring
     }
@@ -625,18 +626,31 @@ impl Producer {
     /// Sends one frame holding a copy of `data`, without waiting: a full
     /// ring is [`GrantError::Full`] (policies Block and Fail) or a counted
     /// drop (DropNewest).
-    pub fn send(&mut self, data: &[u8]) -> Result<(), GrantError> {
+    pub fn try_send(&mut self, data: &[u8]) -> Result<(), GrantError> {
         self.send_with(data, false, None)
     }
 
-    /// Sends one frame holding a copy of `data`, waiting for room up to
-    /// `timeout` (`None`: no limit) if the policy is [`Overflow::Block`].
-    pub fn send_blocking(
-        &mut self,
-        data: &[u8],
-        timeout: Option<Duration>,
-    ) -> Result<(), GrantError> {
-        self.send_with(data, true, wait::deadline(timeout))
+    /// Sends one frame holding a copy of `data`, waiting for room if the
+    /// policy is [`Overflow::Block`], waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    pub fn send(&mut self, data: &[u8]) -> Result<(), GrantError> {
+        self.send_within(data, Limit::Forever)
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error after `timeout`.
+    pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), GrantError> {
+        self.send_within(data, Limit::Timeout(timeout))
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error at `deadline`.
+    pub fn send_deadline(&mut self, data: &[u8], deadline: Instant) -> Result<(), GrantError> {
+        self.send_within(data, Limit::Deadline(deadline))
+    }
+
+    fn send_within(&mut self, data: &[u8], limit: Limit) -> Result<(), GrantError> {
+        self.send_with(data, true, limit.deadline())
     }
 
     fn grant_with(
@@ -668,14 +682,35 @@ impl Producer {
         self.grant_with(len, false, None)
     }
 
-    /// Like [`grant`](Self::grant), waiting for room up to `timeout` (`None`:
-    /// no limit) if the policy is [`Overflow::Block`].
-    pub fn grant_blocking(
+    /// Like [`grant`](Self::grant), waiting for room if the policy is
+    /// [`Overflow::Block`], waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    pub fn grant_blocking(&mut self, len: usize) -> Result<Grant<'_>, GrantError> {
+        self.grant_within(len, Limit::Forever)
+    }
+
+    /// Like [`grant_blocking`](Self::grant_blocking), giving up with a timeout
+    /// error after `timeout`.
+    pub fn grant_timeout(
         &mut self,
         len: usize,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<Grant<'_>, GrantError> {
-        self.grant_with(len, true, wait::deadline(timeout))
+        self.grant_within(len, Limit::Timeout(timeout))
+    }
+
+    /// Like [`grant_blocking`](Self::grant_blocking), giving up with a timeout
+    /// error at `deadline`.
+    pub fn grant_deadline(
+        &mut self,
+        len: usize,
+        deadline: Instant,
+    ) -> Result<Grant<'_>, GrantError> {
+        self.grant_within(len, Limit::Deadline(deadline))
+    }
+
+    fn grant_within(&mut self, len: usize, limit: Limit) -> Result<Grant<'_>, GrantError> {
+        self.grant_with(len, true, limit.deadline())
     }
 }
 
@@ -1057,18 +1092,38 @@ impl Consumer {
     /// [`PopError::Disconnected`] once the producer is gone and every frame
     /// it committed has been received. The one copy is taken once, so this
     /// is the safe way to read from a producer you do not trust.
-    pub fn recv_into(&mut self, dst: &mut Vec<u8>) -> Result<usize, PopError> {
+    pub fn try_recv(&mut self, dst: &mut Vec<u8>) -> Result<usize, PopError> {
         self.recv_with(dst, false, None)
     }
 
-    /// Like [`recv_into`](Self::recv_into), waiting up to `timeout` (`None`:
-    /// no limit) for a frame.
-    pub fn recv_into_blocking(
+    /// Like [`try_recv`](Self::try_recv), waiting for a frame, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    pub fn recv(&mut self, dst: &mut Vec<u8>) -> Result<usize, PopError> {
+        self.recv_within(dst, Limit::Forever)
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error after `timeout`.
+    pub fn recv_timeout(
         &mut self,
         dst: &mut Vec<u8>,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<usize, PopError> {
-        self.recv_with(dst, true, wait::deadline(timeout))
+        self.recv_within(dst, Limit::Timeout(timeout))
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error at `deadline`.
+    pub fn recv_deadline(
+        &mut self,
+        dst: &mut Vec<u8>,
+        deadline: Instant,
+    ) -> Result<usize, PopError> {
+        self.recv_within(dst, Limit::Deadline(deadline))
+    }
+
+    fn recv_within(&mut self, dst: &mut Vec<u8>, limit: Limit) -> Result<usize, PopError> {
+        self.recv_with(dst, true, limit.deadline())
     }
 
     /// The next frame, read in place; it is freed when the guard drops.
@@ -1078,11 +1133,30 @@ impl Consumer {
         Ok(Frame { consumer: self, at })
     }
 
-    /// Like [`read`](Self::read), waiting up to `timeout` (`None`: no limit)
-    /// for a frame.
+    /// Like [`read`](Self::read), waiting for a frame, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
     #[cfg(not(shmlane_loom))]
-    pub fn read_blocking(&mut self, timeout: Option<Duration>) -> Result<Frame<'_>, PopError> {
-        let at = self.next_with(true, wait::deadline(timeout))?;
+    pub fn read_blocking(&mut self) -> Result<Frame<'_>, PopError> {
+        self.read_within(Limit::Forever)
+    }
+
+    /// Like [`read_blocking`](Self::read_blocking), giving up with a timeout
+    /// error after `timeout`.
+    #[cfg(not(shmlane_loom))]
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<Frame<'_>, PopError> {
+        self.read_within(Limit::Timeout(timeout))
+    }
+
+    /// Like [`read_blocking`](Self::read_blocking), giving up with a timeout
+    /// error at `deadline`.
+    #[cfg(not(shmlane_loom))]
+    pub fn read_deadline(&mut self, deadline: Instant) -> Result<Frame<'_>, PopError> {
+        self.read_within(Limit::Deadline(deadline))
+    }
+
+    #[cfg(not(shmlane_loom))]
+    fn read_within(&mut self, limit: Limit) -> Result<Frame<'_>, PopError> {
+        let at = self.next_with(true, limit.deadline())?;
         Ok(Frame { consumer: self, at })
     }
 }
@@ -1102,7 +1176,7 @@ impl Drop for Consumer {
 ///
 /// The bytes stay in shared memory while the guard lives: an honest
 /// producer does not touch them, a hostile one could change them while you
-/// read (see SAFETY.md). Use [`Consumer::recv_into`] when the producer is
+/// read (see SAFETY.md). Use [`Consumer::recv`] when the producer is
 /// not trusted.
 #[cfg(not(shmlane_loom))]
 pub struct Frame<'a> {
@@ -1186,16 +1260,16 @@ mod tests {
 
     fn recv(rx: &mut Consumer) -> Result<Vec<u8>, PopError> {
         let mut buf = Vec::new();
-        rx.recv_into(&mut buf).map(|_| buf)
+        rx.try_recv(&mut buf).map(|_| buf)
     }
 
     #[test]
     fn frames_keep_their_boundaries_and_order() {
         let (mut tx, mut rx) = ring(256);
         assert_eq!(recv(&mut rx), Err(PopError::Empty));
-        tx.send(b"").unwrap();
-        tx.send(b"a").unwrap();
-        tx.send(&[7u8; 13]).unwrap();
+        tx.try_send(b"").unwrap();
+        tx.try_send(b"a").unwrap();
+        tx.try_send(&[7u8; 13]).unwrap();
         assert_eq!(recv(&mut rx).unwrap(), b"");
         assert_eq!(recv(&mut rx).unwrap(), b"a");
         assert_eq!(&*rx.read().unwrap(), &[7u8; 13]);
@@ -1207,12 +1281,12 @@ mod tests {
         // 16 words; max frame (8 - 1) * 8 = 56 bytes.
         let (mut tx, mut rx) = ring(128);
         assert_eq!(tx.max_frame(), 56);
-        tx.send(&[1u8; 40]).unwrap(); // 6 words at 0..6
-        tx.send(&[2u8; 40]).unwrap(); // 6 words at 6..12
+        tx.try_send(&[1u8; 40]).unwrap(); // 6 words at 0..6
+        tx.try_send(&[2u8; 40]).unwrap(); // 6 words at 6..12
         assert_eq!(recv(&mut rx).unwrap(), [1u8; 40]);
         assert_eq!(recv(&mut rx).unwrap(), [2u8; 40]);
         // 4 words left at the end: a 6-word frame pads them and wraps.
-        tx.send(&[3u8; 40]).unwrap();
+        tx.try_send(&[3u8; 40]).unwrap();
         assert_eq!(tx.tail, 12 + 4 + 6);
         assert_eq!(recv(&mut rx).unwrap(), [3u8; 40]);
         assert_eq!(rx.head, tx.tail);
@@ -1221,9 +1295,9 @@ mod tests {
     #[test]
     fn oversized_frames_are_refused_never_a_hang() {
         let (mut tx, _rx) = ring(128);
-        let err = tx.send(&[0u8; 57]).unwrap_err();
+        let err = tx.try_send(&[0u8; 57]).unwrap_err();
         assert_eq!(err, GrantError::FrameTooLarge { len: 57, max: 56 });
-        let err = tx.grant_blocking(1000, None).unwrap_err();
+        let err = tx.grant_blocking(1000).unwrap_err();
         assert_eq!(err, GrantError::FrameTooLarge { len: 1000, max: 56 });
         let err = heap_pair(&Options::new().capacity(128).max_frame(57)).unwrap_err();
         assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
@@ -1252,7 +1326,7 @@ mod tests {
     fn overflow_policies() {
         let fill = |tx: &mut Producer| {
             let mut sent = 0;
-            while tx.send(&[9u8; 24]).is_ok() && sent < 100 {
+            while tx.try_send(&[9u8; 24]).is_ok() && sent < 100 {
                 sent += 1;
             }
             sent
@@ -1260,27 +1334,27 @@ mod tests {
         // Block: the non-blocking forms report Full, blocking ones time out.
         let (mut tx, _rx) = ring(128);
         assert!(fill(&mut tx) > 0);
-        assert_eq!(tx.send(b"x"), Err(GrantError::Full));
+        assert_eq!(tx.try_send(b"x"), Err(GrantError::Full));
         assert_eq!(
-            tx.send_blocking(b"x", Some(Duration::from_millis(1))),
+            tx.send_timeout(b"x", Duration::from_millis(1)),
             Err(GrantError::Timeout)
         );
         // Fail: even the blocking forms return Full at once.
         let opts = Options::new().capacity(128).overflow(Overflow::Fail);
         let (mut tx, _rx) = heap_pair(&opts).unwrap();
         fill(&mut tx);
-        assert_eq!(tx.send_blocking(b"x", None), Err(GrantError::Full));
-        assert!(matches!(tx.grant_blocking(8, None), Err(GrantError::Full)));
+        assert_eq!(tx.send(b"x"), Err(GrantError::Full));
+        assert!(matches!(tx.grant_blocking(8), Err(GrantError::Full)));
         // DropNewest: the frame is dropped and counted; the ring keeps
         // what it had.
         let opts = Options::new().capacity(128).overflow(Overflow::DropNewest);
         let (mut tx, mut rx) = heap_pair(&opts).unwrap();
         let mut kept = 0;
         while tx.stats().drops == 0 {
-            tx.send(&[kept as u8; 24]).unwrap();
+            tx.try_send(&[kept as u8; 24]).unwrap();
             kept += 1;
         }
-        let mut grant = tx.grant_blocking(24, None).unwrap();
+        let mut grant = tx.grant_blocking(24).unwrap();
         assert!(grant.is_dropped());
         grant.copy_from_slice(&[0xee; 24]);
         assert_eq!(grant.commit(24), 0);
@@ -1296,7 +1370,7 @@ mod tests {
     fn space_is_handed_back_lazily_but_always_when_empty() {
         let (mut tx, mut rx) = ring(1024); // 128 words, batch of 16
         for _ in 0..3 {
-            tx.send(&[1u8; 8]).unwrap(); // 2 words each
+            tx.try_send(&[1u8; 8]).unwrap(); // 2 words each
         }
         for _ in 0..3 {
             recv(&mut rx).unwrap();
@@ -1309,8 +1383,8 @@ mod tests {
     #[test]
     fn drop_of_the_consumer_hands_back_what_it_read() {
         let (mut tx, mut rx) = ring(1024);
-        tx.send(b"one").unwrap();
-        tx.send(b"two").unwrap();
+        tx.try_send(b"one").unwrap();
+        tx.try_send(b"two").unwrap();
         assert_eq!(recv(&mut rx).unwrap(), b"one");
         drop(rx);
         assert_eq!(tx.stats().released_bytes, 16);
@@ -1323,38 +1397,35 @@ mod tests {
     )]
     fn a_gone_consumer_is_disconnected_when_the_ring_fills() {
         let (mut tx, mut rx) = ring(128);
-        tx.send(b"x").unwrap();
+        tx.try_send(b"x").unwrap();
         recv(&mut rx).unwrap(); // used, so its drop detaches
         drop(rx);
         let mut result = Ok(());
         for _ in 0..100 {
-            result = tx.send(&[0u8; 24]);
+            result = tx.try_send(&[0u8; 24]);
             if result.is_err() {
                 break;
             }
         }
         assert_eq!(result, Err(GrantError::Disconnected));
-        assert_eq!(tx.send_blocking(b"y", None), Err(GrantError::Disconnected));
+        assert_eq!(tx.send(b"y"), Err(GrantError::Disconnected));
         // An end that was never used detaches nothing when dropped; a
         // blocking call finds it gone through its liveness check.
         let (mut tx, rx) = ring(128);
         drop(rx);
-        while tx.send(&[0u8; 24]).is_ok() {}
-        assert_eq!(tx.send_blocking(b"y", None), Err(GrantError::Disconnected));
+        while tx.try_send(&[0u8; 24]).is_ok() {}
+        assert_eq!(tx.send(b"y"), Err(GrantError::Disconnected));
     }
 
     #[test]
     fn the_consumer_drains_then_reports_disconnected() {
         let (mut tx, mut rx) = ring(256);
-        tx.send(b"last words").unwrap();
+        tx.try_send(b"last words").unwrap();
         drop(tx);
         assert_eq!(recv(&mut rx).unwrap(), b"last words");
         assert_eq!(recv(&mut rx), Err(PopError::Disconnected));
         let mut buf = Vec::new();
-        assert_eq!(
-            rx.recv_into_blocking(&mut buf, None),
-            Err(PopError::Disconnected)
-        );
+        assert_eq!(rx.recv(&mut buf), Err(PopError::Disconnected));
     }
 
     /// Writes `word` at `position` as a hostile producer would, and
@@ -1412,8 +1483,8 @@ mod tests {
             let (mut tx, mut rx) = ring(128);
             if at > 0 {
                 // Move both ends to `at` with honest frames.
-                tx.send(&[0u8; 40]).unwrap();
-                tx.send(&[0u8; 40]).unwrap();
+                tx.try_send(&[0u8; 40]).unwrap();
+                tx.try_send(&[0u8; 40]).unwrap();
                 recv(&mut rx).unwrap();
                 recv(&mut rx).unwrap();
             }
@@ -1424,15 +1495,15 @@ mod tests {
             forge(&tx, at, frame_word(1, FRAME_DATA), at + 2);
             assert_eq!(corruption_of(&mut rx), first);
             assert!(matches!(rx.read(), Err(PopError::Corrupted(c)) if c == first));
-            assert!(matches!(rx.read_blocking(None), Err(PopError::Corrupted(c)) if c == first));
+            assert!(matches!(rx.read_blocking(), Err(PopError::Corrupted(c)) if c == first));
         }
     }
 
     #[test]
     fn padding_that_runs_past_the_tail_is_corruption() {
         let (mut tx, mut rx) = ring(128);
-        tx.send(&[0u8; 40]).unwrap();
-        tx.send(&[0u8; 40]).unwrap();
+        tx.try_send(&[0u8; 40]).unwrap();
+        tx.try_send(&[0u8; 40]).unwrap();
         recv(&mut rx).unwrap();
         recv(&mut rx).unwrap();
         forge(&tx, 12, frame_word(24, FRAME_PADDING), 14);
@@ -1447,12 +1518,12 @@ mod tests {
         let (mut tx, rx) = ring(128);
         rx.ring.head().store(1000, Ordering::Release);
         tx.forget_room();
-        let first = match tx.send(b"x") {
+        let first = match tx.try_send(b"x") {
             Err(GrantError::Corrupted(c)) => c,
             other => panic!("expected Corrupted, got {other:?}"),
         };
         rx.ring.head().store(0, Ordering::Release);
-        assert_eq!(tx.send(b"x"), Err(GrantError::Corrupted(first)));
+        assert_eq!(tx.try_send(b"x"), Err(GrantError::Corrupted(first)));
         assert!(matches!(tx.grant(1), Err(GrantError::Corrupted(c)) if c == first));
     }
 
@@ -1480,7 +1551,7 @@ mod tests {
                 let len = (i % 57) as usize;
                 let frame: Vec<u8> = (0..len).map(|b| (i as usize + b) as u8).collect();
                 // Spin-yield rather than block: Miri runs this test too.
-                while let Err(e) = tx.send(&frame) {
+                while let Err(e) = tx.try_send(&frame) {
                     assert_eq!(e, GrantError::Full);
                     std::thread::yield_now();
                 }
@@ -1488,7 +1559,7 @@ mod tests {
         });
         let mut buf = Vec::new();
         for i in 0..count {
-            while let Err(e) = rx.recv_into(&mut buf) {
+            while let Err(e) = rx.try_recv(&mut buf) {
                 assert_eq!(e, PopError::Empty);
                 std::thread::yield_now();
             }
@@ -1501,6 +1572,6 @@ mod tests {
             );
         }
         producer.join().unwrap();
-        assert_eq!(rx.recv_into(&mut buf), Err(PopError::Disconnected));
+        assert_eq!(rx.try_recv(&mut buf), Err(PopError::Disconnected));
     }
 }

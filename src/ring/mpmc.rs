@@ -73,7 +73,7 @@ use crate::options::WaitStrategy;
 use crate::segment::peer::{PeerStatus, Role};
 use crate::segment::{FreshCell, RingKind};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell, spin_hint};
-use crate::wait;
+use crate::wait::{self, Limit};
 
 // The stamp word. See the module docs.
 const STATE_MASK: u64 = 0b111;
@@ -107,13 +107,13 @@ pub(crate) struct Slot<T> {
 
 impl<T> Slot<T> {
     /// Stores `stamp` as a hostile peer would (the fuzz targets).
-    #[cfg(not(shmlane_loom))]
+    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
     pub(crate) fn forge_stamp(&self, stamp: u64) {
         self.stamp.store(stamp, crate::sync::Ordering::Release);
     }
 
     /// The stamp, for the fuzz targets' near-valid forgeries.
-    #[cfg(not(shmlane_loom))]
+    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
     pub(crate) fn stamp(&self) -> u64 {
         self.stamp.load(crate::sync::Ordering::Relaxed)
     }
@@ -449,7 +449,7 @@ pub struct Receiver<T: Pod> {
 
 impl<T: Pod> Sender<T> {
     /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(not(shmlane_loom))]
+    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<T, Slot<T>> {
         &self.end.ring
     }
@@ -684,22 +684,41 @@ impl<T: Pod> Sender<T> {
         }
     }
 
-    /// Appends `value`, waiting for room as the endpoint's [`WaitStrategy`]
-    /// says, up to `timeout` (`None`: no limit). [`PushError::Timeout`] and
-    /// [`PushError::Disconnected`] hand the value back. A receiver that
+    /// Appends `value`, waiting for room, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    /// [`PushError::Disconnected`] hands the value back. A receiver that
     /// died holding the slot we wait for is found within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK) and its claim undone.
     #[inline(always)]
-    pub fn send(&mut self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+    pub fn send(&mut self, value: T) -> Result<(), PushError<T>> {
+        self.send_within(value, Limit::Forever)
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error after `timeout`.
+    #[inline(always)]
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+        self.send_within(value, Limit::Timeout(timeout))
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error at `deadline`.
+    #[inline(always)]
+    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
+        self.send_within(value, Limit::Deadline(deadline))
+    }
+
+    #[inline(always)]
+    fn send_within(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
         match self.try_send(value) {
-            Err(PushError::Full(value)) => self.send_slow(value, timeout),
+            Err(PushError::Full(value)) => self.send_slow(value, limit),
             done => done,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn send_slow(&mut self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+    fn send_slow(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
         let mut value = value;
         for _ in 0..wait::brief_spins(self.end.strategy) {
             spin_hint();
@@ -708,7 +727,7 @@ impl<T: Pod> Sender<T> {
                 done => return done,
             };
         }
-        let deadline = wait::deadline(timeout);
+        let deadline = limit.deadline();
         loop {
             match self.wait_for_room(deadline) {
                 // The retry re-reads the slot and reports any corruption.
@@ -775,12 +794,32 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Like [`reserve`](Self::reserve), but waits for room as
-    /// [`send`](Self::send) does, up to `timeout`.
-    pub fn reserve_blocking(
+    /// [`send`](Self::send) does, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    pub fn reserve_blocking(&mut self) -> Result<Reservation<'_, T>, WriteChunkError> {
+        self.reserve_within(Limit::Forever)
+    }
+
+    /// Like [`reserve_blocking`](Self::reserve_blocking), giving up with a timeout
+    /// error after `timeout`.
+    pub fn reserve_timeout(
         &mut self,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<Reservation<'_, T>, WriteChunkError> {
-        let deadline = wait::deadline(timeout);
+        self.reserve_within(Limit::Timeout(timeout))
+    }
+
+    /// Like [`reserve_blocking`](Self::reserve_blocking), giving up with a timeout
+    /// error at `deadline`.
+    pub fn reserve_deadline(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Reservation<'_, T>, WriteChunkError> {
+        self.reserve_within(Limit::Deadline(deadline))
+    }
+
+    fn reserve_within(&mut self, limit: Limit) -> Result<Reservation<'_, T>, WriteChunkError> {
+        let deadline = limit.deadline();
         let mut spins = wait::brief_spins(self.end.strategy);
         loop {
             // Claim here: `reserve`'s borrow would outlive the loop.
@@ -1176,21 +1215,41 @@ impl<T: Pod> Receiver<T> {
         Err(PopError::Empty)
     }
 
-    /// Removes and returns the oldest item, waiting as the endpoint's
-    /// [`WaitStrategy`] says, up to `timeout` (`None`: no limit). A sender
-    /// that died holding the slot we wait for (or every sender dying) is
-    /// noticed within about [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    /// Removes and returns the oldest item, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    /// A sender that died holding the slot we wait for (or every sender
+    /// dying) is noticed within about
+    /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
     #[inline(always)]
-    pub fn recv(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+    pub fn recv(&mut self) -> Result<T, PopError> {
+        self.recv_within(Limit::Forever)
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error after `timeout`.
+    #[inline(always)]
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
+        self.recv_within(Limit::Timeout(timeout))
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error at `deadline`.
+    #[inline(always)]
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, PopError> {
+        self.recv_within(Limit::Deadline(deadline))
+    }
+
+    #[inline(always)]
+    fn recv_within(&mut self, limit: Limit) -> Result<T, PopError> {
         match self.try_recv() {
-            Err(PopError::Empty) => self.recv_slow(timeout),
+            Err(PopError::Empty) => self.recv_slow(limit),
             done => done,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn recv_slow(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+    fn recv_slow(&mut self, limit: Limit) -> Result<T, PopError> {
         for _ in 0..wait::brief_spins(self.end.strategy) {
             spin_hint();
             match self.try_recv() {
@@ -1198,7 +1257,7 @@ impl<T: Pod> Receiver<T> {
                 done => return done,
             }
         }
-        let deadline = wait::deadline(timeout);
+        let deadline = limit.deadline();
         loop {
             match self.try_recv() {
                 Err(PopError::Empty) => {}
@@ -1492,7 +1551,7 @@ mod tests {
         rx.end.stamp(0).store(FULL, Ordering::Relaxed);
         assert_eq!(rx.try_recv(), Err(PopError::Corrupted(first)));
         assert_eq!(
-            rx.recv(Some(Duration::ZERO)),
+            rx.recv_timeout(Duration::ZERO),
             Err(PopError::Corrupted(first))
         );
 
@@ -1532,17 +1591,17 @@ mod tests {
     fn blocking_calls_time_out_and_see_disconnects() {
         let (mut tx, mut rx) = ring(1);
         assert_eq!(
-            rx.recv(Some(Duration::from_millis(5))),
+            rx.recv_timeout(Duration::from_millis(5)),
             Err(PopError::Timeout)
         );
-        tx.send(1, None).unwrap();
+        tx.send(1).unwrap();
         assert_eq!(
-            tx.send(2, Some(Duration::from_millis(5))),
+            tx.send_timeout(2, Duration::from_millis(5)),
             Err(PushError::Timeout(2))
         );
         drop(tx);
-        assert_eq!(rx.recv(None), Ok(1), "drained first");
-        assert_eq!(rx.recv(None), Err(PopError::Disconnected));
+        assert_eq!(rx.recv(), Ok(1), "drained first");
+        assert_eq!(rx.recv(), Err(PopError::Disconnected));
         assert!(rx.is_disconnected());
     }
 

@@ -33,7 +33,7 @@
 //! # }
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
@@ -49,7 +49,7 @@ use crate::options::WaitStrategy;
 use crate::segment::RingKind;
 use crate::segment::peer::Role;
 use crate::sync::{Ordering, spin_hint};
-use crate::wait;
+use crate::wait::{self, Limit};
 
 /// The writing end of an SPSC ring. Exactly one may be attached at a time.
 pub struct Producer<T: Pod> {
@@ -162,7 +162,7 @@ impl<T: Pod + Send> Producer<T> {
 
 impl<T: Pod> Producer<T> {
     /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(not(shmlane_loom))]
+    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<T> {
         &self.ring
     }
@@ -319,34 +319,46 @@ impl<T: Pod> Producer<T> {
         }
     }
 
-    /// Appends `value`, waiting for room as the endpoint's
-    /// [`WaitStrategy`] says, up to `timeout` (`None`: no limit).
-    /// [`PushError::Timeout`] and [`PushError::Disconnected`] hand the value
-    /// back; a consumer killed while we wait is noticed within about
+    /// Appends `value`, waiting for room, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    /// [`PushError::Disconnected`] hands the value back; a consumer killed
+    /// while we wait is noticed within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    #[inline(always)]
+    pub fn send(&mut self, value: T) -> Result<(), PushError<T>> {
+        self.send_within(value, Limit::Forever)
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error after `timeout`.
+    #[inline(always)]
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+        self.send_within(value, Limit::Timeout(timeout))
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error at `deadline`.
+    #[inline(always)]
+    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
+        self.send_within(value, Limit::Deadline(deadline))
+    }
+
+    /// The blocking forms of `push`.
     // Inline: a push that finds room costs what `push` costs; only a full
     // ring goes out of line (an out-of-line call per item returns its
     // Result through memory: measured, a fifth of a busy stream).
     #[inline(always)]
-    pub fn push_blocking(
-        &mut self,
-        value: T,
-        timeout: Option<Duration>,
-    ) -> Result<(), PushError<T>> {
+    fn send_within(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
         match self.push(value) {
-            Err(PushError::Full(value)) => self.push_blocking_slow(value, timeout),
+            Err(PushError::Full(value)) => self.send_slow(value, limit),
             done => done,
         }
     }
 
-    /// `push_blocking` once the ring was found full.
+    /// `send_within` once the ring was found full.
     #[cold]
     #[inline(never)]
-    fn push_blocking_slow(
-        &mut self,
-        value: T,
-        timeout: Option<Duration>,
-    ) -> Result<(), PushError<T>> {
+    fn send_slow(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
         let mut value = value;
         for _ in 0..wait::brief_spins(self.strategy) {
             spin_hint();
@@ -355,7 +367,7 @@ impl<T: Pod> Producer<T> {
                 done => return done,
             };
         }
-        let deadline = wait::deadline(timeout);
+        let deadline = limit.deadline();
         loop {
             match self.wait_for_room(deadline) {
                 Some(Wake::Ready) => {}
@@ -414,15 +426,43 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Like [`write_chunk`](Self::write_chunk), but waits (as
-    /// [`push_blocking`](Self::push_blocking) does) until at least one slot
-    /// is free; the chunk then holds up to `n`.
+    /// [`send`](Self::send) does) until at least one slot is free; the
+    /// chunk then holds up to `n`. Waits, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
     #[cfg(not(shmlane_loom))]
-    pub fn write_chunk_blocking(
+    pub fn write_chunk_blocking(&mut self, n: usize) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+        self.write_chunk_within(n, Limit::Forever)
+    }
+
+    /// Like [`write_chunk_blocking`](Self::write_chunk_blocking), giving up with a timeout
+    /// error after `timeout`.
+    #[cfg(not(shmlane_loom))]
+    pub fn write_chunk_timeout(
         &mut self,
         n: usize,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
-        let deadline = wait::deadline(timeout);
+        self.write_chunk_within(n, Limit::Timeout(timeout))
+    }
+
+    /// Like [`write_chunk_blocking`](Self::write_chunk_blocking), giving up with a timeout
+    /// error at `deadline`.
+    #[cfg(not(shmlane_loom))]
+    pub fn write_chunk_deadline(
+        &mut self,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+        self.write_chunk_within(n, Limit::Deadline(deadline))
+    }
+
+    #[cfg(not(shmlane_loom))]
+    fn write_chunk_within(
+        &mut self,
+        n: usize,
+        limit: Limit,
+    ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+        let deadline = limit.deadline();
         loop {
             // Probe first: `write_chunk`'s borrow would outlive the loop.
             match self.free_slots(1) {
@@ -657,23 +697,44 @@ impl<T: Pod> Consumer<T> {
         }
     }
 
-    /// Removes and returns the oldest item, waiting as the endpoint's
-    /// [`WaitStrategy`] says, up to `timeout` (`None`: no limit). A producer
-    /// killed while we wait is noticed within about
-    /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
-    // Inline as `push_blocking`: only an empty ring goes out of line.
+    /// Removes and returns the oldest item, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    /// A producer killed while we wait is noticed within about
+    /// [`LIVENESS_TICK`](crate::LIVENESS_TICK); what it committed is
+    /// received first, then [`PopError::Disconnected`].
     #[inline(always)]
-    pub fn pop_blocking(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+    pub fn recv(&mut self) -> Result<T, PopError> {
+        self.recv_within(Limit::Forever)
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error after `timeout`.
+    #[inline(always)]
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
+        self.recv_within(Limit::Timeout(timeout))
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error at `deadline`.
+    #[inline(always)]
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, PopError> {
+        self.recv_within(Limit::Deadline(deadline))
+    }
+
+    /// The blocking forms of `pop`.
+    // Inline as `send_within`: only an empty ring goes out of line.
+    #[inline(always)]
+    fn recv_within(&mut self, limit: Limit) -> Result<T, PopError> {
         match self.pop() {
-            Err(PopError::Empty) => self.pop_blocking_slow(timeout),
+            Err(PopError::Empty) => self.recv_slow(limit),
             done => done,
         }
     }
 
-    /// `pop_blocking` once the ring was found empty.
+    /// `recv_within` once the ring was found empty.
     #[cold]
     #[inline(never)]
-    fn pop_blocking_slow(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+    fn recv_slow(&mut self, limit: Limit) -> Result<T, PopError> {
         for _ in 0..wait::brief_spins(self.strategy) {
             spin_hint();
             match self.pop() {
@@ -681,7 +742,7 @@ impl<T: Pod> Consumer<T> {
                 done => return done,
             }
         }
-        let deadline = wait::deadline(timeout);
+        let deadline = limit.deadline();
         loop {
             match self.pop() {
                 Err(PopError::Empty) => self.wait_for_items(deadline)?,
@@ -726,15 +787,39 @@ impl<T: Pod> Consumer<T> {
     }
 
     /// Like [`read_chunk`](Self::read_chunk), but waits (as
-    /// [`pop_blocking`](Self::pop_blocking) does) until at least one item is
-    /// ready; the chunk then holds up to `n`.
+    /// [`recv`](Self::recv) does) until at least one item is ready; the
+    /// chunk then holds up to `n`. Waits, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
     #[cfg(not(shmlane_loom))]
-    pub fn read_chunk_blocking(
+    pub fn read_chunk_blocking(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
+        self.read_chunk_within(n, Limit::Forever)
+    }
+
+    /// Like [`read_chunk_blocking`](Self::read_chunk_blocking), giving up with a timeout
+    /// error after `timeout`.
+    #[cfg(not(shmlane_loom))]
+    pub fn read_chunk_timeout(
         &mut self,
         n: usize,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<ReadChunk<'_, T>, PopError> {
-        let deadline = wait::deadline(timeout);
+        self.read_chunk_within(n, Limit::Timeout(timeout))
+    }
+
+    /// Like [`read_chunk_blocking`](Self::read_chunk_blocking), giving up with a timeout
+    /// error at `deadline`.
+    #[cfg(not(shmlane_loom))]
+    pub fn read_chunk_deadline(
+        &mut self,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<ReadChunk<'_, T>, PopError> {
+        self.read_chunk_within(n, Limit::Deadline(deadline))
+    }
+
+    #[cfg(not(shmlane_loom))]
+    fn read_chunk_within(&mut self, n: usize, limit: Limit) -> Result<ReadChunk<'_, T>, PopError> {
+        let deadline = limit.deadline();
         loop {
             // Probe first: `read_chunk`'s borrow would outlive the loop.
             if n == 0 || self.ready_or_disconnected(1)? > 0 {
@@ -1093,7 +1178,7 @@ mod tests {
         };
         tx.ring.tail().store(2, Ordering::Relaxed);
         assert_eq!(rx.pop(), Err(PopError::Corrupted(first)));
-        assert_eq!(rx.pop_blocking(None), Err(PopError::Corrupted(first)));
+        assert_eq!(rx.recv(), Err(PopError::Corrupted(first)));
         assert!(matches!(rx.read_chunk(0), Err(PopError::Corrupted(c)) if c == first));
         // The producer side: head past tail, then restored.
         tx.ring.head().store(5000, Ordering::Relaxed);
@@ -1105,10 +1190,7 @@ mod tests {
         };
         tx.ring.head().store(4, Ordering::Relaxed);
         assert_eq!(tx.push(10), Err(PushError::Corrupted(10, first)));
-        assert_eq!(
-            tx.push_blocking(11, None),
-            Err(PushError::Corrupted(11, first))
-        );
+        assert_eq!(tx.send(11), Err(PushError::Corrupted(11, first)));
         assert!(matches!(tx.write_chunk(0), Err(WriteChunkError::Corrupted(c)) if c == first));
     }
 

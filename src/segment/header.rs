@@ -834,7 +834,7 @@ impl HeaderSnapshot {
     }
 }
 
-#[cfg(not(shmlane_loom))]
+#[cfg(all(feature = "test-support", not(shmlane_loom)))]
 /// Byte offsets of the header fields that tests and fuzz targets corrupt on
 /// purpose, measured on this build.
 #[derive(Debug, Clone, Copy)]
@@ -866,7 +866,7 @@ pub struct HeaderOffsets {
     pub slots: usize,
 }
 
-#[cfg(not(shmlane_loom))]
+#[cfg(all(feature = "test-support", not(shmlane_loom)))]
 impl HeaderOffsets {
     /// The offsets of this build's header.
     pub fn get() -> Self {

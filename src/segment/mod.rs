@@ -13,10 +13,10 @@ mod mapped;
 pub(crate) mod peer;
 mod storage;
 
-#[cfg(not(shmlane_loom))]
+#[cfg(all(feature = "test-support", not(shmlane_loom)))]
 pub use header::HeaderOffsets;
 pub(crate) use header::{Counters, Header, Layout, PeerSlot, RingKind, Strict, WakeWord};
-#[cfg(not(shmlane_loom))]
+#[cfg(all(feature = "test-support", not(shmlane_loom)))]
 pub(crate) use header::{LAYOUT_VERSION, MIN_FRAME_RING_BYTES};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;

@@ -26,7 +26,7 @@
 use std::sync::Arc;
 
 use super::config::Config;
-use super::poll::{Backoff, remaining};
+use super::poll::Backoff;
 use super::{Adapter, ConnectError, Deadline, RecvError, SendError};
 use crate::bytes;
 use crate::error::{GrantError, OpenError, PopError};
@@ -185,8 +185,9 @@ impl ShmReceiver {
 impl super::Sender for ShmSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
         let sent = match deadline {
-            Deadline::Now => self.ring.send(msg),
-            _ => self.ring.send_blocking(msg, remaining(deadline)),
+            Deadline::Now => self.ring.try_send(msg),
+            Deadline::At(at) => self.ring.send_deadline(msg, at),
+            Deadline::Never => self.ring.send(msg),
         };
         sent.map_err(|e| match e {
             GrantError::FrameTooLarge { len, max } => SendError::MessageTooLarge {
@@ -218,8 +219,9 @@ impl super::Sender for ShmSender {
 impl super::Receiver for ShmReceiver {
     fn recv_deadline(&mut self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, RecvError> {
         let received = match deadline {
-            Deadline::Now => self.ring.recv_into(buf),
-            _ => self.ring.recv_into_blocking(buf, remaining(deadline)),
+            Deadline::Now => self.ring.try_recv(buf),
+            Deadline::At(at) => self.ring.recv_deadline(buf, at),
+            Deadline::Never => self.ring.recv(buf),
         };
         received.map_err(|e| match e {
             PopError::Empty => RecvError::Empty,

@@ -168,6 +168,31 @@ impl PeerClock {
     }
 }
 
+/// How long a blocking call may wait. A timeout becomes a deadline only
+/// once the call has to wait, so a call that finds its ring ready never
+/// reads the clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// Until the operation can go on (or the peer is gone).
+    Forever,
+    /// At most this long from when the call starts to wait.
+    Timeout(Duration),
+    /// Until this instant.
+    Deadline(Instant),
+}
+
+impl Limit {
+    /// The deadline to wait for (`None`: none). Loom builds have no clock.
+    pub(crate) fn deadline(self) -> Option<Instant> {
+        match self {
+            Limit::Forever => None,
+            Limit::Timeout(timeout) => deadline(Some(timeout)),
+            Limit::Deadline(_) if cfg!(shmlane_loom) => None,
+            Limit::Deadline(at) => Some(at),
+        }
+    }
+}
+
 /// Converts a timeout into a deadline (`None`: wait forever). Loom builds
 /// have no clock: a timeout there would make executions differ.
 pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {

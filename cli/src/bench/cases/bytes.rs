@@ -3,7 +3,7 @@
 //!
 //! As a pipe makes two copies (write into the kernel, read out of it), the
 //! stream makes two: the producer copies each message into the ring
-//! (`send`), the consumer copies it out (`recv_into`). Each message starts
+//! (`try_send`), the consumer copies it out (`try_recv`). Each message starts
 //! with its sequence number, which the consumer checks.
 
 use shmlane::{GrantError, Options, PopError, bytes};
@@ -57,7 +57,7 @@ fn send_as_is(
     message: &[u8],
     watch: &Watch<'_>,
 ) -> Result<(), BenchError> {
-    watch.until("sending into a full ring", || match tx.send(message) {
+    watch.until("sending into a full ring", || match tx.try_send(message) {
         Ok(()) => Ok(Some(())),
         Err(GrantError::Full) => Ok(None),
         Err(e) => Err(BenchError::lib(e)),
@@ -68,7 +68,7 @@ fn send_as_is(
 /// empty; returns its sequence number.
 #[inline(always)]
 fn recv(rx: &mut bytes::Consumer, buf: &mut Vec<u8>, watch: &Watch<'_>) -> Result<u64, BenchError> {
-    watch.until("receiving from an empty ring", || match rx.recv_into(buf) {
+    watch.until("receiving from an empty ring", || match rx.try_recv(buf) {
         Ok(_) => Ok(Some(())),
         Err(PopError::Empty) => Ok(None),
         Err(e) => Err(BenchError::lib(e)),

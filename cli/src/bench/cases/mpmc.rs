@@ -136,7 +136,7 @@ fn send(
     let mut seq = 0u64;
     while start.elapsed() < secs {
         for _ in 0..1024 {
-            tx.send(id << 32 | seq, None).map_err(BenchError::lib)?;
+            tx.send(id << 32 | seq).map_err(BenchError::lib)?;
             seq += 1;
         }
     }
@@ -157,7 +157,7 @@ fn receive(
     let mut next = [0u64; 2];
     let mut received = 0u64;
     loop {
-        match rx.recv(None) {
+        match rx.recv() {
             Ok(v) => {
                 let (sender, seq) = ((v >> 32) as usize, v & 0xffff_ffff);
                 let Some(expected) = next.get_mut(sender) else {

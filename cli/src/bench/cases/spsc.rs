@@ -83,7 +83,7 @@ impl Wait for Spin {
     }
 }
 
-/// push_blocking/pop_blocking without a timeout: the library waits, with
+/// send/recv (the blocking forms) without a timeout: the library waits, with
 /// the strategy the ring was created with. A peer that fails drops its
 /// ends, which wakes this side with Disconnected.
 struct Block;
@@ -91,12 +91,12 @@ struct Block;
 impl Wait for Block {
     #[inline(always)]
     fn send(tx: &mut spsc::Producer<u64>, v: u64, _: &Watch<'_>) -> Result<(), BenchError> {
-        tx.push_blocking(v, None).map_err(BenchError::lib)
+        tx.send(v).map_err(BenchError::lib)
     }
 
     #[inline(always)]
     fn recv(rx: &mut spsc::Consumer<u64>, _: &Watch<'_>) -> Result<u64, BenchError> {
-        rx.pop_blocking(None).map_err(BenchError::lib)
+        rx.recv().map_err(BenchError::lib)
     }
 }
 
@@ -205,7 +205,7 @@ pub fn case_chunkread_tput(setup: &Setup) -> Result<Figures, BenchError> {
     stream(setup, Single(tx), Chunked(rx)).map(Figures::Tput)
 }
 
-/// `spsc-blocking-tput`: the stream through push_blocking/pop_blocking,
+/// `spsc-blocking-tput`: the stream through the blocking send/recv,
 /// with the default wait strategy.
 pub fn case_blocking_tput(setup: &Setup) -> Result<Figures, BenchError> {
     let (tx, rx) = ring(&opts())?;
@@ -218,13 +218,13 @@ struct Blocking<T>(T);
 impl StreamTx for Blocking<spsc::Producer<u64>> {
     fn send(&mut self, from: u64, count: u64, _: &Watch<'_>) -> Result<(), BenchError> {
         for v in from..from + count {
-            self.0.push_blocking(v, None).map_err(BenchError::lib)?;
+            self.0.send(v).map_err(BenchError::lib)?;
         }
         Ok(())
     }
 
     fn send_stop(&mut self, _: &Watch<'_>) -> Result<(), BenchError> {
-        self.0.push_blocking(STOP, None).map_err(BenchError::lib)
+        self.0.send(STOP).map_err(BenchError::lib)
     }
 
     fn wake_syscalls(&self) -> Option<u64> {
@@ -236,7 +236,7 @@ impl StreamRx for Blocking<spsc::Consumer<u64>> {
     fn recv_rep(&mut self, _: &Watch<'_>) -> Result<u64, BenchError> {
         let mut next = 0;
         loop {
-            let v = self.0.pop_blocking(None).map_err(BenchError::lib)?;
+            let v = self.0.recv().map_err(BenchError::lib)?;
             if check_seq(&[v], &mut next)?.1 {
                 return Ok(next);
             }
@@ -245,7 +245,7 @@ impl StreamRx for Blocking<spsc::Consumer<u64>> {
 }
 
 /// `spsc-idle-cpu`: what a consumer blocked on an empty ring costs. The
-/// child blocks in `pop_blocking(None)` (default strategy) while the parent
+/// child blocks in `recv()` (default strategy) while the parent
 /// sleeps for `--secs`, then the parent pushes one value to end the wait.
 /// The child hands its CPU time per second of waiting back through the
 /// shared page.
@@ -264,7 +264,7 @@ pub fn case_idle_cpu(setup: &Setup) -> Result<Figures, BenchError> {
         move |_watch| {
             let cpu_before = cpu_time()?;
             let start = Instant::now();
-            let v = rx.pop_blocking(None).map_err(BenchError::lib)?;
+            let v = rx.recv().map_err(BenchError::lib)?;
             let wall = start.elapsed();
             let cpu = cpu_time()?.saturating_sub(cpu_before);
             if v != WAKE {
@@ -279,7 +279,7 @@ pub fn case_idle_cpu(setup: &Setup) -> Result<Figures, BenchError> {
         },
         move |_watch| {
             thread::sleep(Duration::from_secs_f64(secs));
-            tx.push_blocking(WAKE, None).map_err(BenchError::lib)
+            tx.send(WAKE).map_err(BenchError::lib)
         },
     )?;
     // run_pair returned Ok: the child exited 0, so it stored the figure.
