@@ -75,7 +75,7 @@ fn blocking_stream(capacity: usize, items: u64, waiter: Waiter) {
     let (mut tx, mut rx) = spsc::heap_pair::<u64>(&opts).unwrap();
     let producer = thread::spawn(move || {
         for v in 1..=items {
-            tx.send(v).expect("push_blocking");
+            tx.send(v).expect("send");
         }
     });
     for expected in 1..=items {
@@ -153,7 +153,7 @@ fn byte_ring_frames_arrive_whole_once_in_order_across_the_wrap() {
         let producer = thread::spawn(move || {
             for i in 0..FRAMES.len() {
                 loop {
-                    match tx.send(&frame(i)) {
+                    match tx.try_send(&frame(i)) {
                         Ok(()) => break,
                         Err(GrantError::Full) => thread::yield_now(),
                         Err(e) => panic!("send: {e}"),
@@ -164,7 +164,7 @@ fn byte_ring_frames_arrive_whole_once_in_order_across_the_wrap() {
         let mut buf = Vec::new();
         let mut next = 0;
         while next < FRAMES.len() {
-            match rx.recv_into(&mut buf) {
+            match rx.try_recv(&mut buf) {
                 Ok(_) => {
                     assert_eq!(buf, frame(next), "lost, torn or reordered frame");
                     next += 1;
@@ -174,7 +174,7 @@ fn byte_ring_frames_arrive_whole_once_in_order_across_the_wrap() {
             }
         }
         producer.join().unwrap();
-        assert_eq!(rx.recv_into(&mut buf), Err(PopError::Disconnected));
+        assert_eq!(rx.try_recv(&mut buf), Err(PopError::Disconnected));
     });
 }
 
@@ -191,7 +191,7 @@ fn byte_ring_blocking_never_loses_a_wakeup() {
         let (mut tx, mut rx) = bytes::heap_pair(&opts).unwrap();
         let producer = thread::spawn(move || {
             for i in 0..3u8 {
-                tx.send(&[i; 24]).expect("send_blocking");
+                tx.send(&[i; 24]).expect("send");
             }
         });
         // Two receives suffice: the third send waits for the first frame's
@@ -199,7 +199,7 @@ fn byte_ring_blocking_never_loses_a_wakeup() {
         // interleavings (minutes more of loom).
         let mut buf = Vec::new();
         for i in 0..2u8 {
-            rx.recv(&mut buf).expect("recv_into_blocking");
+            rx.recv(&mut buf).expect("recv");
             assert_eq!(buf, [i; 24]);
         }
         producer.join().unwrap();
