@@ -1,10 +1,10 @@
 //! `shmlane bench`: the case registry and the runner.
 //!
-//! Layout: `measure` (the rtt and tput harnesses), `affinity` (pinning and
-//! the fork/thread helper that starts a case's peer), `spin` (busy waiting
-//! with a watchdog), `shared` (a page of process-shared atomics), `probe`
-//! (the per-case core-to-core probe), `cases` (the cases themselves),
-//! `report` (table and JSON).
+//! Layout: `measure` (the rtt and tput harnesses), `affinity` (pinning),
+//! `runner` (the fork/thread helper that starts a case's peer), `spin`
+//! (busy waiting with a watchdog), `shared` (a page of process-shared
+//! atomics), `probe` (the per-case core-to-core probe), `cases` (the cases
+//! themselves), `report` (table and JSON).
 
 mod affinity;
 mod cases;
@@ -12,16 +12,18 @@ mod error;
 mod measure;
 mod probe;
 mod report;
+mod runner;
 mod shared;
 mod spin;
 
 use clap::Args;
 use clap::builder::PossibleValuesParser;
 
-use self::affinity::{Cores, Peers};
+use self::affinity::Cores;
 pub use self::error::BenchError;
 use self::measure::Figures;
 use self::report::{Report, Row};
+use self::runner::Peers;
 use cases::Setup;
 
 /// Options of `shmlane bench`.

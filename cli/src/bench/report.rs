@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::affinity::Peers;
 use super::measure::Figures;
+use super::runner::Peers;
 
 /// One finished case.
 pub struct Row {

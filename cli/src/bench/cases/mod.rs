@@ -22,12 +22,13 @@ pub mod semaphore;
 pub mod spsc;
 pub mod transport;
 
-use super::affinity::{Cores, Peers, run_pair};
+use super::affinity::Cores;
 use super::error::BenchError;
 use super::measure::{
     Budget, Figures, STOP, StreamRx, StreamTx, TputStats, check_seq, rtt, tput_consumer,
     tput_producer,
 };
+use super::runner::{Peers, run_pair};
 use super::shared::SharedPage;
 use super::spin::Watch;
 
