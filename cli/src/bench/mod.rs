@@ -10,6 +10,7 @@
 mod affinity;
 mod cases;
 mod error;
+mod json_row;
 mod measure;
 mod probe;
 mod report;
