@@ -200,7 +200,8 @@ fn sig_decimals(v: f64, sig: i32) -> usize {
 }
 
 /// The `--json` line of a row (see [`JsonRow`] for the keys), figures
-/// rounded to the precision the table shows or a little more.
+/// rounded to the precision the table shows or a little more; the small
+/// ones to significant digits, so that none rounds to a false zero.
 fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
     let rtt = match &row.figures {
         Figures::Rtt(r) => Some(r),
@@ -227,7 +228,7 @@ fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
         rtt_max_ns: rtt.map(|r| r.max_ns),
         rtt_mean_ns: rtt.and_then(|r| rounded(r.mean_ns, 1)),
         msgs_per_s: tput.and_then(|t| rounded(t.msgs_per_s, 0)),
-        gb_per_s: tput.and_then(|t| rounded(t.gb_per_s, 4)),
+        gb_per_s: tput.and_then(|t| four_digits(t.gb_per_s)),
         probe_ns: row.probe_ns,
         wakes_per_msg: row.figures.wakes_per_msg().and_then(four_digits),
         skipped: tput.and_then(|t| t.skipped),
@@ -301,7 +302,8 @@ mod tests {
             figures: Figures::Tput(TputStats {
                 n: 10,
                 msgs_per_s: 1.234_567_8e8,
-                gb_per_s: 0.987_654_3,
+                // A slow stream: significant digits, not a rounded zero.
+                gb_per_s: 0.000_043_216,
                 wakes_per_msg: Some(0.000_012_345_6),
                 skipped: None,
             }),
@@ -312,7 +314,7 @@ mod tests {
         assert_eq!(parsed.rtt_p50_ns, None);
         assert!(line.contains("\"rtt_p50_ns\":null,"), "{line}");
         assert_eq!(parsed.msgs_per_s, Some(123_456_780.0));
-        assert_eq!(parsed.gb_per_s, Some(0.9877));
+        assert_eq!(parsed.gb_per_s, Some(0.000_043_22));
         assert_eq!(parsed.wakes_per_msg, Some(0.000_012_35));
         assert!(!line.contains("ratio"), "{line}");
         assert!(!line.contains("cpu_ms_per_s"), "{line}");
