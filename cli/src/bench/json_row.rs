@@ -3,7 +3,8 @@
 //!
 //! Every line has the keys from `case` to `probe_ns`, `null` where a figure
 //! does not apply to the case's mode; the keys after them appear only when
-//! the case has the figure (absent, never faked).
+//! the case has the figure (absent, never faked). What the figures mean and
+//! which rows compare: README, "Benchmarks".
 //!
 //! The integration tests compile this file too (`cli/tests/common`) and
 //! parse the command's output back into the same struct, so it depends on

@@ -9,6 +9,14 @@
 //! byte ring), `transport` (shmlane's transports) against `ipc_raw` (the
 //! same kernel mechanisms through plain syscalls), `arrayqueue` (the
 //! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring).
+//!
+//! A new case is a function `fn(&Setup) -> Result<Figures, BenchError>` in
+//! its family's file, usually built on [`stream`] or [`busy_rtt`] (or on
+//! the runner's `run_pair` for its own protocol), and one line in
+//! [`CASES`] after its baseline. Every line of `CASES` runs in the
+//! integration tests (`cli/tests/bench_cli.rs`). A new transport gets its
+//! case in `transport` beside a raw baseline in `ipc_raw` (ARCHITECTURE.md,
+//! "adding a transport").
 
 pub mod arrayqueue;
 pub mod atomic;
