@@ -1,297 +1,137 @@
-//! Runs the built `shmlane` binary: JSON output shape, and the errors for
-//! bad options. Asserts no durations: speed lives in the benchmark itself.
+//! Runs the built `shmlane bench`: every registered case (from `--list`)
+//! at a tiny `--secs`, the figures of each `--json` line for its mode,
+//! ratios, and the errors for bad options. Asserts no durations: speed
+//! lives in the benchmark itself.
 //!
-//! The benchmarks pin two processes to cores 0 and 1 and spin: the tests
-//! that run one take [`BENCH_LOCK`] so that they never run at once, and
-//! every run is under a watchdog, so a hung case fails its test with a
-//! message instead of hanging CI.
+//! Every run is under the watchdog of `common` (a hung case fails its test
+//! with a message instead of hanging CI), and the tests that run cases
+//! hold the bench lock, so that no two pin and spin on cores 0 and 1 at
+//! once.
 
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
-use std::thread;
-use std::time::Duration;
+mod common;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::{JsonRow, ListedCase, bench_list, bench_lock, json_run, run_bench};
 
-/// Longest a `shmlane bench` run of these tests may take; its own
-/// watchdogs end a stuck spin in 10 s, a stuck blocking call never.
-const RUN_LIMIT: Duration = Duration::from_secs(180);
+/// Seconds of measurement per case: the harnesses' minimum counts
+/// (10k warm-up round trips, a batch of messages per repetition) still
+/// apply, so every case measures something, and all of them together
+/// take seconds.
+const SECS: &str = "0.01";
 
-/// Held by every test that runs benchmark cases.
-static BENCH_LOCK: Mutex<()> = Mutex::new(());
-
-fn bench_lock() -> MutexGuard<'static, ()> {
-    // A test that failed while holding it leaves nothing to clean up.
-    BENCH_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Runs `shmlane args`; kills it (its benchmark child dies with it) and
-/// fails the test if it runs longer than [`RUN_LIMIT`].
-fn shmlane(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_shmlane"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the shmlane binary runs");
-    let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid fits in i32"));
-    let (done_tx, done_rx) = mpsc::channel();
-    let waiter = thread::spawn(move || {
-        let _ = done_tx.send(child.wait_with_output());
-    });
-    match done_rx.recv_timeout(RUN_LIMIT) {
-        Ok(output) => {
-            waiter.join().expect("the waiting thread does not panic");
-            output.expect("waiting for the shmlane binary")
-        }
-        Err(_) => {
-            let _ = kill(pid, Signal::SIGKILL);
-            let output = done_rx.recv().ok().and_then(Result::ok);
-            let stderr = output.map_or_else(String::new, |o| {
-                String::from_utf8_lossy(&o.stderr).into_owned()
-            });
-            panic!(
-                "shmlane {} did not finish within {} s (a blocking call hung?); killed. stderr:\n{stderr}",
-                args.join(" "),
-                RUN_LIMIT.as_secs()
-            );
-        }
-    }
-}
-
-/// The value of `"key":` in a flat JSON object line, as raw text.
-fn raw_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":");
-    let start = line.find(&pat)? + pat.len();
-    let rest = &line[start..];
-    let end = if rest.starts_with('[') {
-        rest.find(']')? + 1
-    } else {
-        rest.find([',', '}'])?
-    };
-    Some(&rest[..end])
-}
-
-fn positive(line: &str, key: &str) -> f64 {
-    let raw = raw_value(line, key).unwrap_or_else(|| panic!("no key {key} in {line}"));
-    let v: f64 = raw
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {line}"));
-    assert!(v > 0.0, "{key} = {v} is not positive in {line}");
-    v
-}
-
-fn null(line: &str, key: &str) {
-    assert_eq!(
-        raw_value(line, key),
-        Some("null"),
-        "{key} should be null in {line}"
-    );
-}
-
-const KEYS: [&str; 13] = [
-    "case",
-    "mode",
-    "peers",
-    "size",
-    "n",
-    "rtt_p50_ns",
-    "rtt_p99_ns",
-    "rtt_p999_ns",
-    "rtt_max_ns",
-    "rtt_mean_ns",
-    "msgs_per_s",
-    "gb_per_s",
-    "probe_ns",
-];
-
-/// Runs the cases with `--json --secs 0.2` and returns stdout's lines,
-/// after checking that the run succeeded and printed one line per case
-/// with every DESIGN.md key.
-fn json_run(cases: &str) -> Vec<String> {
-    let out = shmlane(&["bench", "--json", "--secs", "0.2", "--case", cases]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench failed: {stderr}\n{stdout}");
-    let lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
-    assert_eq!(
-        lines.len(),
-        cases.split(',').count(),
-        "one line per case expected:\n{stdout}"
-    );
-    for line in &lines {
-        assert!(
-            line.starts_with('{') && line.ends_with('}'),
-            "not an object: {line}"
-        );
-        for key in KEYS {
+/// Checks the figures every line of `case` must have, for its mode. The
+/// ratio is the caller's: it depends on which cases ran.
+fn check_figures(row: &JsonRow, case: &ListedCase) {
+    assert_eq!(row.case, case.name);
+    assert_eq!(row.peers, case.peers, "{row:?}");
+    assert!(case.sizes.contains(&row.size), "{row:?}");
+    assert!(row.n > 0, "{row:?}");
+    assert!(row.probe_ns.iter().all(|&p| p > 0), "{row:?}");
+    let rtt = [
+        row.rtt_p50_ns,
+        row.rtt_p99_ns,
+        row.rtt_p999_ns,
+        row.rtt_max_ns,
+    ];
+    match row.mode.as_str() {
+        "rtt" => {
+            let [p50, p99, p999, max] = rtt.map(|v| v.unwrap_or_else(|| panic!("{row:?}")));
             assert!(
-                raw_value(line, key).is_some(),
-                "key {key} missing in {line}"
+                0 < p50 && p50 <= p99 && p99 <= p999 && p999 <= max,
+                "{row:?}"
             );
+            assert!(row.rtt_mean_ns.is_some_and(|m| m > 0.0), "{row:?}");
+            assert_eq!((row.msgs_per_s, row.gb_per_s), (None, None), "{row:?}");
         }
+        "tput" => {
+            assert!(row.msgs_per_s.is_some_and(|v| v > 0.0), "{row:?}");
+            assert!(row.gb_per_s.is_some_and(|v| v > 0.0), "{row:?}");
+            assert_eq!((rtt, row.rtt_mean_ns), ([None; 4], None), "{row:?}");
+        }
+        "idle" => {
+            assert_eq!(row.n, 1, "one wait: {row:?}");
+            assert_eq!((rtt, row.rtt_mean_ns), ([None; 4], None), "{row:?}");
+            assert_eq!((row.msgs_per_s, row.gb_per_s), (None, None), "{row:?}");
+            // Zero is a true figure: a short wait may cost less CPU than
+            // the kernel's accounting resolves.
+            assert!(row.cpu_ms_per_s.is_some_and(|v| v >= 0.0), "{row:?}");
+        }
+        other => panic!("mode {other} is none of rtt, tput, idle: {row:?}"),
     }
-    lines
+    assert_eq!(row.mode == "idle", row.cpu_ms_per_s.is_some(), "{row:?}");
+    if let Some(wakes) = row.wakes_per_msg {
+        assert!(wakes >= 0.0, "{row:?}");
+    }
 }
-
-const RTT_KEYS: [&str; 5] = [
-    "rtt_p50_ns",
-    "rtt_p99_ns",
-    "rtt_p999_ns",
-    "rtt_max_ns",
-    "rtt_mean_ns",
-];
 
 #[test]
-fn blocking_cases_report_their_figures() {
+fn every_case_runs_and_reports_the_figures_of_its_mode() {
+    let cases = bench_list();
+    assert!(!cases.is_empty(), "--list printed no case");
     let _lock = bench_lock();
-    let lines = json_run("futex-rtt,spsc-blocking-rtt,spsc-idle-cpu");
-    for (line, case) in lines
+    let rows = json_run(&["--secs", SECS]);
+
+    // One line per case and size, in the order of the registry.
+    let expected: Vec<(&ListedCase, usize)> = cases
         .iter()
-        .zip(["futex-rtt", "spsc-blocking-rtt", "spsc-idle-cpu"])
-    {
-        assert_eq!(
-            raw_value(line, "case"),
-            Some(format!("\"{case}\"").as_str())
-        );
-        assert_eq!(raw_value(line, "size"), Some("8"));
-        assert_eq!(raw_value(line, "peers"), Some("\"proc\""));
-        positive(line, "n");
+        .flat_map(|case| case.sizes.iter().map(move |&size| (case, size)))
+        .collect();
+    let lines: Vec<(&str, usize)> = rows.iter().map(|r| (r.case.as_str(), r.size)).collect();
+    let wanted: Vec<(&str, usize)> = expected
+        .iter()
+        .map(|(c, s)| (c.name.as_str(), *s))
+        .collect();
+    assert_eq!(lines, wanted, "one --json line per case and size");
+
+    for (row, (case, _)) in rows.iter().zip(&expected) {
+        check_figures(row, case);
+        // Every baseline ran, so every row with a ratio has one; an idle
+        // figure has none.
+        match (&case.ratio_to, row.mode.as_str()) {
+            (Some(base), "rtt" | "tput") => {
+                assert_eq!(row.ratio_to.as_ref(), Some(base), "{row:?}");
+                assert!(row.ratio.is_some_and(|r| r > 0.0), "{row:?}");
+            }
+            _ => assert_eq!((&row.ratio_to, row.ratio), (&None, None), "{row:?}"),
+        }
     }
 
-    let [futex, blocking, idle] = [&lines[0], &lines[1], &lines[2]];
-    for line in [futex, blocking] {
-        assert_eq!(raw_value(line, "mode"), Some("\"rtt\""));
-        for key in RTT_KEYS {
-            positive(line, key);
-        }
-        null(line, "msgs_per_s");
-        null(line, "gb_per_s");
-        // Both are taken against the futex baseline, which ran first.
-        assert_eq!(raw_value(line, "ratio_to"), Some("\"futex-rtt\""));
-        positive(line, "ratio");
-        assert_eq!(raw_value(line, "cpu_ms_per_s"), None, "{line}");
-    }
+    let row = |name: &str| rows.iter().find(|r| r.case == name).unwrap();
     // No ring, no counters: the key is left out, not faked.
-    assert_eq!(raw_value(futex, "wakes_per_msg"), None, "{futex}");
+    assert_eq!(row("futex-rtt").wakes_per_msg, None);
     // Both sides park at once: messages need wakes.
-    positive(blocking, "wakes_per_msg");
-
-    assert_eq!(raw_value(idle, "mode"), Some("\"idle\""));
-    assert_eq!(raw_value(idle, "n"), Some("1"));
-    for key in RTT_KEYS.iter().chain(&["msgs_per_s", "gb_per_s"]) {
-        null(idle, key);
+    assert!(
+        row("spsc-blocking-rtt")
+            .wakes_per_msg
+            .is_some_and(|w| w > 0.0)
+    );
+    // Only the two-by-two MPMC stream counts skipped slots.
+    for r in &rows {
+        assert_eq!(r.skipped.is_some(), r.case == "mpmc-tput-2p2c", "{r:?}");
     }
-    positive(idle, "cpu_ms_per_s");
-    assert_eq!(raw_value(idle, "ratio"), None, "{idle}");
-}
-
-/// The two half-chunked streams: every value arrives in order (the bench
-/// checks each one) and each row is a ratio to rtrb's stream.
-#[test]
-fn half_chunked_streams_run_against_rtrb() {
-    let _lock = bench_lock();
-    let cases = ["rtrb-tput", "spsc-chunkwrite-tput", "spsc-chunkread-tput"];
-    let lines = json_run(&cases.join(","));
-    for (line, case) in lines.iter().zip(cases) {
-        assert_eq!(
-            raw_value(line, "case"),
-            Some(format!("\"{case}\"").as_str())
-        );
-        assert_eq!(raw_value(line, "mode"), Some("\"tput\""));
-        assert_eq!(raw_value(line, "size"), Some("8"));
-        positive(line, "msgs_per_s");
-        assert_eq!(raw_value(line, "ratio_to"), Some("\"rtrb-tput\""));
-        positive(line, "ratio");
-    }
-    assert_eq!(raw_value(&lines[1], "peers"), Some("\"proc\""));
-    assert_eq!(raw_value(&lines[2], "peers"), Some("\"proc\""));
 }
 
 #[test]
-fn json_lines_have_the_design_keys() {
+fn a_ratio_needs_its_baseline_in_the_same_run() {
+    let cases = bench_list();
+    let listed = |name: &str| cases.iter().find(|c| c.name == name).unwrap();
     let _lock = bench_lock();
-    let out = shmlane(&[
-        "bench",
-        "--json",
-        "--secs",
-        "0.2",
-        "--case",
-        "atomic-pingpong,spsc-tput",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench failed: {stderr}\n{stdout}");
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "one line per case expected:\n{stdout}");
-
-    for line in &lines {
-        assert!(
-            line.starts_with('{') && line.ends_with('}'),
-            "not an object: {line}"
-        );
-        for key in KEYS {
-            assert!(
-                raw_value(line, key).is_some(),
-                "key {key} missing in {line}"
-            );
-        }
-        assert_eq!(raw_value(line, "size"), Some("8"));
-        assert_eq!(raw_value(line, "peers"), Some("\"proc\""));
-        positive(line, "n");
-        let probe = raw_value(line, "probe_ns").unwrap();
-        let probes: Vec<f64> = probe
-            .trim_matches(['[', ']'])
-            .split(',')
-            .map(|p| p.parse().expect("probe is a number"))
-            .collect();
-        assert_eq!(probes.len(), 2, "probe_ns is [before, after]: {line}");
-        assert!(probes.iter().all(|&p| p > 0.0), "{line}");
-    }
-
-    let rtt = lines[0];
-    assert_eq!(raw_value(rtt, "case"), Some("\"atomic-pingpong\""));
-    assert_eq!(raw_value(rtt, "mode"), Some("\"rtt\""));
-    for key in [
-        "rtt_p50_ns",
-        "rtt_p99_ns",
-        "rtt_p999_ns",
-        "rtt_max_ns",
-        "rtt_mean_ns",
-    ] {
-        positive(rtt, key);
-    }
-    assert!(positive(rtt, "rtt_p50_ns") <= positive(rtt, "rtt_max_ns"));
-    null(rtt, "msgs_per_s");
-    null(rtt, "gb_per_s");
+    let rows = json_run(&["--secs", SECS, "--case", "atomic-pingpong,spsc-tput"]);
+    let [pingpong, tput] = rows.as_slice() else {
+        panic!("one line per case expected: {rows:?}");
+    };
+    check_figures(pingpong, listed("atomic-pingpong"));
+    check_figures(tput, listed("spsc-tput"));
     // The baseline ran: its own ratio is 1.
-    assert_eq!(raw_value(rtt, "ratio_to"), Some("\"atomic-pingpong\""));
-
-    let tput = lines[1];
-    assert_eq!(raw_value(tput, "case"), Some("\"spsc-tput\""));
-    assert_eq!(raw_value(tput, "mode"), Some("\"tput\""));
-    positive(tput, "msgs_per_s");
-    positive(tput, "gb_per_s");
-    for key in [
-        "rtt_p50_ns",
-        "rtt_p99_ns",
-        "rtt_p999_ns",
-        "rtt_max_ns",
-        "rtt_mean_ns",
-    ] {
-        null(tput, key);
-    }
+    assert_eq!(pingpong.ratio_to.as_deref(), Some("atomic-pingpong"));
+    assert_eq!(pingpong.ratio, Some(1.0));
     // rtrb-tput did not run, so there is no throughput ratio.
-    assert_eq!(raw_value(tput, "ratio"), None, "{tput}");
+    assert_eq!(listed("spsc-tput").ratio_to.as_deref(), Some("rtrb-tput"));
+    assert_eq!((&tput.ratio_to, tput.ratio), (&None, None), "{tput:?}");
 }
 
 #[test]
 fn unknown_case_is_an_error_naming_it() {
-    let out = shmlane(&["bench", "--case", "nosuch"]);
+    let out = run_bench(&["bench", "--case", "nosuch"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nosuch"), "stderr: {stderr}");
@@ -300,7 +140,7 @@ fn unknown_case_is_an_error_naming_it() {
 
 #[test]
 fn unsupported_size_is_an_error_naming_case_and_size() {
-    let out = shmlane(&["bench", "--size", "64", "--case", "spsc-rtt"]);
+    let out = run_bench(&["bench", "--size", "64", "--case", "spsc-rtt"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -308,4 +148,13 @@ fn unsupported_size_is_an_error_naming_case_and_size() {
         "stderr: {stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing runs on a bad option");
+}
+
+#[test]
+fn list_runs_nothing_and_takes_no_case_options() {
+    let out = run_bench(&["bench", "--list", "--case", "spsc-rtt"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--list"), "stderr: {stderr}");
+    assert!(out.stdout.is_empty());
 }

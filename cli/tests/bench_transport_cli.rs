@@ -1,8 +1,12 @@
-//! The transport bench cases run, each beside its raw baseline: one JSON
-//! line per case with the round-trip figures and the ratio to the
-//! baseline measured in the same run. Asserts no durations.
+//! The transport bench cases, each beside its raw baseline: registered
+//! after it with their ratio taken against it, and refusing sizes they
+//! cannot send. They run, with every other case, in `bench_cli.rs`
+//! (`every_case_runs_and_reports_the_figures_of_its_mode`), which also
+//! checks each row's ratio to the baseline measured in the same run.
 
-use std::process::Command;
+mod common;
+
+use common::{bench_list, run_bench};
 
 /// Each transport case and its baseline, in registry order.
 const PAIRS: [(&str, &str); 7] = [
@@ -15,69 +19,29 @@ const PAIRS: [(&str, &str); 7] = [
     ("tcp-rtt", "tcp-rtt-raw"),
 ];
 
-/// The value of `"key":` in a flat JSON object line, as raw text.
-fn raw_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":");
-    let rest = &line[line.find(&pat)? + pat.len()..];
-    let end = if rest.starts_with('[') {
-        rest.find(']')? + 1
-    } else {
-        rest.find([',', '}'])?
-    };
-    Some(&rest[..end])
-}
-
 #[test]
-fn every_transport_case_runs_beside_its_raw_baseline() {
-    let cases: Vec<&str> = PAIRS
-        .iter()
-        .flat_map(|(case, base)| [*base, *case])
-        .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_shmlane"))
-        .args([
-            "bench", "--json", "--secs", "0.05", "--size", "64", "--case",
-        ])
-        .arg(cases.join(","))
-        .output()
-        .expect("the shmlane binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), cases.len(), "one line per case:\n{stdout}");
+fn every_transport_case_is_registered_after_its_raw_baseline() {
+    let cases = bench_list();
+    let position = |name: &str| {
+        cases
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name} is not registered: {cases:?}"))
+    };
     for (case, base) in PAIRS {
-        for (name, ratio_to) in [(base, base), (case, base)] {
-            let line = lines
-                .iter()
-                .find(|l| raw_value(l, "case") == Some(&format!("\"{name}\"")))
-                .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"));
-            assert_eq!(raw_value(line, "mode"), Some("\"rtt\""), "{line}");
-            assert_eq!(raw_value(line, "size"), Some("64"), "{line}");
-            assert_eq!(raw_value(line, "peers"), Some("\"proc\""), "{line}");
-            assert_eq!(
-                raw_value(line, "ratio_to"),
-                Some(format!("\"{ratio_to}\"").as_str()),
-                "{line}"
-            );
-            for key in ["rtt_p50_ns", "rtt_max_ns", "ratio", "n"] {
-                let v: f64 = raw_value(line, key)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("{key} missing in {line}"));
-                assert!(v > 0.0, "{key} in {line}");
-            }
+        let (at, base_at) = (position(case), position(base));
+        assert!(base_at < at, "{base} runs after {case}");
+        for (listed, ratio_to) in [(&cases[base_at], base), (&cases[at], base)] {
+            assert_eq!(listed.ratio_to.as_deref(), Some(ratio_to), "{listed:?}");
+            assert_eq!(listed.peers, "proc", "{listed:?}");
+            assert!(listed.sizes.contains(&64), "{listed:?}");
         }
     }
 }
 
 #[test]
 fn the_transport_cases_refuse_sizes_they_cannot_send() {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmlane"))
-        .args(["bench", "--size", "16", "--case", "mq-rtt"])
-        .output()
-        .expect("the shmlane binary runs");
+    let out = run_bench(&["bench", "--size", "16", "--case", "mq-rtt"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use super::affinity::{Cores, Peers};
+use super::affinity::Cores;
 use super::cases::atomic::pingpong;
 use super::error::BenchError;
 use super::measure::Budget;
+use super::runner::Peers;
 
 /// Unmeasured round trips before the probe's sample.
 const WARMUP: u64 = 10_000;

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::affinity::Peers;
+use super::json_row::JsonRow;
 use super::measure::Figures;
+use super::runner::Peers;
 
 /// One finished case.
 pub struct Row {
@@ -60,7 +61,9 @@ impl Report {
             }
         }
         if self.json {
-            println!("{}", json_line(row, ratio));
+            let line = serde_json::to_string(&json_row(row, ratio))
+                .expect("a JsonRow has no map keys or other value serde_json rejects");
+            println!("{line}");
         } else {
             println!("{}", table_line(&table_cells(row, ratio)));
         }
@@ -196,11 +199,10 @@ fn sig_decimals(v: f64, sig: i32) -> usize {
     usize::try_from((sig - 1 - magnitude).clamp(0, 12)).unwrap_or(0)
 }
 
-/// The DESIGN.md line: fixed keys in a fixed order, `null` where a key does
-/// not apply, then the keys only some cases have (`wakes_per_msg`,
-/// `skipped`, `cpu_ms_per_s`), and `ratio_to`/`ratio` only when the baseline ran.
-fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> String {
-    let null = || "null".to_string();
+/// The `--json` line of a row (see [`JsonRow`] for the keys), figures
+/// rounded to the precision the table shows or a little more; the small
+/// ones to significant digits, so that none rounds to a false zero.
+fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
     let rtt = match &row.figures {
         Figures::Rtt(r) => Some(r),
         Figures::Tput(_) | Figures::Idle(_) => None,
@@ -209,81 +211,38 @@ fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> String {
         Figures::Tput(t) => Some(t),
         Figures::Rtt(_) | Figures::Idle(_) => None,
     };
-    let int = |v: Option<u64>| v.map_or_else(null, |v| v.to_string());
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "{{\"case\":{},\"mode\":{},\"peers\":{},\"size\":{},\"n\":{}",
-        json_str(row.case),
-        json_str(row.figures.mode()),
-        json_str(row.peers.as_str()),
-        row.size,
-        row.figures.n()
-    );
-    let _ = write!(
-        s,
-        ",\"rtt_p50_ns\":{},\"rtt_p99_ns\":{},\"rtt_p999_ns\":{},\"rtt_max_ns\":{},\"rtt_mean_ns\":{}",
-        int(rtt.map(|r| r.p50_ns)),
-        int(rtt.map(|r| r.p99_ns)),
-        int(rtt.map(|r| r.p999_ns)),
-        int(rtt.map(|r| r.max_ns)),
-        rtt.map_or_else(null, |r| json_f64(r.mean_ns, 1)),
-    );
-    let _ = write!(
-        s,
-        ",\"msgs_per_s\":{},\"gb_per_s\":{},\"probe_ns\":[{},{}]",
-        tput.map_or_else(null, |t| json_f64(t.msgs_per_s, 0)),
-        tput.map_or_else(null, |t| json_f64(t.gb_per_s, 4)),
-        row.probe_ns[0],
-        row.probe_ns[1],
-    );
-    if let Some(w) = row.figures.wakes_per_msg() {
-        let _ = write!(s, ",\"wakes_per_msg\":{}", json_f64(w, sig_decimals(w, 4)));
-    }
-    if let Some(skipped) = tput.and_then(|t| t.skipped) {
-        let _ = write!(s, ",\"skipped\":{skipped}");
-    }
-    if let Figures::Idle(i) = &row.figures {
-        let v = i.cpu_ms_per_s;
-        let _ = write!(s, ",\"cpu_ms_per_s\":{}", json_f64(v, sig_decimals(v, 4)));
-    }
-    if let Some((to, r)) = ratio {
-        let _ = write!(
-            s,
-            ",\"ratio_to\":{},\"ratio\":{}",
-            json_str(to),
-            json_f64(r, 3)
-        );
-    }
-    s.push('}');
-    s
-}
-
-/// A JSON number with `decimals` digits; `null` if not finite (JSON has no
-/// NaN or infinity).
-fn json_f64(v: f64, decimals: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.decimals$}")
-    } else {
-        "null".to_string()
+    let cpu_ms_per_s = match &row.figures {
+        Figures::Idle(i) => Some(i.cpu_ms_per_s),
+        Figures::Rtt(_) | Figures::Tput(_) => None,
+    };
+    let four_digits = |v: f64| rounded(v, sig_decimals(v, 4));
+    JsonRow {
+        case: row.case.to_string(),
+        mode: row.figures.mode().to_string(),
+        peers: row.peers.as_str().to_string(),
+        size: row.size,
+        n: row.figures.n(),
+        rtt_p50_ns: rtt.map(|r| r.p50_ns),
+        rtt_p99_ns: rtt.map(|r| r.p99_ns),
+        rtt_p999_ns: rtt.map(|r| r.p999_ns),
+        rtt_max_ns: rtt.map(|r| r.max_ns),
+        rtt_mean_ns: rtt.and_then(|r| rounded(r.mean_ns, 1)),
+        msgs_per_s: tput.and_then(|t| rounded(t.msgs_per_s, 0)),
+        gb_per_s: tput.and_then(|t| four_digits(t.gb_per_s)),
+        probe_ns: row.probe_ns,
+        wakes_per_msg: row.figures.wakes_per_msg().and_then(four_digits),
+        skipped: tput.and_then(|t| t.skipped),
+        cpu_ms_per_s: cpu_ms_per_s.and_then(four_digits),
+        ratio_to: ratio.map(|(to, _)| to.to_string()),
+        ratio: ratio.and_then(|(_, r)| rounded(r, 3)),
     }
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `v` rounded to `decimals` places; `None` if not finite (JSON has no NaN
+/// or infinity).
+fn rounded(v: f64, decimals: usize) -> Option<f64> {
+    let scale = 10f64.powi(i32::try_from(decimals).unwrap_or(i32::MAX));
+    v.is_finite().then(|| (v * scale).round() / scale)
 }
 
 #[cfg(test)]
@@ -314,16 +273,24 @@ mod tests {
         }
     }
 
+    /// The line `--json` prints for `row`, and that line parsed back.
+    fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> (String, JsonRow) {
+        let line = serde_json::to_string(&json_row(row, ratio)).unwrap();
+        let parsed = serde_json::from_str(&line).unwrap();
+        (line, parsed)
+    }
+
     #[test]
     fn json_rtt_line_has_nulls_for_tput() {
-        let line = json_line(&rtt_row(), Some(("atomic-pingpong", 1.5)));
+        let (line, parsed) = json_line(&rtt_row(), Some(("atomic-pingpong", 1.5)));
         assert_eq!(
             line,
             "{\"case\":\"spsc-rtt\",\"mode\":\"rtt\",\"peers\":\"proc\",\"size\":8,\"n\":1000,\
              \"rtt_p50_ns\":180,\"rtt_p99_ns\":250,\"rtt_p999_ns\":400,\"rtt_max_ns\":40000,\
-             \"rtt_mean_ns\":185.2,\"msgs_per_s\":null,\"gb_per_s\":null,\"probe_ns\":[120,121],\
-             \"ratio_to\":\"atomic-pingpong\",\"ratio\":1.500}"
+             \"rtt_mean_ns\":185.3,\"msgs_per_s\":null,\"gb_per_s\":null,\"probe_ns\":[120,121],\
+             \"ratio_to\":\"atomic-pingpong\",\"ratio\":1.5}"
         );
+        assert_eq!(parsed, json_row(&rtt_row(), Some(("atomic-pingpong", 1.5))));
     }
 
     #[test]
@@ -334,23 +301,24 @@ mod tests {
             size: 8,
             figures: Figures::Tput(TputStats {
                 n: 10,
-                msgs_per_s: 1e8,
-                gb_per_s: 0.8,
-                wakes_per_msg: Some(0.000_012_5),
+                msgs_per_s: 1.234_567_8e8,
+                // A slow stream: significant digits, not a rounded zero.
+                gb_per_s: 0.000_043_216,
+                wakes_per_msg: Some(0.000_012_345_6),
                 skipped: None,
             }),
             probe_ns: [1, 2],
             ratio_to: Some("rtrb-tput"),
         };
-        let line = json_line(&row, None);
+        let (line, parsed) = json_line(&row, None);
+        assert_eq!(parsed.rtt_p50_ns, None);
         assert!(line.contains("\"rtt_p50_ns\":null,"), "{line}");
-        assert!(
-            line.contains("\"msgs_per_s\":100000000,\"gb_per_s\":0.8000,"),
-            "{line}"
-        );
+        assert_eq!(parsed.msgs_per_s, Some(123_456_780.0));
+        assert_eq!(parsed.gb_per_s, Some(0.000_043_22));
+        assert_eq!(parsed.wakes_per_msg, Some(0.000_012_35));
         assert!(!line.contains("ratio"), "{line}");
-        assert!(line.contains(",\"wakes_per_msg\":0.00001250}"), "{line}");
         assert!(!line.contains("cpu_ms_per_s"), "{line}");
+        assert!(!line.contains("skipped"), "{line}");
     }
 
     #[test]
@@ -363,15 +331,33 @@ mod tests {
             probe_ns: [1, 2],
             ratio_to: None,
         };
-        let line = json_line(&row, None);
+        let (line, parsed) = json_line(&row, None);
         assert!(line.contains("\"mode\":\"idle\",\"peers\":\"proc\",\"size\":8,\"n\":1,"));
         assert!(line.contains("\"rtt_p50_ns\":null,"), "{line}");
         assert!(
             line.contains("\"msgs_per_s\":null,\"gb_per_s\":null,"),
             "{line}"
         );
-        assert!(line.ends_with(",\"cpu_ms_per_s\":0.2500}"), "{line}");
+        assert!(line.ends_with(",\"cpu_ms_per_s\":0.25}"), "{line}");
         assert!(!line.contains("wakes_per_msg"), "{line}");
+        assert_eq!(parsed.cpu_ms_per_s, Some(0.25));
+    }
+
+    #[test]
+    fn a_json_line_without_an_always_present_key_does_not_parse() {
+        let (line, _) = json_line(&rtt_row(), None);
+        let without = line.replace("\"msgs_per_s\":null,", "");
+        let e = serde_json::from_str::<JsonRow>(&without).unwrap_err();
+        assert!(e.to_string().contains("msgs_per_s"), "{e}");
+        let extra = line.replace("{", "{\"surprise\":1,");
+        assert!(serde_json::from_str::<JsonRow>(&extra).is_err());
+    }
+
+    #[test]
+    fn non_finite_figures_are_null_not_numbers() {
+        assert_eq!(rounded(f64::NAN, 1), None);
+        assert_eq!(rounded(f64::INFINITY, 0), None);
+        assert_eq!(rounded(2.345_67, 2), Some(2.35));
     }
 
     #[test]
@@ -410,10 +396,5 @@ mod tests {
         assert_eq!(table_f64(0.012_34), "0.0123");
         assert_eq!(table_f64(0.000_012_34), "1.2e-5");
         assert_eq!(table_f64(123.4), "123");
-    }
-
-    #[test]
-    fn json_str_escapes() {
-        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
     }
 }

@@ -4,6 +4,9 @@
 //! ping-pong, the throughput harness's end-of-repetition acknowledgement
 //! and the figures a child hands back. It works between threads just as
 //! well, so thread and process peers use the same code.
+//!
+//! Each use names its Release/Acquire pair with a `SYNC: <name>` comment on
+//! both sides, as the library does (ARCHITECTURE.md, "SYNC pairs").
 
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;

@@ -7,9 +7,10 @@
 use std::sync::atomic::Ordering;
 
 use super::Setup;
-use crate::bench::affinity::{Cores, Peers, run_pair};
+use crate::bench::affinity::Cores;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Budget, Figures, RttStats, STOP, rtt};
+use crate::bench::runner::{Peers, run_pair};
 use crate::bench::shared::SharedPage;
 
 /// The `atomic-pingpong` case.

@@ -9,9 +9,9 @@
 use shmlane::{GrantError, Options, PopError, bytes};
 
 use super::{Setup, stream};
-use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Budget, Figures, RoundTrip, STOP, StreamRx, StreamTx, check_seq, rtt};
+use crate::bench::runner::run_pair;
 use crate::bench::spin::Watch;
 
 /// Ring size in bytes. Small enough that the ring, the message and the

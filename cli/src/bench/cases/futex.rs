@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::errno::Errno;
 
 use super::Setup;
-use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Budget, Figures, rtt};
+use crate::bench::runner::run_pair;
 use crate::bench::shared::SharedPage;
 
 /// The child's turn is over; the parent may ping.

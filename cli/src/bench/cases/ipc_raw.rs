@@ -23,9 +23,9 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::Setup;
-use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Budget, Figures, STOP, rtt};
+use crate::bench::runner::run_pair;
 
 /// Sent by a queue case's child when its side ends without a STOP.
 const GONE: u64 = u64::MAX - 1;

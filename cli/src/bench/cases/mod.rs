@@ -1,5 +1,6 @@
-//! The benchmark cases, by family, and what they share: one-value push/pop
-//! over any ring with watchdog retries, and the wiring of a throughput case.
+//! The benchmark cases: the registry ([`CASES`], one line per case), the
+//! cases by family, and what they share: one-value push/pop over any ring
+//! with watchdog retries, and the wiring of a throughput case.
 //!
 //! Families: `atomic` and `futex` (the busy and the sleeping round-trip
 //! floors), `rtrb` (the in-process throughput baseline), `spsc` (the
@@ -8,6 +9,14 @@
 //! byte ring), `transport` (shmlane's transports) against `ipc_raw` (the
 //! same kernel mechanisms through plain syscalls), `arrayqueue` (the
 //! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring).
+//!
+//! A new case is a function `fn(&Setup) -> Result<Figures, BenchError>` in
+//! its family's file, usually built on [`stream`] or [`busy_rtt`] (or on
+//! the runner's `run_pair` for its own protocol), and one line in
+//! [`CASES`] after its baseline. Every line of `CASES` runs in the
+//! integration tests (`cli/tests/bench_cli.rs`). A new transport gets its
+//! case in `transport` beside a raw baseline in `ipc_raw` (ARCHITECTURE.md,
+//! "adding a transport").
 
 pub mod arrayqueue;
 pub mod atomic;
@@ -22,14 +31,103 @@ pub mod semaphore;
 pub mod spsc;
 pub mod transport;
 
-use super::affinity::{Cores, Peers, run_pair};
+use super::affinity::Cores;
 use super::error::BenchError;
 use super::measure::{
     Budget, Figures, STOP, StreamRx, StreamTx, TputStats, check_seq, rtt, tput_consumer,
     tput_producer,
 };
+use super::runner::Peers::{self, Proc, Solo, Thread};
+use super::runner::run_pair;
 use super::shared::SharedPage;
 use super::spin::Watch;
+
+/// One benchmark case: a line of [`CASES`].
+#[derive(Debug)]
+pub struct Case {
+    pub name: &'static str,
+    /// Process or thread peer; the case runs its peer as declared here.
+    pub peers: Peers,
+    /// Message sizes in bytes the case can send.
+    pub sizes: &'static [usize],
+    /// The case whose key figure (p50 for rtt, msgs/s for tput) this
+    /// case's is divided by, for the ratio: an earlier case of the same
+    /// mode, or the case itself for a baseline; `None` for no ratio.
+    pub ratio_to: Option<&'static str>,
+    pub run: fn(&Setup) -> Result<Figures, BenchError>,
+}
+
+impl Case {
+    /// The fields in table order, so that [`CASES`] holds one case a line.
+    const fn new(
+        name: &'static str,
+        peers: Peers,
+        sizes: &'static [usize],
+        ratio_to: Option<&'static str>,
+        run: fn(&Setup) -> Result<Figures, BenchError>,
+    ) -> Self {
+        Self {
+            name,
+            peers,
+            sizes,
+            ratio_to,
+            run,
+        }
+    }
+}
+
+/// The one size of the cases that move a `u64` per message.
+const U64: &[usize] = &[8];
+/// The copy baselines and the byte ring: a small message and a page.
+const SMALL_AND_PAGE: &[usize] = &[64, 4096];
+/// `memcpy`: a page (stays in cache) and 64 MiB (streams through memory).
+const PAGE_AND_64MIB: &[usize] = &[4096, 64 << 20];
+
+/// Every case, in the order they run: each baseline before the cases
+/// whose ratio is taken against it (checked by a test below).
+#[rustfmt::skip]
+pub const CASES: &[Case] = &[
+    //        name                    peers   sizes             ratio to                    run
+    Case::new("atomic-pingpong",      Proc,   U64,              Some("atomic-pingpong"),    atomic::case),
+    Case::new("spsc-rtt",             Proc,   U64,              Some("atomic-pingpong"),    spsc::case_rtt),
+    Case::new("rtrb-tput",            Thread, U64,              Some("rtrb-tput"),          rtrb::case),
+    Case::new("spsc-tput",            Proc,   U64,              Some("rtrb-tput"),          spsc::case_tput),
+    Case::new("spsc-chunk-tput",      Proc,   U64,              Some("rtrb-tput"),          spsc::case_chunk_tput),
+    Case::new("spsc-chunkwrite-tput", Proc,   U64,              Some("rtrb-tput"),          spsc::case_chunkwrite_tput),
+    Case::new("spsc-chunkread-tput",  Proc,   U64,              Some("rtrb-tput"),          spsc::case_chunkread_tput),
+    Case::new("futex-rtt",            Proc,   U64,              Some("futex-rtt"),          futex::case),
+    Case::new("spsc-blocking-rtt",    Proc,   U64,              Some("futex-rtt"),          spsc::case_blocking_rtt),
+    Case::new("spsc-spinpark-rtt",    Proc,   U64,              Some("spsc-rtt"),           spsc::case_spinpark_rtt),
+    Case::new("spsc-blocking-tput",   Proc,   U64,              Some("spsc-tput"),          spsc::case_blocking_tput),
+    Case::new("spsc-sem-rtt",         Proc,   U64,              Some("futex-rtt"),          spsc::case_sem_rtt),
+    Case::new("semaphore-rtt",        Proc,   U64,              Some("futex-rtt"),          semaphore::case),
+    Case::new("memcpy",               Solo,   PAGE_AND_64MIB,   Some("memcpy"),             memcpy::case),
+    Case::new("pipe-tput",            Proc,   SMALL_AND_PAGE,   Some("pipe-tput"),          pipe::case),
+    Case::new("bytes-tput",           Proc,   SMALL_AND_PAGE,   Some("pipe-tput"),          bytes::case_tput),
+    Case::new("bytes-rtt",            Proc,   &[64],            Some("spsc-rtt"),           bytes::case_rtt),
+    Case::new("arrayqueue-rtt",       Thread, U64,              Some("arrayqueue-rtt"),     arrayqueue::case_rtt),
+    Case::new("mpmc-rtt",             Proc,   U64,              Some("arrayqueue-rtt"),     mpmc::case_rtt),
+    Case::new("arrayqueue-tput",      Thread, U64,              Some("arrayqueue-tput"),    arrayqueue::case_tput),
+    Case::new("mpmc-tput",            Proc,   U64,              Some("arrayqueue-tput"),    mpmc::case_tput),
+    Case::new("mpmc-tput-2p2c",       Proc,   U64,              Some("mpmc-tput"),          mpmc::case_tput_2p2c),
+    Case::new("spsc-idle-cpu",        Proc,   U64,              None,                       spsc::case_idle_cpu),
+    // Each transport beside its mechanism's raw syscalls.
+    Case::new("pipe-rtt-raw",         Proc,   transport::SIZES, Some("pipe-rtt-raw"),       ipc_raw::case_pipe),
+    Case::new("pipe-rtt",             Proc,   transport::SIZES, Some("pipe-rtt-raw"),       transport::case_pipe),
+    Case::new("fifo-rtt-raw",         Proc,   transport::SIZES, Some("fifo-rtt-raw"),       ipc_raw::case_fifo),
+    Case::new("fifo-rtt",             Proc,   transport::SIZES, Some("fifo-rtt-raw"),       transport::case_fifo),
+    Case::new("mq-rtt-raw",           Proc,   transport::SIZES, Some("mq-rtt-raw"),         ipc_raw::case_mq),
+    Case::new("mq-rtt",               Proc,   transport::SIZES, Some("mq-rtt-raw"),         transport::case_mq),
+    Case::new("sysvmq-rtt-raw",       Proc,   transport::SIZES, Some("sysvmq-rtt-raw"),     ipc_raw::case_sysvmq),
+    Case::new("sysvmq-rtt",           Proc,   transport::SIZES, Some("sysvmq-rtt-raw"),     transport::case_sysvmq),
+    Case::new("uds-rtt-raw",          Proc,   transport::SIZES, Some("uds-rtt-raw"),        ipc_raw::case_uds),
+    Case::new("unix-rtt",             Proc,   transport::SIZES, Some("uds-rtt-raw"),        transport::case_unix),
+    Case::new("seqpacket-rtt-raw",    Proc,   transport::SIZES, Some("seqpacket-rtt-raw"),  ipc_raw::case_seqpacket),
+    Case::new("seqpacket-rtt",        Proc,   transport::SIZES, Some("seqpacket-rtt-raw"),  transport::case_seqpacket),
+    Case::new("tcp-rtt-raw",          Proc,   transport::SIZES, Some("tcp-rtt-raw"),        ipc_raw::case_tcp),
+    Case::new("tcp-rtt",              Proc,   transport::SIZES, Some("tcp-rtt-raw"),        transport::case_tcp),
+    Case::new("shm-rtt",              Proc,   transport::SIZES, Some("spsc-blocking-rtt"),  transport::case_shm),
+];
 
 /// What a case needs to know from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -170,4 +268,26 @@ pub fn busy_rtt(
         },
     )?;
     Ok(Figures::Rtt(stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CASES;
+
+    #[test]
+    fn ratio_baselines_run_first() {
+        for (i, case) in CASES.iter().enumerate() {
+            if let Some(base) = case.ratio_to {
+                assert!(
+                    CASES[..=i].iter().any(|c| c.name == base),
+                    "{}: baseline {base} is not registered before it",
+                    case.name
+                );
+            }
+        }
+        let mut names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CASES.len(), "case names are unique");
+    }
 }

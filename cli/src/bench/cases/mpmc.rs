@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use shmlane::{Options, PopError, PushError, mpmc};
 
 use super::{CAPACITY, PopOne, PushOne, Setup, Single, busy_rtt, stream};
-use crate::bench::affinity::{Cores, run_pair};
+use crate::bench::affinity::Cores;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Figures, MSG_BYTES, TputStats};
+use crate::bench::runner::run_pair;
 use crate::bench::shared::SharedPage;
 
 impl PushOne for mpmc::Sender<u64> {

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use shmlane::Semaphore;
 
 use super::Setup;
-use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Budget, Figures, rtt};
+use crate::bench::runner::run_pair;
 use crate::bench::shared::SharedPage;
 
 // Words of the shared page. SYNC: sem-flags. Stored with Release before

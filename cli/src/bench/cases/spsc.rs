@@ -16,11 +16,11 @@ use nix::sys::time::{TimeVal, TimeValLike};
 use shmlane::{Options, PopError, PushError, WaitStrategy, Waiter, WriteChunkError, spsc};
 
 use super::{CAPACITY, PopOne, PushOne, Setup, Single, pop, push, stream};
-use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{
     Budget, Figures, IdleStats, RoundTrip, STOP, StreamRx, StreamTx, check_seq, rtt,
 };
+use crate::bench::runner::run_pair;
 use crate::bench::shared::SharedPage;
 use crate::bench::spin::Watch;
 

@@ -21,9 +21,9 @@ use shmlane::transport::{self, Connection, Receiver, Sender};
 
 use super::Setup;
 use super::ipc_raw::{check_echo, seq_of};
-use crate::bench::affinity::run_pair;
 use crate::bench::error::BenchError;
 use crate::bench::measure::{Budget, Figures, STOP, rtt};
+use crate::bench::runner::run_pair;
 
 /// Message sizes the transport cases (and their baselines) send, in bytes:
 /// each carries its sequence number in the first 8. The figure is
