@@ -14,36 +14,38 @@
 //! survive garbage: a length prefix above the maximum is `Corrupted`, the
 //! connection closes, and nothing allocates the bogus size.
 #![cfg(not(any(miri, shmlane_loom)))]
-// A max-size tracker in the allocator needs a process-wide atomic.
-#![allow(clippy::disallowed_types, reason = "test support, not ring code")]
 
 mod common;
+mod transport_support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Watchdog, fork_child};
+use common::{ShmName, Watchdog};
 use shmlane::transport::{
     self, Config, ConnectError, Framing, Receiver, RecvError, SendError, Sender,
 };
+use transport_support::{
+    QueueName, SysvKey, TempPath, assert_both_succeed, assert_waited, fork_reporting, timed,
+};
 
 // ---------------------------------------------------------------------------
-// The allocator: counts this thread's allocations, remembers the largest.
+// The allocator: counts this thread's allocations and remembers the
+// largest, per thread, so that tests running at the same time (each on
+// its own thread) never see each other's.
 
 struct Tracking;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
 }
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
 fn record(size: usize) {
     ALLOCATIONS.with(|n| n.set(n.get() + 1));
-    LARGEST.fetch_max(size, Ordering::Relaxed);
+    LARGEST.with(|largest| largest.set(largest.get().max(size)));
 }
 
 // SAFETY: forwards to the system allocator; recording has no effect on it.
@@ -75,8 +77,28 @@ unsafe impl GlobalAlloc for Tracking {
 #[global_allocator]
 static GLOBAL: Tracking = Tracking;
 
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
+/// This thread's allocations from the scope's start on: how many, and
+/// the largest. Starting a scope resets the largest, so one scope at a
+/// time per thread.
+struct AllocationScope {
+    allocations_before: usize,
+}
+
+impl AllocationScope {
+    fn start() -> Self {
+        LARGEST.with(|largest| largest.set(0));
+        Self {
+            allocations_before: ALLOCATIONS.with(Cell::get),
+        }
+    }
+
+    fn allocations(&self) -> usize {
+        ALLOCATIONS.with(Cell::get) - self.allocations_before
+    }
+
+    fn largest(&self) -> usize {
+        LARGEST.with(Cell::get)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -182,44 +204,15 @@ fn piped(
     Ok((Box::new(tx), Box::new(rx)))
 }
 
-/// Removes a channel's kernel object when a test ends, passed or failed.
+/// Removes a channel's kernel object when a test ends, passed or failed:
+/// made before the object, dropped with the test's stack.
+#[allow(dead_code, reason = "each guard is held only for its Drop")]
 enum Cleanup {
     Nothing,
-    Path(PathBuf),
-    Mq(String),
-    Sysv(i32),
-    Shm(String),
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match self {
-            Cleanup::Nothing => {}
-            Cleanup::Path(path) => {
-                let _ = std::fs::remove_file(path);
-            }
-            Cleanup::Shm(name) => {
-                let _ = nix::sys::mman::shm_unlink(format!("/{name}").as_str());
-            }
-            Cleanup::Mq(name) => {
-                let _ = transport::mq::unlink(name);
-            }
-            Cleanup::Sysv(key) => {
-                let _ = transport::sysv_mq::remove(*key);
-            }
-        }
-    }
-}
-
-/// pid + counter, unique to this call.
-fn unique() -> (u32, u32) {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    (std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-fn temp_path(what: &str) -> PathBuf {
-    let (pid, n) = unique();
-    std::env::temp_dir().join(format!("shmlane-test-{pid}-{n}.{what}"))
+    Path(TempPath),
+    Mq(QueueName),
+    Sysv(SysvKey),
+    Shm(ShmName),
 }
 
 fn fresh_pipe() -> (String, Cleanup) {
@@ -227,42 +220,33 @@ fn fresh_pipe() -> (String, Cleanup) {
 }
 
 fn fresh_fifo() -> (String, Cleanup) {
-    let path = temp_path("fifo");
-    (format!("fifo://{}", path.display()), Cleanup::Path(path))
+    let path = TempPath::new("fifo");
+    (path.url("fifo"), Cleanup::Path(path))
 }
 
 fn fresh_mq() -> (String, Cleanup) {
-    let (pid, n) = unique();
-    let name = format!("/shmlane-test-{pid}-{n}");
-    (format!("mq://{name}"), Cleanup::Mq(name))
+    let name = QueueName::new("mq");
+    (format!("mq://{}", name.0), Cleanup::Mq(name))
 }
 
 fn fresh_shm() -> (String, Cleanup) {
-    let (pid, n) = unique();
-    let name = format!("shmlane-test-{pid}-{n}-shm");
-    (format!("shm://{name}"), Cleanup::Shm(name))
+    let name = ShmName::new("shm");
+    (format!("shm://{}", name.as_str()), Cleanup::Shm(name))
 }
 
 fn fresh_sysv() -> (String, Cleanup) {
-    let (pid, n) = unique();
-    // Unique per process and call; a stale queue of a dead test process
-    // with the same key is removed first.
-    let key = (0x5300_0000 | ((pid & 0xf_ffff) << 8) | (n & 0xff)) as i32;
-    let _ = transport::sysv_mq::remove(key);
-    (format!("sysvmq://{key}"), Cleanup::Sysv(key))
+    let key = SysvKey::new();
+    (format!("sysvmq://{}", key.0), Cleanup::Sysv(key))
 }
 
 fn fresh_unix() -> (String, Cleanup) {
-    let path = temp_path("sock");
-    (format!("unix://{}", path.display()), Cleanup::Path(path))
+    let path = TempPath::new("sock");
+    (path.url("unix"), Cleanup::Path(path))
 }
 
 fn fresh_seqpacket() -> (String, Cleanup) {
-    let path = temp_path("seq");
-    (
-        format!("unix+seqpacket://{}", path.display()),
-        Cleanup::Path(path),
-    )
+    let path = TempPath::new("seq");
+    (path.url("unix+seqpacket"), Cleanup::Path(path))
 }
 
 fn fresh_tcp() -> (String, Cleanup) {
@@ -289,22 +273,25 @@ fn raw_pipe(max: usize, lines: bool) -> Raw {
 }
 
 fn raw_fifo(max: usize, lines: bool) -> Raw {
-    let path = temp_path("fifo");
+    let path = TempPath::new("fifo");
     let config = Config::new()
         .max_message_size(max)
         .framing(framing_of(lines));
-    let rx = transport::fifo::receiver(&path, &config).unwrap();
-    let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let rx = transport::fifo::receiver(&path.0, &config).unwrap();
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path.0)
+        .unwrap();
     (Box::new(rx), Box::new(writer), Cleanup::Path(path))
 }
 
 fn raw_unix(max: usize, lines: bool) -> Raw {
-    let path = temp_path("sock");
+    let path = TempPath::new("sock");
     let config = Config::new()
         .max_message_size(max)
         .framing(framing_of(lines));
-    let mut listener = transport::unix::listen(&path, &config).unwrap();
-    let writer = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut listener = transport::unix::listen(&path.0, &config).unwrap();
+    let writer = std::os::unix::net::UnixStream::connect(&path.0).unwrap();
     let server = transport::Listener::accept(&mut listener).unwrap();
     (server.receiver, Box::new(writer), Cleanup::Path(path))
 }
@@ -498,36 +485,37 @@ fn child_to_parent(kind: &Kind) {
     let _dog = Watchdog::new("child to parent", LIMIT);
     let (tx, mut rx, _cleanup) = kind.ends(MAX);
     let lines = kind.lines();
-    let child = fork_child(move || {
+    // The parent's copy of the sender goes with the closure when the fork
+    // returns: the child's is the only one left.
+    let child = fork_reporting(move || {
         let mut tx = tx;
         let mut msg = Vec::new();
         for seq in 0..STREAM_COUNT {
             message(seq, MAX, lines, &mut msg);
-            if let Err(e) = tx.send(&msg) {
-                eprintln!("child: send {seq}: {e}");
-                return 1;
+            tx.send(&msg)
+                .unwrap_or_else(|e| panic!("child: send {seq}: {e}"));
+        }
+    });
+    let received = (|| {
+        let (mut buf, mut expected) = (Vec::new(), Vec::new());
+        for seq in 0..STREAM_COUNT {
+            rx.recv_timeout(&mut buf, LIMIT)
+                .map_err(|e| format!("message {seq}: {e}"))?;
+            message(seq, MAX, lines, &mut expected);
+            if buf != expected {
+                return Err(format!(
+                    "message {seq} differs ({} bytes, expected {})",
+                    buf.len(),
+                    expected.len()
+                ));
             }
         }
-        0
-    });
-    let (mut buf, mut expected) = (Vec::new(), Vec::new());
-    for seq in 0..STREAM_COUNT {
-        rx.recv_timeout(&mut buf, LIMIT)
-            .unwrap_or_else(|e| panic!("message {seq}: {e}"));
-        message(seq, MAX, lines, &mut expected);
-        assert!(
-            buf == expected,
-            "message {seq} differs ({} bytes, expected {})",
-            buf.len(),
-            expected.len()
-        );
-    }
-    let end = rx.recv_timeout(&mut buf, LIMIT);
-    assert!(
-        is_disconnected(&end),
-        "after the child's last message: {end:?}"
-    );
-    assert_eq!(child.wait(LIMIT), 0);
+        match rx.recv_timeout(&mut buf, LIMIT) {
+            end if is_disconnected(&end) => Ok(()),
+            end => Err(format!("after the child's last message: {end:?}")),
+        }
+    })();
+    assert_both_succeed(received, child, LIMIT);
 }
 
 /// The parent sends, the child receives, checks, and sees the end.
@@ -537,7 +525,7 @@ fn parent_to_child(kind: &Kind) {
     let lines = kind.lines();
     let mut tx_slot = Some(tx);
     let tx_in_child = &mut tx_slot;
-    let child = fork_child(move || {
+    let child = fork_reporting(move || {
         // The child's copy of the sender, unused: closing it is what lets
         // the child see the end once the parent's sender goes (a pipe's
         // reader sees the end only when no write end is open anywhere).
@@ -545,32 +533,33 @@ fn parent_to_child(kind: &Kind) {
         let mut rx = rx;
         let (mut buf, mut expected) = (Vec::new(), Vec::new());
         for seq in 0..STREAM_COUNT {
-            if let Err(e) = rx.recv_timeout(&mut buf, LIMIT) {
-                eprintln!("child: message {seq}: {e}");
-                return 1;
-            }
+            rx.recv_timeout(&mut buf, LIMIT)
+                .unwrap_or_else(|e| panic!("child: message {seq}: {e}"));
             message(seq, MAX, lines, &mut expected);
-            if buf != expected {
-                eprintln!("child: message {seq} differs");
-                return 2;
-            }
+            assert!(
+                buf == expected,
+                "child: message {seq} differs ({} bytes, expected {})",
+                buf.len(),
+                expected.len()
+            );
         }
-        match rx.recv_timeout(&mut buf, LIMIT) {
-            Err(RecvError::Disconnected { .. }) => 0,
-            other => {
-                eprintln!("child: after the last message: {other:?}");
-                3
-            }
-        }
+        let end = rx.recv_timeout(&mut buf, LIMIT);
+        assert!(
+            is_disconnected(&end),
+            "child: after the last message: {end:?}"
+        );
     });
     let mut tx = tx_slot.take().expect("the parent keeps its sender");
-    let mut msg = Vec::new();
-    for seq in 0..STREAM_COUNT {
-        message(seq, MAX, lines, &mut msg);
-        tx.send(&msg).unwrap_or_else(|e| panic!("send {seq}: {e}"));
-    }
+    let sent = (|| {
+        let mut msg = Vec::new();
+        for seq in 0..STREAM_COUNT {
+            message(seq, MAX, lines, &mut msg);
+            tx.send(&msg).map_err(|e| format!("send {seq}: {e}"))?;
+        }
+        Ok(())
+    })();
     drop(tx);
-    assert_eq!(child.wait(LIMIT), 0);
+    assert_both_succeed(sent, child, LIMIT);
 }
 
 fn timeouts_both_ways(kind: &Kind) {
@@ -578,10 +567,10 @@ fn timeouts_both_ways(kind: &Kind) {
     let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
     let mut buf = Vec::new();
     assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
-    assert!(matches!(
-        rx.recv_timeout(&mut buf, Duration::from_millis(20)),
-        Err(RecvError::Timeout)
-    ));
+    let timeout = Duration::from_millis(20);
+    let (received, took) = timed(|| rx.recv_timeout(&mut buf, timeout));
+    assert!(matches!(received, Err(RecvError::Timeout)), "{received:?}");
+    assert_waited(took, timeout, "the receive");
     // Fill the channel with max-size messages until it refuses one.
     let fill = if kind.lines() { b'f' } else { 0x5a };
     let big = vec![fill; MAX];
@@ -595,10 +584,9 @@ fn timeouts_both_ways(kind: &Kind) {
         assert!(accepted < 1_000_000, "the channel never filled");
     }
     assert!(accepted > 0);
-    assert!(matches!(
-        tx.send_timeout(&big, Duration::from_millis(20)),
-        Err(SendError::Timeout)
-    ));
+    let (sent, took) = timed(|| tx.send_timeout(&big, timeout));
+    assert!(matches!(sent, Err(SendError::Timeout)), "{sent:?}");
+    assert_waited(took, timeout, "the send");
     // Everything accepted arrives whole, then a last message (which
     // first finishes a message the kernel took only in part).
     std::thread::scope(|s| {
@@ -685,6 +673,7 @@ fn garbage_on_the_wire(kind: &Kind) {
     let _dog = Watchdog::new("garbage", LIMIT);
     let (mut rx, mut writer, _cleanup) = raw(MAX);
     let mut buf = Vec::new();
+    let scope = AllocationScope::start();
     if kind.lines() {
         // A line that never ends within the maximum.
         writer.write_all(&vec![b'g'; MAX + 1]).unwrap();
@@ -708,9 +697,9 @@ fn garbage_on_the_wire(kind: &Kind) {
         Err(RecvError::Corrupted { .. })
     ));
     assert!(
-        LARGEST.load(Ordering::Relaxed) < 1 << 30,
+        scope.largest() < 1 << 30,
         "something allocated {} bytes",
-        LARGEST.load(Ordering::Relaxed)
+        scope.largest()
     );
     // The receiver closed the connection: the writer learns it.
     let chunk = vec![0u8; 64 * 1024];
@@ -741,11 +730,11 @@ fn no_allocation_per_message(kind: &Kind) {
     for seq in 0..4 {
         round(seq, &mut tx, &mut rx);
     }
-    let before = allocations();
+    let scope = AllocationScope::start();
     for seq in 0..1000 {
         round(seq, &mut tx, &mut rx);
     }
-    assert_eq!(allocations() - before, 0, "send/recv allocated");
+    assert_eq!(scope.allocations(), 0, "send/recv allocated");
 }
 
 macro_rules! conformance {

@@ -3,12 +3,10 @@
 //! priorities, System V types, a FIFO writer waiting for its reader, a
 //! stale socket file).
 #![cfg(not(any(miri, shmlane_loom)))]
-#![allow(clippy::disallowed_types, reason = "test support, not ring code")]
 
 mod common;
+mod transport_support;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::Watchdog;
@@ -16,63 +14,9 @@ use shmlane::transport::{
     self, Config, ConnectError, Listener, Receiver, RecvError, SendError, Sender, fifo, mq,
     sysv_mq, unix,
 };
+use transport_support::{QueueName, SysvKey, TempPath, assert_waited, thread_is_sleeping, timed};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn unique(what: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("shmlane-test-{}-{n}-{what}", std::process::id())
-}
-
-/// A path under the temp dir, removed on drop.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(what: &str) -> Self {
-        Self(std::env::temp_dir().join(unique(what)))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A queue name, removed on drop.
-struct QueueName(String);
-
-impl QueueName {
-    fn new(what: &str) -> Self {
-        Self(format!("/{}", unique(what)))
-    }
-}
-
-impl Drop for QueueName {
-    fn drop(&mut self) {
-        let _ = mq::unlink(&self.0);
-    }
-}
-
-/// A System V key, its queue removed on drop.
-struct Key(i32);
-
-impl Key {
-    fn new() -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let key = (0x5400_0000 | ((std::process::id() & 0xf_ffff) << 8) | (n & 0xff)) as i32;
-        let _ = sysv_mq::remove(key);
-        Self(key)
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        let _ = sysv_mq::remove(self.0);
-    }
-}
 
 fn message_names(e: &ConnectError, parts: &[&str]) {
     let text = e.to_string();
@@ -83,6 +27,7 @@ fn message_names(e: &ConnectError, parts: &[&str]) {
 
 #[test]
 fn a_path_that_is_not_a_fifo_is_wrong_file_type() {
+    let _dog = Watchdog::new("not a fifo", LIMIT);
     let path = TempPath::new("regular");
     std::fs::write(&path.0, b"not a fifo").unwrap();
     for result in [
@@ -106,6 +51,7 @@ fn a_path_that_is_not_a_fifo_is_wrong_file_type() {
 
 #[test]
 fn a_fifo_is_made_with_mode_0600_and_removed_by_its_maker() {
+    let _dog = Watchdog::new("fifo mode", LIMIT);
     let path = TempPath::new("made");
     let rx = fifo::receiver(&path.0, &Config::new()).unwrap();
     let meta = std::fs::metadata(&path.0).unwrap();
@@ -125,11 +71,14 @@ fn a_fifo_is_made_with_mode_0600_and_removed_by_its_maker() {
 fn a_fifo_writer_waits_for_a_reader_up_to_its_timeout() {
     let _dog = Watchdog::new("fifo open timeout", LIMIT);
     let path = TempPath::new("lonely");
-    let config = Config::new().open_timeout(Duration::from_millis(30));
-    match fifo::sender(&path.0, &config) {
+    let timeout = Duration::from_millis(30);
+    let config = Config::new().open_timeout(timeout);
+    let (opened, took) = timed(|| fifo::sender(&path.0, &config));
+    match opened {
         Err(ConnectError::Timeout { what, .. }) => assert!(what.contains("receiver"), "{what}"),
         other => panic!("expected Timeout, got {other:?}"),
     }
+    assert_waited(took, timeout, "the FIFO open");
     // With a reader there, the same open succeeds at once.
     let mut rx = fifo::receiver(&path.0, &Config::new()).unwrap();
     let mut tx = fifo::sender(&path.0, &config).unwrap();
@@ -147,10 +96,10 @@ fn a_fifo_receiver_opened_first_waits_for_its_first_writer() {
     let mut buf = Vec::new();
     // No writer yet: not the end, just nothing.
     assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
-    assert!(matches!(
-        rx.recv_timeout(&mut buf, Duration::from_millis(20)),
-        Err(RecvError::Timeout)
-    ));
+    let timeout = Duration::from_millis(20);
+    let (received, took) = timed(|| rx.recv_timeout(&mut buf, timeout));
+    assert!(matches!(received, Err(RecvError::Timeout)), "{received:?}");
+    assert_waited(took, timeout, "the receive");
     let mut tx = fifo::sender(&path.0, &Config::new()).unwrap();
     tx.send(b"hello").unwrap();
     drop(tx);
@@ -181,6 +130,7 @@ fn an_mq_name_without_a_slash_is_invalid() {
 
 #[test]
 fn an_mq_queue_smaller_than_the_maximum_is_refused() {
+    let _dog = Watchdog::new("mq too small", LIMIT);
     let name = QueueName::new("small");
     let _rx = mq::MqReceiver::open(&name.0, &Config::new().max_message_size(100)).unwrap();
     match mq::MqSender::open(&name.0, &Config::new().max_message_size(200)) {
@@ -209,6 +159,7 @@ fn an_mq_queue_smaller_than_the_maximum_is_refused() {
 
 #[test]
 fn mq_delivers_the_highest_priority_first() {
+    let _dog = Watchdog::new("mq priorities", LIMIT);
     let name = QueueName::new("prio");
     let config = Config::new().max_message_size(64).capacity(8);
     let mut rx = mq::MqReceiver::open(&name.0, &config).unwrap();
@@ -241,7 +192,8 @@ fn mq_delivers_the_highest_priority_first() {
 
 #[test]
 fn sysv_receives_by_message_type() {
-    let key = Key::new();
+    let _dog = Watchdog::new("sysv types", LIMIT);
+    let key = SysvKey::new();
     let config = Config::new().max_message_size(64);
     let mut rx = sysv_mq::SysvReceiver::open(key.0, &config).unwrap();
     let mut tx = sysv_mq::SysvSender::open(key.0, &config).unwrap();
@@ -276,7 +228,7 @@ fn sysv_keys_and_limits_are_checked() {
     assert!(matches!(e, ConnectError::InvalidName { .. }), "{e:?}");
     let e = transport::receiver("sysvmq://jobs").map(drop).unwrap_err();
     assert!(matches!(e, ConnectError::InvalidName { .. }), "{e:?}");
-    let key = Key::new();
+    let key = SysvKey::new();
     let e = sysv_mq::SysvSender::open(key.0, &Config::new().max_message_size(1 << 30)).unwrap_err();
     assert!(matches!(e, ConnectError::InvalidConfig { .. }), "{e:?}");
     message_names(&e, &["sysvmq://", "msgmax"]);
@@ -302,6 +254,7 @@ fn a_unix_path_longer_than_sockaddr_un_is_refused() {
 
 #[test]
 fn unix_listen_replaces_a_stale_socket_but_not_a_live_one() {
+    let _dog = Watchdog::new("stale socket", LIMIT);
     let path = TempPath::new("sock");
     let live = unix::listen(&path.0, &Config::new()).unwrap();
     let e = unix::listen(&path.0, &Config::new()).unwrap_err();
@@ -313,7 +266,7 @@ fn unix_listen_replaces_a_stale_socket_but_not_a_live_one() {
     drop(std::os::unix::net::UnixListener::bind(&path.0).unwrap());
     assert!(path.0.exists());
     let listener = unix::listen(&path.0, &Config::new()).unwrap();
-    transport::connect(&format!("unix://{}", path.0.display())).unwrap();
+    transport::connect(&path.url("unix")).unwrap();
     drop(listener);
 
     let not_socket = TempPath::new("file");
@@ -333,6 +286,7 @@ fn unix_listen_replaces_a_stale_socket_but_not_a_live_one() {
 
 #[test]
 fn a_refused_or_unreachable_tcp_peer_is_typed() {
+    let _dog = Watchdog::new("refused peer", LIMIT);
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
@@ -353,10 +307,23 @@ fn a_refused_or_unreachable_tcp_peer_is_typed() {
 fn a_connect_waits_for_its_listener_with_a_timeout() {
     let _dog = Watchdog::new("connect retry", LIMIT);
     let path = TempPath::new("late");
-    let url = format!("unix://{}?timeout_ms=10000", path.0.display());
+    let url = format!("{}?timeout_ms=10000", path.url("unix"));
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
-        let client = s.spawn(|| transport::sender(&url));
-        std::thread::sleep(Duration::from_millis(50));
+        let client = s.spawn(|| {
+            tid_tx.send(nix::unistd::gettid()).unwrap();
+            transport::sender(&url)
+        });
+        // The client's only sleep is its pause between connect attempts:
+        // once it is in it, it has found no listener and is waiting.
+        let tid = tid_rx.recv().unwrap();
+        while !thread_is_sleeping(tid) {
+            assert!(
+                !client.is_finished(),
+                "the client did not wait for its listener"
+            );
+            std::thread::yield_now();
+        }
         let mut listener = unix::listen(&path.0, &Config::new()).unwrap();
         let mut server = listener.accept_timeout(LIMIT).unwrap();
         let mut tx = client.join().unwrap().unwrap();
@@ -365,11 +332,14 @@ fn a_connect_waits_for_its_listener_with_a_timeout() {
         server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
         assert_eq!(buf, b"late but there");
     });
-    let e = transport::listen(&format!("unix://{}", path.0.display()))
-        .unwrap()
-        .accept_timeout(Duration::from_millis(10))
-        .unwrap_err();
-    assert!(matches!(e, ConnectError::Timeout { .. }), "{e:?}");
+    let mut listener = transport::listen(&path.url("unix")).unwrap();
+    let timeout = Duration::from_millis(10);
+    let (accepted, took) = timed(|| listener.accept_timeout(timeout).map(drop));
+    assert!(
+        matches!(accepted, Err(ConnectError::Timeout { .. })),
+        "{accepted:?}"
+    );
+    assert_waited(took, timeout, "the accept");
 }
 
 #[test]

@@ -5,35 +5,19 @@
 //! and `cat`, are driven against the `shmlane` command in the cli
 //! package's tests.)
 #![cfg(not(any(miri, shmlane_loom)))]
-#![allow(clippy::disallowed_types, reason = "test support, not ring code")]
 
 mod common;
+mod transport_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::Watchdog;
 use shmlane::transport::{self, Config, Receiver, RecvError, Sender, mq};
+use transport_support::{QueueName, TempPath};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn unique(what: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("shmlane-test-{}-{n}-{what}", std::process::id())
-}
-
-/// A path under the temp dir, removed on drop.
-struct TempPath(PathBuf);
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Starts `python3 -c script args...` with piped stdin and stdout.
 fn python(script: &str, args: &[&str]) -> Child {
@@ -149,8 +133,8 @@ for m in parse(framing, read_all(c)):
 fn socket_where(kind: &str) -> (String, Option<TempPath>) {
     match kind {
         "unix" => {
-            let path = std::env::temp_dir().join(unique("py.sock"));
-            (path.display().to_string(), Some(TempPath(path)))
+            let path = TempPath::new("py.sock");
+            (path.0.display().to_string(), Some(path))
         }
         _ => ("127.0.0.1:0".to_owned(), None),
     }
@@ -294,19 +278,10 @@ while True:
     print(prio.value, buf.raw[:n].hex())
 "#;
 
-/// A queue name, removed on drop.
-struct QueueName(String);
-
-impl Drop for QueueName {
-    fn drop(&mut self) {
-        let _ = mq::unlink(&self.0);
-    }
-}
-
 #[test]
 fn python_ctypes_mq_send_to_shmlane() {
     let _dog = Watchdog::new("python mq to shmlane", LIMIT);
-    let name = QueueName(format!("/{}", unique("pymq")));
+    let name = QueueName::new("pymq");
     let mut rx = mq::MqReceiver::open(&name.0, &Config::new().max_message_size(256)).unwrap();
     let sent = [(1, &b"low"[..]), (9, b"urgent"), (4, b""), (4, b"\x00\xff")];
     let input: String = sent
@@ -346,7 +321,7 @@ fn python_ctypes_mq_send_to_shmlane() {
 #[test]
 fn shmlane_mq_send_to_python_ctypes() {
     let _dog = Watchdog::new("shmlane mq to python", LIMIT);
-    let name = QueueName(format!("/{}", unique("pymq")));
+    let name = QueueName::new("pymq");
     {
         let mut tx = mq::MqSender::open(&name.0, &Config::new().max_message_size(128)).unwrap();
         tx.send(b"first").unwrap();

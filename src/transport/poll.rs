@@ -101,8 +101,13 @@ mod tests {
     #[test]
     fn wait_fd_times_out_then_sees_data() {
         let (reader, writer) = std::io::pipe().unwrap();
-        let soon = Deadline::At(Instant::now() + Duration::from_millis(5));
-        assert_eq!(wait_fd(reader.as_fd(), READABLE, soon).unwrap(), None);
+        let wait = Duration::from_millis(5);
+        let start = Instant::now();
+        assert_eq!(
+            wait_fd(reader.as_fd(), READABLE, Deadline::At(start + wait)).unwrap(),
+            None
+        );
+        assert!(start.elapsed() >= wait, "timed out before its deadline");
         assert_eq!(
             wait_fd(reader.as_fd(), READABLE, Deadline::Now).unwrap(),
             None
@@ -113,15 +118,36 @@ mod tests {
     }
 
     #[test]
-    fn backoff_stops_at_the_deadline() {
+    fn backoff_gives_up_only_once_the_deadline_passed() {
         let mut backoff = Backoff::new();
         assert!(!backoff.sleep(Deadline::Now));
-        let deadline = Deadline::At(Instant::now() + Duration::from_millis(3));
+        let wait = Duration::from_millis(3);
+        let start = Instant::now();
+        let deadline = Deadline::At(start + wait);
         let mut sleeps = 0;
         while backoff.sleep(deadline) {
             sleeps += 1;
             assert!(sleeps < 10_000, "backoff never reached its deadline");
         }
-        assert!(sleeps > 0);
+        assert!(start.elapsed() >= wait, "gave up before its deadline");
+        // A passed deadline stays passed: no more sleeps.
+        assert!(!backoff.sleep(deadline));
+    }
+
+    #[test]
+    fn backoff_pauses_double_up_to_the_cap() {
+        let mut backoff = Backoff::new();
+        let mut pauses = vec![backoff.pause];
+        for _ in 0..8 {
+            assert!(backoff.sleep(Deadline::Never));
+            pauses.push(backoff.pause);
+        }
+        assert_eq!(pauses[0], Backoff::FIRST_PAUSE);
+        assert!(
+            pauses
+                .windows(2)
+                .all(|w| w[1] == (w[0] * 2).min(Backoff::MAX_PAUSE))
+        );
+        assert_eq!(pauses.last(), Some(&Backoff::MAX_PAUSE));
     }
 }

@@ -1,10 +1,20 @@
 //! Transport URLs: `scheme://name?key=value&...`, parsed once into a
 //! [`Scheme`], the mechanism's name for the object and a [`Config`].
 //!
+//! The `url` crate parses them by the WHATWG URL rules: the scheme (any
+//! case), the authority (a `tcp://` port must be a number up to 65535, an
+//! IPv6 host is bracketed), the query (form-encoded: `%XX` escapes, and `+`
+//! is a space) and the fragment. Only the name is cut from the text by
+//! hand (see [`raw_name`]).
+//!
 //! Adding a mechanism is one row in [`SCHEMES`] and one arm in
-//! `super::open`.
+//! `super::adapter`.
 
+use std::cell::Cell;
 use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+use url::{ParseError, SyntaxViolation};
 
 use super::ConnectError;
 use super::config::{Config, Framing, Role};
@@ -71,13 +81,10 @@ const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, ty
 
 impl Url {
     pub(crate) fn parse(text: &str) -> Result<Self, ConnectError> {
-        let Some((scheme_text, rest)) = text.split_once(':') else {
-            return Err(invalid(
-                text,
-                format!("no scheme: expected one of {}", scheme_list()),
-            ));
-        };
-        let Some(&(_, scheme)) = SCHEMES.iter().find(|(name, _)| *name == scheme_text) else {
+        let parsed = parse_strictly(text)?;
+        let scheme_text = parsed.scheme();
+        let Some(&(scheme_name, scheme)) = SCHEMES.iter().find(|(name, _)| *name == scheme_text)
+        else {
             return Err(invalid(
                 text,
                 format!(
@@ -86,50 +93,56 @@ impl Url {
                 ),
             ));
         };
-        let (body, query) = match rest.split_once('?') {
-            Some((body, query)) => (body, Some(query)),
-            None => (rest, None),
-        };
-        let name = match (scheme, body.strip_prefix("//")) {
-            (Scheme::Pipe, _) if body.is_empty() => String::new(),
-            (Scheme::Pipe, _) => {
+        if parsed.fragment().is_some() {
+            return Err(invalid(
+                text,
+                "`#` starts a URL fragment, which names nothing here: write a `#` in a name as %23",
+            ));
+        }
+        let name = match scheme {
+            Scheme::Pipe if parsed.has_authority() || !parsed.path().is_empty() => {
                 return Err(invalid(
                     text,
                     "pipe: takes no name: write `pipe:` (stdin/stdout) or `pipe:?fd=N`",
                 ));
             }
-            (_, None) => {
+            Scheme::Pipe => String::new(),
+            _ if !parsed.has_authority() => {
                 return Err(invalid(
                     text,
-                    format!("expected `{scheme_text}://` followed by a name"),
+                    format!("expected `{scheme_name}://` followed by a name"),
                 ));
             }
-            (_, Some("")) => {
-                return Err(invalid(
-                    text,
-                    format!("nothing after `{scheme_text}://`: a name, path or address is needed"),
-                ));
-            }
-            (_, Some(name)) => percent_decode(name).map_err(|reason| invalid(text, reason))?,
+            _ => match raw_name(text, scheme_name) {
+                "" => {
+                    return Err(invalid(
+                        text,
+                        format!(
+                            "nothing after `{scheme_name}://`: a name, path or address is needed"
+                        ),
+                    ));
+                }
+                raw => percent_decode_name(raw).map_err(|reason| invalid(text, reason))?,
+            },
         };
-        let mut config = Config::new();
-        for pair in query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter(|p| !p.is_empty())
-        {
-            let Some((key, value)) = pair.split_once('=') else {
+        if scheme == Scheme::Tcp {
+            if parsed.port().is_none() {
                 return Err(invalid(
                     text,
-                    format!("option {pair:?} has no value (key=value)"),
+                    "tcp:// needs HOST:PORT (port 0 lets the kernel pick one for a listener)",
                 ));
-            };
-            let value = percent_decode(value).map_err(|reason| invalid(text, reason))?;
-            set_option(&mut config, key, &value).map_err(|reason| invalid(text, reason))?;
+            }
+            if !parsed.path().is_empty() {
+                return Err(invalid(text, "tcp:// takes HOST:PORT and no path"));
+            }
+        }
+        let mut config = Config::new();
+        for (key, value) in parsed.query_pairs() {
+            set_option(&mut config, &key, &value).map_err(|reason| invalid(text, reason))?;
         }
         let endpoint = match scheme {
-            Scheme::Pipe => format!("{scheme_text}:"),
-            _ => format!("{scheme_text}://{name}"),
+            Scheme::Pipe => format!("{scheme_name}:"),
+            _ => format!("{scheme_name}://{name}"),
         };
         Ok(Self {
             scheme,
@@ -140,6 +153,92 @@ impl Url {
     }
 }
 
+/// Parses `text` with the `url` crate, refusing what its parser would
+/// quietly change: it drops tabs and newlines anywhere and spaces or
+/// control characters at either end, so the URL would name another object
+/// than the one written (and [`raw_name`] relies on the text being what
+/// was parsed).
+fn parse_strictly(text: &str) -> Result<url::Url, ConnectError> {
+    let dropped: Cell<Option<SyntaxViolation>> = Cell::new(None);
+    let note = |violation| {
+        if matches!(
+            violation,
+            SyntaxViolation::TabOrNewlineIgnored | SyntaxViolation::C0SpaceIgnored
+        ) {
+            dropped.set(Some(violation));
+        }
+    };
+    let parsed = url::Url::options()
+        .syntax_violation_callback(Some(&note))
+        .parse(text)
+        .map_err(|error| invalid(text, parse_error_reason(error)))?;
+    match dropped.get() {
+        Some(SyntaxViolation::TabOrNewlineIgnored) => Err(invalid(
+            text,
+            "a tab or newline, which URL parsing drops: percent-encode it (%09, %0A, %0D)",
+        )),
+        Some(_) => Err(invalid(
+            text,
+            "a space or control character at an end, which URL parsing drops: percent-encode it (a space is %20)",
+        )),
+        None => Ok(parsed),
+    }
+}
+
+/// What a URL the `url` crate cannot parse does wrong.
+fn parse_error_reason(error: ParseError) -> String {
+    match error {
+        ParseError::RelativeUrlWithoutBase => {
+            format!("no scheme: expected one of {}", scheme_list())
+        }
+        ParseError::InvalidPort => "invalid port number: a port is a number from 0 to 65535 \
+             (write a `:` in a name as %3A)"
+            .to_owned(),
+        ParseError::InvalidDomainCharacter => "a character a name cannot hold as it is: \
+             percent-encode it (a space is %20, `:` %3A, `@` %40)"
+            .to_owned(),
+        other => format!("not a valid URL: {other}"),
+    }
+}
+
+/// The name as written: the text between `scheme://` and the query or
+/// fragment, still percent-encoded.
+///
+/// Cut by hand, not taken from the `url` crate's host and path: the crate
+/// resolves `.` and `..` path segments by URL rules (`fifo://run/../x`
+/// becomes `run/x`, and `fifo:///a/link/../x` drops `link` whatever it
+/// points to), which names another file than the kernel resolves. Only
+/// called on text the crate parsed with an authority and without dropping
+/// characters ([`parse_strictly`]), so it starts with the scheme, `:` and
+/// `//`.
+fn raw_name<'a>(text: &'a str, scheme_name: &str) -> &'a str {
+    let after_slashes = &text[scheme_name.len() + "://".len()..];
+    after_slashes
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(after_slashes)
+}
+
+/// Decodes the `%XX` escapes of a name; the result must be UTF-8.
+///
+/// The check for malformed escapes is by hand: `percent_decode_str` keeps
+/// `%zz` as it is, and the `url` crate reports one only in a path, not in
+/// a name that is an authority (`fifo://%zz`), so a typo would quietly
+/// name another object.
+fn percent_decode_name(raw: &str) -> Result<String, String> {
+    let malformed = raw.match_indices('%').any(|(at, _)| {
+        !raw.get(at + 1..at + 3)
+            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if malformed {
+        return Err(format!("bad percent escape in {raw:?} (expected %XX)"));
+    }
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|name| name.into_owned())
+        .map_err(|_| format!("{raw:?} does not decode to UTF-8"))
+}
+
 /// Sets the option `key` from its text; the error says what is wrong.
 fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
     fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
@@ -147,9 +246,12 @@ fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String>
             .parse()
             .map_err(|_| format!("option {key}={value:?} is not a valid number"))
     }
+    // Every known option checks this first: given once, with a value.
     let already = |set: bool| {
         if set {
             Err(format!("option {key} is given twice"))
+        } else if value.is_empty() {
+            Err(format!("option {key} has no value (key=value)"))
         } else {
             Ok(())
         }
@@ -215,28 +317,6 @@ fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String>
     Ok(())
 }
 
-/// Decodes `%XX` escapes; the result must be UTF-8.
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent escape in {text:?} (expected %XX)"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +372,44 @@ mod tests {
         assert!(reason("fifo:///x?max=1&max=2").contains("twice"));
         assert!(reason("fifo:///x?max").contains("no value"));
         assert!(reason("fifo:///%zz").contains("percent"));
+        assert!(reason("fifo://%zz").contains("percent"));
+        assert!(reason("fifo:///x#y").contains("%23"));
+        assert!(reason("fifo:///a\tb").contains("tab"));
+        assert!(reason(" fifo:///x").contains("%20"));
+        assert!(reason("tcp://localhost").contains("HOST:PORT"));
+        assert!(reason("tcp://localhost:80/x").contains("no path"));
+        assert!(reason("tcp://localhost:99999").contains("port"));
+        assert!(reason("fifo://a b").contains("%20"));
+        assert!(reason("fifo:///x?colour=").contains("unknown option"));
+        assert!(reason("fifo:///x?max=").contains("no value"));
+    }
+
+    #[test]
+    fn a_name_is_kept_as_written() {
+        // `..` is the filesystem's to resolve, not URL rules'.
+        assert_eq!(Url::parse("fifo://run/../x").unwrap().name, "run/../x");
+        assert_eq!(
+            Url::parse("unix:///a/./b/../c").unwrap().name,
+            "/a/./b/../c"
+        );
+        assert_eq!(Url::parse("fifo:///a//b").unwrap().name, "/a//b");
+        assert_eq!(Url::parse("fifo://rel:80/x").unwrap().name, "rel:80/x");
+        assert_eq!(Url::parse("fifo:///%C3%A9").unwrap().name, "/\u{e9}");
+        assert_eq!(Url::parse("fifo:///\u{e9}").unwrap().name, "/\u{e9}");
+        assert_eq!(Url::parse("fifo://a%3Ab").unwrap().name, "a:b");
+        assert_eq!(Url::parse("sysvmq://0X1F").unwrap().name, "0X1F");
+        let upper = Url::parse("FIFO:///x").unwrap();
+        assert_eq!(
+            (upper.scheme, upper.endpoint.as_str()),
+            (Scheme::Fifo, "fifo:///x")
+        );
+    }
+
+    #[test]
+    fn queries_are_form_encoded() {
+        let url = Url::parse("mq:///q?&m%61x=12&&type=%33").unwrap();
+        assert_eq!(url.config.max_message_size, Some(12));
+        assert_eq!(url.config.message_type, Some(3));
+        assert_eq!(url.endpoint, "mq:///q");
     }
 }
