@@ -1,6 +1,6 @@
 //! Variable-length frames between two processes: a telemetry producer
 //! writes messages of varying size in place (grant/commit), a consumer in a
-//! forked child copies each one out (`recv_into`, the safe path when the
+//! forked child copies each one out (`recv`, the safe path when the
 //! producer is not trusted) and prints a summary.
 //!
 //! Run: `cargo run --release --example bytes_frames`

@@ -49,7 +49,7 @@ fn receive(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 fn drain(mut rx: Box<dyn transport::Receiver>) -> Result<(), Box<dyn std::error::Error>> {
     let mut line = Vec::new();
     loop {
-        match rx.recv_into(&mut line) {
+        match rx.recv(&mut line) {
             Ok(_) => println!("{}", String::from_utf8_lossy(&line)),
             Err(RecvError::Disconnected { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),

@@ -35,7 +35,7 @@ fn child() -> Result<(), Box<dyn std::error::Error>> {
     let mut rx = transport::receiver("pipe:")?;
     let mut msg = Vec::new();
     loop {
-        match rx.recv_into(&mut msg) {
+        match rx.recv(&mut msg) {
             Ok(len) => println!("child: {len} bytes: {:?}", String::from_utf8_lossy(&msg)),
             Err(RecvError::Disconnected { .. }) => break,
             Err(e) => return Err(e.into()),

@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(tx);
     let mut msg = Vec::new();
     loop {
-        match rx.recv_into(&mut msg) {
+        match rx.recv(&mut msg) {
             Ok(len) => println!("{len} bytes: {msg:?}"),
             Err(RecvError::Disconnected { .. }) => break,
             Err(e) => return Err(e.into()),

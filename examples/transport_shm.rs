@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             drop(tx); // never used here: detaches nothing
             let mut msg = Vec::new();
             loop {
-                match rx.recv_into(&mut msg) {
+                match rx.recv(&mut msg) {
                     Ok(_) => println!("child got: {}", String::from_utf8_lossy(&msg)),
                     Err(RecvError::Disconnected { .. }) => break,
                     Err(e) => return Err(e.into()),

@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_, t) = rx.recv_type(CANCEL, &mut msg)?;
     println!("type {t}: {}", String::from_utf8_lossy(&msg));
     loop {
-        match rx.recv_into(&mut msg) {
+        match rx.recv(&mut msg) {
             Ok(_) => println!("next: {}", String::from_utf8_lossy(&msg)),
             Err(RecvError::Disconnected { .. }) => break,
             Err(e) => return Err(e.into()),

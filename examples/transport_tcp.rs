@@ -23,7 +23,7 @@ fn main() -> Result<(), Error> {
             let mut echo = Vec::new();
             for msg in ["hello", "over", "tcp"] {
                 conn.sender.send(msg.as_bytes())?;
-                conn.receiver.recv_into(&mut echo)?;
+                conn.receiver.recv(&mut echo)?;
                 println!("client got {:?}", String::from_utf8_lossy(&echo));
             }
             Ok(())
@@ -31,7 +31,7 @@ fn main() -> Result<(), Error> {
         let mut conn = listener.accept()?;
         let mut msg = Vec::new();
         loop {
-            match conn.receiver.recv_into(&mut msg) {
+            match conn.receiver.recv(&mut msg) {
                 Ok(_) => conn.sender.send(&msg)?,
                 Err(RecvError::Disconnected { .. }) => break,
                 Err(e) => return Err(e.into()),

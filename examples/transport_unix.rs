@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut reply = Vec::new();
             for request in ["select 1", "select now()"] {
                 conn.sender.send(request.as_bytes())?;
-                conn.receiver.recv_into(&mut reply)?;
+                conn.receiver.recv(&mut reply)?;
                 println!(
                     "client: {request:?} -> {:?}",
                     String::from_utf8_lossy(&reply)
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut conn = listener.accept()?;
             let mut request = Vec::new();
             loop {
-                match conn.receiver.recv_into(&mut request) {
+                match conn.receiver.recv(&mut request) {
                     Ok(_) => {
                         let answer = format!("ok: {}", String::from_utf8_lossy(&request));
                         conn.sender.send(answer.as_bytes())?;

@@ -1,4 +1,4 @@
-//! Random sequences of send, grant/commit, abandoned grants, recv_into and
+//! Random sequences of send, grant/commit, abandoned grants, try_recv and
 //! read on the byte ring against a `VecDeque<Vec<u8>>` model (heap storage,
 //! one thread), with sizes from 0 to past the max frame, so that wraps,
 //! padding frames and refusals all happen. The model run is the one the

@@ -723,7 +723,7 @@ fn no_allocation_per_message(kind: &Kind) {
     msg.resize(MAX, b'm');
     let mut round = |seq: u64, tx: &mut Box<dyn Sender>, rx: &mut Box<dyn Receiver>| {
         tx.send(&msg).unwrap();
-        rx.recv_into(&mut buf).unwrap();
+        rx.recv(&mut buf).unwrap();
         assert_eq!(buf.len(), msg.len(), "message {seq}");
     };
     // Warm up: the first calls may size the buffers.

@@ -212,7 +212,7 @@ fn sysv_receives_by_message_type() {
     assert_eq!(rx.recv_type(-3, &mut buf).unwrap(), (3, 1));
     assert_eq!(buf, b"one");
     // 0: any type, in send order.
-    rx.recv_into(&mut buf).unwrap();
+    rx.recv(&mut buf).unwrap();
     assert_eq!(buf, b"three");
     assert_eq!(rx.recv_type(3, &mut buf).unwrap().1, 3);
     assert_eq!(buf, b"three again");
@@ -400,7 +400,7 @@ fn a_sender_learns_its_receiver_is_gone() {
     for url in ["pipe:", "tcp://127.0.0.1:0", &seqpacket] {
         let (mut tx, mut rx) = transport::pair(url).unwrap();
         tx.send(b"x").unwrap();
-        rx.recv_into(&mut Vec::new()).unwrap();
+        rx.recv(&mut Vec::new()).unwrap();
         drop(rx);
         // TCP learns it from the peer's reset: a send or two later.
         let mut result = Ok(());

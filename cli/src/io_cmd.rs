@@ -137,7 +137,7 @@ pub fn recv(args: &RecvArgs) -> Result<(), IoError> {
     while args.count.is_none_or(|count| received < count) {
         let result = match args.timeout {
             Some(t) => rx.recv_timeout(&mut msg, t),
-            None => rx.recv_into(&mut msg),
+            None => rx.recv(&mut msg),
         };
         match result {
             Ok(_) => {}

@@ -52,7 +52,7 @@
 //! tx.send(b"this is a pipe")?;
 //!
 //! let mut msg = Vec::new();
-//! rx.recv_into(&mut msg)?;
+//! rx.recv(&mut msg)?;
 //! assert_eq!(msg, b"this is a pipe");
 //! # Ok(())
 //! # }
@@ -160,7 +160,7 @@ pub trait Receiver: Send {
     fn endpoint(&self) -> &str;
 
     /// Receives the next message, waiting as long as it takes.
-    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.recv_deadline(buf, Deadline::Never)
     }
 

@@ -49,7 +49,7 @@ fn frames_split_across_reads_are_reassembled() {
     assert_eq!(out, b"hello");
     drop(w);
     assert!(matches!(
-        rx.recv_into(&mut out),
+        rx.recv(&mut out),
         Err(RecvError::Disconnected { .. })
     ));
 }
@@ -64,10 +64,10 @@ fn a_frame_bigger_than_the_read_ahead_grows_the_buffer_once() {
         big
     });
     let mut out = Vec::new();
-    rx.recv_into(&mut out).unwrap();
+    rx.recv(&mut out).unwrap();
     let big = sender.join().unwrap();
     assert_eq!(out, big);
-    assert_eq!(rx.recv_into(&mut out).unwrap(), 5);
+    assert_eq!(rx.recv(&mut out).unwrap(), 5);
     assert_eq!(out, b"after");
 }
 
@@ -85,11 +85,11 @@ fn lines_keep_their_bytes_and_a_last_unterminated_line() {
     drop(raw);
     let mut out = Vec::new();
     for expected in [&b"one"[..], b"", b"last"] {
-        rx.recv_into(&mut out).unwrap();
+        rx.recv(&mut out).unwrap();
         assert_eq!(out, expected);
     }
     assert!(matches!(
-        rx.recv_into(&mut out),
+        rx.recv(&mut out),
         Err(RecvError::Disconnected { .. })
     ));
 }
@@ -100,13 +100,13 @@ fn an_overlong_line_is_corruption() {
     let mut raw = std::fs::File::from(tx.into_fd().unwrap());
     raw.write_all(b"12345").unwrap();
     let mut out = Vec::new();
-    let e = rx.recv_into(&mut out).unwrap_err();
+    let e = rx.recv(&mut out).unwrap_err();
     assert!(
         matches!(e, RecvError::Corrupted { corruption, .. } if corruption.found == 5 && corruption.limit == 4),
         "{e:?}"
     );
     assert!(matches!(
-        rx.recv_into(&mut out),
+        rx.recv(&mut out),
         Err(RecvError::Corrupted { .. })
     ));
 }
@@ -117,7 +117,7 @@ fn a_frame_cut_off_by_the_end_is_corruption() {
     let mut raw = std::fs::File::from(tx.into_fd().unwrap());
     raw.write_all(&[0, 0, 0, 9, 1, 2]).unwrap();
     drop(raw);
-    let e = rx.recv_into(&mut Vec::new()).unwrap_err();
+    let e = rx.recv(&mut Vec::new()).unwrap_err();
     assert!(
         matches!(e, RecvError::Corrupted { corruption, .. } if corruption.what == "stream ended inside a frame"),
         "{e:?}"
@@ -135,9 +135,9 @@ fn a_timed_send_that_fills_the_pipe_keeps_the_rest_pending() {
     assert!(matches!(tx.try_send(b"x"), Err(SendError::Full)));
     let reader = crate::sync::thread::spawn(move || {
         let mut out = Vec::new();
-        rx.recv_into(&mut out).unwrap();
+        rx.recv(&mut out).unwrap();
         let first = out.clone();
-        rx.recv_into(&mut out).unwrap();
+        rx.recv(&mut out).unwrap();
         (first, out)
     });
     tx.send(b"x").unwrap();

@@ -55,7 +55,7 @@ fn transport_rtt(setup: &Setup, ends: RoundTrip) -> Result<Figures, BenchError> 
         move |_watch| {
             let mut buf = Vec::with_capacity(size);
             loop {
-                peer_rx.recv_into(&mut buf).map_err(BenchError::lib)?;
+                peer_rx.recv(&mut buf).map_err(BenchError::lib)?;
                 if seq_of(&buf) == STOP {
                     return Ok(());
                 }
@@ -71,7 +71,7 @@ fn transport_rtt(setup: &Setup, ends: RoundTrip) -> Result<Figures, BenchError> 
                 |seq: u64| {
                     msg[..8].copy_from_slice(&seq.to_le_bytes());
                     tx.send(&msg).map_err(BenchError::lib)?;
-                    rx.recv_into(&mut buf).map_err(BenchError::lib)?;
+                    rx.recv(&mut buf).map_err(BenchError::lib)?;
                     check_echo(seq, &buf, size)
                 },
             )?;
