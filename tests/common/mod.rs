@@ -448,7 +448,17 @@ pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 /// The scheduler state of process `pid` ('R' running, 'S' sleeping, ...),
 /// from /proc/PID/stat; None once it is gone.
 pub fn process_state(pid: Pid) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    state_in(&format!("/proc/{pid}/stat"))
+}
+
+/// The scheduler state of thread `tid` of process `pid` (see
+/// [`process_state`]).
+pub fn thread_state(pid: Pid, tid: Pid) -> Option<char> {
+    state_in(&format!("/proc/{pid}/task/{tid}/stat"))
+}
+
+fn state_in(path: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // "pid (comm) state ...": comm may hold spaces and parentheses.
     let (_, rest) = stat.rsplit_once(')')?;
     rest.trim_start().chars().next()
@@ -460,6 +470,16 @@ pub fn wait_until_sleeping(pid: Pid, limit: Duration) {
     wait_until(&format!("process {pid} asleep"), limit, || {
         process_state(pid) == Some('S')
     });
+}
+
+/// Checks that a call that timed out waited at least its `timeout` since
+/// `start` (a lower bound: never an upper one, which would flake).
+pub fn assert_waited(start: Instant, timeout: Duration, what: &str) {
+    let waited = start.elapsed();
+    assert!(
+        waited >= timeout,
+        "{what} timed out after {waited:?}, before its {timeout:?}"
+    );
 }
 
 /// The field, expected and found value of an `Incompatible` open error;
