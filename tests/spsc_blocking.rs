@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ShmName, Watchdog, assert_waited, fork_child, thread_state, wait_until};
+use common::{Ready, ShmName, Watchdog, assert_waited, fork_child, thread_state, wait_until};
 use nix::sys::signal::{Signal, raise};
 use nix::unistd::{getpid, gettid};
 use shmlane::{
@@ -130,14 +130,15 @@ fn timeouts_in_both_directions_hand_the_value_back() {
 fn a_killed_producer_is_noticed_after_the_drain() {
     let _dog = Watchdog::new("SIGKILLed producer", WAIT);
     let (tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(8)).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    // Borrowed: the `move` closure takes `tx`, not the pipe.
+    let ready = &Ready::new();
     let (parent, sleeper) = (getpid(), gettid());
     let child = fork_child(move || {
         let mut tx = tx;
         for v in 0..5 {
             tx.push(v).unwrap();
         }
-        nix::unistd::write(&ready_tx, b"!").unwrap();
+        ready.signal();
         // Die only once the consumer sleeps in its second wait (the first
         // times out), so that SIGKILL finds it asleep.
         wait_until("the consumer asleep in its second wait", WAIT, || {
@@ -146,8 +147,7 @@ fn a_killed_producer_is_noticed_after_the_drain() {
         raise(Signal::SIGKILL).unwrap();
         unreachable!("SIGKILL ends the process")
     });
-    let mut byte = [0u8; 1];
-    nix::unistd::read(&ready_rx, &mut byte).unwrap();
+    ready.wait(&child, WAIT);
     // While the producer lives, a blocking pop after the drain times out.
     for v in 0..5 {
         assert_eq!(rx.pop_blocking(None), Ok(v));
@@ -214,7 +214,7 @@ fn a_new_producer_replaces_a_killed_one_and_nothing_is_lost_or_invented() {
     let name = ShmName::new("reattach");
     let opts = Options::new().capacity(64);
     let mut rx = spsc::Consumer::<u64>::create(name.as_str(), &opts).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let child = fork_child(|| {
         let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts).unwrap();
         for v in 0..40 {
@@ -223,13 +223,12 @@ fn a_new_producer_replaces_a_killed_one_and_nothing_is_lost_or_invented() {
         // Killed mid-write: slots written but never committed.
         let mut chunk = tx.write_chunk(10).unwrap();
         chunk.as_mut_slices().0.fill(u64::MAX);
-        nix::unistd::write(&ready_tx, b"!").unwrap();
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    let mut byte = [0u8; 1];
-    nix::unistd::read(&ready_rx, &mut byte).unwrap();
+    ready.wait(&child, WAIT);
     child.kill();
     for v in 0..40 {
         assert_eq!(rx.pop_blocking(None), Ok(v));

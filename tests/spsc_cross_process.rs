@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backoff, Child, ShmName, Watchdog, fork_child, panic_text};
+use common::{Backoff, Child, Ready, ShmName, Watchdog, fork_child, panic_text};
 use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, spsc};
 
 const ITEMS: u64 = 10_000_000;
@@ -172,16 +172,15 @@ fn a_killed_endpoints_role_is_free_again() {
     let _dog = Watchdog::new("role after SIGKILL", WAIT);
     let name = ShmName::new("killed");
     let mut tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let child = fork_child(|| {
         let _rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("open");
-        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    let mut byte = [0u8; 1];
-    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    ready.wait(&child, WAIT);
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
     assert!(matches!(err, OpenError::RoleTaken { .. }), "{err}");
     tx.push(5).unwrap();
