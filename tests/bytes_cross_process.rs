@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ShmName, Watchdog, fork_child};
+use common::{Ready, ShmName, Watchdog, fork_child};
 use shmlane::{Options, PopError, bytes};
 
 const WAIT: Duration = Duration::from_secs(240);
@@ -168,13 +168,16 @@ fn a_killed_producer_is_drained_then_disconnected() {
     let opts = Options::new().capacity(1 << 12);
     let (tx, mut rx) = bytes::pair(&opts).unwrap();
     let max = 200;
-    let child = fork_child(move || {
+    let ready = Ready::new();
+    let child = fork_child(|| {
         let mut tx = tx;
         for seq in 0..5 {
             let mut frame = vec![0; frame_len(seq, max)];
             fill(&mut frame, seq);
             tx.send(&frame).unwrap();
         }
+        // All five are in the ring (they fit in it whole) before the kill.
+        ready.signal();
         // Die without detaching: the consumer learns it from the lock.
         std::thread::sleep(Duration::from_secs(600));
         0
@@ -182,6 +185,7 @@ fn a_killed_producer_is_drained_then_disconnected() {
     let mut buf = Vec::new();
     rx.recv(&mut buf).unwrap();
     check(&buf, 0, max).unwrap();
+    ready.wait(&child, WAIT);
     child.kill();
     for seq in 1..5 {
         rx.recv(&mut buf).unwrap();

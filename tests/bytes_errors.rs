@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ShmName, put_u32, put_u64, raw_mapping};
+use common::{ShmName, incompatible_field, put_u32, put_u64, raw_mapping};
 use memmap2::MmapMut;
 use shmlane::bytes::{self, Overflow};
 use shmlane::test_support::HeaderOffsets;
@@ -172,13 +172,6 @@ fn a_corrupted_frame_limit_or_policy_is_refused_at_open() {
         matches!(err, OpenError::Corrupted { ref corruption, .. } if corruption.found == 9),
         "{err}"
     );
-}
-
-fn incompatible_field(err: OpenError) -> &'static str {
-    match err {
-        OpenError::Incompatible { field, .. } => field,
-        other => panic!("expected Incompatible, got {other}"),
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Child, SharedBytes, ShmName, Watchdog, fork_child};
+use common::{Child, Ready, SharedBytes, ShmName, Watchdog, fork_child};
 use shmlane::{OpenError, Options, PopError, mpmc};
 
 const WAIT: Duration = Duration::from_secs(240);
@@ -154,7 +154,7 @@ fn a_producer_killed_holding_a_reservation_stalls_nobody() {
     let counts = SharedBytes::new((2 * PRODUCERS * PER) as usize);
     let creator = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
     let readers = consumers(&name, &counts, PER, 0);
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let stopped = fork_child(|| {
         let mut tx = mpmc::Sender::<u64>::open(name.as_str(), &opts()).expect("open");
         for seq in 0..BEFORE_KILL {
@@ -163,13 +163,12 @@ fn a_producer_killed_holding_a_reservation_stalls_nobody() {
         // Stop between reserve and commit, as a crash there would.
         let mut slot = tx.reserve_blocking().expect("reserve");
         *slot.get_mut() = PARTIAL;
-        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    let mut byte = [0u8; 1];
-    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    ready.wait(&stopped, WAIT);
     // Producer 0 sends its items past the dead claim while it still holds.
     let runner = fork_child(|| produce(&name, 0, PER));
     stopped.kill();
@@ -200,7 +199,7 @@ fn a_consumer_killed_mid_receive_loses_nothing() {
     let creator = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
     // Before anything else: a consumer that claims the first item and
     // stops in the middle of receiving it.
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let stalled = fork_child(|| {
         let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).expect("open");
         loop {
@@ -210,14 +209,13 @@ fn a_consumer_killed_mid_receive_loses_nothing() {
                 Err(e) => panic!("{e}"),
             }
         }
-        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
     let writers = [0, 1].map(|id| fork_child(|| produce(&name, id, PER)));
-    let mut byte = [0u8; 1];
-    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    ready.wait(&stalled, WAIT);
     stalled.kill();
     let readers = consumers(&name, &counts, PER, 1);
     // The recovered item may come after later ones of its producer (the
@@ -233,16 +231,15 @@ fn the_participant_limit_holds_across_processes_and_frees_with_death() {
     let name = ShmName::new("mpmc-limit");
     let opts = Options::new().participants(2);
     let _creator = mpmc::Receiver::<u64>::create(name.as_str(), &opts).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let holder = fork_child(|| {
         let _tx = mpmc::Sender::<u64>::open(name.as_str(), &Options::new()).expect("open");
-        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    let mut byte = [0u8; 1];
-    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    ready.wait(&holder, WAIT);
     let err = mpmc::Sender::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
     assert!(
         matches!(err, OpenError::TooManyParticipants { limit: 2, .. }),

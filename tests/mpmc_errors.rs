@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ShmName, raw_mapping};
+use common::{ShmName, incompatible_field, raw_mapping};
 use memmap2::MmapMut;
 use shmlane::test_support::HeaderOffsets;
 use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, mpmc, spsc};
@@ -28,13 +28,6 @@ fn opts() -> Options {
 fn put_stamp(map: &mut MmapMut, slot: usize, stamp: u64) {
     let offset = map.len() - (CAPACITY - slot) * STRIDE;
     map[offset..offset + 8].copy_from_slice(&stamp.to_ne_bytes());
-}
-
-fn incompatible_field(err: OpenError) -> &'static str {
-    match err {
-        OpenError::Incompatible { field, .. } => field,
-        other => panic!("expected Incompatible, got {other}"),
-    }
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! Push, pop, commit and release never touch the heap: a counting global
-//! allocator counts this thread's allocations around them.
+//! Push, pop, send, receive, commit and release, of every ring kind, never
+//! touch the heap: a counting global allocator counts this thread's
+//! allocations around them.
 #![cfg(not(shmlane_loom))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use shmlane::{Options, mpmc, spsc};
+use shmlane::{GrantError, Options, PopError, bytes, mpmc, spsc};
 
 struct CountingAllocator;
 
@@ -72,6 +73,54 @@ fn exercise_mpmc(tx: &mut mpmc::Sender<u64>, rx: &mut mpmc::Receiver<u64>) {
         // Full and empty are errors without allocation too.
         while tx.try_send(round).is_ok() {}
         while rx.try_recv().is_ok() {}
+    }
+}
+
+/// `buf` is the receive buffer, allocated by the caller with room for the
+/// largest frame: growing it would be the caller's allocation.
+fn exercise_bytes(tx: &mut bytes::Producer, rx: &mut bytes::Consumer, buf: &mut Vec<u8>) {
+    let payload = [7u8; 40];
+    for round in 0..1000usize {
+        let len = 1 + round % payload.len();
+        tx.try_send(&payload[..len]).unwrap();
+        let mut grant = tx.grant(len).unwrap();
+        grant.fill(round as u8);
+        assert_eq!(grant.commit(len), len);
+        // A dropped grant publishes nothing.
+        assert_eq!(tx.grant(len).map(|grant| grant.len()), Ok(len));
+        assert_eq!(rx.try_recv(buf), Ok(len));
+        assert_eq!(buf.as_slice(), &payload[..len]);
+        let frame = rx.read().unwrap();
+        assert_eq!((frame.len(), frame[0]), (len, round as u8));
+        frame.release();
+        // Full and empty are errors without allocation too.
+        while tx.try_send(&payload[..len]).is_ok() {}
+        assert_eq!(tx.try_send(&payload), Err(GrantError::Full));
+        assert!(matches!(tx.grant(len), Err(GrantError::Full)));
+        while rx.read().is_ok() {}
+        assert_eq!(rx.try_recv(buf), Err(PopError::Empty));
+        assert!(matches!(rx.read(), Err(PopError::Empty)));
+    }
+}
+
+#[test]
+fn the_byte_ring_hot_path_does_not_allocate() {
+    let opts = Options::new().capacity(512).max_frame(64);
+    let mut buf = Vec::with_capacity(64);
+    let (mut tx, mut rx) = bytes::heap_pair(&opts).unwrap();
+    assert_eq!(
+        allocations_during(|| exercise_bytes(&mut tx, &mut rx, &mut buf)),
+        0,
+        "heap storage"
+    );
+    #[cfg(not(miri))]
+    {
+        let (mut tx, mut rx) = bytes::pair(&opts).unwrap();
+        assert_eq!(
+            allocations_during(|| exercise_bytes(&mut tx, &mut rx, &mut buf)),
+            0,
+            "memfd storage"
+        );
     }
 }
 

@@ -6,9 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{ShmName, Watchdog, fork_child};
+use common::{Ready, ShmName, Watchdog, assert_waited, fork_child, thread_state, wait_until};
+use nix::sys::signal::{Signal, raise};
+use nix::unistd::{getpid, gettid};
 use shmlane::{
     OpenError, Options, PopError, PushError, SEM_VALUE_MAX, SemError, Semaphore, WaitStrategy,
     Waiter, WriteChunkError, spsc,
@@ -89,27 +91,36 @@ fn timeouts_in_both_directions_hand_the_value_back() {
     ] {
         let opts = Options::new().capacity(1).wait_strategy(strategy);
         let (mut tx, mut rx) = spsc::pair::<u64>(&opts).unwrap();
-        let short = Duration::from_millis(30);
+        let timeout = Duration::from_millis(30);
+        let short = timeout;
+        let start = Instant::now();
         assert_eq!(
             rx.recv_timeout(short),
             Err(PopError::Timeout),
             "{strategy:?}"
         );
+        assert_waited(start, timeout, &format!("{strategy:?} pop"));
         tx.push(1).unwrap();
+        let start = Instant::now();
         assert_eq!(
             tx.send_timeout(2, short),
             Err(PushError::Timeout(2)),
             "{strategy:?}"
         );
+        assert_waited(start, timeout, &format!("{strategy:?} push"));
+        let start = Instant::now();
         assert!(matches!(
             tx.write_chunk_timeout(1, short),
             Err(WriteChunkError::Timeout)
         ));
+        assert_waited(start, timeout, &format!("{strategy:?} write_chunk"));
         assert_eq!(rx.recv_timeout(short), Ok(1));
+        let start = Instant::now();
         assert!(matches!(
             rx.read_chunk_timeout(1, short),
             Err(PopError::Timeout)
         ));
+        assert_waited(start, timeout, &format!("{strategy:?} read_chunk"));
         let stats = rx.stats();
         assert!(stats.full_waits >= 2 && stats.empty_waits >= 2, "{stats:?}");
     }
@@ -119,32 +130,43 @@ fn timeouts_in_both_directions_hand_the_value_back() {
 fn a_killed_producer_is_noticed_after_the_drain() {
     let _dog = Watchdog::new("SIGKILLed producer", WAIT);
     let (tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(8)).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    // Borrowed: the `move` closure takes `tx`, not the pipe.
+    let ready = &Ready::new();
+    let (parent, sleeper) = (getpid(), gettid());
     let child = fork_child(move || {
         let mut tx = tx;
         for v in 0..5 {
             tx.push(v).unwrap();
         }
-        nix::unistd::write(&ready_tx, b"!").unwrap();
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        ready.signal();
+        // Die only once the consumer sleeps in its second wait (the first
+        // times out), so that SIGKILL finds it asleep.
+        wait_until("the consumer asleep in its second wait", WAIT, || {
+            tx.stats().empty_waits >= 2 && thread_state(parent, sleeper) == Some('S')
+        });
+        raise(Signal::SIGKILL).unwrap();
+        unreachable!("SIGKILL ends the process")
     });
-    let mut byte = [0u8; 1];
-    nix::unistd::read(&ready_rx, &mut byte).unwrap();
+    ready.wait(&child, WAIT);
     // While the producer lives, a blocking pop after the drain times out.
     for v in 0..5 {
         assert_eq!(rx.recv(), Ok(v));
     }
+    let start = Instant::now();
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(120)),
         Err(PopError::Timeout)
     );
+    assert_waited(
+        start,
+        Duration::from_millis(120),
+        "pop with the producer alive",
+    );
     assert!(!rx.is_disconnected());
-    child.kill();
     // SIGKILL wakes nobody: the sleeper's liveness tick notices the lock gone.
     assert_eq!(rx.recv(), Err(PopError::Disconnected));
     assert!(rx.is_disconnected());
+    assert_eq!(child.wait(WAIT), 128 + Signal::SIGKILL as i32);
 }
 
 #[test]
@@ -168,20 +190,22 @@ fn a_dropped_or_killed_consumer_disconnects_the_producer() {
     assert_eq!(tx.send(9), Err(PushError::Disconnected(9)));
     // Killed while the producer waits on a full ring.
     let (mut tx, rx) = spsc::pair::<u64>(&Options::new().capacity(1)).unwrap();
+    let (parent, waiter) = (getpid(), gettid());
     let child = fork_child(move || {
         let mut rx = rx;
         let _ = rx.recv(); // attach, take one, then hang
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        // ...until the producer sleeps on the full ring: die there.
+        wait_until("the producer asleep on the full ring", WAIT, || {
+            rx.stats().full_waits >= 1 && thread_state(parent, waiter) == Some('S')
+        });
+        raise(Signal::SIGKILL).unwrap();
+        unreachable!("SIGKILL ends the process")
     });
     tx.send(1).unwrap();
-    while !tx.is_empty() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until("the consumer took the first item", WAIT, || tx.is_empty());
     tx.push(2).unwrap();
-    child.kill();
     assert_eq!(tx.send(3), Err(PushError::Disconnected(3)));
+    assert_eq!(child.wait(WAIT), 128 + Signal::SIGKILL as i32);
 }
 
 #[test]
@@ -190,7 +214,7 @@ fn a_new_producer_replaces_a_killed_one_and_nothing_is_lost_or_invented() {
     let name = ShmName::new("reattach");
     let opts = Options::new().capacity(64);
     let mut rx = spsc::Consumer::<u64>::create(name.as_str(), &opts).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let child = fork_child(|| {
         let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts).unwrap();
         for v in 0..40 {
@@ -199,13 +223,12 @@ fn a_new_producer_replaces_a_killed_one_and_nothing_is_lost_or_invented() {
         // Killed mid-write: slots written but never committed.
         let mut chunk = tx.write_chunk(10).unwrap();
         chunk.as_mut_slices().0.fill(u64::MAX);
-        nix::unistd::write(&ready_tx, b"!").unwrap();
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    let mut byte = [0u8; 1];
-    nix::unistd::read(&ready_rx, &mut byte).unwrap();
+    ready.wait(&child, WAIT);
     child.kill();
     for v in 0..40 {
         assert_eq!(rx.recv(), Ok(v));
@@ -296,10 +319,12 @@ fn a_semaphore_guards_a_shared_counter_across_processes() {
 fn semaphore_errors_are_typed() {
     let sem = Semaphore::anonymous(0).unwrap();
     assert_eq!(sem.try_wait(), Err(SemError::WouldBlock));
+    let start = Instant::now();
     assert_eq!(
         sem.wait_timeout(Duration::from_millis(20)),
         Err(SemError::Timeout)
     );
+    assert_waited(start, Duration::from_millis(20), "semaphore wait");
     sem.post().unwrap();
     assert_eq!(sem.value(), 1);
     assert_eq!(sem.try_wait(), Ok(()));

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backoff, Child, ShmName, Watchdog, fork_child};
+use common::{Backoff, Child, Ready, ShmName, Watchdog, fork_child, panic_text};
 use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, spsc};
 
 const ITEMS: u64 = 10_000_000;
@@ -172,16 +172,15 @@ fn a_killed_endpoints_role_is_free_again() {
     let _dog = Watchdog::new("role after SIGKILL", WAIT);
     let name = ShmName::new("killed");
     let mut tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
-    let (ready_rx, ready_tx) = nix::unistd::pipe().unwrap();
+    let ready = Ready::new();
     let child = fork_child(|| {
         let _rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("open");
-        nix::unistd::write(&ready_tx, b"!").expect("signal ready");
+        ready.signal();
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    let mut byte = [0u8; 1];
-    assert_eq!(nix::unistd::read(&ready_rx, &mut byte).unwrap(), 1);
+    ready.wait(&child, WAIT);
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
     assert!(matches!(err, OpenError::RoleTaken { .. }), "{err}");
     tx.push(5).unwrap();
@@ -193,4 +192,36 @@ fn a_killed_endpoints_role_is_free_again() {
         Ok(5),
         "committed item survives the consumer's death"
     );
+}
+
+#[test]
+fn a_childs_panic_message_reaches_the_parents_failure() {
+    let _dog = Watchdog::new("a panicking child", WAIT);
+    let child = fork_child(|| {
+        let code = 7;
+        panic!("the child's own words, code {code}")
+    });
+    let line = line!() - 2;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child.wait(WAIT)))
+        .expect_err("waiting for a child that panicked panics");
+    let text = panic_text(caught.as_ref());
+    assert!(text.contains("the child's own words, code 7"), "{text}");
+    assert!(text.contains(&format!("{}:{line}:", file!())), "{text}");
+    assert!(text.contains("exit code 101"), "{text}");
+    // Text on the child's fd 2 (past the output capture) is reported too.
+    let child = fork_child(|| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "written straight to fd 2");
+        3
+    });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child.wait(WAIT)))
+        .expect_err("a failed child that said something");
+    let text = panic_text(caught.as_ref());
+    assert!(
+        text.contains("written straight to fd 2") && text.contains("exit code 3"),
+        "{text}"
+    );
+    // A child that succeeds is not a failure.
+    let child = fork_child(|| 0);
+    assert_eq!(child.wait(WAIT), 0);
 }

@@ -6,9 +6,12 @@ mod common;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{ShmName, fork_child, put_u32, put_u64, raw_mapping};
+use common::{
+    Ready, ShmName, corruption, fork_child, incompatible, incompatible_field, put_u32, put_u64,
+    raw_mapping, wait_until_sleeping,
+};
 use memmap2::MmapMut;
 use shmlane::test_support::HeaderOffsets;
 use shmlane::{OpenError, Options, PopError, spsc};
@@ -33,24 +36,12 @@ fn create_of_an_existing_name_is_already_exists() {
     assert!(matches!(err, OpenError::AlreadyExists { .. }), "{err}");
 }
 
-fn incompatible_field(err: OpenError) -> (&'static str, String, String) {
-    match err {
-        OpenError::Incompatible {
-            field,
-            expected,
-            found,
-            ..
-        } => (field, expected, found),
-        other => panic!("expected Incompatible, got {other}"),
-    }
-}
-
 #[test]
 fn another_type_is_incompatible_naming_the_field() {
     let name = ShmName::new("type");
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
     let err = spsc::Consumer::<u32>::open(name.as_str(), &Options::new()).unwrap_err();
-    let (field, expected, found) = incompatible_field(err);
+    let (field, expected, found) = incompatible(err);
     assert_eq!(field, "slot type size/align");
     assert!(
         expected.contains("u32") && found.contains("u64"),
@@ -58,7 +49,7 @@ fn another_type_is_incompatible_naming_the_field() {
     );
     // Same size and alignment, another type: the type name decides.
     let err = spsc::Consumer::<i64>::open(name.as_str(), &Options::new()).unwrap_err();
-    let (field, expected, found) = incompatible_field(err);
+    let (field, expected, found) = incompatible(err);
     assert_eq!(
         (field, expected.as_str(), found.as_str()),
         ("type", "i64", "u64")
@@ -72,7 +63,7 @@ fn a_schema_id_replaces_the_type_name_check() {
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &opts).unwrap();
     spsc::Consumer::<i64>::open(name.as_str(), &opts).expect("same schema, same size/align");
     let err = spsc::Consumer::<i64>::open(name.as_str(), &Options::new().schema_id(8)).unwrap_err();
-    assert_eq!(incompatible_field(err).0, "schema_id");
+    assert_eq!(incompatible_field(err), "schema_id");
 }
 
 #[test]
@@ -81,7 +72,7 @@ fn another_capacity_is_incompatible_and_none_adopts_the_segments() {
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new().capacity(64)).unwrap();
     let err =
         spsc::Consumer::<u64>::open(name.as_str(), &Options::new().capacity(128)).unwrap_err();
-    let (field, expected, found) = incompatible_field(err);
+    let (field, expected, found) = incompatible(err);
     assert_eq!(
         (field, expected.as_str(), found.as_str()),
         ("capacity", "128", "64")
@@ -101,7 +92,7 @@ fn another_layout_version_is_incompatible() {
     );
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
     assert_eq!(
-        incompatible_field(err),
+        incompatible(err),
         (
             "layout_version",
             shmlane::test_support::LAYOUT_VERSION.to_string(),
@@ -116,14 +107,7 @@ fn another_ring_kind_is_incompatible() {
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
     put_u32(&mut raw_mapping(&name), HeaderOffsets::get().kind, 77);
     let err = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).unwrap_err();
-    assert_eq!(incompatible_field(err).0, "ring kind");
-}
-
-fn corruption(err: OpenError) -> shmlane::Corruption {
-    match err {
-        OpenError::Corrupted { corruption, .. } => corruption,
-        other => panic!("expected Corrupted, got {other}"),
-    }
+    assert_eq!(incompatible_field(err), "ring kind");
 }
 
 #[test]
@@ -203,8 +187,11 @@ fn an_uninitialised_segment_times_out_and_a_garbage_init_state_is_corrupted() {
         .open(name.path())
         .unwrap();
     file.set_len(1 << 16).unwrap();
-    let opts = Options::new().open_timeout(Duration::from_millis(30));
+    let timeout = Duration::from_millis(30);
+    let opts = Options::new().open_timeout(timeout);
+    let start = Instant::now();
     let err = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap_err();
+    assert!(start.elapsed() >= timeout, "gave up early");
     assert!(
         matches!(err, OpenError::Timeout { waited_ms, .. } if waited_ms >= 30),
         "{err}"
@@ -230,17 +217,19 @@ fn open_waits_for_a_creator_that_is_still_initialising() {
         .create_new(true)
         .open(name.path())
         .unwrap();
+    let ready = Ready::new();
     let child = fork_child(|| {
         let opts = Options::new().open_timeout(Duration::from_secs(20));
+        ready.signal();
         match spsc::Consumer::<u64>::open(name.as_str(), &opts) {
             Ok(_) => 0,
-            Err(e) => {
-                eprintln!("child open: {e}");
-                1
-            }
+            Err(e) => panic!("child open: {e}"),
         }
     });
-    std::thread::sleep(Duration::from_millis(50));
+    // Past the signal, the child sleeps only in open's retry pause: it has
+    // looked at the empty placeholder at least once and is waiting.
+    ready.wait(&child, WAIT);
+    wait_until_sleeping(child.pid(), WAIT);
     // Now finish "creating": size the placeholder and copy in a real header.
     let donor = ShmName::new("donor");
     let _tx = spsc::Producer::<u64>::create(donor.as_str(), &Options::new()).unwrap();
@@ -341,8 +330,13 @@ fn a_second_endpoint_of_a_taken_role_is_refused() {
 #[test]
 fn without_permission_open_is_permission() {
     let name = ShmName::new("perm");
+    // Root bypasses file modes: the test switches to another user in a
+    // child, which only root may do.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root (to setuid to another user in a child)");
+        return;
+    }
     let _tx = spsc::Producer::<u64>::create(name.as_str(), &Options::new()).unwrap();
-    // Root bypasses file modes: try as an unprivileged user in a child.
     let child = fork_child(|| {
         if nix::unistd::setuid(nix::unistd::Uid::from_raw(65534)).is_err() {
             return 2;
