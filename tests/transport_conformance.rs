@@ -21,15 +21,13 @@ mod transport_support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{ShmName, Watchdog};
+use common::{ShmName, Watchdog, assert_both_succeed, assert_waited, fork_child};
 use shmlane::transport::{
     self, Config, ConnectError, Framing, Receiver, RecvError, SendError, Sender,
 };
-use transport_support::{
-    QueueName, SysvKey, TempPath, assert_both_succeed, assert_waited, fork_reporting, timed,
-};
+use transport_support::{QueueName, SysvKey, TempPath};
 
 // ---------------------------------------------------------------------------
 // The allocator: counts this thread's allocations and remembers the
@@ -487,7 +485,7 @@ fn child_to_parent(kind: &Kind) {
     let lines = kind.lines();
     // The parent's copy of the sender goes with the closure when the fork
     // returns: the child's is the only one left.
-    let child = fork_reporting(move || {
+    let child = fork_child(move || {
         let mut tx = tx;
         let mut msg = Vec::new();
         for seq in 0..STREAM_COUNT {
@@ -495,6 +493,7 @@ fn child_to_parent(kind: &Kind) {
             tx.send(&msg)
                 .unwrap_or_else(|e| panic!("child: send {seq}: {e}"));
         }
+        0
     });
     let received = (|| {
         let (mut buf, mut expected) = (Vec::new(), Vec::new());
@@ -525,7 +524,7 @@ fn parent_to_child(kind: &Kind) {
     let lines = kind.lines();
     let mut tx_slot = Some(tx);
     let tx_in_child = &mut tx_slot;
-    let child = fork_reporting(move || {
+    let child = fork_child(move || {
         // The child's copy of the sender, unused: closing it is what lets
         // the child see the end once the parent's sender goes (a pipe's
         // reader sees the end only when no write end is open anywhere).
@@ -548,6 +547,7 @@ fn parent_to_child(kind: &Kind) {
             is_disconnected(&end),
             "child: after the last message: {end:?}"
         );
+        0
     });
     let mut tx = tx_slot.take().expect("the parent keeps its sender");
     let sent = (|| {
@@ -568,9 +568,10 @@ fn timeouts_both_ways(kind: &Kind) {
     let mut buf = Vec::new();
     assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
     let timeout = Duration::from_millis(20);
-    let (received, took) = timed(|| rx.recv_timeout(&mut buf, timeout));
+    let start = Instant::now();
+    let received = rx.recv_timeout(&mut buf, timeout);
     assert!(matches!(received, Err(RecvError::Timeout)), "{received:?}");
-    assert_waited(took, timeout, "the receive");
+    assert_waited(start, timeout, "the receive");
     // Fill the channel with max-size messages until it refuses one.
     let fill = if kind.lines() { b'f' } else { 0x5a };
     let big = vec![fill; MAX];
@@ -584,9 +585,10 @@ fn timeouts_both_ways(kind: &Kind) {
         assert!(accepted < 1_000_000, "the channel never filled");
     }
     assert!(accepted > 0);
-    let (sent, took) = timed(|| tx.send_timeout(&big, timeout));
+    let start = Instant::now();
+    let sent = tx.send_timeout(&big, timeout);
     assert!(matches!(sent, Err(SendError::Timeout)), "{sent:?}");
-    assert_waited(took, timeout, "the send");
+    assert_waited(start, timeout, "the send");
     // Everything accepted arrives whole, then a last message (which
     // first finishes a message the kernel took only in part).
     std::thread::scope(|s| {

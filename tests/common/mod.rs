@@ -190,6 +190,35 @@ impl Child {
     /// something (a panic, or text on its fd 2) makes this panic with that
     /// report, so that the child's own words are in the test's failure.
     pub fn wait(mut self, limit: Duration) -> i32 {
+        let code = self.reap(limit);
+        if code != 0 && !self.text.borrow().is_empty() {
+            panic!(
+                "child {} failed with exit code {code}{}",
+                self.pid,
+                self.report()
+            );
+        }
+        code
+    }
+
+    /// Waits like [`Child::wait`], but gives a failure back instead of
+    /// panicking: `Err` with the exit code and the child's report unless it
+    /// exited 0. For a test that puts the child's failure together with its
+    /// own (see [`assert_both_succeed`]).
+    pub fn finish(mut self, limit: Duration) -> Result<(), String> {
+        match self.reap(limit) {
+            0 => Ok(()),
+            code => Err(format!(
+                "child {} failed with exit code {code}{}",
+                self.pid,
+                self.report_or_nothing()
+            )),
+        }
+    }
+
+    /// Waits up to `limit` for the child's exit code and reaps it; kills it
+    /// and panics past that.
+    fn reap(&mut self, limit: Duration) -> i32 {
         let start = Instant::now();
         let code = loop {
             // Drained while waiting: a child blocked on a full pipe would
@@ -213,13 +242,6 @@ impl Child {
         };
         self.reaped = true;
         self.drain_report();
-        if code != 0 && !self.text.borrow().is_empty() {
-            panic!(
-                "child {} failed with exit code {code}{}",
-                self.pid,
-                self.report()
-            );
-        }
         code
     }
 
@@ -244,6 +266,14 @@ impl Child {
             String::new()
         } else {
             format!("; it reported:\n{}", String::from_utf8_lossy(&text))
+        }
+    }
+
+    /// [`Child::report`], saying so when the child reported nothing.
+    fn report_or_nothing(&self) -> String {
+        match self.report() {
+            text if text.is_empty() => "; it reported nothing".to_owned(),
+            text => text,
         }
     }
 
@@ -273,6 +303,31 @@ impl Child {
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitpid(self.pid, None);
         self.reaped = true;
+    }
+}
+
+/// Fails the test unless both the parent's side (`parent`) and the child
+/// succeeded, with both sides' failures in the message. A parent that
+/// failed kills the child rather than wait for it (it may be waiting for
+/// the parent), and reports what the child said until then.
+#[track_caller]
+pub fn assert_both_succeed(parent: Result<(), String>, mut child: Child, limit: Duration) {
+    match parent {
+        Ok(()) => {
+            if let Err(child_failure) = child.finish(limit) {
+                panic!("{child_failure}");
+            }
+        }
+        Err(parent_failure) => {
+            let _ = kill(child.pid, Signal::SIGKILL);
+            let _ = waitpid(child.pid, None);
+            child.reaped = true;
+            panic!(
+                "{parent_failure}\n(child {} killed for it{})",
+                child.pid,
+                child.report_or_nothing()
+            );
+        }
     }
 }
 
@@ -455,6 +510,21 @@ pub fn process_state(pid: Pid) -> Option<char> {
 /// [`process_state`]).
 pub fn thread_state(pid: Pid, tid: Pid) -> Option<char> {
     state_in(&format!("/proc/{pid}/task/{tid}/stat"))
+}
+
+/// Whether this process's thread `tid` is blocked in a sleep
+/// (`nanosleep`/`clock_nanosleep`), as `/proc/self/task/TID/syscall`
+/// shows: its first field is the number of the syscall a blocked thread is
+/// in (`running` for a running one). Narrower than [`thread_state`]'s 'S',
+/// which a futex or a poll also gives.
+pub fn thread_is_sleeping(tid: Pid) -> bool {
+    let path = format!("/proc/self/task/{tid}/syscall");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let syscall = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<libc::c_long>().ok());
+    matches!(syscall, Some(n) if n == libc::SYS_nanosleep || n == libc::SYS_clock_nanosleep)
 }
 
 fn state_in(path: &str) -> Option<char> {
