@@ -8,16 +8,22 @@
 //! atomics have no integer layout to overlay on a mapping).
 
 mod header;
+mod layout;
 #[cfg(not(shmlane_loom))]
 mod mapped;
 pub(crate) mod peer;
+mod snapshot;
 mod storage;
 
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
 pub use header::HeaderOffsets;
-pub(crate) use header::{Counters, Header, Layout, PeerSlot, RingKind, Strict, WakeWord};
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
-pub(crate) use header::{LAYOUT_VERSION, MIN_FRAME_RING_BYTES};
+pub(crate) use header::LAYOUT_VERSION;
+pub(crate) use header::{Counters, Header, PeerSlot, WakeWord};
+#[cfg(all(feature = "test-support", not(shmlane_loom)))]
+pub(crate) use layout::MIN_FRAME_RING_BYTES;
+pub(crate) use layout::{Layout, RingKind};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;
+pub(crate) use snapshot::Strict;
 pub(crate) use storage::{FreshCell, Heap, Storage};

@@ -1,0 +1,514 @@
+//! The writing end of a byte ring, and its in-place [`Grant`].
+
+use std::time::{Duration, Instant};
+
+#[cfg(not(shmlane_loom))]
+use super::frame::payload_ptr;
+use super::frame::{FRAME_DATA, FRAME_PADDING, Placement, copy_to_ring, frame_word, payload_words};
+use super::{Overflow, RingMemory, Stats, Wake, stats};
+#[cfg(not(shmlane_loom))]
+use super::{Source, open_or_create};
+use crate::error::{Corruption, GrantError, OpenError};
+use crate::options::{Options, WaitStrategy};
+#[cfg(not(shmlane_loom))]
+use crate::segment::{RingKind, peer::Role};
+use crate::sync::{Ordering, spin_hint};
+use crate::wait::{self, Limit};
+
+/// The writing end of a byte ring. Exactly one may be attached at a time.
+pub struct Producer {
+    pub(super) ring: RingMemory<u64>,
+    /// Next position to write; the segment's `tail` mirrors it.
+    pub(super) tail: u64,
+    /// Last `head` read from the segment; `tail - cached_head <= capacity`.
+    cached_head: u64,
+    max_frame: u64,
+    overflow: Overflow,
+    strategy: WaitStrategy,
+    /// A grant was refused because the consumer was gone: every grant
+    /// re-reads `head` and the consumer's state until one is seen again.
+    consumer_was_gone: bool,
+    /// Where dropped frames are written ([`Overflow::DropNewest`]); grows to
+    /// the largest dropped grant, then is reused.
+    scratch: Vec<u8>,
+}
+
+/// What a look for room found.
+enum Room {
+    /// The frame fits at this placement.
+    Fits(Placement),
+    /// It does not, as of this look.
+    Full,
+}
+
+impl Producer {
+    /// Creates the named byte ring `name` and attaches as its producer.
+    /// `opts` sets the capacity in bytes (default
+    /// [`DEFAULT_BYTES_CAPACITY`](super::DEFAULT_BYTES_CAPACITY)), the max frame and the overflow policy.
+    #[cfg(not(shmlane_loom))]
+    pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let ring = RingMemory::named(Source::Create(name), RingKind::Bytes, Role::Producer, opts)?;
+        Self::attach(ring, opts)
+    }
+
+    /// Opens the named byte ring `name` and attaches as its producer; fails
+    /// with [`OpenError::RoleTaken`] while another live producer is
+    /// attached. A replacement of a dead producer continues after the last
+    /// committed frame.
+    #[cfg(not(shmlane_loom))]
+    pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let ring = RingMemory::named(Source::Open(name), RingKind::Bytes, Role::Producer, opts)?;
+        Self::attach(ring, opts)
+    }
+
+    pub(super) fn attach(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
+        let (_, tail) = ring.positions()?;
+        let layout = ring.layout();
+        let overflow = Overflow::from_code(layout.overflow).unwrap_or_default();
+        let max_frame = layout.max_frame;
+        Ok(Self {
+            // The cache starts out saying "full", so that the first grant
+            // takes the slow path, which marks the endpoint attached.
+            cached_head: tail.wrapping_sub(ring.capacity().get()),
+            ring,
+            tail,
+            max_frame,
+            overflow,
+            strategy: opts.wait_strategy.unwrap_or_default(),
+            consumer_was_gone: false,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// For `shm://`: the producer of the ring `name`, opened with `open` or
+    /// created with `create`, marked attached at first use.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn open_or_create(
+        name: &str,
+        open: &Options,
+        create: &Options,
+    ) -> Result<Self, OpenError> {
+        Self::attach(open_or_create(name, Role::Producer, open, create)?, open)
+    }
+
+    /// Whether a consumer holds the ring's consumer role now (a syscall).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn consumer_present(&self) -> bool {
+        self.ring.peer_role_held()
+    }
+
+    /// The largest frame payload this ring takes, in bytes.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame as usize
+    }
+
+    /// What this ring does when full.
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// The ring's size in bytes (frame headers and padding take part of it).
+    pub fn capacity(&self) -> usize {
+        (self.ring.capacity().get() * 8) as usize
+    }
+
+    /// The ring's counters (shared by both ends).
+    pub fn stats(&self) -> Stats {
+        stats(&self.ring)
+    }
+
+    /// Whether the consumer is gone (detached, or found dead).
+    pub fn is_disconnected(&self) -> bool {
+        self.ring.peer_gone()
+    }
+
+    /// Checks now whether an attached consumer's process is still alive (a
+    /// syscall); blocking calls do this by themselves while they wait.
+    pub fn check_peer(&self) {
+        self.ring.check_peer_alive();
+    }
+
+    /// The segment, for the fuzz targets' hostile writes.
+    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
+    pub(crate) fn memory(&self) -> &RingMemory<u64> {
+        &self.ring
+    }
+
+    /// Makes the cache say "full", so that the next call re-reads `head`.
+    pub(super) fn forget_room(&mut self) {
+        self.cached_head = self.tail.wrapping_sub(self.ring.capacity().get());
+    }
+
+    /// Poisons the endpoint; the cache then sends every call to the slow
+    /// path, which checks the poison.
+    #[cold]
+    fn poison(&mut self, found: Corruption) -> Corruption {
+        self.forget_room();
+        self.ring.poison(found)
+    }
+
+    /// Looks for room for `len` payload bytes: from the cache, else by
+    /// re-reading `head`.
+    #[inline]
+    fn find_room(&mut self, len: usize) -> Result<Room, GrantError> {
+        if len as u64 > self.max_frame {
+            return Err(GrantError::FrameTooLarge {
+                len,
+                max: self.max_frame as usize,
+            });
+        }
+        let placement = Placement::at(self.ring.capacity(), self.tail, len as u64);
+        let used = self.tail.wrapping_sub(self.cached_head);
+        if self.ring.capacity().get() - used >= placement.need() && !self.consumer_was_gone {
+            return Ok(Room::Fits(placement));
+        }
+        self.refresh_room(placement)
+    }
+
+    /// The slow half of `find_room`: the cache says there is not enough
+    /// room (or the endpoint is new, poisoned or saw the consumer leave).
+    #[cold]
+    #[inline(never)]
+    fn refresh_room(&mut self, placement: Placement) -> Result<Room, GrantError> {
+        self.ring.poisoned().map_err(GrantError::Corrupted)?;
+        self.ring.ensure_attached();
+        // SYNC: bytes-release (Acquire: the consumer is done with every
+        // frame before `head`, so its words may be overwritten)
+        let head = self.ring.head().load(Ordering::Acquire);
+        let used = match self.ring.capacity().occupied(head, self.tail) {
+            Ok(used) => used,
+            Err(corruption) => return Err(GrantError::Corrupted(self.poison(corruption))),
+        };
+        self.cached_head = head;
+        // The consumer's state is read whenever `head` is: a grant to a ring
+        // whose consumer left is refused at the latest when the ring fills.
+        self.consumer_was_gone = self.ring.peer_gone();
+        if self.consumer_was_gone {
+            self.forget_room();
+            return Err(GrantError::Disconnected);
+        }
+        if self.ring.capacity().get() - used >= placement.need() {
+            Ok(Room::Fits(placement))
+        } else {
+            Ok(Room::Full)
+        }
+    }
+
+    /// Room for a frame of `len` bytes, applying the overflow policy when
+    /// there is none: `Ok(None)` means "drop it". Waits (Block policy) when
+    /// `wait` says so, up to `deadline`.
+    fn reserve(
+        &mut self,
+        len: usize,
+        wait: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Placement>, GrantError> {
+        let mut spins = if wait {
+            wait::brief_spins(self.strategy)
+        } else {
+            0
+        };
+        loop {
+            match self.find_room(len)? {
+                Room::Fits(placement) => return Ok(Some(placement)),
+                Room::Full => match self.overflow {
+                    Overflow::DropNewest => return Ok(None),
+                    Overflow::Fail => return Err(GrantError::Full),
+                    Overflow::Block if !wait => return Err(GrantError::Full),
+                    Overflow::Block if spins > 0 => {
+                        spins -= 1;
+                        spin_hint();
+                    }
+                    Overflow::Block => self.wait_for_room(len, deadline)?,
+                },
+            }
+        }
+    }
+
+    /// Sleeps until `len` bytes fit, the consumer is gone or `deadline`
+    /// passes.
+    #[cold]
+    fn wait_for_room(&mut self, len: usize, deadline: Option<Instant>) -> Result<(), GrantError> {
+        let ring = &self.ring;
+        let need = Placement::at(ring.capacity(), self.tail, len as u64).need();
+        let tail = self.tail;
+        let fits = || {
+            // SYNC: bytes-release
+            let head = ring.head().load(Ordering::Acquire);
+            let used = ring.capacity().occupied(head, tail)?;
+            Ok(ring.capacity().get() - used >= need)
+        };
+        match ring.block_until_progress(self.strategy, deadline, fits) {
+            // The next look re-reads `head` and the consumer's state.
+            Some(Wake::Ready | Wake::Disconnected) => {
+                self.forget_room();
+                Ok(())
+            }
+            Some(Wake::Corrupted(corruption)) => {
+                Err(GrantError::Corrupted(self.poison(corruption)))
+            }
+            None => Err(GrantError::Timeout),
+        }
+    }
+
+    /// Writes the frame headers of a frame of `len` bytes at `placement` and
+    /// publishes it (its payload written already).
+    fn publish_frame(&mut self, placement: Placement, len: u64) {
+        if placement.padding > 0 {
+            let filler = (placement.padding - 1) * 8;
+            self.write_word(self.tail, frame_word(filler, FRAME_PADDING));
+        }
+        let start = self.tail.wrapping_add(placement.padding);
+        self.write_word(start, frame_word(len, FRAME_DATA));
+        self.tail = start.wrapping_add(1 + payload_words(len));
+        // SYNC: bytes-publish (Release: the frame's header and payload
+        // writes happen-before the consumer's Acquire load that sees `tail`)
+        self.ring.tail().store(self.tail, Ordering::Release);
+        self.ring.notify_peer();
+    }
+
+    pub(super) fn write_word(&self, position: u64, value: u64) {
+        self.ring.slot(position).with_mut(|word| {
+            // SAFETY: the word is in the free part of the ring (the
+            // placement fit, SYNC: bytes-release) and only this producer
+            // writes free words.
+            unsafe { word.write(value) }
+        });
+    }
+
+    /// The slot of the payload of a frame placed at `placement`.
+    fn payload_slot(&self, placement: Placement) -> usize {
+        self.ring
+            .capacity()
+            .slot(self.tail.wrapping_add(placement.padding + 1))
+    }
+
+    /// Counts a dropped frame (one writer: a plain load and store).
+    fn count_drop(&self) {
+        let drops = &self.ring.counters().drops;
+        drops.store(
+            drops.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn send_with(
+        &mut self,
+        data: &[u8],
+        wait: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), GrantError> {
+        match self.reserve(data.len(), wait, deadline)? {
+            Some(placement) => {
+                copy_to_ring(&self.ring, self.payload_slot(placement), data);
+                self.publish_frame(placement, data.len() as u64);
+            }
+            None => self.count_drop(),
+        }
+        Ok(())
+    }
+
+    /// Sends one frame holding a copy of `data`, without waiting: a full
+    /// ring is [`GrantError::Full`] (policies Block and Fail) or a counted
+    /// drop (DropNewest).
+    pub fn try_send(&mut self, data: &[u8]) -> Result<(), GrantError> {
+        self.send_with(data, false, None)
+    }
+
+    /// Sends one frame holding a copy of `data`, waiting for room if the
+    /// policy is [`Overflow::Block`], waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    pub fn send(&mut self, data: &[u8]) -> Result<(), GrantError> {
+        self.send_within(data, Limit::Forever)
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error after `timeout`.
+    pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), GrantError> {
+        self.send_within(data, Limit::Timeout(timeout))
+    }
+
+    /// Like [`send`](Self::send), giving up with a timeout
+    /// error at `deadline`.
+    pub fn send_deadline(&mut self, data: &[u8], deadline: Instant) -> Result<(), GrantError> {
+        self.send_within(data, Limit::Deadline(deadline))
+    }
+
+    fn send_within(&mut self, data: &[u8], limit: Limit) -> Result<(), GrantError> {
+        self.send_with(data, true, limit.deadline())
+    }
+
+    fn grant_with(
+        &mut self,
+        len: usize,
+        wait: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Grant<'_>, GrantError> {
+        let target = match self.reserve(len, wait, deadline)? {
+            Some(placement) => GrantTarget::Ring(placement),
+            None => {
+                if self.scratch.len() < len {
+                    self.scratch.resize(len, 0);
+                }
+                GrantTarget::Dropped
+            }
+        };
+        Ok(Grant {
+            producer: self,
+            target,
+            len,
+        })
+    }
+
+    /// Hands out `len` contiguous bytes of the ring to write in place,
+    /// published by [`Grant::commit`]; see [`send`](Self::send) for a full
+    /// ring.
+    pub fn grant(&mut self, len: usize) -> Result<Grant<'_>, GrantError> {
+        self.grant_with(len, false, None)
+    }
+
+    /// Like [`grant`](Self::grant), waiting for room if the policy is
+    /// [`Overflow::Block`], waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    pub fn grant_blocking(&mut self, len: usize) -> Result<Grant<'_>, GrantError> {
+        self.grant_within(len, Limit::Forever)
+    }
+
+    /// Like [`grant_blocking`](Self::grant_blocking), giving up with a timeout
+    /// error after `timeout`.
+    pub fn grant_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<Grant<'_>, GrantError> {
+        self.grant_within(len, Limit::Timeout(timeout))
+    }
+
+    /// Like [`grant_blocking`](Self::grant_blocking), giving up with a timeout
+    /// error at `deadline`.
+    pub fn grant_deadline(
+        &mut self,
+        len: usize,
+        deadline: Instant,
+    ) -> Result<Grant<'_>, GrantError> {
+        self.grant_within(len, Limit::Deadline(deadline))
+    }
+
+    fn grant_within(&mut self, len: usize, limit: Limit) -> Result<Grant<'_>, GrantError> {
+        self.grant_with(len, true, limit.deadline())
+    }
+}
+
+/// Where a grant's bytes live.
+#[derive(Debug, Clone, Copy)]
+enum GrantTarget {
+    /// In the ring, at this placement.
+    Ring(Placement),
+    /// In the producer's scratch buffer: the frame is dropped at commit.
+    Dropped,
+}
+
+/// Room for one frame, written in place and published by
+/// [`commit`](Self::commit). Dropping it uncommitted publishes nothing.
+///
+/// The bytes are in shared memory (unless the frame is being dropped, see
+/// [`Overflow::DropNewest`]): an honest consumer does not touch them, a
+/// hostile one could while the grant lives (see SAFETY.md). They hold
+/// whatever was there before.
+pub struct Grant<'a> {
+    producer: &'a mut Producer,
+    target: GrantTarget,
+    len: usize,
+}
+
+impl Grant<'_> {
+    /// Number of bytes granted.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the grant has no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the ring was full and this frame will be dropped at commit
+    /// ([`Overflow::DropNewest`]).
+    pub fn is_dropped(&self) -> bool {
+        matches!(self.target, GrantTarget::Dropped)
+    }
+
+    /// Publishes the first `n` bytes (at most [`len`](Self::len)) as one
+    /// frame and returns how many were published (0 when the frame was
+    /// dropped).
+    pub fn commit(self, n: usize) -> usize {
+        let n = n.min(self.len);
+        match self.target {
+            GrantTarget::Ring(placement) => {
+                self.producer.publish_frame(placement, n as u64);
+                n
+            }
+            GrantTarget::Dropped => {
+                self.producer.count_drop();
+                0
+            }
+        }
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+impl std::ops::Deref for Grant<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self.target {
+            GrantTarget::Ring(placement) => {
+                let slot = self.producer.payload_slot(placement);
+                let bytes = payload_ptr(&self.producer.ring, slot, self.len);
+                // SAFETY: the payload run is inside the slot area (the
+                // placement keeps the frame before the end of the ring),
+                // free, and unseen by the consumer until commit; `len <=
+                // words * 8`; the grant borrows the producer mutably.
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr(), self.len) }
+            }
+            GrantTarget::Dropped => &self.producer.scratch[..self.len],
+        }
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+impl std::ops::DerefMut for Grant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self.target {
+            GrantTarget::Ring(placement) => {
+                let slot = self.producer.payload_slot(placement);
+                let bytes = payload_ptr(&self.producer.ring, slot, self.len);
+                // SAFETY: as in `deref`; `&mut self` makes this the only
+                // reference to the run.
+                unsafe { std::slice::from_raw_parts_mut(bytes.as_ptr(), self.len) }
+            }
+            GrantTarget::Dropped => &mut self.producer.scratch[..self.len],
+        }
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("bytes::Producer")
+            .field("segment", &self.ring.name())
+            .field("capacity", &self.capacity())
+            .field("max_frame", &self.max_frame)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("len", &self.len)
+            .field("dropped", &self.is_dropped())
+            .finish()
+    }
+}

@@ -1,0 +1,201 @@
+//! What senders and receivers share: the segment, a cursor, the owner bits
+//! of the endpoint's claims, what it last learnt about its peers, and the
+//! `head`/`tail` hints it reads and moves.
+
+use std::cell::Cell;
+
+use bytemuck::Pod;
+
+use super::RingMemory;
+use super::recovery::Stuck;
+use super::stamp::{GENERATION_SHIFT, LAP_SHIFT, ROW_SHIFT, Slot};
+use crate::error::{Corruption, OpenError};
+use crate::options::Options;
+use crate::options::WaitStrategy;
+use crate::segment::peer::{PeerStatus, Role};
+use crate::sync::{AtomicU64, Ordering};
+
+/// What both kinds of endpoint hold: the segment, a cursor, the owner bits
+/// of this endpoint's claims, and what it last learnt about its peers.
+pub(super) struct Endpoint<T: Pod> {
+    pub(super) ring: RingMemory<T, Slot<T>>,
+    /// The position this endpoint tries next.
+    pub(super) cursor: u64,
+    /// log2 of the capacity: position to lap.
+    shift: u32,
+    /// Rows of the participant table.
+    pub(super) rows: u64,
+    /// Owner bits (row and generation) of this endpoint's claims.
+    pub(super) tag: u64,
+    pub(super) strategy: WaitStrategy,
+    pub(super) stuck: Cell<Stuck>,
+    /// The roster value the peers' status was computed at, and the status.
+    peers: Cell<Option<(u32, PeerStatus)>>,
+}
+
+impl<T: Pod + Send> Endpoint<T> {
+    pub(super) fn attach(ring: RingMemory<T, Slot<T>>, opts: &Options) -> Result<Self, OpenError> {
+        let capacity = ring.capacity().get();
+        // SYNC: mpmc-hint (Acquire: as in `catch_up`)
+        let acquire = Ordering::Acquire;
+        let (head, tail) = (ring.head().load(acquire), ring.tail().load(acquire));
+        // The hints may be apart by up to the capacity either way (a
+        // receiver's release can move `head` before a sender's publish
+        // moves `tail`); further is corruption.
+        if tail.wrapping_sub(head) > capacity && head.wrapping_sub(tail) > capacity {
+            return Err(OpenError::Corrupted {
+                name: ring.name().to_owned(),
+                corruption: Corruption {
+                    what: "tail and head hints are further apart than the capacity",
+                    found: tail.wrapping_sub(head),
+                    limit: capacity,
+                },
+            });
+        }
+        let attachment = ring.attachment();
+        let tag = (u64::from(attachment.claim_generation()) << GENERATION_SHIFT)
+            | ((attachment.own_row() as u64) << ROW_SHIFT);
+        Ok(Self {
+            cursor: match ring.role() {
+                Role::Producer => tail,
+                Role::Consumer => head,
+            },
+            shift: capacity.trailing_zeros(),
+            rows: u64::from(ring.participants()),
+            tag,
+            strategy: opts.wait_strategy.unwrap_or_default(),
+            stuck: Cell::new(Stuck::default()),
+            peers: Cell::new(None),
+            ring,
+        })
+    }
+}
+
+impl<T: Pod> Endpoint<T> {
+    /// The lap bits of `position`.
+    #[inline(always)]
+    pub(super) fn base(&self, position: u64) -> u64 {
+        (position >> self.shift) << LAP_SHIFT
+    }
+
+    #[inline(always)]
+    pub(super) fn stamp(&self, position: u64) -> &AtomicU64 {
+        &self.ring.slot(position).stamp
+    }
+
+    /// Moves the cursor to this role's hint (`tail` for senders, `head`
+    /// for receivers) if that is ahead; whether it did.
+    pub(super) fn catch_up(&mut self) -> bool {
+        let index = match self.ring.role() {
+            Role::Producer => self.ring.tail(),
+            Role::Consumer => self.ring.head(),
+        };
+        // SYNC: mpmc-hint (Acquire: the slots before the hint are seen at
+        // least as far as the endpoint that moved it saw them)
+        let hint = index.load(Ordering::Acquire);
+        let ahead = (hint.wrapping_sub(self.cursor) as i64) > 0;
+        if ahead {
+            self.cursor = hint;
+        }
+        ahead
+    }
+
+    /// Records a corruption as this endpoint's poison and returns it.
+    #[cold]
+    pub(super) fn poisoned_by(&mut self, found: Corruption) -> Corruption {
+        self.ring.poison(found)
+    }
+
+    /// Whether the peers (the other role) are all gone, from the rows,
+    /// re-read only when the roster moved.
+    pub(super) fn peers_gone(&self) -> bool {
+        let roster = self.ring.roster();
+        let status = match self.peers.get() {
+            Some((seen, status)) if seen == roster => status,
+            _ => {
+                let status = self.ring.attachment().role_status(self.ring.role().peer());
+                self.peers.set(Some((roster, status)));
+                status
+            }
+        };
+        status == PeerStatus::Gone
+    }
+
+    /// Whether the peers' status is known for the current roster and is not
+    /// "gone" (one load of the read-mostly roster word).
+    #[inline(always)]
+    pub(super) fn peers_present(&self) -> bool {
+        matches!(self.peers.get(), Some((seen, status))
+            if status != PeerStatus::Gone && seen == self.ring.roster())
+    }
+}
+
+/// Moves the hint `index` forward to `next`, never back.
+///
+/// SYNC: mpmc-hint (Release, here and in `advance_slow`): an endpoint that
+/// jumps its cursor to the hint (`catch_up`, Acquire) then sees every slot
+/// before it at least as far as the mover saw it, so a slot it never
+/// looked at cannot read as an earlier lap (which would look impossible).
+/// Free on x86: the compare-exchange is a locked instruction anyway.
+#[inline(always)]
+pub(super) fn advance(index: &AtomicU64, next: u64) {
+    let current = index.load(Ordering::Relaxed);
+    if current == next.wrapping_sub(1)
+        && index
+            .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    {
+        return;
+    }
+    advance_slow(index, next);
+}
+
+/// `advance` when another endpoint moved the hint too: a bounded
+/// maximum-loop (a hostile peer changing the hint all the time cannot keep
+/// us here; the hint is only a hint).
+#[cold]
+#[inline(never)]
+fn advance_slow(index: &AtomicU64, next: u64) {
+    let mut current = index.load(Ordering::Relaxed);
+    for _ in 0..16 {
+        if (next.wrapping_sub(current) as i64) <= 0 {
+            return;
+        }
+        // SYNC: mpmc-hint (Release: as in `advance`)
+        match index.compare_exchange(current, next, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(seen) => current = seen,
+        }
+    }
+}
+
+impl<T: Pod> Endpoint<T> {
+    /// Items in the ring from the hints, clamped to `0..=capacity`.
+    pub(super) fn len(&self) -> usize {
+        let relaxed = Ordering::Relaxed;
+        let (head, tail) = (
+            self.ring.head().load(relaxed),
+            self.ring.tail().load(relaxed),
+        );
+        let used = tail.wrapping_sub(head) as i64;
+        used.clamp(0, self.ring.capacity().get() as i64) as usize
+    }
+}
+
+/// Attempts of one call's slow path before it reports full or empty: each
+/// attempt moves past a slot another endpoint took, so only a ring that
+/// many others keep changing (or a hostile one) uses them up.
+pub(super) fn walk_limit(rows: u64) -> u64 {
+    4 * rows + 64
+}
+
+impl<T: Pod> Endpoint<T> {
+    pub(super) fn describe(&self, f: &mut std::fmt::Formatter<'_>, what: &str) -> std::fmt::Result {
+        f.debug_struct(what)
+            .field("segment", &self.ring.name())
+            .field("capacity", &self.ring.capacity().get())
+            .field("row", &self.ring.attachment().own_row())
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,398 @@
+//! The receiving end of an MPMC ring.
+
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+#[cfg(not(shmlane_loom))]
+use super::Source;
+use super::endpoint::{Endpoint, advance, walk_limit};
+use super::stamp::{
+    EMPTY, FULL, LAP_SHIFT, ONE_LAP, READING, STATE_MASK, Slot, WRITING, decode, misfit,
+};
+use super::{RingMemory, Stats, Wake};
+use crate::error::{OpenError, PopError};
+use crate::options::Options;
+#[cfg(not(shmlane_loom))]
+use crate::segment::RingKind;
+use crate::segment::peer::Role;
+use crate::sync::{Ordering, spin_hint};
+use crate::wait::{self, Limit};
+
+/// The receiving end of an MPMC ring. Any number may be attached, up to the
+/// ring's participant limit (senders and receivers together).
+pub struct Receiver<T: Pod> {
+    pub(super) end: Endpoint<T>,
+}
+
+/// What a receiver's inline claim found.
+enum Fast {
+    Claimed(u64),
+    Empty,
+    Slow,
+}
+
+impl<T: Pod + Send> Receiver<T> {
+    /// Creates the named segment `name` and attaches as a receiver.
+    #[cfg(not(shmlane_loom))]
+    pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let ring = RingMemory::named(Source::Create(name), RingKind::Mpmc, Role::Consumer, opts)?;
+        Self::attach_named(ring, opts)
+    }
+
+    /// Opens the named segment `name` and attaches as a receiver;
+    /// [`OpenError::TooManyParticipants`] if the ring has its limit of live
+    /// endpoints already.
+    #[cfg(not(shmlane_loom))]
+    pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let ring = RingMemory::named(Source::Open(name), RingKind::Mpmc, Role::Consumer, opts)?;
+        Self::attach_named(ring, opts)
+    }
+
+    #[cfg(not(shmlane_loom))]
+    fn attach_named(ring: RingMemory<T, Slot<T>>, opts: &Options) -> Result<Self, OpenError> {
+        let mut receiver = Self::attach(ring, opts)?;
+        receiver.end.ring.ensure_attached();
+        Ok(receiver)
+    }
+
+    pub(super) fn attach(ring: RingMemory<T, Slot<T>>, opts: &Options) -> Result<Self, OpenError> {
+        Ok(Self {
+            end: Endpoint::attach(ring, opts)?,
+        })
+    }
+
+    /// Another receiver on the same ring (a participant of its own):
+    /// [`OpenError::TooManyParticipants`] at the limit. It uses the wait
+    /// strategy of `self`.
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        let ring = self.end.ring.duplicate(Role::Consumer)?;
+        let opts = Options::new().wait_strategy(self.end.strategy);
+        Self::attach(ring, &opts)
+    }
+}
+
+impl<T: Pod> Receiver<T> {
+    /// Removes and returns the oldest item: [`PopError::Empty`] if there
+    /// is none ready, [`PopError::Disconnected`] once every sender is gone
+    /// and every item they committed has been received.
+    ///
+    /// A slot that a sender has claimed but not yet committed holds the
+    /// receivers up (they report `Empty`); if its sender has died, the
+    /// receivers that keep polling find out after a short spin and skip it.
+    // Always inlined, as `try_send`.
+    #[inline(always)]
+    pub fn try_recv(&mut self) -> Result<T, PopError> {
+        let position = match self.claim_fast() {
+            Fast::Claimed(position) => position,
+            Fast::Empty => return Err(PopError::Empty),
+            Fast::Slow => self.claim_slow()?,
+        };
+        Ok(self.take(position))
+    }
+
+    /// Claims the item at the cursor if it is ready, the common case; says
+    /// `Empty` without leaving the inline path when nothing is claimed at
+    /// the cursor and the senders were present at the last look (the
+    /// roster has not moved since).
+    #[inline(always)]
+    fn claim_fast(&mut self) -> Fast {
+        let end = &mut self.end;
+        if !end.ring.usable() {
+            return Fast::Slow;
+        }
+        let position = end.cursor;
+        let full = end.base(position) | FULL;
+        let stamp = end.stamp(position);
+        // The empty poll reads the stamp (and the read-mostly roster).
+        let seen = stamp.load(Ordering::Relaxed);
+        if seen != full {
+            if seen == full & !STATE_MASK && end.peers_present() {
+                return Fast::Empty;
+            }
+            return Fast::Slow;
+        }
+        // SYNC: mpmc-publish (Acquire: the sender's writes of the item are
+        // visible)
+        match stamp.compare_exchange(
+            full,
+            (full & !STATE_MASK) | end.tag | READING,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => {
+                end.cursor = position.wrapping_add(1);
+                Fast::Claimed(position)
+            }
+            Err(_) => Fast::Slow,
+        }
+    }
+
+    /// Copies the claimed item out and frees its slot.
+    #[inline(always)]
+    fn take(&self, position: u64) -> T {
+        let end = &self.end;
+        let value = end.ring.slot(position).value.with(|item| {
+            // SAFETY: this receiver claimed the slot (READING with its tag)
+            // after the sender published it (SYNC: mpmc-publish); no
+            // honest endpoint writes it until we free it below; any bytes
+            // are a valid `T: Pod`.
+            unsafe { item.read() }
+        });
+        // SYNC: mpmc-release (Release: our read of the item happens-before
+        // the claim of the next lap's sender)
+        end.stamp(position)
+            .store(end.base(position).wrapping_add(ONE_LAP), Ordering::Release);
+        end.ring.notify_peer();
+        advance(end.ring.head(), position.wrapping_add(1));
+        value
+    }
+
+    /// The slow half of `try_recv`: anything but a ready item at the
+    /// cursor. Also where this endpoint marks itself attached on first use.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&mut self) -> Result<u64, PopError> {
+        self.end.ring.poisoned().map_err(PopError::Corrupted)?;
+        self.end.ring.ensure_attached();
+        match self.claim_walk() {
+            Err(PopError::Corrupted(found)) => {
+                Err(PopError::Corrupted(self.end.poisoned_by(found)))
+            }
+            done => done,
+        }
+    }
+
+    fn claim_walk(&mut self) -> Result<u64, PopError> {
+        let end = &mut self.end;
+        for _ in 0..walk_limit(end.rows) {
+            let position = end.cursor;
+            let base = end.base(position);
+            // SYNC: mpmc-publish (Acquire: as in claim_fast)
+            let stamp = end.stamp(position).load(Ordering::Acquire);
+            let seen = decode(stamp, base, end.rows).map_err(PopError::Corrupted)?;
+            match (seen.laps, seen.state) {
+                (0, FULL) => {
+                    // SYNC: mpmc-publish (Acquire: as in claim_fast)
+                    let claimed = end.stamp(position).compare_exchange(
+                        stamp,
+                        base | end.tag | READING,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    );
+                    if claimed.is_ok() {
+                        end.cursor = position.wrapping_add(1);
+                        return Ok(position);
+                    }
+                }
+                // Nothing claimed at this position yet: empty, or
+                // disconnected once every sender is gone. The Acquire load
+                // that saw them gone (SYNC: peer-state) orders their last
+                // publishes before the second look.
+                (0, EMPTY) => {
+                    if !end.peers_gone() {
+                        return Err(PopError::Empty);
+                    }
+                    // SYNC: mpmc-publish (Acquire: as above)
+                    if end.stamp(position).load(Ordering::Acquire) == stamp {
+                        return Err(PopError::Disconnected);
+                    }
+                }
+                // A sender is writing it; if it died, skip it.
+                (0, WRITING) => {
+                    if end.stuck_check_due(stamp) && !end.claimant_alive(seen) {
+                        end.undo_claim(position, stamp, seen);
+                    } else {
+                        return Err(PopError::Empty);
+                    }
+                }
+                // Another receiver has it: the next position.
+                (0, READING) => end.cursor = position.wrapping_add(1),
+                // Pass over a skipped slot: free it for the next lap. If the
+                // compare-exchange fails, another receiver did it.
+                (0, _) => {
+                    // SYNC: mpmc-skip (Acquire: the skipping sender's writes
+                    // happen-before; Release: and before the next lap's
+                    // sender, which acquires this store: mpmc-release)
+                    let passed = end.stamp(position).compare_exchange(
+                        stamp,
+                        base.wrapping_add(ONE_LAP),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                    if passed.is_ok() {
+                        end.ring.notify_peer();
+                        advance(end.ring.head(), position.wrapping_add(1));
+                    }
+                    end.cursor = position.wrapping_add(1);
+                }
+                // The previous lap's receiver has not freed it yet: nothing
+                // at this position; if that receiver died, its item comes
+                // back here.
+                (-1, READING) => {
+                    if end.stuck_check_due(stamp) && !end.claimant_alive(seen) {
+                        end.undo_claim(position, stamp, seen);
+                    } else if !end.catch_up() {
+                        return Err(PopError::Empty);
+                    }
+                }
+                // Already taken at this lap or later: the cursor is stale.
+                (laps, _) if laps >= 1 => {
+                    if !end.catch_up() {
+                        end.cursor = position.wrapping_add(1);
+                    }
+                }
+                // Anything else cannot follow from honest endpoints (see
+                // SAFETY.md), unless the cursor is stale by 2^45 laps.
+                _ => {
+                    if !end.catch_up() {
+                        return Err(PopError::Corrupted(misfit(stamp)));
+                    }
+                }
+            }
+        }
+        Err(PopError::Empty)
+    }
+
+    /// Removes and returns the oldest item, waiting as long as it takes (as the endpoint's
+    /// [`WaitStrategy`](crate::WaitStrategy) says).
+    /// A sender that died holding the slot we wait for (or every sender
+    /// dying) is noticed within about
+    /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    #[inline(always)]
+    pub fn recv(&mut self) -> Result<T, PopError> {
+        self.recv_within(Limit::Forever)
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error after `timeout`.
+    #[inline(always)]
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
+        self.recv_within(Limit::Timeout(timeout))
+    }
+
+    /// Like [`recv`](Self::recv), giving up with a timeout
+    /// error at `deadline`.
+    #[inline(always)]
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, PopError> {
+        self.recv_within(Limit::Deadline(deadline))
+    }
+
+    #[inline(always)]
+    fn recv_within(&mut self, limit: Limit) -> Result<T, PopError> {
+        match self.try_recv() {
+            Err(PopError::Empty) => self.recv_slow(limit),
+            done => done,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_slow(&mut self, limit: Limit) -> Result<T, PopError> {
+        for _ in 0..wait::brief_spins(self.end.strategy) {
+            spin_hint();
+            match self.try_recv() {
+                Err(PopError::Empty) => {}
+                done => return done,
+            }
+        }
+        let deadline = limit.deadline();
+        loop {
+            match self.try_recv() {
+                Err(PopError::Empty) => {}
+                done => return done,
+            }
+            if self.wait_for_items(deadline).is_none() {
+                return Err(PopError::Timeout);
+            }
+        }
+    }
+
+    /// Waits until the slot at the cursor may hold something, every sender
+    /// is gone, or `deadline` passes (`None`). The caller's next try
+    /// drains and reports.
+    fn wait_for_items(&mut self, deadline: Option<Instant>) -> Option<Wake> {
+        let end = &self.end;
+        let ready = || {
+            let position = end.cursor;
+            // SYNC: mpmc-publish (Acquire: a look only; the claim acquires)
+            let stamp = end.stamp(position).load(Ordering::Acquire);
+            let laps = (stamp.wrapping_sub(end.base(position)) as i64) >> LAP_SHIFT;
+            let state = stamp & STATE_MASK;
+            // Drained with every sender gone: the next try says so. A
+            // claimed slot is waited on (the liveness tick undoes a dead
+            // claim).
+            let drained = laps == 0 && state == EMPTY;
+            let claimed = (laps == 0 && state == WRITING) || (laps == -1 && state == READING);
+            if drained && end.peers_gone() {
+                Some(Wake::Disconnected)
+            } else if drained || claimed {
+                None
+            } else {
+                Some(Wake::Ready)
+            }
+        };
+        end.ring
+            .block_until(end.strategy, deadline, ready, || end.check_peers())
+    }
+
+    /// Number of items in the ring, from the hints: exact when no
+    /// operation is in flight, and always between 0 and the capacity.
+    pub fn len(&self) -> usize {
+        self.end.len()
+    }
+
+    /// Whether the ring holds no item (see [`len`](Self::len)).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.end.ring.capacity().get() as usize
+    }
+
+    /// The ring's counters (shared by every endpoint); see
+    /// [`Sender::stats`](super::Sender::stats).
+    pub fn stats(&self) -> Stats {
+        self.end.ring.stats()
+    }
+
+    /// Whether every sender is gone (detached, or found dead); items they
+    /// committed may still be waiting.
+    pub fn is_disconnected(&self) -> bool {
+        self.end.peers_gone()
+    }
+
+    /// Looks now (syscalls) for senders that died, so that receives report
+    /// [`PopError::Disconnected`] after the drain when the last one is
+    /// gone, and for a dead claimant of the slot this receiver waits on.
+    /// Blocking calls do this by themselves while they wait.
+    pub fn check_peers(&self) {
+        self.end.check_peers();
+    }
+
+    /// Test hook, not API: claims and copies out the next item like
+    /// `try_recv`, but never frees its slot, as a receiver killed in the
+    /// middle of a receive leaves it. The item counts as not received: when
+    /// this endpoint's process dies, another receiver gets it.
+    #[cfg(any(test, feature = "test-support"))]
+    #[doc(hidden)]
+    pub fn recv_and_stall_for_tests(&mut self) -> Result<T, PopError> {
+        let position = match self.claim_fast() {
+            Fast::Claimed(position) => position,
+            Fast::Empty => return Err(PopError::Empty),
+            Fast::Slow => self.claim_slow()?,
+        };
+        Ok(self.end.ring.slot(position).value.with(|item| {
+            // SAFETY: as in `take`: the slot is claimed by this receiver.
+            unsafe { item.read() }
+        }))
+    }
+}
+
+impl<T: Pod> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.end.describe(f, "Receiver")
+    }
+}
