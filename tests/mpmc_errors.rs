@@ -14,7 +14,7 @@ use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, mpmc, sp
 const CAPACITY: usize = 16;
 /// Bytes per slot of a `u64` ring: the stamp, then the item.
 const STRIDE: usize = 16;
-// Stamp fields (see ring/mpmc.rs).
+// Stamp fields (see ring/mpmc/stamp.rs).
 const WRITING: u64 = 1;
 const FULL: u64 = 2;
 const ROW_SHIFT: u32 = 3;

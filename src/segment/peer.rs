@@ -13,7 +13,7 @@
 //! An MPMC segment has a participant table instead of one row per role:
 //! each endpoint claims a free row (its lock, one byte per row), records
 //! its role there and starts a new generation of the row, which its claims
-//! of ring slots carry (see `ring/mpmc.rs`). A claim whose row has changed
+//! of ring slots carry (see `ring/mpmc/stamp.rs`). A claim whose row has changed
 //! generation, whose holder detached, or whose lock nobody holds belongs to
 //! a dead endpoint. The same locks, state words and checks serve both.
 
