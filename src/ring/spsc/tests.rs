@@ -1,4 +1,6 @@
 use super::*;
+use crate::error::{PopError, PushError, WriteChunkError};
+use crate::sync::Ordering;
 
 fn ring(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
     heap_pair(&Options::new().capacity(capacity)).expect("heap pair")
