@@ -121,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 slot.commit();
                 id += 1;
             }
-            Err(shmlane::WriteChunkError::Full) => {
+            Err(shmlane::ReserveError::Full) => {
                 match results_rx.recv_timeout(std::time::Duration::from_millis(1)) {
                     Ok(done) => record(done),
                     Err(PopError::Timeout) => {}

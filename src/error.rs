@@ -195,17 +195,19 @@ pub enum PopError {
     Corrupted(Corruption),
 }
 
-/// Why no write chunk was handed out.
+/// Why no room was reserved to write in place: an SPSC
+/// [`write_chunk`](crate::spsc::Producer::write_chunk) or an MPMC
+/// [`reserve`](crate::mpmc::Sender::reserve) (and their blocking forms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum WriteChunkError {
+pub enum ReserveError {
     /// No slot is free.
     #[error("ring is full")]
     Full,
     /// A blocking call waited its whole timeout for room.
     #[error("timed out waiting for room in the ring")]
     Timeout,
-    /// The consumer detached or died.
+    /// The consumer (every receiver, for MPMC) detached or died.
     #[error("the consumer is gone")]
     Disconnected,
     /// The segment holds impossible indices; the endpoint cannot continue.

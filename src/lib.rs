@@ -23,7 +23,7 @@
 //!   queues, Unix stream and seqpacket sockets, TCP), picked by URL at run
 //!   time: `transport::sender("mq:///jobs")`.
 //! * Errors are typed per operation ([`OpenError`], [`PushError`],
-//!   [`PopError`], [`WriteChunkError`]) and never a panic: a peer can write
+//!   [`PopError`], [`ReserveError`]) and never a panic: a peer can write
 //!   anything into shared memory, and shmlane validates every index it reads
 //!   there (see `SAFETY.md` for the threat model).
 //!
@@ -62,9 +62,7 @@ pub mod test_support;
 pub mod transport;
 mod wait;
 
-pub use error::{
-    Corruption, GrantError, OpenError, PopError, PushError, SemError, WriteChunkError,
-};
+pub use error::{Corruption, GrantError, OpenError, PopError, PushError, ReserveError, SemError};
 pub use options::{
     DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
     Options, Overflow, WaitStrategy, Waiter,

@@ -241,7 +241,7 @@ pub enum Overflow {
     /// the producer never waits for the consumer. The data is not consumed.
     Fail,
     /// Lossy (telemetry, audio): the frame is dropped, counted in
-    /// [`bytes::Stats::drops`](crate::bytes::Stats::drops), and the call succeeds. A [`Grant`](crate::bytes::Grant) of a dropped
+    /// [`Stats::drops`](crate::Stats::drops), and the call succeeds. A [`Grant`](crate::bytes::Grant) of a dropped
     /// frame still hands out a buffer (process memory, not the ring), so
     /// the writer's code is the same.
     DropNewest,

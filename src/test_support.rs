@@ -485,7 +485,7 @@ fn hostile_bytes(selector: u8, mut input: Input<'_>) {
 }
 
 fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
-    use crate::{PushError, WriteChunkError, mpmc};
+    use crate::{PushError, ReserveError, mpmc};
     let capacity = 1usize << ((selector >> 2) % 5);
     let opts = Options::new().capacity(capacity).participants(4);
     let Ok((mut tx, mut rx)) = mpmc::heap_pair::<u64>(&opts) else {
@@ -516,7 +516,7 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
                 });
                 next += 1;
                 sender.saw(match result {
-                    Err(WriteChunkError::Corrupted(c)) => Some(c),
+                    Err(ReserveError::Corrupted(c)) => Some(c),
                     _ => None,
                 });
             }

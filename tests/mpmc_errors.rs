@@ -9,7 +9,7 @@ mod common;
 use common::{ShmName, incompatible_field, raw_mapping};
 use memmap2::MmapMut;
 use shmlane::test_support::HeaderOffsets;
-use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, mpmc, spsc};
+use shmlane::{OpenError, Options, PopError, PushError, ReserveError, mpmc, spsc};
 
 const CAPACITY: usize = 16;
 /// Bytes per slot of a `u64` ring: the stamp, then the item.
@@ -105,7 +105,7 @@ fn an_owner_outside_the_participant_table_is_corrupted() {
         matches!(err, PushError::Corrupted(5, c) if c.found == 100),
         "{err:?}"
     );
-    assert!(matches!(tx.reserve(), Err(WriteChunkError::Corrupted(_))));
+    assert!(matches!(tx.reserve(), Err(ReserveError::Corrupted(_))));
     assert!(matches!(
         tx.send(6),
         Err(PushError::Corrupted(6, c)) if c.found == 100

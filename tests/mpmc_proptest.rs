@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
-use shmlane::{Options, PopError, PushError, WriteChunkError, mpmc};
+use shmlane::{Options, PopError, PushError, ReserveError, mpmc};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -85,7 +85,7 @@ proptest! {
                         prop_assert!(model.len() < capacity);
                         model.push_back(Some(value));
                     }
-                    Err(WriteChunkError::Full) => prop_assert_eq!(model.len(), capacity),
+                    Err(ReserveError::Full) => prop_assert_eq!(model.len(), capacity),
                     Err(e) => prop_assert!(false, "reserve: {}", e),
                 },
                 Op::Drop { sender } => match txs[sender].reserve() {
@@ -96,7 +96,7 @@ proptest! {
                         model.push_back(None);
                         skipped += 1;
                     }
-                    Err(WriteChunkError::Full) => prop_assert_eq!(model.len(), capacity),
+                    Err(ReserveError::Full) => prop_assert_eq!(model.len(), capacity),
                     Err(e) => prop_assert!(false, "reserve: {}", e),
                 },
             }

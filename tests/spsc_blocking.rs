@@ -12,8 +12,8 @@ use common::{Ready, ShmName, Watchdog, assert_waited, fork_child, thread_state, 
 use nix::sys::signal::{Signal, raise};
 use nix::unistd::{getpid, gettid};
 use shmlane::{
-    OpenError, Options, PopError, PushError, SEM_VALUE_MAX, SemError, Semaphore, WaitStrategy,
-    Waiter, WriteChunkError, spsc,
+    OpenError, Options, PopError, PushError, ReserveError, SEM_VALUE_MAX, SemError, Semaphore,
+    WaitStrategy, Waiter, spsc,
 };
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -111,7 +111,7 @@ fn timeouts_in_both_directions_hand_the_value_back() {
         let start = Instant::now();
         assert!(matches!(
             tx.write_chunk_timeout(1, short),
-            Err(WriteChunkError::Timeout)
+            Err(ReserveError::Timeout)
         ));
         assert_waited(start, timeout, &format!("{strategy:?} write_chunk"));
         assert_eq!(rx.recv_timeout(short), Ok(1));

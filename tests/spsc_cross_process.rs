@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Backoff, Child, Ready, ShmName, Watchdog, fork_child, panic_text};
-use shmlane::{OpenError, Options, PopError, PushError, WriteChunkError, spsc};
+use shmlane::{OpenError, Options, PopError, PushError, ReserveError, spsc};
 
 const ITEMS: u64 = 10_000_000;
 const WAIT: Duration = Duration::from_secs(240);
@@ -121,7 +121,7 @@ fn ten_million_sequence_numbers_cross_processes_through_chunks() {
     while next < ITEMS {
         let mut chunk = match tx.write_chunk(want.min((ITEMS - next) as usize)) {
             Ok(chunk) => chunk,
-            Err(WriteChunkError::Full) => {
+            Err(ReserveError::Full) => {
                 backoff.snooze();
                 assert!(
                     !(backoff.is_long() && child.has_exited()),

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
-use shmlane::{Options, PopError, PushError, WriteChunkError, spsc};
+use shmlane::{Options, PopError, PushError, ReserveError, spsc};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -77,7 +77,7 @@ proptest! {
                         prop_assert_eq!(done, commit.min(values.len()));
                         model.extend(&values[..done]);
                     }
-                    Err(WriteChunkError::Full) => {
+                    Err(ReserveError::Full) => {
                         prop_assert!(want > 0 && model.len() == capacity);
                     }
                     Err(e) => prop_assert!(false, "write_chunk: {}", e),

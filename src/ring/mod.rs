@@ -35,13 +35,28 @@ pub(crate) enum Source<'a> {
     Open(&'a str),
 }
 
-/// Counters of a ring, from its segment (shared by both ends).
+/// Counters of a ring, from its segment (shared by every endpoint): the
+/// one `stats()` answer of every ring kind. A field that does not apply to
+/// a kind is 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Items committed since the segment was created (the tail position).
+    /// Positions published since the segment was created (the tail
+    /// position): items for the typed rings (MPMC: also skipped slots),
+    /// 8-byte words for the byte ring (frame headers and padding included).
     pub pushes: u64,
-    /// Items released since the segment was created (the head position).
+    /// Positions released since the segment was created (the head
+    /// position), in the same unit as `pushes`; the byte ring's consumer
+    /// publishes it lazily (every eighth of the ring, when empty, at drop).
     pub pops: u64,
+    /// Bytes of slots published: `pushes` times the slot size (the item's
+    /// size; 8 for the byte ring).
+    pub written_bytes: u64,
+    /// Bytes of slots released: `pops` times the slot size.
+    pub released_bytes: u64,
+    /// Byte ring: frames dropped because the ring was full
+    /// ([`Overflow::DropNewest`](crate::Overflow::DropNewest)). 0 for the
+    /// other kinds.
+    pub drops: u64,
     /// Blocking pushes that found the ring full and had to wait.
     pub full_waits: u64,
     /// Blocking pops that found the ring empty and had to wait.
@@ -567,9 +582,15 @@ impl<T: Pod, S> RingMemory<T, S> {
     pub(crate) fn stats(&self) -> Stats {
         let counters = self.counters();
         let relaxed = Ordering::Relaxed;
+        let pushes = self.tail().load(relaxed);
+        let pops = self.head().load(relaxed);
+        let slot_size = u64::from(self.layout.slot_size);
         Stats {
-            pushes: self.tail().load(relaxed),
-            pops: self.head().load(relaxed),
+            pushes,
+            pops,
+            written_bytes: pushes.wrapping_mul(slot_size),
+            released_bytes: pops.wrapping_mul(slot_size),
+            drops: counters.drops.load(relaxed),
             full_waits: self.header().ring.tail.waits.load(relaxed),
             empty_waits: self.header().ring.head.waits.load(relaxed),
             wake_syscalls: counters.wake_syscalls.load(relaxed),

@@ -161,7 +161,7 @@ impl ShmSender {
     }
 
     /// The ring's counters.
-    pub fn stats(&self) -> bytes::Stats {
+    pub fn stats(&self) -> crate::Stats {
         self.ring.stats()
     }
 }
@@ -177,7 +177,7 @@ impl ShmReceiver {
     }
 
     /// The ring's counters.
-    pub fn stats(&self) -> bytes::Stats {
+    pub fn stats(&self) -> crate::Stats {
         self.ring.stats()
     }
 }

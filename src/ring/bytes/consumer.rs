@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 #[cfg(not(shmlane_loom))]
 use super::frame::payload_ptr;
 use super::frame::{FRAME_DATA, FRAME_PADDING, copy_from_ring, payload_words, read_frame_word};
-use super::{RingMemory, Stats, Wake, stats};
+use super::{RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
 use super::{Source, open_or_create};
 use crate::error::{Corruption, OpenError, PopError};
 use crate::options::{Options, WaitStrategy};
+use crate::ring::Stats;
 #[cfg(not(shmlane_loom))]
 use crate::segment::{RingKind, peer::Role};
 use crate::sync::{Ordering, spin_hint};
@@ -109,7 +110,7 @@ impl Consumer {
 
     /// The ring's counters (shared by both ends).
     pub fn stats(&self) -> Stats {
-        stats(&self.ring)
+        self.ring.stats()
     }
 
     /// Whether the producer is gone; frames it committed may still wait.

@@ -72,7 +72,6 @@ pub use crate::options::Overflow;
 use crate::options::Waiter;
 use crate::segment::peer::Role;
 use crate::segment::{Layout, RingKind};
-use crate::sync::Ordering;
 
 mod consumer;
 mod frame;
@@ -98,40 +97,6 @@ pub(crate) fn layout(opts: &Options, waiter: Waiter) -> Result<Layout, OpenError
         opts.overflow.unwrap_or_default().code(),
         waiter,
     )
-}
-
-/// Counters of a byte ring (shared by both ends).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Bytes published since the segment was created, frame headers and
-    /// padding included (the tail position in bytes).
-    pub written_bytes: u64,
-    /// Bytes freed since the segment was created, as the consumer last
-    /// published them (the head position in bytes).
-    pub released_bytes: u64,
-    /// Frames dropped because the ring was full ([`Overflow::DropNewest`]).
-    pub drops: u64,
-    /// Blocking producer calls that found the ring full and had to wait.
-    pub full_waits: u64,
-    /// Blocking consumer calls that found the ring empty and had to wait.
-    pub empty_waits: u64,
-    /// futex wake syscalls issued by either end.
-    pub wake_syscalls: u64,
-    /// futex wait syscalls issued by either end.
-    pub wait_syscalls: u64,
-}
-
-fn stats(ring: &RingMemory<u64>) -> Stats {
-    let typed = ring.stats();
-    Stats {
-        written_bytes: typed.pushes.wrapping_mul(8),
-        released_bytes: typed.pops.wrapping_mul(8),
-        drops: ring.counters().drops.load(Ordering::Relaxed),
-        full_waits: typed.full_waits,
-        empty_waits: typed.empty_waits,
-        wake_syscalls: typed.wake_syscalls,
-        wait_syscalls: typed.wait_syscalls,
-    }
 }
 
 /// A producer and a consumer over one new anonymous shared-memory segment

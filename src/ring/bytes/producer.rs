@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 #[cfg(not(shmlane_loom))]
 use super::frame::payload_ptr;
 use super::frame::{FRAME_DATA, FRAME_PADDING, Placement, copy_to_ring, frame_word, payload_words};
-use super::{Overflow, RingMemory, Stats, Wake, stats};
+use super::{Overflow, RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
 use super::{Source, open_or_create};
 use crate::error::{Corruption, GrantError, OpenError};
 use crate::options::{Options, WaitStrategy};
+use crate::ring::Stats;
 #[cfg(not(shmlane_loom))]
 use crate::segment::{RingKind, peer::Role};
 use crate::sync::{Ordering, spin_hint};
@@ -114,7 +115,7 @@ impl Producer {
 
     /// The ring's counters (shared by both ends).
     pub fn stats(&self) -> Stats {
-        stats(&self.ring)
+        self.ring.stats()
     }
 
     /// Whether the consumer is gone (detached, or found dead).

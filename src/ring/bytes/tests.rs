@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::frame::{FRAME_DATA, FRAME_PADDING, frame_word};
 use super::*;
 use crate::error::{Corruption, GrantError, PopError};
+use crate::sync::Ordering;
 
 fn ring(capacity: usize) -> (Producer, Consumer) {
     heap_pair(&Options::new().capacity(capacity)).expect("heap pair")

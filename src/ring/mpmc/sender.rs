@@ -12,7 +12,7 @@ use super::stamp::{
     EMPTY, FULL, LAP_SHIFT, READING, SKIPPED, STATE_MASK, Slot, WRITING, decode, misfit,
 };
 use super::{RingMemory, Stats, Wake};
-use crate::error::{Corruption, OpenError, PushError, WriteChunkError};
+use crate::error::{Corruption, OpenError, PushError, ReserveError};
 use crate::options::Options;
 #[cfg(not(shmlane_loom))]
 use crate::segment::RingKind;
@@ -326,15 +326,15 @@ impl<T: Pod> Sender<T> {
     /// with them.
     ///
     /// Errors as for [`try_send`](Self::try_send), without a value:
-    /// [`WriteChunkError::Full`], `Disconnected`, `Corrupted`.
-    pub fn reserve(&mut self) -> Result<Reservation<'_, T>, WriteChunkError> {
+    /// [`ReserveError::Full`], `Disconnected`, `Corrupted`.
+    pub fn reserve(&mut self) -> Result<Reservation<'_, T>, ReserveError> {
         let position = match self.claim_fast() {
             Some(position) => position,
             None => match self.claim_slow() {
                 Ok(Some(position)) => position,
-                Ok(None) if self.end.peers_gone() => return Err(WriteChunkError::Disconnected),
-                Ok(None) => return Err(WriteChunkError::Full),
-                Err(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
+                Ok(None) if self.end.peers_gone() => return Err(ReserveError::Disconnected),
+                Ok(None) => return Err(ReserveError::Full),
+                Err(corruption) => return Err(ReserveError::Corrupted(corruption)),
             },
         };
         self.pending = Some(position);
@@ -347,7 +347,7 @@ impl<T: Pod> Sender<T> {
     /// Like [`reserve`](Self::reserve), but waits for room as
     /// [`send`](Self::send) does, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
-    pub fn reserve_blocking(&mut self) -> Result<Reservation<'_, T>, WriteChunkError> {
+    pub fn reserve_blocking(&mut self) -> Result<Reservation<'_, T>, ReserveError> {
         self.reserve_within(Limit::Forever)
     }
 
@@ -356,7 +356,7 @@ impl<T: Pod> Sender<T> {
     pub fn reserve_timeout(
         &mut self,
         timeout: Duration,
-    ) -> Result<Reservation<'_, T>, WriteChunkError> {
+    ) -> Result<Reservation<'_, T>, ReserveError> {
         self.reserve_within(Limit::Timeout(timeout))
     }
 
@@ -365,11 +365,11 @@ impl<T: Pod> Sender<T> {
     pub fn reserve_deadline(
         &mut self,
         deadline: Instant,
-    ) -> Result<Reservation<'_, T>, WriteChunkError> {
+    ) -> Result<Reservation<'_, T>, ReserveError> {
         self.reserve_within(Limit::Deadline(deadline))
     }
 
-    fn reserve_within(&mut self, limit: Limit) -> Result<Reservation<'_, T>, WriteChunkError> {
+    fn reserve_within(&mut self, limit: Limit) -> Result<Reservation<'_, T>, ReserveError> {
         let deadline = limit.deadline();
         let mut spins = wait::brief_spins(self.end.strategy);
         loop {
@@ -386,9 +386,9 @@ impl<T: Pod> Sender<T> {
                         position,
                     });
                 }
-                Ok(None) if self.end.peers_gone() => return Err(WriteChunkError::Disconnected),
+                Ok(None) if self.end.peers_gone() => return Err(ReserveError::Disconnected),
                 Ok(None) => {}
-                Err(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
+                Err(corruption) => return Err(ReserveError::Corrupted(corruption)),
             }
             if spins > 0 {
                 spins -= 1;
@@ -398,8 +398,8 @@ impl<T: Pod> Sender<T> {
             match self.wait_for_room(deadline) {
                 // The retry re-reads the slot and reports any corruption.
                 Some(Wake::Ready | Wake::Corrupted(_)) => {}
-                Some(Wake::Disconnected) => return Err(WriteChunkError::Disconnected),
-                None => return Err(WriteChunkError::Timeout),
+                Some(Wake::Disconnected) => return Err(ReserveError::Disconnected),
+                None => return Err(ReserveError::Timeout),
             }
         }
     }

@@ -4,7 +4,7 @@ use super::endpoint::Endpoint;
 use super::recovery::STUCK_POLLS;
 use super::stamp::{FULL, ONE_LAP, ROW_SHIFT, WRITING};
 use super::*;
-use crate::error::{PopError, PushError, WriteChunkError};
+use crate::error::{PopError, PushError, ReserveError};
 use crate::sync::Ordering;
 
 fn ring(capacity: usize) -> (Sender<u64>, Receiver<u64>) {
@@ -72,7 +72,7 @@ fn a_reservation_commits_in_place_and_a_dropped_one_is_skipped() {
     for v in 0..4 {
         tx.try_send(v).unwrap();
     }
-    assert!(matches!(tx.reserve(), Err(WriteChunkError::Full)));
+    assert!(matches!(tx.reserve(), Err(ReserveError::Full)));
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn corrupt_stamps_poison_the_endpoint() {
         matches!(err, PushError::Corrupted(1, c) if c.found == 100 && c.limit == 8),
         "{err:?}"
     );
-    assert!(matches!(tx.reserve(), Err(WriteChunkError::Corrupted(_))));
+    assert!(matches!(tx.reserve(), Err(ReserveError::Corrupted(_))));
 
     let (_tx, mut rx) = ring(4);
     // A stamp five laps ahead of position 0: for a receiver that means

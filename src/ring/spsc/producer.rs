@@ -11,7 +11,7 @@ use super::super::{RingMemory, Stats, Wake};
 use super::WriteChunk;
 use super::{Refresh, len_or_capacity};
 #[cfg(not(shmlane_loom))]
-use crate::error::WriteChunkError;
+use crate::error::ReserveError;
 use crate::error::{Corruption, OpenError, PushError};
 use crate::options::Options;
 use crate::options::WaitStrategy;
@@ -311,23 +311,21 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Hands out up to `n` free slots to write in place; see [`WriteChunk`].
-    /// [`WriteChunkError::Full`] if no slot is free (and `n > 0`),
-    /// [`WriteChunkError::Disconnected`] once the consumer is gone.
+    /// [`ReserveError::Full`] if no slot is free (and `n > 0`),
+    /// [`ReserveError::Disconnected`] once the consumer is gone.
     #[cfg(not(shmlane_loom))]
-    pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, WriteChunkError> {
-        self.ring.poisoned().map_err(WriteChunkError::Corrupted)?;
-        let free = self
-            .free_slots(n as u64)
-            .map_err(WriteChunkError::Corrupted)?;
+    pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ReserveError> {
+        self.ring.poisoned().map_err(ReserveError::Corrupted)?;
+        let free = self.free_slots(n as u64).map_err(ReserveError::Corrupted)?;
         // As for `push`: the consumer's state is read only when the cache
         // was short and `head` had to be re-read.
         if free < n as u64 && self.ring.peer_gone() {
             self.consumer_was_gone = true;
             self.forget_room();
-            return Err(WriteChunkError::Disconnected);
+            return Err(ReserveError::Disconnected);
         }
         if free == 0 && n > 0 {
-            return Err(WriteChunkError::Full);
+            return Err(ReserveError::Full);
         }
         let len = free.min(n as u64);
         let (first_slot, first_len, second_len) = self.ring.capacity().split(self.tail, len);
@@ -345,7 +343,7 @@ impl<T: Pod> Producer<T> {
     /// chunk then holds up to `n`. Waits, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
     #[cfg(not(shmlane_loom))]
-    pub fn write_chunk_blocking(&mut self, n: usize) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+    pub fn write_chunk_blocking(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.write_chunk_within(n, Limit::Forever)
     }
 
@@ -356,7 +354,7 @@ impl<T: Pod> Producer<T> {
         &mut self,
         n: usize,
         timeout: Duration,
-    ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+    ) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.write_chunk_within(n, Limit::Timeout(timeout))
     }
 
@@ -367,7 +365,7 @@ impl<T: Pod> Producer<T> {
         &mut self,
         n: usize,
         deadline: Instant,
-    ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+    ) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.write_chunk_within(n, Limit::Deadline(deadline))
     }
 
@@ -376,23 +374,23 @@ impl<T: Pod> Producer<T> {
         &mut self,
         n: usize,
         limit: Limit,
-    ) -> Result<WriteChunk<'_, T>, WriteChunkError> {
+    ) -> Result<WriteChunk<'_, T>, ReserveError> {
         let deadline = limit.deadline();
         loop {
             // Probe first: `write_chunk`'s borrow would outlive the loop.
             match self.free_slots(1) {
                 Ok(free) if free > 0 || n == 0 => return self.write_chunk(n),
-                Ok(_) if self.ring.peer_gone() => return Err(WriteChunkError::Disconnected),
+                Ok(_) if self.ring.peer_gone() => return Err(ReserveError::Disconnected),
                 Ok(_) => {}
-                Err(corruption) => return Err(WriteChunkError::Corrupted(corruption)),
+                Err(corruption) => return Err(ReserveError::Corrupted(corruption)),
             }
             match self.wait_for_room(deadline) {
                 Some(Wake::Ready) => {}
-                Some(Wake::Disconnected) => return Err(WriteChunkError::Disconnected),
+                Some(Wake::Disconnected) => return Err(ReserveError::Disconnected),
                 Some(Wake::Corrupted(corruption)) => {
-                    return Err(WriteChunkError::Corrupted(corruption));
+                    return Err(ReserveError::Corrupted(corruption));
                 }
-                None => return Err(WriteChunkError::Timeout),
+                None => return Err(ReserveError::Timeout),
             }
         }
     }

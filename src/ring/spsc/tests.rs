@@ -1,5 +1,5 @@
 use super::*;
-use crate::error::{PopError, PushError, WriteChunkError};
+use crate::error::{PopError, PushError, ReserveError};
 use crate::sync::Ordering;
 
 fn ring(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
@@ -70,7 +70,7 @@ fn chunks_clamp_to_what_exists() {
     let chunk = tx.write_chunk(100).unwrap();
     assert_eq!(chunk.len(), 4);
     assert_eq!(chunk.commit(100), 4, "commit clamps to the chunk");
-    assert!(matches!(tx.write_chunk(1), Err(WriteChunkError::Full)));
+    assert!(matches!(tx.write_chunk(1), Err(ReserveError::Full)));
     assert_eq!(tx.write_chunk(0).map(|c| c.len()), Ok(0));
     assert_eq!(rx.read_chunk(2).unwrap().release_all(), 2);
     assert_eq!(rx.read_chunk(100).unwrap().release(100), 2);
@@ -132,10 +132,7 @@ fn impossible_indices_are_corruption_not_a_panic() {
     tx.cached_head = 0;
     tx.tail = 4;
     assert!(matches!(tx.push(9), Err(PushError::Corrupted(9, _))));
-    assert!(matches!(
-        tx.write_chunk(1),
-        Err(WriteChunkError::Corrupted(_))
-    ));
+    assert!(matches!(tx.write_chunk(1), Err(ReserveError::Corrupted(_))));
 }
 
 #[test]
@@ -165,7 +162,7 @@ fn corruption_poisons_the_endpoint_for_good() {
     tx.ring.head().store(4, Ordering::Relaxed);
     assert_eq!(tx.push(10), Err(PushError::Corrupted(10, first)));
     assert_eq!(tx.send(11), Err(PushError::Corrupted(11, first)));
-    assert!(matches!(tx.write_chunk(0), Err(WriteChunkError::Corrupted(c)) if c == first));
+    assert!(matches!(tx.write_chunk(0), Err(ReserveError::Corrupted(c)) if c == first));
 }
 
 #[test]
@@ -194,4 +191,18 @@ fn invalid_capacities_are_config_errors() {
 fn a_capacity_too_large_for_memory_is_no_space() {
     let err = heap_pair::<[u64; 8]>(&Options::new().capacity(1 << 50)).unwrap_err();
     assert!(matches!(err, OpenError::NoSpace { .. }), "{err}");
+}
+
+#[test]
+fn stats_count_positions_and_their_bytes_in_one_struct() {
+    let (mut tx, mut rx) = ring(8);
+    for v in 0..3 {
+        tx.push(v).unwrap();
+    }
+    rx.pop().unwrap();
+    let stats = rx.stats();
+    assert_eq!((stats.pushes, stats.pops), (3, 1));
+    assert_eq!((stats.written_bytes, stats.released_bytes), (24, 8));
+    assert_eq!((stats.drops, stats.skipped, stats.recovered), (0, 0, 0));
+    assert_eq!(tx.stats(), stats, "both ends read the same segment");
 }

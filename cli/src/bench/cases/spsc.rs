@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::{TimeVal, TimeValLike};
-use shmlane::{Options, PopError, PushError, WaitStrategy, Waiter, WriteChunkError, spsc};
+use shmlane::{Options, PopError, PushError, ReserveError, WaitStrategy, Waiter, spsc};
 
 use super::{CAPACITY, PopOne, PushOne, Setup, Single, pop, push, stream};
 use crate::bench::error::BenchError;
@@ -313,7 +313,7 @@ impl Chunked<spsc::Producer<u64>> {
     ) -> Result<Option<u64>, BenchError> {
         let mut chunk = match self.0.write_chunk(want) {
             Ok(chunk) => chunk,
-            Err(WriteChunkError::Full) => return Ok(None),
+            Err(ReserveError::Full) => return Ok(None),
             Err(e) => return Err(BenchError::lib(e)),
         };
         let (a, b) = chunk.as_mut_slices();
