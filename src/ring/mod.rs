@@ -25,6 +25,54 @@ use crate::sync::AtomicU64;
 use crate::sync::{Ordering, UnsafeCell};
 use crate::wait::{self, Signal, barrier};
 
+/// The accessors every ring endpoint has, written once: `capacity`,
+/// `stats`, `is_disconnected` and the liveness check. `memory` is the path
+/// from `self` to the endpoint's [`RingMemory`]; `gone` and `check` the
+/// paths to its peer-gone test and its liveness check (one peer, or MPMC's
+/// many); `unit` and `per_slot` what the capacity counts; `peer` names the
+/// other side in the docs, `check_name` the liveness check's public name.
+macro_rules! endpoint_accessors {
+    (
+        memory: $($memory:ident).+,
+        gone: $($gone:ident).+,
+        check: $($check:ident).+ => $check_name:ident,
+        unit: $unit:literal,
+        per_slot: $per_slot:literal,
+        peer: $peer:literal $(,)?
+    ) => {
+        #[doc = concat!("The ring's capacity, in ", $unit, ".")]
+        pub fn capacity(&self) -> usize {
+            (self.$($memory).+.capacity().get() * $per_slot) as usize
+        }
+
+        /// The ring's counters, read from the segment (the same for every
+        /// endpoint of the ring).
+        pub fn stats(&self) -> $crate::ring::Stats {
+            self.$($memory).+.stats()
+        }
+
+        #[doc = concat!(
+            "Whether ", $peer, " is gone (detached, or found dead by a ",
+            "blocking call or by [`", stringify!($check_name), "`](Self::",
+            stringify!($check_name), ")); what it committed may still be waiting."
+        )]
+        pub fn is_disconnected(&self) -> bool {
+            self.$($gone).+()
+        }
+
+        #[doc = concat!(
+            "Checks now (a syscall) whether ", $peer, " is still alive, so that ",
+            "the next call reports `Disconnected` (after the drain, for a ",
+            "receiving end) if it died. Blocking calls do this by themselves ",
+            "about every [`LIVENESS_TICK`](crate::LIVENESS_TICK) while they wait."
+        )]
+        pub fn $check_name(&self) {
+            self.$($check).+();
+        }
+    };
+}
+pub(crate) use endpoint_accessors;
+
 /// How an endpoint finds its segment.
 #[cfg(not(shmlane_loom))]
 #[derive(Debug, Clone, Copy)]

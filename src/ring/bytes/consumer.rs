@@ -10,7 +10,7 @@ use super::{RingMemory, Wake};
 use super::{Source, open_or_create};
 use crate::error::{Corruption, OpenError, PopError};
 use crate::options::{Options, WaitStrategy};
-use crate::ring::Stats;
+use crate::ring::endpoint_accessors;
 #[cfg(not(shmlane_loom))]
 use crate::segment::{RingKind, peer::Role};
 use crate::sync::{Ordering, spin_hint};
@@ -103,25 +103,13 @@ impl Consumer {
         self.max_frame as usize
     }
 
-    /// The ring's size in bytes.
-    pub fn capacity(&self) -> usize {
-        (self.ring.capacity().get() * 8) as usize
-    }
-
-    /// The ring's counters (shared by both ends).
-    pub fn stats(&self) -> Stats {
-        self.ring.stats()
-    }
-
-    /// Whether the producer is gone; frames it committed may still wait.
-    pub fn is_disconnected(&self) -> bool {
-        self.ring.peer_gone()
-    }
-
-    /// Checks now whether an attached producer's process is still alive (a
-    /// syscall); blocking calls do this by themselves while they wait.
-    pub fn check_peer(&self) {
-        self.ring.check_peer_alive();
+    endpoint_accessors! {
+        memory: ring,
+        gone: ring.peer_gone,
+        check: ring.check_peer_alive => check_peer,
+        unit: "bytes",
+        per_slot: 8,
+        peer: "the producer",
     }
 
     /// Poisons the endpoint; the cache then says "empty", which sends every

@@ -10,7 +10,7 @@ use super::{Overflow, RingMemory, Wake};
 use super::{Source, open_or_create};
 use crate::error::{Corruption, GrantError, OpenError};
 use crate::options::{Options, WaitStrategy};
-use crate::ring::Stats;
+use crate::ring::endpoint_accessors;
 #[cfg(not(shmlane_loom))]
 use crate::segment::{RingKind, peer::Role};
 use crate::sync::{Ordering, spin_hint};
@@ -108,25 +108,13 @@ impl Producer {
         self.overflow
     }
 
-    /// The ring's size in bytes (frame headers and padding take part of it).
-    pub fn capacity(&self) -> usize {
-        (self.ring.capacity().get() * 8) as usize
-    }
-
-    /// The ring's counters (shared by both ends).
-    pub fn stats(&self) -> Stats {
-        self.ring.stats()
-    }
-
-    /// Whether the consumer is gone (detached, or found dead).
-    pub fn is_disconnected(&self) -> bool {
-        self.ring.peer_gone()
-    }
-
-    /// Checks now whether an attached consumer's process is still alive (a
-    /// syscall); blocking calls do this by themselves while they wait.
-    pub fn check_peer(&self) {
-        self.ring.check_peer_alive();
+    endpoint_accessors! {
+        memory: ring,
+        gone: ring.peer_gone,
+        check: ring.check_peer_alive => check_peer,
+        unit: "bytes (frame headers and padding take part of it)",
+        per_slot: 8,
+        peer: "the consumer",
     }
 
     /// The segment, for the fuzz targets' hostile writes.

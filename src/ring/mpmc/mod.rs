@@ -63,7 +63,7 @@ use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::{RingMemory, Stats, Wake};
+use super::{RingMemory, Wake};
 use crate::error::OpenError;
 use crate::options::Options;
 use crate::segment::RingKind;

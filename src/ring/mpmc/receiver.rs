@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ring::endpoint_accessors;
 use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
@@ -10,7 +11,7 @@ use super::endpoint::{Endpoint, advance, walk_limit};
 use super::stamp::{
     EMPTY, FULL, LAP_SHIFT, ONE_LAP, READING, STATE_MASK, Slot, WRITING, decode, misfit,
 };
-use super::{RingMemory, Stats, Wake};
+use super::{RingMemory, Wake};
 use crate::error::{OpenError, PopError};
 use crate::options::Options;
 #[cfg(not(shmlane_loom))]
@@ -347,29 +348,13 @@ impl<T: Pod> Receiver<T> {
         self.len() == 0
     }
 
-    /// Number of slots.
-    pub fn capacity(&self) -> usize {
-        self.end.ring.capacity().get() as usize
-    }
-
-    /// The ring's counters (shared by every endpoint); see
-    /// [`Sender::stats`](super::Sender::stats).
-    pub fn stats(&self) -> Stats {
-        self.end.ring.stats()
-    }
-
-    /// Whether every sender is gone (detached, or found dead); items they
-    /// committed may still be waiting.
-    pub fn is_disconnected(&self) -> bool {
-        self.end.peers_gone()
-    }
-
-    /// Looks now (syscalls) for senders that died, so that receives report
-    /// [`PopError::Disconnected`] after the drain when the last one is
-    /// gone, and for a dead claimant of the slot this receiver waits on.
-    /// Blocking calls do this by themselves while they wait.
-    pub fn check_peers(&self) {
-        self.end.check_peers();
+    endpoint_accessors! {
+        memory: end.ring,
+        gone: end.peers_gone,
+        check: end.check_peers => check_peers,
+        unit: "slots",
+        per_slot: 1,
+        peer: "every sender",
     }
 
     /// Test hook, not API: claims and copies out the next item like

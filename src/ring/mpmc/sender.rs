@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ring::endpoint_accessors;
 use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
@@ -11,7 +12,7 @@ use super::reservation::Reservation;
 use super::stamp::{
     EMPTY, FULL, LAP_SHIFT, READING, SKIPPED, STATE_MASK, Slot, WRITING, decode, misfit,
 };
-use super::{RingMemory, Stats, Wake};
+use super::{RingMemory, Wake};
 use crate::error::{Corruption, OpenError, PushError, ReserveError};
 use crate::options::Options;
 #[cfg(not(shmlane_loom))]
@@ -320,7 +321,7 @@ impl<T: Pod> Sender<T> {
     /// [`Reservation`] holds the slot's item as `&mut T` inside the
     /// segment; [`Reservation::commit`] publishes it. Dropping the
     /// reservation uncommitted publishes the slot as skipped, which
-    /// receivers pass over (counted in [`Stats::skipped`]), so that a
+    /// receivers pass over (counted in [`Stats::skipped`](crate::Stats::skipped)), so that a
     /// reservation never stalls the ring. While a reservation lives,
     /// receivers wait at its slot; items of other senders behind it wait
     /// with them.
@@ -430,29 +431,13 @@ impl<T: Pod> Sender<T> {
         self.len() == 0
     }
 
-    /// Number of slots.
-    pub fn capacity(&self) -> usize {
-        self.end.ring.capacity().get() as usize
-    }
-
-    /// The ring's counters (shared by every endpoint). `pushes` counts
-    /// positions claimed by senders (items, skipped slots and recovered
-    /// items), `pops` positions passed by receivers.
-    pub fn stats(&self) -> Stats {
-        self.end.ring.stats()
-    }
-
-    /// Whether every receiver is gone (detached, or found dead).
-    pub fn is_disconnected(&self) -> bool {
-        self.end.peers_gone()
-    }
-
-    /// Looks now (syscalls) for receivers that died, so that sends report
-    /// [`PushError::Disconnected`] when the last one is gone, and for a
-    /// dead claimant of the slot this sender waits on. Blocking calls do
-    /// this by themselves while they wait.
-    pub fn check_peers(&self) {
-        self.end.check_peers();
+    endpoint_accessors! {
+        memory: end.ring,
+        gone: end.peers_gone,
+        check: end.check_peers => check_peers,
+        unit: "slots",
+        per_slot: 1,
+        peer: "every receiver",
     }
 }
 

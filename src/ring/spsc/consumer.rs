@@ -2,11 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ring::endpoint_accessors;
 use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
 use super::super::Source;
-use super::super::{RingMemory, Stats, Wake};
+use super::super::{RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
 use super::ReadChunk;
 use super::{Refresh, len_or_capacity};
@@ -356,29 +357,13 @@ impl<T: Pod> Consumer<T> {
         self.len() as u64 == self.ring.capacity().get()
     }
 
-    /// Number of slots.
-    pub fn capacity(&self) -> usize {
-        self.ring.capacity().get() as usize
-    }
-
-    /// The ring's counters (shared by both ends).
-    pub fn stats(&self) -> Stats {
-        self.ring.stats()
-    }
-
-    /// Whether the producer is gone (detached, or found dead by a blocking
-    /// call or by [`check_peer`](Self::check_peer)); items it committed may
-    /// still be waiting.
-    pub fn is_disconnected(&self) -> bool {
-        self.ring.peer_gone()
-    }
-
-    /// Checks now whether an attached producer's process is still alive (a
-    /// syscall), so that pops report [`PopError::Disconnected`] after the
-    /// drain if it died. Blocking calls do this by themselves while they
-    /// wait.
-    pub fn check_peer(&self) {
-        self.ring.check_peer_alive();
+    endpoint_accessors! {
+        memory: ring,
+        gone: ring.peer_gone,
+        check: ring.check_peer_alive => check_peer,
+        unit: "slots",
+        per_slot: 1,
+        peer: "the producer",
     }
 }
 

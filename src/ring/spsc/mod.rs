@@ -8,7 +8,7 @@
 //! pops touch no cache line the other core is writing.
 //!
 //! Every index read from the segment is validated (distance from the other
-//! index at most the capacity) before use: an impossible one is [`Corruption`], never an out-of-bounds
+//! index at most the capacity) before use: an impossible one is [`Corruption`](crate::Corruption), never an out-of-bounds
 //! access.
 //!
 //! # Throughput
