@@ -37,7 +37,7 @@ impl Strict {
 
     /// The fields the caller set in `opts` must match; the rest are adopted.
     #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
-    pub(crate) fn from_options(opts: &crate::Options) -> Self {
+    pub(crate) fn from_options(opts: &crate::options::Options) -> Self {
         Self {
             capacity: opts.capacity.is_some(),
             waiter: opts.waiter.is_some(),

@@ -434,7 +434,7 @@ mod tests {
         assert_eq!(sem.value(), 2);
         assert!(sem.try_wait() && sem.try_wait() && !sem.try_wait());
         line.sem.store(semaphore::SEM_VALUE_MAX, Ordering::Relaxed);
-        assert_eq!(sem.post(None), Err(crate::SemError::Overflow));
+        assert_eq!(sem.post(None), Err(crate::error::SemError::Overflow));
         // A peer-written value above the maximum is not trusted: it reads as
         // 0, is reset by the next P, and a V counts from 0.
         line.sem.store(u32::MAX, Ordering::Relaxed);
