@@ -31,6 +31,14 @@ use crate::wait::{self, Signal, barrier};
 /// paths to its peer-gone test and its liveness check (one peer, or MPMC's
 /// many); `unit` and `per_slot` what the capacity counts; `peer` names the
 /// other side in the docs, `check_name` the liveness check's public name.
+///
+/// `example` is what each accessor's `# Examples` is built from, so that
+/// every endpoint's docs run an example of its own ring kind: `uses` the
+/// import line; `pair` the line making the ring's two ends as `tx` and
+/// `rx` (a `heap_pair`); `round_trip` the lines moving one item from `tx`
+/// to `rx`, which puts both ends in use (an end never used detaches nothing
+/// when dropped); `this` the end being documented and `other` the other
+/// one; `capacity` what `capacity()` returns for that pair.
 macro_rules! endpoint_accessors {
     (
         memory: $($memory:ident).+,
@@ -38,15 +46,46 @@ macro_rules! endpoint_accessors {
         check: $($check:ident).+ => $check_name:ident,
         unit: $unit:literal,
         per_slot: $per_slot:literal,
-        peer: $peer:literal $(,)?
+        peer: $peer:literal,
+        example: {
+            uses: $uses:literal,
+            pair: $pair:literal,
+            round_trip: $round_trip:literal,
+            this: $this:literal,
+            other: $other:literal,
+            capacity: $capacity:literal $(,)?
+        } $(,)?
     ) => {
         #[doc = concat!("The ring's capacity, in ", $unit, ".")]
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!(
+            "```\n", $uses, "\n",
+            "# fn main() -> Result<(), Box<dyn std::error::Error>> {\n",
+            $pair, "\n",
+            "assert_eq!(", $this, ".capacity(), ", $capacity, ");\n",
+            "# Ok(())\n# }\n```"
+        )]
         pub fn capacity(&self) -> usize {
             (self.$($memory).+.capacity().get() * $per_slot) as usize
         }
 
         /// The ring's counters, read from the segment (the same for every
         /// endpoint of the ring).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!(
+            "```\n", $uses, "\n",
+            "# fn main() -> Result<(), Box<dyn std::error::Error>> {\n",
+            $pair, "\n",
+            $round_trip, "\n",
+            "let stats = ", $this, ".stats();\n",
+            "assert!(stats.pushes > 0); // positions published (a byte ring counts words)\n",
+            "assert_eq!(stats, ", $other, ".stats()); // one set of counters per ring\n",
+            "# Ok(())\n# }\n```"
+        )]
         pub fn stats(&self) -> $crate::ring::Stats {
             self.$($memory).+.stats()
         }
@@ -55,6 +94,19 @@ macro_rules! endpoint_accessors {
             "Whether ", $peer, " is gone (detached, or found dead by a ",
             "blocking call or by [`", stringify!($check_name), "`](Self::",
             stringify!($check_name), ")); what it committed may still be waiting."
+        )]
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!(
+            "```\n", $uses, "\n",
+            "# fn main() -> Result<(), Box<dyn std::error::Error>> {\n",
+            $pair, "\n",
+            $round_trip, " // both ends in use\n",
+            "assert!(!", $this, ".is_disconnected());\n",
+            "drop(", $other, "); // detaches\n",
+            "assert!(", $this, ".is_disconnected());\n",
+            "# Ok(())\n# }\n```"
         )]
         pub fn is_disconnected(&self) -> bool {
             self.$($gone).+()
@@ -65,6 +117,18 @@ macro_rules! endpoint_accessors {
             "the next call reports `Disconnected` (after the drain, for a ",
             "receiving end) if it died. Blocking calls do this by themselves ",
             "about every [`LIVENESS_TICK`](crate::LIVENESS_TICK) while they wait."
+        )]
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!(
+            "```\n", $uses, "\n",
+            "# fn main() -> Result<(), Box<dyn std::error::Error>> {\n",
+            $pair, "\n",
+            $round_trip, "\n",
+            $this, ".", stringify!($check_name), "(); // the other end is alive, in this very process\n",
+            "assert!(!", $this, ".is_disconnected());\n",
+            "# Ok(())\n# }\n```"
         )]
         pub fn $check_name(&self) {
             self.$($check).+();

@@ -110,6 +110,14 @@ impl Consumer {
         unit: "bytes",
         per_slot: 8,
         peer: "the producer",
+        example: {
+            uses: "use shmlane::{Options, bytes};",
+            pair: "let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;",
+            round_trip: "tx.send(b\"hi\")?;\nassert_eq!(rx.try_recv(&mut Vec::new())?, 2);",
+            this: "rx",
+            other: "tx",
+            capacity: "4096",
+        },
     }
 
     /// Poisons the endpoint; the cache then says "empty", which sends every

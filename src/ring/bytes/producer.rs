@@ -115,6 +115,14 @@ impl Producer {
         unit: "bytes (frame headers and padding take part of it)",
         per_slot: 8,
         peer: "the consumer",
+        example: {
+            uses: "use shmlane::{Options, bytes};",
+            pair: "let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;",
+            round_trip: "tx.send(b\"hi\")?;\nassert_eq!(rx.try_recv(&mut Vec::new())?, 2);",
+            this: "tx",
+            other: "rx",
+            capacity: "4096",
+        },
     }
 
     /// The segment, for the fuzz targets' hostile writes.

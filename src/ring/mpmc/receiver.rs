@@ -355,6 +355,14 @@ impl<T: Pod> Receiver<T> {
         unit: "slots",
         per_slot: 1,
         peer: "every sender",
+        example: {
+            uses: "use shmlane::{Options, mpmc};",
+            pair: "let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;",
+            round_trip: "tx.try_send(7).unwrap();\nassert_eq!(rx.try_recv()?, 7);",
+            this: "rx",
+            other: "tx",
+            capacity: "8",
+        },
     }
 
     /// Test hook, not API: claims and copies out the next item like

@@ -438,6 +438,14 @@ impl<T: Pod> Sender<T> {
         unit: "slots",
         per_slot: 1,
         peer: "every receiver",
+        example: {
+            uses: "use shmlane::{Options, mpmc};",
+            pair: "let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;",
+            round_trip: "tx.try_send(7).unwrap();\nassert_eq!(rx.try_recv()?, 7);",
+            this: "tx",
+            other: "rx",
+            capacity: "8",
+        },
     }
 }
 

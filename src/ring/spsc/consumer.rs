@@ -364,6 +364,14 @@ impl<T: Pod> Consumer<T> {
         unit: "slots",
         per_slot: 1,
         peer: "the producer",
+        example: {
+            uses: "use shmlane::{Options, spsc};",
+            pair: "let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;",
+            round_trip: "tx.push(7).unwrap();\nassert_eq!(rx.pop()?, 7);",
+            this: "rx",
+            other: "tx",
+            capacity: "8",
+        },
     }
 }
 
