@@ -26,6 +26,22 @@ pub struct WriteChunk<'a, T: Pod> {
 
 impl<T: Pod> WriteChunk<'_, T> {
     /// The two runs, in ring order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(4))?;
+    /// for i in 0..3 { tx.push(i).unwrap(); rx.pop()?; } // on to the last slot
+    /// let mut chunk = tx.write_chunk(2)?;
+    /// let (first, second) = chunk.as_mut_slices(); // the free slots wrap
+    /// (first[0], second[0]) = (10, 11);
+    /// chunk.commit_all();
+    /// assert_eq!((rx.pop()?, rx.pop()?), (10, 11));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
         // SAFETY: the first run is free slots inside the slot area (from
         // `Capacity::split` over `free_slots`), aligned for T, and no
@@ -41,17 +57,55 @@ impl<T: Pod> WriteChunk<'_, T> {
     }
 
     /// Number of slots in the chunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let chunk = tx.write_chunk(16)?;
+    /// assert_eq!(chunk.len(), 8); // at most the free slots
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.first_len + self.second_len
     }
 
     /// Whether the chunk has no slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// tx.push(1).unwrap();
+    /// assert!(tx.write_chunk(0)?.is_empty()); // asking for none is never Full
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Publishes the first `k` slots (at most [`len`](Self::len)) and
     /// returns how many were published.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut chunk = tx.write_chunk(3)?;
+    /// chunk.as_mut_slices().0.copy_from_slice(&[1, 2, 3]);
+    /// assert_eq!(chunk.commit(2), 2); // the third slot stays free
+    /// assert_eq!(rx.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit(self, k: usize) -> usize {
         let k = k.min(self.len());
         let tail = self.producer.tail.wrapping_add(k as u64);
@@ -60,6 +114,20 @@ impl<T: Pod> WriteChunk<'_, T> {
     }
 
     /// Publishes every slot of the chunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut chunk = tx.write_chunk(3)?;
+    /// chunk.as_mut_slices().0.fill(5);
+    /// assert_eq!(chunk.commit_all(), 3);
+    /// assert_eq!(rx.pop()?, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit_all(self) -> usize {
         let len = self.len();
         self.commit(len)
@@ -83,6 +151,21 @@ pub struct ReadChunk<'a, T: Pod> {
 
 impl<T: Pod> ReadChunk<'_, T> {
     /// The two runs, in ring order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(4))?;
+    /// for i in 0..3 { tx.push(i).unwrap(); rx.pop()?; } // on to the last slot
+    /// tx.push(10).unwrap();
+    /// tx.push(11).unwrap();
+    /// let chunk = rx.read_chunk(2)?;
+    /// assert_eq!(chunk.as_slices(), (&[10][..], &[11][..])); // the items wrap
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn as_slices(&self) -> (&[T], &[T]) {
         // SAFETY: the first run is published slots inside the slot area
         // (from `Capacity::split` over `available`, SYNC: spsc-publish),
@@ -96,17 +179,57 @@ impl<T: Pod> ReadChunk<'_, T> {
     }
 
     /// Number of items in the chunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// assert_eq!(rx.read_chunk(8)?.len(), 2); // at most the ready items
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.first_len + self.second_len
     }
 
     /// Whether the chunk has no item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (_tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert!(rx.read_chunk(0)?.is_empty()); // asking for none is never Empty
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Frees the first `k` items (at most [`len`](Self::len)) for the
     /// producer and returns how many were freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// for i in 1..=3 {
+    ///     tx.push(i).unwrap();
+    /// }
+    /// let chunk = rx.read_chunk(3)?;
+    /// assert_eq!(chunk.release(2), 2); // the third stays in the ring
+    /// assert_eq!(rx.pop()?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn release(self, k: usize) -> usize {
         let k = k.min(self.len());
         let head = self.consumer.head.wrapping_add(k as u64);
@@ -115,6 +238,21 @@ impl<T: Pod> ReadChunk<'_, T> {
     }
 
     /// Frees every item of the chunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// for i in 1..=3 {
+    ///     tx.push(i).unwrap();
+    /// }
+    /// assert_eq!(rx.read_chunk(3)?.release_all(), 3);
+    /// assert!(tx.is_empty()); // the producer sees the room
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn release_all(self) -> usize {
         let len = self.len();
         self.release(len)

@@ -40,6 +40,18 @@ fn has_items<T: Pod>(ring: &RingMemory<T>, head: u64) -> Result<bool, Corruption
 
 impl<T: Pod + Send> Consumer<T> {
     /// Creates the named segment `name` and attaches as its consumer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The consumer may come first: it makes the segment, a producer opens it.
+    /// let mut rx = spsc::Consumer::<u64>::create("ticks", &Options::new().capacity(1024))?;
+    /// println!("{}", rx.recv()?); // waits for a producer
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Consumer, opts)?;
@@ -48,6 +60,20 @@ impl<T: Pod + Send> Consumer<T> {
 
     /// Opens the named segment `name` and attaches as its consumer; fails
     /// with [`OpenError::RoleTaken`] while another live consumer is attached.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The segment's capacity is adopted when none is given.
+    /// let mut rx = spsc::Consumer::<u64>::open("ticks", &Options::new())?;
+    /// while let Ok(tick) = rx.recv() {
+    ///     println!("{tick}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Consumer, opts)?;
@@ -176,6 +202,19 @@ impl<T: Pod> Consumer<T> {
     /// Removes and returns the oldest item: [`PopError::Empty`] if there is
     /// none, [`PopError::Disconnected`] once the producer is gone and every
     /// item it committed has been popped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert_eq!(rx.pop(), Err(PopError::Empty));
+    /// tx.push(42).unwrap();
+    /// assert_eq!(rx.pop()?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     // Always inlined, as `push`.
     #[inline(always)]
     pub fn pop(&mut self) -> Result<T, PopError> {
@@ -211,6 +250,20 @@ impl<T: Pod> Consumer<T> {
     /// A producer killed while we wait is noticed within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK); what it committed is
     /// received first, then [`PopError::Disconnected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.push(42).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.recv()?, 42); // what was committed comes first
+    /// assert_eq!(rx.recv(), Err(PopError::Disconnected));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn recv(&mut self) -> Result<T, PopError> {
         self.recv_within(Limit::Forever)
@@ -218,6 +271,20 @@ impl<T: Pod> Consumer<T> {
 
     /// Like [`recv`](Self::recv), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, spsc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(PopError::Timeout));
+    /// tx.push(42).unwrap();
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(10))?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
         self.recv_within(Limit::Timeout(timeout))
@@ -225,6 +292,21 @@ impl<T: Pod> Consumer<T> {
 
     /// Like [`recv`](Self::recv), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, spsc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.recv_deadline(deadline), Err(PopError::Timeout));
+    /// tx.push(42).unwrap();
+    /// assert_eq!(rx.recv_deadline(deadline)?, 42); // ready: no wait, deadline or not
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, PopError> {
         self.recv_within(Limit::Deadline(deadline))
@@ -277,6 +359,22 @@ impl<T: Pod> Consumer<T> {
     /// Hands out up to `n` ready items to read in place; see [`ReadChunk`].
     /// [`PopError::Empty`] if none is ready (and `n > 0`),
     /// [`PopError::Disconnected`] once the producer is gone and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// for i in 1..=3 {
+    ///     tx.push(i).unwrap();
+    /// }
+    /// let chunk = rx.read_chunk(8)?; // up to 8: here the 3 ready
+    /// assert_eq!(chunk.as_slices().0, [1, 2, 3]);
+    /// chunk.release_all(); // one publish for the three
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
         self.ring.poisoned().map_err(PopError::Corrupted)?;
@@ -299,6 +397,20 @@ impl<T: Pod> Consumer<T> {
     /// [`recv`](Self::recv) does) until at least one item is ready; the
     /// chunk then holds up to `n`. Waits, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.push(7).unwrap();
+    /// let chunk = rx.read_chunk_blocking(4)?; // waits only while the ring is empty
+    /// assert_eq!(chunk.as_slices().0, [7]);
+    /// chunk.release_all();
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_chunk_blocking(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
         self.read_chunk_within(n, Limit::Forever)
@@ -306,6 +418,21 @@ impl<T: Pod> Consumer<T> {
 
     /// Like [`read_chunk_blocking`](Self::read_chunk_blocking), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, spsc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let empty = rx.read_chunk_timeout(4, Duration::from_millis(10)); // nothing was pushed
+    /// assert_eq!(empty.err(), Some(PopError::Timeout));
+    /// tx.push(7).unwrap();
+    /// assert_eq!(rx.read_chunk_timeout(4, Duration::from_millis(10))?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_chunk_timeout(
         &mut self,
@@ -317,6 +444,21 @@ impl<T: Pod> Consumer<T> {
 
     /// Like [`read_chunk_blocking`](Self::read_chunk_blocking), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, spsc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.read_chunk_deadline(4, deadline).err(), Some(PopError::Timeout));
+    /// tx.push(7).unwrap();
+    /// assert_eq!(rx.read_chunk_deadline(4, deadline)?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_chunk_deadline(
         &mut self,
@@ -341,6 +483,21 @@ impl<T: Pod> Consumer<T> {
     /// Number of items ready, as far as this end can tell. If the producer
     /// wrote an impossible index this reports the capacity, and the next
     /// pop reports the corruption.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// assert_eq!(rx.len(), 2);
+    /// rx.pop()?;
+    /// assert_eq!(rx.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         // SYNC: spsc-publish
         let tail = self.ring.tail().load(Ordering::Acquire);
@@ -348,11 +505,37 @@ impl<T: Pod> Consumer<T> {
     }
 
     /// Whether no item is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert!(rx.is_empty());
+    /// tx.push(1).unwrap();
+    /// assert!(!rx.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether every slot holds an item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// assert!(!rx.is_full());
+    /// tx.push(1).unwrap();
+    /// assert!(rx.is_full());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_full(&self) -> bool {
         self.len() as u64 == self.ring.capacity().get()
     }

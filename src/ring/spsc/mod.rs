@@ -64,6 +64,19 @@ pub use producer::Producer;
 /// `opts` may set the capacity, schema id, waiter and wait strategy; `mode`,
 /// `persist` and `open_timeout` apply only to named segments and are
 /// refused here.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{Options, spsc};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(8))?;
+/// // Both ends stay in this process here; across a fork, each keeps one.
+/// tx.push(42).unwrap();
+/// assert_eq!(rx.pop()?, 42);
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(not(shmlane_loom))]
 pub fn pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer<T>), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
@@ -73,6 +86,19 @@ pub fn pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer<T>),
 
 /// A producer and a consumer over process-local memory: the same ring for
 /// threads of one process.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{Options, spsc};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+/// let consumer = std::thread::spawn(move || rx.recv());
+/// tx.send(42).unwrap();
+/// assert_eq!(consumer.join().unwrap()?, 42);
+/// # Ok(())
+/// # }
+/// ```
 pub fn heap_pair<T: Pod + Send>(opts: &Options) -> Result<(Producer<T>, Consumer<T>), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
     let (tx, rx) = RingMemory::heap_pair(RingKind::Spsc, roles, opts)?;

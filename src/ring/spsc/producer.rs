@@ -46,6 +46,17 @@ fn has_room<T: Pod>(ring: &RingMemory<T>, tail: u64) -> Result<bool, Corruption>
 
 impl<T: Pod + Send> Producer<T> {
     /// Creates the named segment `name` and attaches as its producer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = spsc::Producer::<u64>::create("ticks", &Options::new().capacity(1024))?;
+    /// tx.push(1).unwrap(); // the item waits in the ring until a consumer opens "ticks"
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Spsc, Role::Producer, opts)?;
@@ -56,6 +67,18 @@ impl<T: Pod + Send> Producer<T> {
     /// with [`OpenError::RoleTaken`] while another live producer is attached.
     /// The replacement of a dead producer continues at the last committed
     /// position.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The segment's capacity is adopted when none is given.
+    /// let mut tx = spsc::Producer::<u64>::open("ticks", &Options::new())?;
+    /// tx.send(2).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Spsc, Role::Producer, opts)?;
@@ -192,6 +215,20 @@ impl<T: Pod> Producer<T> {
     /// consumer's index, that is whenever its cached view says the ring is
     /// full: a push to a ring whose consumer has gone is refused at the
     /// latest when the ring fills, without a shared load on every push.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PushError, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// assert!(matches!(tx.push(3), Err(PushError::Full(3)))); // 3 is handed back
+    /// assert_eq!(rx.pop()?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     // Always inlined: the fast path is a few instructions, and an
     // out-of-line call returns its Result through memory (measured: a
     // non-inlined pop cost a third of a busy stream's throughput).
@@ -240,6 +277,21 @@ impl<T: Pod> Producer<T> {
     /// [`PushError::Disconnected`] hands the value back; a consumer killed
     /// while we wait is noticed within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// let consumer = std::thread::spawn(move || (0..5).map(|_| rx.recv().unwrap()).sum::<u64>());
+    /// for i in 0..5 {
+    ///     tx.send(i).unwrap(); // waits while the ring is full
+    /// }
+    /// assert_eq!(consumer.join().unwrap(), 10);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn send(&mut self, value: T) -> Result<(), PushError<T>> {
         self.send_within(value, Limit::Forever)
@@ -247,6 +299,20 @@ impl<T: Pod> Producer<T> {
 
     /// Like [`send`](Self::send), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PushError, spsc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// tx.send_timeout(1, Duration::from_millis(10)).unwrap();
+    /// let full = tx.send_timeout(2, Duration::from_millis(10)); // nobody pops
+    /// assert!(matches!(full, Err(PushError::Timeout(2))));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
         self.send_within(value, Limit::Timeout(timeout))
@@ -254,6 +320,21 @@ impl<T: Pod> Producer<T> {
 
     /// Like [`send`](Self::send), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PushError, spsc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// tx.send_deadline(1, deadline).unwrap();
+    /// let full = tx.send_deadline(2, deadline); // nobody pops
+    /// assert!(matches!(full, Err(PushError::Timeout(2))));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
         self.send_within(value, Limit::Deadline(deadline))
@@ -314,6 +395,21 @@ impl<T: Pod> Producer<T> {
     /// Hands out up to `n` free slots to write in place; see [`WriteChunk`].
     /// [`ReserveError::Full`] if no slot is free (and `n > 0`),
     /// [`ReserveError::Disconnected`] once the consumer is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut chunk = tx.write_chunk(3)?;
+    /// let (first, _) = chunk.as_mut_slices(); // a fresh ring's free slots do not wrap
+    /// first.copy_from_slice(&[1, 2, 3]);
+    /// chunk.commit_all(); // one publish for the three
+    /// assert_eq!(rx.pop()?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.ring.poisoned().map_err(ReserveError::Corrupted)?;
@@ -343,6 +439,20 @@ impl<T: Pod> Producer<T> {
     /// [`send`](Self::send) does) until at least one slot is free; the
     /// chunk then holds up to `n`. Waits, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut chunk = tx.write_chunk_blocking(4)?; // waits only while the ring is full
+    /// chunk.as_mut_slices().0.fill(7);
+    /// assert_eq!(chunk.commit_all(), 4);
+    /// assert_eq!(rx.len(), 4);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk_blocking(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.write_chunk_within(n, Limit::Forever)
@@ -350,6 +460,20 @@ impl<T: Pod> Producer<T> {
 
     /// Like [`write_chunk_blocking`](Self::write_chunk_blocking), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, ReserveError, spsc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// tx.push(1).unwrap();
+    /// let full = tx.write_chunk_timeout(1, Duration::from_millis(10)); // nobody pops
+    /// assert_eq!(full.err(), Some(ReserveError::Timeout));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk_timeout(
         &mut self,
@@ -361,6 +485,20 @@ impl<T: Pod> Producer<T> {
 
     /// Like [`write_chunk_blocking`](Self::write_chunk_blocking), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, ReserveError, spsc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// tx.push(1).unwrap();
+    /// let full = tx.write_chunk_deadline(1, Instant::now() + Duration::from_millis(10));
+    /// assert_eq!(full.err(), Some(ReserveError::Timeout)); // nobody popped
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn write_chunk_deadline(
         &mut self,
@@ -399,6 +537,21 @@ impl<T: Pod> Producer<T> {
     /// Number of items in the ring, as far as this end can tell. If the
     /// consumer wrote an impossible index this reports the capacity, and
     /// the next push reports the corruption.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// assert_eq!(tx.len(), 2);
+    /// rx.pop()?;
+    /// assert_eq!(tx.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         // SYNC: spsc-release
         let head = self.ring.head().load(Ordering::Acquire);
@@ -406,11 +559,39 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Whether the ring is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = spsc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert!(tx.is_empty());
+    /// tx.push(1).unwrap();
+    /// assert!(!tx.is_empty());
+    /// rx.pop()?;
+    /// assert!(tx.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the ring is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = spsc::heap_pair::<u64>(&Options::new().capacity(1))?; // one slot
+    /// assert!(!tx.is_full());
+    /// tx.push(1).unwrap();
+    /// assert!(tx.is_full());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_full(&self) -> bool {
         self.len() as u64 == self.ring.capacity().get()
     }
