@@ -54,6 +54,19 @@ struct FrameAt {
 
 impl Consumer {
     /// Creates the named byte ring `name` and attaches as its consumer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The consumer may come first: it makes the ring, a producer opens it.
+    /// let mut rx = bytes::Consumer::create("quotes", &Options::new().capacity(1 << 16))?;
+    /// let mut buf = Vec::new();
+    /// rx.recv(&mut buf)?; // waits for a producer's first frame
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Bytes, Role::Consumer, opts)?;
@@ -65,6 +78,19 @@ impl Consumer {
     /// attached. A replacement of a dead consumer starts at the last
     /// position the dead one published: frames it had read but not yet
     /// handed back (at most an eighth of the ring) are read again.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The segment's capacity and max frame are adopted.
+    /// let mut rx = bytes::Consumer::open("quotes", &Options::new())?;
+    /// let frame = rx.read_blocking()?;
+    /// println!("{}", String::from_utf8_lossy(&frame));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Bytes, Role::Consumer, opts)?;
@@ -99,6 +125,17 @@ impl Consumer {
     }
 
     /// The largest frame payload this ring takes, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (_tx, rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// assert_eq!(rx.max_frame(), 4096 / 2 - 8); // by default: half the ring, less a header
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_frame(&self) -> usize {
         self.max_frame as usize
     }
@@ -322,18 +359,63 @@ impl Consumer {
     /// [`PopError::Disconnected`] once the producer is gone and every frame
     /// it committed has been received. The one copy is taken once, so this
     /// is the safe way to read from a producer you do not trust.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let mut buf = Vec::new();
+    /// assert_eq!(rx.try_recv(&mut buf), Err(PopError::Empty));
+    /// tx.send(b"hello")?;
+    /// assert_eq!(rx.try_recv(&mut buf)?, 5);
+    /// assert_eq!(buf, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_recv(&mut self, dst: &mut Vec<u8>) -> Result<usize, PopError> {
         self.recv_with(dst, false, None)
     }
 
     /// Like [`try_recv`](Self::try_recv), waiting for a frame, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// tx.send(b"hello")?;
+    /// drop(tx);
+    /// let mut buf = Vec::new();
+    /// assert_eq!(rx.recv(&mut buf)?, 5); // what was committed comes first
+    /// assert_eq!(rx.recv(&mut buf), Err(PopError::Disconnected));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recv(&mut self, dst: &mut Vec<u8>) -> Result<usize, PopError> {
         self.recv_within(dst, Limit::Forever)
     }
 
     /// Like [`recv`](Self::recv), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let (mut buf, wait) = (Vec::new(), Duration::from_millis(10));
+    /// assert_eq!(rx.recv_timeout(&mut buf, wait), Err(PopError::Timeout));
+    /// tx.send(b"hello")?;
+    /// assert_eq!(rx.recv_timeout(&mut buf, wait)?, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recv_timeout(
         &mut self,
         dst: &mut Vec<u8>,
@@ -344,6 +426,21 @@ impl Consumer {
 
     /// Like [`recv`](Self::recv), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let (mut buf, deadline) = (Vec::new(), Instant::now() + Duration::from_millis(10));
+    /// assert_eq!(rx.recv_deadline(&mut buf, deadline), Err(PopError::Timeout));
+    /// tx.send(b"hello")?;
+    /// assert_eq!(rx.recv_deadline(&mut buf, deadline)?, 5); // ready: no wait, deadline or not
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recv_deadline(
         &mut self,
         dst: &mut Vec<u8>,
@@ -357,6 +454,21 @@ impl Consumer {
     }
 
     /// The next frame, read in place; it is freed when the guard drops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// tx.send(b"hello")?;
+    /// let frame = rx.read()?;
+    /// assert_eq!(&*frame, b"hello"); // the bytes in the ring: no copy
+    /// drop(frame); // frees its space
+    /// assert_eq!(rx.read().err(), Some(PopError::Empty));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read(&mut self) -> Result<Frame<'_>, PopError> {
         let at = self.next_with(false, None)?;
@@ -365,6 +477,19 @@ impl Consumer {
 
     /// Like [`read`](Self::read), waiting for a frame, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// tx.send(b"hello")?;
+    /// let frame = rx.read_blocking()?; // waits only while the ring is empty
+    /// assert_eq!(&*frame, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_blocking(&mut self) -> Result<Frame<'_>, PopError> {
         self.read_within(Limit::Forever)
@@ -372,6 +497,21 @@ impl Consumer {
 
     /// Like [`read_blocking`](Self::read_blocking), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let empty = rx.read_timeout(Duration::from_millis(10)); // nothing was sent
+    /// assert_eq!(empty.err(), Some(PopError::Timeout));
+    /// tx.send(b"hello")?;
+    /// assert_eq!(&*rx.read_timeout(Duration::from_millis(10))?, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Frame<'_>, PopError> {
         self.read_within(Limit::Timeout(timeout))
@@ -379,6 +519,21 @@ impl Consumer {
 
     /// Like [`read_blocking`](Self::read_blocking), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, bytes};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.read_deadline(deadline).err(), Some(PopError::Timeout));
+    /// tx.send(b"hello")?;
+    /// assert_eq!(&*rx.read_deadline(deadline)?, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn read_deadline(&mut self, deadline: Instant) -> Result<Frame<'_>, PopError> {
         self.read_within(Limit::Deadline(deadline))
@@ -417,6 +572,22 @@ pub struct Frame<'a> {
 #[cfg(not(shmlane_loom))]
 impl Frame<'_> {
     /// Frees the frame (the same as dropping it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// tx.send(b"a")?;
+    /// tx.send(b"b")?;
+    /// let frame = rx.read()?;
+    /// assert_eq!(&*frame, b"a");
+    /// frame.release(); // the same as dropping it
+    /// assert_eq!(&*rx.read()?, b"b");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn release(self) {}
 }
 

@@ -102,6 +102,21 @@ pub(crate) fn layout(opts: &Options, waiter: Waiter) -> Result<Layout, OpenError
 /// A producer and a consumer over one new anonymous shared-memory segment
 /// (memfd), for a fork; see [`spsc::pair`](crate::spsc::pair) for how to
 /// hand the ends over.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{Options, bytes};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = bytes::pair(&Options::new().capacity(4096))?;
+/// // Both ends stay in this process here; across a fork, each keeps one.
+/// tx.send(b"hello")?;
+/// let mut buf = Vec::new();
+/// rx.try_recv(&mut buf)?;
+/// assert_eq!(buf, b"hello");
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(not(shmlane_loom))]
 pub fn pair(opts: &Options) -> Result<(Producer, Consumer), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
@@ -111,6 +126,22 @@ pub fn pair(opts: &Options) -> Result<(Producer, Consumer), OpenError> {
 
 /// A producer and a consumer over process-local memory: the same ring for
 /// threads of one process.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{Options, bytes};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+/// let consumer = std::thread::spawn(move || {
+///     let mut buf = Vec::new();
+///     rx.recv(&mut buf).map(|_| buf)
+/// });
+/// tx.send(b"hello")?;
+/// assert_eq!(consumer.join().unwrap()?, b"hello");
+/// # Ok(())
+/// # }
+/// ```
 pub fn heap_pair(opts: &Options) -> Result<(Producer, Consumer), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
     let (tx, rx) = RingMemory::heap_pair(RingKind::Bytes, roles, opts)?;

@@ -46,6 +46,18 @@ impl Producer {
     /// Creates the named byte ring `name` and attaches as its producer.
     /// `opts` sets the capacity in bytes (default
     /// [`DEFAULT_BYTES_CAPACITY`](super::DEFAULT_BYTES_CAPACITY)), the max frame and the overflow policy.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, Overflow, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = Options::new().capacity(1 << 16).max_frame(4096).overflow(Overflow::DropNewest);
+    /// let mut tx = bytes::Producer::create("quotes", &opts)?;
+    /// tx.send(b"EURUSD 1.0842")?; // never waits: a full ring drops the frame
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Bytes, Role::Producer, opts)?;
@@ -56,6 +68,18 @@ impl Producer {
     /// with [`OpenError::RoleTaken`] while another live producer is
     /// attached. A replacement of a dead producer continues after the last
     /// committed frame.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The segment's capacity, max frame and overflow policy are adopted.
+    /// let mut tx = bytes::Producer::open("quotes", &Options::new())?;
+    /// tx.send(b"EURUSD 1.0843")?;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Bytes, Role::Producer, opts)?;
@@ -99,11 +123,36 @@ impl Producer {
     }
 
     /// The largest frame payload this ring takes, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{GrantError, Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(4096).max_frame(256))?;
+    /// assert_eq!(tx.max_frame(), 256);
+    /// let too_large = tx.try_send(&[0; 300]);
+    /// assert_eq!(too_large, Err(GrantError::FrameTooLarge { len: 300, max: 256 }));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_frame(&self) -> usize {
         self.max_frame as usize
     }
 
     /// What this ring does when full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, Overflow, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = Options::new().capacity(4096).overflow(Overflow::Fail);
+    /// let (tx, _rx) = bytes::heap_pair(&opts)?;
+    /// assert_eq!(tx.overflow(), Overflow::Fail); // even `send` never waits
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn overflow(&self) -> Overflow {
         self.overflow
     }
@@ -308,6 +357,20 @@ impl Producer {
     /// Sends one frame holding a copy of `data`, without waiting: a full
     /// ring is [`GrantError::Full`] (policies Block and Fail) or a counted
     /// drop (DropNewest).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{GrantError, Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(64))?; // 8 words
+    /// tx.try_send(&[1; 24])?; // a header word and 3 payload words
+    /// tx.try_send(&[2; 24])?;
+    /// assert_eq!(tx.try_send(b"x"), Err(GrantError::Full));
+    /// assert_eq!(rx.try_recv(&mut Vec::new())?, 24);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_send(&mut self, data: &[u8]) -> Result<(), GrantError> {
         self.send_with(data, false, None)
     }
@@ -315,18 +378,63 @@ impl Producer {
     /// Sends one frame holding a copy of `data`, waiting for room if the
     /// policy is [`Overflow::Block`], waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(64))?; // 8 words
+    /// let consumer = std::thread::spawn(move || (0..4).map(|_| rx.recv(&mut Vec::new()).unwrap()).sum::<usize>());
+    /// for _ in 0..4 {
+    ///     tx.send(&[0; 24])?; // waits while the ring is full (policy Block)
+    /// }
+    /// assert_eq!(consumer.join().unwrap(), 4 * 24);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(&mut self, data: &[u8]) -> Result<(), GrantError> {
         self.send_within(data, Limit::Forever)
     }
 
     /// Like [`send`](Self::send), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{GrantError, Options, bytes};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(64))?; // 8 words
+    /// tx.try_send(&[0; 24])?; // a header word and 3 payload words
+    /// tx.try_send(&[0; 24])?; // the ring is full
+    /// let full = tx.send_timeout(b"x", Duration::from_millis(10)); // nobody reads
+    /// assert_eq!(full, Err(GrantError::Timeout));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), GrantError> {
         self.send_within(data, Limit::Timeout(timeout))
     }
 
     /// Like [`send`](Self::send), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{GrantError, Options, bytes};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(64))?; // 8 words
+    /// tx.try_send(&[0; 24])?; // a header word and 3 payload words
+    /// tx.try_send(&[0; 24])?; // the ring is full
+    /// let full = tx.send_deadline(b"x", Instant::now() + Duration::from_millis(10));
+    /// assert_eq!(full, Err(GrantError::Timeout)); // nobody read
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send_deadline(&mut self, data: &[u8], deadline: Instant) -> Result<(), GrantError> {
         self.send_within(data, Limit::Deadline(deadline))
     }
@@ -360,6 +468,20 @@ impl Producer {
     /// Hands out `len` contiguous bytes of the ring to write in place,
     /// published by [`Grant::commit`]; see [`send`](Self::send) for a full
     /// ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let mut grant = tx.grant(64)?; // room for up to 64 bytes
+    /// grant[..5].copy_from_slice(b"hello");
+    /// grant.commit(5); // one frame of the 5 bytes written
+    /// assert_eq!(&*rx.read()?, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn grant(&mut self, len: usize) -> Result<Grant<'_>, GrantError> {
         self.grant_with(len, false, None)
     }
@@ -367,12 +489,41 @@ impl Producer {
     /// Like [`grant`](Self::grant), waiting for room if the policy is
     /// [`Overflow::Block`], waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let mut grant = tx.grant_blocking(5)?; // waits only while the ring is full
+    /// grant.copy_from_slice(b"hello");
+    /// grant.commit(5);
+    /// assert_eq!(&*rx.read()?, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn grant_blocking(&mut self, len: usize) -> Result<Grant<'_>, GrantError> {
         self.grant_within(len, Limit::Forever)
     }
 
     /// Like [`grant_blocking`](Self::grant_blocking), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{GrantError, Options, bytes};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(64))?; // 8 words
+    /// tx.try_send(&[0; 24])?; // a header word and 3 payload words
+    /// tx.try_send(&[0; 24])?; // the ring is full
+    /// let full = tx.grant_timeout(8, Duration::from_millis(10)); // nobody reads
+    /// assert_eq!(full.err(), Some(GrantError::Timeout));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn grant_timeout(
         &mut self,
         len: usize,
@@ -383,6 +534,21 @@ impl Producer {
 
     /// Like [`grant_blocking`](Self::grant_blocking), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{GrantError, Options, bytes};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(64))?; // 8 words
+    /// tx.try_send(&[0; 24])?; // a header word and 3 payload words
+    /// tx.try_send(&[0; 24])?; // the ring is full
+    /// let full = tx.grant_deadline(8, Instant::now() + Duration::from_millis(10));
+    /// assert_eq!(full.err(), Some(GrantError::Timeout)); // nobody read
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn grant_deadline(
         &mut self,
         len: usize,
@@ -420,17 +586,60 @@ pub struct Grant<'a> {
 
 impl Grant<'_> {
     /// Number of bytes granted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let grant = tx.grant(100)?;
+    /// assert_eq!(grant.len(), 100);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the grant has no byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let grant = tx.grant(0)?;
+    /// assert!(grant.is_empty());
+    /// grant.commit(0); // an empty frame is still a frame
+    /// assert_eq!(rx.try_recv(&mut Vec::new())?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Whether the ring was full and this frame will be dropped at commit
     /// ([`Overflow::DropNewest`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, Overflow, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = Options::new().capacity(64).overflow(Overflow::DropNewest); // 8 words
+    /// let (mut tx, _rx) = bytes::heap_pair(&opts)?;
+    /// tx.try_send(&[0; 24])?; // a header word and 3 payload words
+    /// tx.try_send(&[0; 24])?; // the ring is full
+    /// let grant = tx.grant(8)?; // process memory, not the ring
+    /// assert!(grant.is_dropped());
+    /// assert_eq!(grant.commit(8), 0);
+    /// assert_eq!(tx.stats().drops, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_dropped(&self) -> bool {
         matches!(self.target, GrantTarget::Dropped)
     }
@@ -438,6 +647,20 @@ impl Grant<'_> {
     /// Publishes the first `n` bytes (at most [`len`](Self::len)) as one
     /// frame and returns how many were published (0 when the frame was
     /// dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// let mut grant = tx.grant(64)?;
+    /// grant[..2].copy_from_slice(b"hi");
+    /// assert_eq!(grant.commit(2), 2); // the frame holds 2 bytes, not 64
+    /// assert_eq!(&*rx.read()?, b"hi");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit(self, n: usize) -> usize {
         let n = n.min(self.len);
         match self.target {
