@@ -89,6 +89,20 @@ pub use sender::Sender;
 /// `opts` may set the capacity, participant limit, schema id, waiter and
 /// wait strategy; `mode`, `persist` and `open_timeout` apply only to named
 /// segments and are refused here.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{Options, mpmc};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = mpmc::pair::<u64>(&Options::new().capacity(8))?;
+/// let mut rx2 = rx.try_clone()?; // after a fork, one process each
+/// tx.try_send(1).unwrap();
+/// tx.try_send(2).unwrap();
+/// assert_eq!((rx.try_recv()?, rx2.try_recv()?), (1, 2));
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(not(shmlane_loom))]
 pub fn pair<T: Pod + Send>(opts: &Options) -> Result<(Sender<T>, Receiver<T>), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
@@ -98,6 +112,23 @@ pub fn pair<T: Pod + Send>(opts: &Options) -> Result<(Sender<T>, Receiver<T>), O
 
 /// A sender and a receiver over process-local memory: the same ring for
 /// threads of one process.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{Options, mpmc};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+/// let mut tx2 = tx.try_clone()?;
+/// let sender = std::thread::spawn(move || tx2.send(2).map_err(|e| e.to_string()));
+/// tx.send(1).unwrap();
+/// sender.join().unwrap()?;
+/// let mut got = [rx.recv()?, rx.recv()?];
+/// got.sort(); // the two senders' items interleave in any order
+/// assert_eq!(got, [1, 2]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn heap_pair<T: Pod + Send>(opts: &Options) -> Result<(Sender<T>, Receiver<T>), OpenError> {
     let roles = (Role::Producer, Role::Consumer);
     let (tx, rx) = RingMemory::heap_pair(RingKind::Mpmc, roles, opts)?;

@@ -35,6 +35,20 @@ enum Fast {
 
 impl<T: Pod + Send> Receiver<T> {
     /// Creates the named segment `name` and attaches as a receiver.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = Options::new().capacity(1024).participants(16);
+    /// let mut rx = mpmc::Receiver::<u64>::create("jobs", &opts)?;
+    /// while let Ok(job) = rx.recv() {
+    ///     println!("job {job}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Mpmc, Role::Consumer, opts)?;
@@ -44,6 +58,18 @@ impl<T: Pod + Send> Receiver<T> {
     /// Opens the named segment `name` and attaches as a receiver;
     /// [`OpenError::TooManyParticipants`] if the ring has its limit of live
     /// endpoints already.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // One more worker; the segment's capacity and participant limit are adopted.
+    /// let mut rx = mpmc::Receiver::<u64>::open("jobs", &Options::new())?;
+    /// println!("job {}", rx.recv()?);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Mpmc, Role::Consumer, opts)?;
@@ -66,6 +92,21 @@ impl<T: Pod + Send> Receiver<T> {
     /// Another receiver on the same ring (a participant of its own):
     /// [`OpenError::TooManyParticipants`] at the limit. It uses the wait
     /// strategy of `self`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{OpenError, Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().participants(3))?;
+    /// let mut rx2 = rx.try_clone()?; // the third participant
+    /// assert!(matches!(rx.try_clone(), Err(OpenError::TooManyParticipants { .. })));
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap();
+    /// assert_eq!((rx2.try_recv()?, rx.try_recv()?), (1, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_clone(&self) -> Result<Self, OpenError> {
         let ring = self.end.ring.duplicate(Role::Consumer)?;
         let opts = Options::new().wait_strategy(self.end.strategy);
@@ -81,6 +122,19 @@ impl<T: Pod> Receiver<T> {
     /// A slot that a sender has claimed but not yet committed holds the
     /// receivers up (they report `Empty`); if its sender has died, the
     /// receivers that keep polling find out after a short spin and skip it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert_eq!(rx.try_recv(), Err(PopError::Empty));
+    /// tx.try_send(42).unwrap();
+    /// assert_eq!(rx.try_recv()?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     // Always inlined, as `try_send`.
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, PopError> {
@@ -260,6 +314,20 @@ impl<T: Pod> Receiver<T> {
     /// A sender that died holding the slot we wait for (or every sender
     /// dying) is noticed within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.try_send(42).unwrap();
+    /// drop(tx); // the only sender
+    /// assert_eq!(rx.recv()?, 42); // what was committed comes first
+    /// assert_eq!(rx.recv(), Err(PopError::Disconnected));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn recv(&mut self) -> Result<T, PopError> {
         self.recv_within(Limit::Forever)
@@ -267,6 +335,20 @@ impl<T: Pod> Receiver<T> {
 
     /// Like [`recv`](Self::recv), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, mpmc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(PopError::Timeout));
+    /// tx.try_send(42).unwrap();
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(10))?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
         self.recv_within(Limit::Timeout(timeout))
@@ -274,6 +356,21 @@ impl<T: Pod> Receiver<T> {
 
     /// Like [`recv`](Self::recv), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, mpmc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.recv_deadline(deadline), Err(PopError::Timeout));
+    /// tx.try_send(42).unwrap();
+    /// assert_eq!(rx.recv_deadline(deadline)?, 42); // ready: no wait, deadline or not
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, PopError> {
         self.recv_within(Limit::Deadline(deadline))
@@ -339,11 +436,39 @@ impl<T: Pod> Receiver<T> {
 
     /// Number of items in the ring, from the hints: exact when no
     /// operation is in flight, and always between 0 and the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap();
+    /// assert_eq!(rx.len(), 2);
+    /// rx.try_recv()?;
+    /// assert_eq!(rx.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.end.len()
     }
 
     /// Whether the ring holds no item (see [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert!(rx.is_empty());
+    /// tx.try_send(1).unwrap();
+    /// assert!(!rx.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

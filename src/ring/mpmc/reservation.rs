@@ -19,6 +19,22 @@ pub struct Reservation<'a, T: Pod> {
 
 impl<T: Pod> Reservation<'_, T> {
     /// The item in the slot, to write in place.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<[u64; 2]>(&Options::new().capacity(8))?;
+    /// let mut slot = tx.reserve()?;
+    /// let item = slot.get_mut(); // whatever the slot held before
+    /// item[0] = 1;
+    /// item[1] = 2;
+    /// slot.commit();
+    /// assert_eq!(rx.try_recv()?, [1, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut T {
         let slot = self.sender.end.ring.slot(self.position);
         // SAFETY: the slot is claimed by this sender (WRITING with its tag)
@@ -31,6 +47,20 @@ impl<T: Pod> Reservation<'_, T> {
     }
 
     /// Overwrites the item in the slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut slot = tx.reserve()?;
+    /// slot.write(42);
+    /// slot.commit();
+    /// assert_eq!(rx.try_recv()?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write(&mut self, value: T) {
         self.sender
             .end
@@ -44,6 +74,21 @@ impl<T: Pod> Reservation<'_, T> {
     }
 
     /// Publishes the item for the receivers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut slot = tx.reserve()?;
+    /// slot.write(42);
+    /// assert_eq!(rx.try_recv(), Err(PopError::Empty)); // not yet published
+    /// slot.commit();
+    /// assert_eq!(rx.try_recv()?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit(self) {
         let mut this = std::mem::ManuallyDrop::new(self);
         this.sender.pending = None;

@@ -40,6 +40,18 @@ impl<T: Pod> Sender<T> {
 
 impl<T: Pod + Send> Sender<T> {
     /// Creates the named segment `name` and attaches as a sender.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let opts = Options::new().capacity(1024).participants(16);
+    /// let mut tx = mpmc::Sender::<u64>::create("jobs", &opts)?;
+    /// tx.send(7).unwrap(); // the item waits in the ring for a receiver
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn create(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Create(name), RingKind::Mpmc, Role::Producer, opts)?;
@@ -49,6 +61,18 @@ impl<T: Pod + Send> Sender<T> {
     /// Opens the named segment `name` and attaches as a sender;
     /// [`OpenError::TooManyParticipants`] if the ring has its limit of live
     /// endpoints already.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // One more sender; the segment's capacity and participant limit are adopted.
+    /// let mut tx = mpmc::Sender::<u64>::open("jobs", &Options::new())?;
+    /// tx.send(8).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn open(name: &str, opts: &Options) -> Result<Self, OpenError> {
         let ring = RingMemory::named(Source::Open(name), RingKind::Mpmc, Role::Producer, opts)?;
@@ -72,6 +96,20 @@ impl<T: Pod + Send> Sender<T> {
     /// Another sender on the same ring (a participant of its own, with its
     /// own open file description): [`OpenError::TooManyParticipants`] at
     /// the limit. It uses the wait strategy of `self`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut tx2 = tx.try_clone()?; // for another thread, or a forked process
+    /// tx.try_send(1).unwrap();
+    /// tx2.try_send(2).unwrap();
+    /// assert_eq!((rx.try_recv()?, rx.try_recv()?), (1, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_clone(&self) -> Result<Self, OpenError> {
         let ring = self.end.ring.duplicate(Role::Producer)?;
         let opts = Options::new().wait_strategy(self.end.strategy);
@@ -205,6 +243,20 @@ impl<T: Pod> Sender<T> {
     /// Appends `value`, or hands it back: [`PushError::Full`] when the ring
     /// is full, [`PushError::Disconnected`] once every receiver is gone
     /// (checked when the ring is found full, as for SPSC).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PushError, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap();
+    /// assert!(matches!(tx.try_send(3), Err(PushError::Full(3)))); // 3 is handed back
+    /// assert_eq!(rx.try_recv()?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     // Always inlined, as the SPSC push: an out-of-line call returns its
     // Result through memory.
     #[inline(always)]
@@ -241,6 +293,21 @@ impl<T: Pod> Sender<T> {
     /// [`PushError::Disconnected`] hands the value back. A receiver that
     /// died holding the slot we wait for is found within about
     /// [`LIVENESS_TICK`](crate::LIVENESS_TICK) and its claim undone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// let receiver = std::thread::spawn(move || (0..5).map(|_| rx.recv().unwrap()).sum::<u64>());
+    /// for i in 0..5 {
+    ///     tx.send(i).unwrap(); // waits while the ring is full
+    /// }
+    /// assert_eq!(receiver.join().unwrap(), 10);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn send(&mut self, value: T) -> Result<(), PushError<T>> {
         self.send_within(value, Limit::Forever)
@@ -248,6 +315,21 @@ impl<T: Pod> Sender<T> {
 
     /// Like [`send`](Self::send), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PushError, mpmc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap(); // the ring is full
+    /// let full = tx.send_timeout(3, Duration::from_millis(10)); // nobody receives
+    /// assert!(matches!(full, Err(PushError::Timeout(3))));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
         self.send_within(value, Limit::Timeout(timeout))
@@ -255,6 +337,21 @@ impl<T: Pod> Sender<T> {
 
     /// Like [`send`](Self::send), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PushError, mpmc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap(); // the ring is full
+    /// let full = tx.send_deadline(3, Instant::now() + Duration::from_millis(10));
+    /// assert!(matches!(full, Err(PushError::Timeout(3)))); // nobody received
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline(always)]
     pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
         self.send_within(value, Limit::Deadline(deadline))
@@ -328,6 +425,22 @@ impl<T: Pod> Sender<T> {
     ///
     /// Errors as for [`try_send`](Self::try_send), without a value:
     /// [`ReserveError::Full`], `Disconnected`, `Corrupted`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, PopError, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut slot = tx.reserve()?;
+    /// slot.write(42); // in place, in the ring
+    /// slot.commit();
+    /// assert_eq!(rx.try_recv()?, 42);
+    /// drop(tx.reserve()?); // uncommitted: receivers pass over the slot
+    /// assert_eq!(rx.try_recv(), Err(PopError::Empty));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reserve(&mut self) -> Result<Reservation<'_, T>, ReserveError> {
         let position = match self.claim_fast() {
             Some(position) => position,
@@ -348,12 +461,41 @@ impl<T: Pod> Sender<T> {
     /// Like [`reserve`](Self::reserve), but waits for room as
     /// [`send`](Self::send) does, waiting as long as it takes (as the endpoint's
     /// [`WaitStrategy`](crate::WaitStrategy) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// let mut slot = tx.reserve_blocking()?; // waits only while the ring is full
+    /// slot.write(42);
+    /// slot.commit();
+    /// assert_eq!(rx.recv()?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reserve_blocking(&mut self) -> Result<Reservation<'_, T>, ReserveError> {
         self.reserve_within(Limit::Forever)
     }
 
     /// Like [`reserve_blocking`](Self::reserve_blocking), giving up with a timeout
     /// error after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, ReserveError, mpmc};
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap(); // the ring is full
+    /// let full = tx.reserve_timeout(Duration::from_millis(10)); // nobody receives
+    /// assert_eq!(full.err(), Some(ReserveError::Timeout));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reserve_timeout(
         &mut self,
         timeout: Duration,
@@ -363,6 +505,21 @@ impl<T: Pod> Sender<T> {
 
     /// Like [`reserve_blocking`](Self::reserve_blocking), giving up with a timeout
     /// error at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, ReserveError, mpmc};
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, _rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(2))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap(); // the ring is full
+    /// let full = tx.reserve_deadline(Instant::now() + Duration::from_millis(10));
+    /// assert_eq!(full.err(), Some(ReserveError::Timeout)); // nobody received
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reserve_deadline(
         &mut self,
         deadline: Instant,
@@ -422,11 +579,41 @@ impl<T: Pod> Sender<T> {
 
     /// Number of items in the ring, from the hints: exact when no
     /// operation is in flight, and always between 0 and the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap();
+    /// assert_eq!(tx.len(), 2);
+    /// rx.try_recv()?;
+    /// assert_eq!(tx.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.end.len()
     }
 
     /// Whether the ring holds no item (see [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&Options::new().capacity(8))?;
+    /// assert!(tx.is_empty());
+    /// tx.try_send(1).unwrap();
+    /// assert!(!tx.is_empty());
+    /// rx.try_recv()?;
+    /// assert!(tx.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
