@@ -17,10 +17,11 @@ use crate::sync::{Ordering, spin_hint};
 use crate::wait::{self, Limit};
 
 /// How far ahead of `head` the consumer prefetches, in words, and how many
-/// lines from there. Measured on this project's machine (64 B frames
-/// through a 16 KiB ring between two cores): fetching published lines ahead
-/// made the stream about 15% faster; 4 KiB frames neither gain nor lose
-/// (the hardware prefetcher already streams them).
+/// lines from there: fetching published lines ahead overlaps the cross-core
+/// misses of a run of small frames instead of taking them one frame at a
+/// time; large frames gain nothing (the hardware prefetcher already streams
+/// their lines). `shmlane bench --case bytes-tput --size 64` shows what it
+/// is worth, against a build without the prefetch.
 const PREFETCH_AHEAD: u64 = 64;
 const PREFETCH_LINES: u64 = 2;
 /// Words in a 64-byte cache line.

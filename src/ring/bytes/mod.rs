@@ -26,11 +26,11 @@
 //!
 //! A busy stream runs fastest when the ring fits in each core's L1 data
 //! cache with room to spare for the caller's buffers: every line then moves
-//! L1 to L1 between the cores. On the development machine (32 KiB L1) a
-//! 16 KiB ring streamed 64 B frames about 1.6x and 4 KiB frames 2-3x
-//! faster than a 64 KiB one, whose lines come back from L2 every lap. A
-//! bigger ring absorbs longer bursts; pick the smallest that holds the
-//! bursts you expect. The consumer prefetches published lines a little
+//! L1 to L1 between the cores, where the lines of a ring bigger than L1
+//! come back from L2 every lap. A bigger ring absorbs longer bursts; pick
+//! the smallest that holds the bursts you expect, and measure with
+//! `shmlane bench --case bytes-tput` (64 B and 4 KiB frames) on the machine
+//! that will run it. The consumer prefetches published lines a little
 //! ahead of the frame it reads, so the cross-core misses of a run of small
 //! frames overlap.
 //!

@@ -16,10 +16,12 @@
 //! Each `push` publishes its value at once (one store of `tail`), so a
 //! consumer that keeps up reads lines the producer is still writing and
 //! they cross between the cores every few values: `push`/`pop` stream at
-//! about the rate of other rings of this design (rtrb's, measured in
-//! `shmlane bench`). For streams, [`Producer::write_chunk`] and
-//! [`Consumer::read_chunk`] on *both* sides publish once per chunk and move
-//! each line once: over twice the rate on the development machine.
+//! about the rate of other rings of this design (`spsc-tput` against
+//! rtrb's `rtrb-tput` in `shmlane bench`). For streams,
+//! [`Producer::write_chunk`] and [`Consumer::read_chunk`] on *both* sides
+//! publish once per chunk and move each line once, which streams faster:
+//! compare `spsc-chunk-tput` with `spsc-tput` in `shmlane bench` on the
+//! machine that will run it.
 //!
 //! ```no_run
 //! use shmlane::{Options, spsc};

@@ -230,8 +230,9 @@ impl<T: Pod> Producer<T> {
     /// # }
     /// ```
     // Always inlined: the fast path is a few instructions, and an
-    // out-of-line call returns its Result through memory (measured: a
-    // non-inlined pop cost a third of a busy stream's throughput).
+    // out-of-line call returns its Result through memory, which a busy
+    // stream pays on every item (`spsc-tput` in `shmlane bench` shows it
+    // against a non-inlined push or pop).
     #[inline(always)]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
         if self.cached_free() == 0 {
@@ -343,7 +344,8 @@ impl<T: Pod> Producer<T> {
     /// The blocking forms of `push`.
     // Inline: a push that finds room costs what `push` costs; only a full
     // ring goes out of line (an out-of-line call per item returns its
-    // Result through memory: measured, a fifth of a busy stream).
+    // Result through memory, paid on every item: `spsc-blocking-tput` in
+    // `shmlane bench` shows it).
     #[inline(always)]
     fn send_within(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
         match self.push(value) {
