@@ -15,12 +15,12 @@ use crate::bench::runner::run_pair;
 use crate::bench::spin::Watch;
 
 /// Ring size in bytes. Small enough that the ring, the message and the
-/// receive buffer stay in each core's L1 data cache (32 KiB here), so a
-/// frame's lines move L1 to L1: on this machine a 64 KiB ring (a pipe's
-/// default buffer) streams 64 B frames about 1.6x and 4 KiB frames 2-3x
-/// slower, its lines coming back from L2 every lap. A pipe gains nothing
-/// from a smaller buffer (16 KiB makes it 4x slower at 4 KiB), so
-/// `pipe-tput` keeps its default.
+/// receive buffer stay in each core's L1 data cache (typically 32 KiB or
+/// more), so a frame's lines move L1 to L1; a 64 KiB ring (a pipe's
+/// default buffer) streams slower, its lines coming back from L2 every
+/// lap (change this constant and rerun `bytes-tput` to see by how much on
+/// your machine). A pipe gains nothing from a smaller buffer (it only gets
+/// slower at 4 KiB messages), so `pipe-tput` keeps its default.
 const RING_BYTES: usize = 16 * 1024;
 
 fn ring(size: usize) -> Result<(bytes::Producer, bytes::Consumer), BenchError> {
