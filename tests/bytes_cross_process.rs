@@ -176,6 +176,9 @@ fn a_killed_producer_is_drained_then_disconnected() {
             fill(&mut frame, seq);
             tx.send(&frame).unwrap();
         }
+        // Killed mid-write: a grant filled but never committed.
+        let mut grant = tx.grant(max).unwrap();
+        grant.fill(0xee);
         // All five are in the ring (they fit in it whole) before the kill.
         ready.signal();
         // Die without detaching: the consumer learns it from the lock.
@@ -192,4 +195,82 @@ fn a_killed_producer_is_drained_then_disconnected() {
         check(&buf, seq, max).unwrap();
     }
     assert_eq!(rx.recv(&mut buf), Err(PopError::Disconnected));
+}
+
+/// Sends frames 0..10 on a new named ring, lets a forked consumer (opened
+/// with `opts`) run `before_death` and die by SIGKILL, then returns the
+/// sequence number of the first frame a replacement consumer receives.
+fn first_frame_after_a_killed_consumer(
+    test: &str,
+    opts: &Options,
+    before_death: impl FnOnce(&mut bytes::Consumer, &Ready),
+) -> u64 {
+    let _dog = Watchdog::new("killed consumer", WAIT);
+    let name = ShmName::new(test);
+    let max = 64;
+    let mut tx = bytes::Producer::create(name.as_str(), opts).unwrap();
+    for seq in 0..10 {
+        let mut frame = vec![0; frame_len(seq, max)];
+        fill(&mut frame, seq);
+        tx.try_send(&frame).unwrap();
+    }
+    let ready = Ready::new();
+    let child = fork_child(|| {
+        let mut rx = bytes::Consumer::open(name.as_str(), opts).unwrap();
+        before_death(&mut rx, &ready);
+        unreachable!("before_death waits for the SIGKILL")
+    });
+    ready.wait(&child, WAIT);
+    child.kill();
+    let mut rx = bytes::Consumer::open(name.as_str(), opts).unwrap();
+    let mut buf = Vec::new();
+    rx.try_recv(&mut buf).unwrap();
+    let seq = u64::from_le_bytes(buf[..8].try_into().unwrap());
+    check(&buf, seq, max).unwrap();
+    seq
+}
+
+/// Receives frames 0..3 (the ring is not empty after them), then signals
+/// and waits to be killed.
+fn receive_three_then_die(rx: &mut bytes::Consumer, ready: &Ready) {
+    let mut buf = Vec::new();
+    for seq in 0..3 {
+        rx.try_recv(&mut buf).unwrap();
+        check(&buf, seq, 64).unwrap();
+    }
+    ready.signal();
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn a_killed_consumer_s_replacement_receives_again_within_the_release_batch() {
+    // Default: the consumer publishes its position every eighth of the
+    // ring, so three small frames were received but never handed back.
+    let opts = Options::new().capacity(1 << 12);
+    let first = first_frame_after_a_killed_consumer("lazy", &opts, receive_three_then_die);
+    assert_eq!(first, 0);
+}
+
+#[test]
+fn with_release_each_frame_a_killed_consumer_s_frames_are_not_received_again() {
+    let opts = Options::new().capacity(1 << 12).release_each_frame(true);
+    let first = first_frame_after_a_killed_consumer("each", &opts, receive_three_then_die);
+    assert_eq!(first, 3);
+}
+
+#[test]
+fn a_frame_held_in_place_by_a_killed_consumer_is_received_again() {
+    // Even with every frame handed back at once: a frame read in place and
+    // not yet released was never consumed.
+    let opts = Options::new().capacity(1 << 12).release_each_frame(true);
+    let first = first_frame_after_a_killed_consumer("held", &opts, |rx, ready| {
+        let mut buf = Vec::new();
+        rx.try_recv(&mut buf).unwrap();
+        let frame = rx.read().unwrap();
+        check(&frame, 1, 64).unwrap();
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(frame);
+    });
+    assert_eq!(first, 1);
 }

@@ -225,3 +225,54 @@ fn a_childs_panic_message_reaches_the_parents_failure() {
     let child = fork_child(|| 0);
     assert_eq!(child.wait(WAIT), 0);
 }
+
+/// Pushes 0..10 on a new named ring, lets a forked consumer run
+/// `before_death` and die by SIGKILL, then returns the first item a
+/// replacement consumer pops: the delivery table's consumer rows.
+fn first_item_after_a_killed_consumer(
+    test: &str,
+    before_death: impl FnOnce(&mut spsc::Consumer<u64>, &Ready),
+) -> u64 {
+    let _dog = Watchdog::new("killed consumer", WAIT);
+    let name = ShmName::new(test);
+    let opts = Options::new().capacity(16);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &opts).unwrap();
+    for seq in 0..10 {
+        tx.push(seq).unwrap();
+    }
+    let ready = Ready::new();
+    let child = fork_child(|| {
+        let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap();
+        before_death(&mut rx, &ready);
+        unreachable!("before_death waits for the SIGKILL")
+    });
+    ready.wait(&child, WAIT);
+    child.kill();
+    let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap();
+    rx.pop().unwrap()
+}
+
+#[test]
+fn items_a_killed_consumer_popped_are_not_received_again() {
+    let first = first_item_after_a_killed_consumer("popped", |rx, ready| {
+        for seq in 0..3 {
+            assert_eq!(rx.pop(), Ok(seq));
+        }
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+    });
+    assert_eq!(first, 3, "exactly once: every pop publishes the head");
+}
+
+#[test]
+fn a_read_chunk_a_killed_consumer_never_released_is_received_again() {
+    let first = first_item_after_a_killed_consumer("chunk", |rx, ready| {
+        assert_eq!(rx.pop(), Ok(0));
+        let chunk = rx.read_chunk(4).unwrap();
+        assert_eq!(chunk.len(), 4);
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(chunk);
+    });
+    assert_eq!(first, 1, "at least once: the chunk was read, not released");
+}

@@ -37,7 +37,8 @@ pub struct Consumer {
     /// Last `tail` read from the segment; `cached_tail - head <= capacity`.
     cached_tail: u64,
     max_frame: u64,
-    /// Freed words after which `head` is published.
+    /// Freed words after which `head` is published (1 with
+    /// [`Options::release_each_frame`]: after every frame).
     release_batch: u64,
     strategy: WaitStrategy,
 }
@@ -102,7 +103,10 @@ impl Consumer {
         let (head, _) = ring.positions()?;
         let max_frame = ring.layout().max_frame;
         Ok(Self {
-            release_batch: (ring.capacity().get() / 8).max(1),
+            release_batch: match opts.release_each_frame {
+                Some(true) => 1,
+                _ => (ring.capacity().get() / 8).max(1),
+            },
             ring,
             head,
             published_head: head,

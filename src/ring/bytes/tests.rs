@@ -290,6 +290,23 @@ fn options_that_do_not_apply_are_refused() {
     assert!(matches!(err, OpenError::InvalidConfig(ref m) if m.contains("max_frame")));
     let err = crate::spsc::heap_pair::<u64>(&Options::new().overflow(Overflow::Fail)).unwrap_err();
     assert!(matches!(err, OpenError::InvalidConfig(ref m) if m.contains("overflow")));
+    let opts = Options::new().release_each_frame(true);
+    let err = crate::mpmc::heap_pair::<u64>(&opts).unwrap_err();
+    assert!(matches!(err, OpenError::InvalidConfig(ref m) if m.contains("release_each_frame")));
+}
+
+#[test]
+fn release_each_frame_hands_every_frame_back_at_once() {
+    let (mut tx, mut rx) =
+        heap_pair(&Options::new().capacity(1024).release_each_frame(true)).expect("heap pair");
+    let mut buf = Vec::new();
+    for _ in 0..3 {
+        tx.try_send(&[1u8; 8]).unwrap();
+    }
+    rx.try_recv(&mut buf).unwrap();
+    // One 8-byte frame is two words (header and payload): 16 bytes back,
+    // though the ring is neither empty nor an eighth released.
+    assert_eq!(tx.stats().released_bytes, 16);
 }
 
 #[test]

@@ -24,7 +24,10 @@ use crate::bench::spin::Watch;
 const RING_BYTES: usize = 16 * 1024;
 
 fn ring(size: usize) -> Result<(bytes::Producer, bytes::Consumer), BenchError> {
-    let opts = Options::new().capacity(RING_BYTES).max_frame(size);
+    ring_with(Options::new().capacity(RING_BYTES).max_frame(size))
+}
+
+fn ring_with(opts: Options) -> Result<(bytes::Producer, bytes::Consumer), BenchError> {
     bytes::pair(&opts).map_err(BenchError::lib)
 }
 
@@ -129,7 +132,24 @@ impl StreamRx for Rx {
 
 /// `bytes-tput`: a one-way stream of `setup.size`-byte messages.
 pub fn case_tput(setup: &Setup) -> Result<Figures, BenchError> {
-    let (tx, rx) = ring(setup.size)?;
+    stream_over(setup, ring(setup.size)?)
+}
+
+/// `bytes-tput-each`: `bytes-tput` with the consumer publishing its
+/// position after every frame (`Options::release_each_frame`, exactly once
+/// across a consumer crash): the cost of that guarantee.
+pub fn case_tput_each(setup: &Setup) -> Result<Figures, BenchError> {
+    let opts = Options::new()
+        .capacity(RING_BYTES)
+        .max_frame(setup.size)
+        .release_each_frame(true);
+    stream_over(setup, ring_with(opts)?)
+}
+
+fn stream_over(
+    setup: &Setup,
+    (tx, rx): (bytes::Producer, bytes::Consumer),
+) -> Result<Figures, BenchError> {
     let tx = Tx {
         ring: tx,
         message: vec![0xa5; setup.size],

@@ -104,6 +104,7 @@ pub const CASES: &[Case] = &[
     Case::new("memcpy",               Solo,   PAGE_AND_64MIB,   Some("memcpy"),             memcpy::case),
     Case::new("pipe-tput",            Proc,   SMALL_AND_PAGE,   Some("pipe-tput"),          pipe::case),
     Case::new("bytes-tput",           Proc,   SMALL_AND_PAGE,   Some("pipe-tput"),          bytes::case_tput),
+    Case::new("bytes-tput-each",      Proc,   SMALL_AND_PAGE,   Some("bytes-tput"),         bytes::case_tput_each),
     Case::new("bytes-rtt",            Proc,   &[64],            Some("spsc-rtt"),           bytes::case_rtt),
     Case::new("arrayqueue-rtt",       Thread, U64,              Some("arrayqueue-rtt"),     arrayqueue::case_rtt),
     Case::new("mpmc-rtt",             Proc,   U64,              Some("arrayqueue-rtt"),     mpmc::case_rtt),
