@@ -53,6 +53,10 @@ pub struct JsonRow {
     /// Slots skipped instead of delivered (the MPMC cases that count them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<u64>,
+    /// Why the row has no ratio, when its case knows its figure does not
+    /// compare (`mpmc-tput-2p2c` on two cores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// CPU ms the blocked consumer used per second of waiting (idle only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ms_per_s: Option<f64>,

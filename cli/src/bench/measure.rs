@@ -102,6 +102,14 @@ impl Figures {
             Self::Idle(_) => None,
         }
     }
+
+    /// Why the row has no ratio, if its case says so.
+    pub fn note(&self) -> Option<&'static str> {
+        match self {
+            Self::Tput(t) => t.note,
+            Self::Rtt(_) | Self::Idle(_) => None,
+        }
+    }
 }
 
 /// What an idle wait cost.
@@ -233,6 +241,9 @@ pub struct TputStats {
     pub wakes_per_msg: Option<f64>,
     /// Slots skipped instead of delivered (MPMC), if the case counts them.
     pub skipped: Option<u64>,
+    /// Why this row gets no ratio, when the case knows its figure does not
+    /// compare (printed instead of the ratio).
+    pub note: Option<&'static str>,
 }
 
 /// The producer end of a stream under the tput harness.
@@ -344,6 +355,7 @@ pub fn tput_producer(
         gb_per_s: msgs_per_s * tx.msg_bytes() as f64 / 1e9,
         wakes_per_msg,
         skipped: None,
+        note: None,
     })
 }
 

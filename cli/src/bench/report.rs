@@ -33,6 +33,8 @@ pub struct Report {
     /// Each baseline used so far, with the cases whose ratio was taken
     /// against it, in the order printed (for the table's notes).
     ratios: Vec<(&'static str, Vec<&'static str>)>,
+    /// The notes of rows printed without a ratio, for after the table.
+    notes: Vec<(&'static str, &'static str)>,
 }
 
 impl Report {
@@ -45,6 +47,7 @@ impl Report {
             json,
             keys: HashMap::new(),
             ratios: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -54,6 +57,9 @@ impl Report {
             self.keys.insert((row.case, row.size), (mode, key));
         }
         let ratio = self.ratio(row);
+        if let Some(note) = row.figures.note() {
+            self.notes.push((row.case, note));
+        }
         if let Some((base, _)) = ratio {
             match self.ratios.iter_mut().find(|(b, _)| *b == base) {
                 Some((_, cases)) => cases.push(row.case),
@@ -112,6 +118,9 @@ impl Report {
         );
         for (base, cases) in &self.ratios {
             println!("ratio to {base}: {}", cases.join(", "));
+        }
+        for (case, note) in &self.notes {
+            println!("{case}: {note}");
         }
     }
 }
@@ -232,6 +241,7 @@ fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
         probe_ns: row.probe_ns,
         wakes_per_msg: row.figures.wakes_per_msg().and_then(four_digits),
         skipped: tput.and_then(|t| t.skipped),
+        note: tput.and_then(|t| t.note).map(str::to_string),
         cpu_ms_per_s: cpu_ms_per_s.and_then(four_digits),
         ratio_to: ratio.map(|(to, _)| to.to_string()),
         ratio: ratio.and_then(|(_, r)| rounded(r, 3)),
@@ -306,6 +316,7 @@ mod tests {
                 gb_per_s: 0.000_043_216,
                 wakes_per_msg: Some(0.000_012_345_6),
                 skipped: None,
+                note: None,
             }),
             probe_ns: [1, 2],
             ratio_to: Some("rtrb-tput"),

@@ -45,5 +45,6 @@ pub fn case(setup: &Setup) -> Result<Figures, BenchError> {
         gb_per_s: msgs_per_s * setup.size as f64 / 1e9,
         wakes_per_msg: None,
         skipped: None,
+        note: None,
     }))
 }

@@ -110,7 +110,8 @@ pub const CASES: &[Case] = &[
     Case::new("mpmc-rtt",             Proc,   U64,              Some("arrayqueue-rtt"),     mpmc::case_rtt),
     Case::new("arrayqueue-tput",      Thread, U64,              Some("arrayqueue-tput"),    arrayqueue::case_tput),
     Case::new("mpmc-tput",            Proc,   U64,              Some("arrayqueue-tput"),    mpmc::case_tput),
-    Case::new("mpmc-tput-2p2c",       Proc,   U64,              Some("mpmc-tput"),          mpmc::case_tput_2p2c),
+    Case::new("mpmc-tput-2p2c",       Proc,   U64,              None,                       mpmc::case_tput_2p2c),
+    Case::new("mpmc-fanout-rtt",      Proc,   U64,              Some("spsc-blocking-rtt"),  mpmc::case_fanout_rtt),
     Case::new("spsc-idle-cpu",        Proc,   U64,              None,                       spsc::case_idle_cpu),
     // Each transport beside its mechanism's raw syscalls.
     Case::new("pipe-rtt-raw",         Proc,   transport::SIZES, Some("pipe-rtt-raw"),       ipc_raw::case_pipe),

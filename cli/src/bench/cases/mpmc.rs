@@ -6,17 +6,21 @@
 //! two receiver processes with the blocking calls, senders sharing core A
 //! and receivers core B; on two cores that measures the ring under
 //! oversubscription (every process is preempted now and then while it
-//! holds a slot), and reports the slots skipped.
+//! holds a slot), and reports the slots skipped; with four busy processes
+//! on two cores it tells nothing about contention, so it prints that
+//! instead of a ratio. `mpmc-fanout-rtt`: one sender, three receiver
+//! processes parked in `recv`, one item at a time, answered on a second
+//! ring: the round trip and the futex wakes per message of a parked pool.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use shmlane::{Options, PopError, PushError, mpmc};
+use shmlane::{Options, PopError, PushError, WaitStrategy, mpmc};
 
 use super::{CAPACITY, PopOne, PushOne, Setup, Single, busy_rtt, stream};
 use crate::bench::affinity::Cores;
 use crate::bench::error::BenchError;
-use crate::bench::measure::{Figures, MSG_BYTES, TputStats};
+use crate::bench::measure::{Budget, Figures, MSG_BYTES, RoundTrip, TputStats, rtt};
 use crate::bench::runner::run_pair;
 use crate::bench::shared::SharedPage;
 
@@ -122,7 +126,92 @@ pub fn case_tput_2p2c(setup: &Setup) -> Result<Figures, BenchError> {
         gb_per_s: msgs_per_s * MSG_BYTES as f64 / 1e9,
         wakes_per_msg: None,
         skipped: Some(word(SKIPPED)),
+        note: Some(
+            "4 busy processes on 2 cores: the ring under preemption, \
+             not contention; no ratio",
+        ),
     }))
+}
+
+/// The parent's side of `mpmc-fanout-rtt`: one item out to the pool, its
+/// echo back.
+struct FanoutTrip {
+    ping: mpmc::Sender<u64>,
+    pong: mpmc::Receiver<u64>,
+}
+
+impl RoundTrip for FanoutTrip {
+    fn round_trip(&mut self, seq: u64) -> Result<(), BenchError> {
+        self.ping.send(seq).map_err(BenchError::lib)?;
+        match self.pong.recv().map_err(BenchError::lib)? {
+            got if got == seq => Ok(()),
+            got => Err(BenchError::Mismatch { expected: seq, got }),
+        }
+    }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        Some(self.ping.stats().wake_syscalls + self.pong.stats().wake_syscalls)
+    }
+}
+
+/// A receiver of the `mpmc-fanout-rtt` pool: parks in `recv`, echoes each
+/// item, ends when the sender is gone.
+fn echo(mut rx: mpmc::Receiver<u64>, mut tx: mpmc::Sender<u64>) -> Result<(), BenchError> {
+    loop {
+        match rx.recv() {
+            Ok(v) => tx.send(v).map_err(BenchError::lib)?,
+            Err(PopError::Disconnected) => return Ok(()),
+            Err(e) => return Err(BenchError::lib(e)),
+        }
+    }
+}
+
+/// `mpmc-fanout-rtt`: one sender, three receiver processes parked at once
+/// (`WaitStrategy::Park`) on core B, one item at a time; each receiver
+/// answers on a second ring whose one receiver (the parent) parks too.
+/// `wake/msg` counts the futex wakes of both rings per message: 1 when a
+/// publish wakes exactly the one sleeper that takes the item.
+pub fn case_fanout_rtt(setup: &Setup) -> Result<Figures, BenchError> {
+    let parked = Options::new()
+        .capacity(CAPACITY)
+        .wait_strategy(WaitStrategy::Park);
+    let (ping, rx0) = mpmc::pair::<u64>(&parked).map_err(BenchError::lib)?;
+    let (tx0, pong) = mpmc::pair::<u64>(&parked).map_err(BenchError::lib)?;
+    let clone_rx = |rx: &mpmc::Receiver<u64>| rx.try_clone().map_err(BenchError::lib);
+    let clone_tx = |tx: &mpmc::Sender<u64>| tx.try_clone().map_err(BenchError::lib);
+    let (rx1, rx2) = (clone_rx(&rx0)?, clone_rx(&rx0)?);
+    let (tx1, tx2) = (clone_tx(&tx0)?, clone_tx(&tx0)?);
+    let secs = setup.secs;
+    let peers = setup.peers;
+    let pool = Cores {
+        a: setup.cores.b,
+        b: setup.cores.b,
+    };
+    let stats = run_pair(
+        peers,
+        setup.cores,
+        move |_| {
+            run_pair(
+                peers,
+                pool,
+                move |_| echo(rx2, tx2),
+                move |_| {
+                    run_pair(
+                        peers,
+                        pool,
+                        move |_| echo(rx1, tx1),
+                        move |_| echo(rx0, tx0),
+                    )
+                },
+            )
+        },
+        move |_| {
+            let trip = FanoutTrip { ping, pong };
+            rtt(Budget::rtt_warmup(secs), Budget::rtt_measure(secs), trip)
+            // Dropping the trip drops the sender: the pool sees it gone.
+        },
+    )?;
+    Ok(Figures::Rtt(stats))
 }
 
 /// Sender `id` of `mpmc-tput-2p2c`: sends for `secs`, then drops its end
