@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Ready, ShmName, Watchdog, fork_child};
-use shmlane::{Options, PopError, bytes};
+use shmlane::{GrantError, Options, PopError, bytes};
 
 const WAIT: Duration = Duration::from_secs(240);
 /// Smallest frame: sequence number (8) and checksum (4).
@@ -273,4 +273,63 @@ fn a_frame_held_in_place_by_a_killed_consumer_is_received_again() {
         drop(frame);
     });
     assert_eq!(first, 1);
+}
+
+#[test]
+fn a_loop_of_non_blocking_receives_ends_with_disconnected_after_a_sigkill() {
+    let _dog = Watchdog::new("non-blocking receives after SIGKILL", WAIT);
+    let (tx, mut rx) = bytes::pair(&Options::new().capacity(1 << 12)).unwrap();
+    let ready = Ready::new();
+    let child = fork_child(|| {
+        let mut tx = tx;
+        for seq in 0..3 {
+            let mut frame = vec![0; frame_len(seq, 64)];
+            fill(&mut frame, seq);
+            tx.try_send(&frame).unwrap();
+        }
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+        0
+    });
+    ready.wait(&child, WAIT);
+    child.kill();
+    let (mut buf, mut next) = (Vec::new(), 0);
+    loop {
+        match rx.try_recv(&mut buf) {
+            Ok(_) => {
+                check(&buf, next, 64).unwrap();
+                next += 1;
+            }
+            Err(PopError::Empty) => std::thread::yield_now(),
+            Err(PopError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(next, 3, "drained, then Disconnected");
+}
+
+#[test]
+fn a_loop_of_non_blocking_sends_ends_with_disconnected_after_a_sigkill() {
+    let _dog = Watchdog::new("non-blocking sends after SIGKILL", WAIT);
+    let (mut tx, rx) = bytes::pair(&Options::new().capacity(256)).unwrap();
+    let ready = Ready::new();
+    let child = fork_child(|| {
+        let mut rx = rx;
+        assert_eq!(rx.try_recv(&mut Vec::new()), Err(PopError::Empty));
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+        0
+    });
+    ready.wait(&child, WAIT);
+    child.kill();
+    let mut sent = 0;
+    loop {
+        match tx.try_send(&[7; 24]) {
+            Ok(()) => sent += 1,
+            Err(GrantError::Full) => std::thread::yield_now(),
+            Err(GrantError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(sent > 0, "filled the ring, then learned the consumer died");
 }

@@ -276,3 +276,84 @@ fn a_read_chunk_a_killed_consumer_never_released_is_received_again() {
     });
     assert_eq!(first, 1, "at least once: the chunk was read, not released");
 }
+
+/// A producer child pushes 0..3 and signals; it is then SIGKILLed.
+fn killed_producer_of_three(tx: spsc::Producer<u64>) -> (Child, Ready) {
+    let ready = Ready::new();
+    let child = fork_child(|| {
+        let mut tx = tx;
+        for seq in 0..3 {
+            tx.push(seq).unwrap();
+        }
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+        0
+    });
+    ready.wait(&child, WAIT);
+    (child, ready)
+}
+
+#[test]
+fn a_loop_of_non_blocking_pops_ends_with_disconnected_after_a_sigkill() {
+    let _dog = Watchdog::new("non-blocking pops after SIGKILL", WAIT);
+    let (tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(16)).unwrap();
+    let (child, _ready) = killed_producer_of_three(tx);
+    child.kill();
+    let mut got = Vec::new();
+    let mut backoff = Backoff::new();
+    loop {
+        match rx.pop() {
+            Ok(v) => got.push(v),
+            Err(PopError::Empty) => backoff.snooze(),
+            Err(PopError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, [0, 1, 2], "drained, then Disconnected");
+}
+
+#[test]
+fn a_loop_of_short_timed_receives_ends_with_disconnected_after_a_sigkill() {
+    let _dog = Watchdog::new("timed receives after SIGKILL", WAIT);
+    let (tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(16)).unwrap();
+    let (child, _ready) = killed_producer_of_three(tx);
+    child.kill();
+    let mut got = Vec::new();
+    loop {
+        // Each call is shorter than a liveness tick.
+        match rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(v) => got.push(v),
+            Err(PopError::Timeout) => {}
+            Err(PopError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, [0, 1, 2], "drained, then Disconnected");
+}
+
+#[test]
+fn a_loop_of_non_blocking_pushes_ends_with_disconnected_after_a_sigkill() {
+    let _dog = Watchdog::new("non-blocking pushes after SIGKILL", WAIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&Options::new().capacity(4)).unwrap();
+    let ready = Ready::new();
+    let child = fork_child(|| {
+        let mut rx = rx;
+        assert_eq!(rx.pop(), Err(PopError::Empty), "attached, nothing yet");
+        ready.signal();
+        std::thread::sleep(Duration::from_secs(600));
+        0
+    });
+    ready.wait(&child, WAIT);
+    child.kill();
+    let mut backoff = Backoff::new();
+    let mut seq = 0;
+    loop {
+        match tx.push(seq) {
+            Ok(()) => seq += 1,
+            Err(PushError::Full(_)) => backoff.snooze(),
+            Err(PushError::Disconnected(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(seq, 4, "filled the ring, then learned the consumer died");
+}

@@ -6,6 +6,7 @@ pub mod bytes;
 pub mod mpmc;
 pub mod spsc;
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -186,6 +187,11 @@ pub struct Stats {
     pub recovered: u64,
 }
 
+/// Non-blocking calls that find nothing to do between two liveness checks
+/// of their own (one `F_OFD_GETLK` syscall): a polling loop learns of a
+/// dead peer within this many empty (or full) polls.
+pub(crate) const IDLE_POLLS_PER_CHECK: u32 = 1024;
+
 /// What a blocked call found when its wait ended (other than its deadline
 /// passing): the one answer of every ring kind's readiness checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +221,14 @@ pub(crate) struct RingMemory<T, S = UnsafeCell<T>> {
     /// The first corruption this endpoint met; once set, every operation
     /// returns it (see [`poison`](Self::poison)).
     poisoned: Option<Corruption>,
+    /// Non-blocking calls that found nothing to do (empty or full) since
+    /// the last liveness check they triggered (see
+    /// [`idle_poll_found_peer_gone`](Self::idle_poll_found_peer_gone)).
+    idle_polls: u32,
+    /// When a blocking call of this endpoint last checked the peer's
+    /// liveness: a timed call shorter than a liveness tick checks on its
+    /// way out once the last check is a tick old (see `block_until`).
+    peer_checked_at: Cell<Option<Instant>>,
     // Declared last: dropped after nothing can use the pointers above.
     attachment: Attachment,
     _slots: PhantomData<(T, S)>,
@@ -239,6 +253,8 @@ impl<T: Pod, S> RingMemory<T, S> {
             light: barrier::register_publisher(),
             role,
             poisoned: None,
+            idle_polls: 0,
+            peer_checked_at: Cell::new(None),
             attachment,
             _slots: PhantomData,
         }
@@ -467,24 +483,67 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// `deadline` passes (`None`). `ready` must be cheap and re-read what
     /// it checks; `check_peers` runs about every liveness tick and may
     /// record a dead peer for the next `ready` to see.
+    ///
+    /// The wait loop checks the peer once per liveness tick of one call; a
+    /// caller that loops on timed calls shorter than a tick would never
+    /// reach that check, so a call about to report its timeout checks once
+    /// more when this endpoint's last check is a tick old: a peer dead for
+    /// a tick is reported before one more `Timeout`.
     pub(crate) fn block_until(
         &self,
         strategy: WaitStrategy,
         deadline: Option<Instant>,
-        ready: impl FnMut() -> Option<Wake>,
-        check_peers: impl FnMut(),
+        mut ready: impl FnMut() -> Option<Wake>,
+        mut check_peers: impl FnMut(),
     ) -> Option<Wake> {
         let signal = self.wait_signal();
         let waits = self.own_waits();
-        wait::wait_until(
+        let mut checked = || {
+            check_peers();
+            if !cfg!(shmlane_loom) {
+                self.peer_checked_at.set(Some(Instant::now()));
+            }
+        };
+        let counters = self.counters();
+        let outcome = wait::wait_until(
             signal,
             strategy,
             deadline,
-            self.counters(),
+            counters,
             waits,
-            ready,
-            check_peers,
-        )
+            &mut ready,
+            &mut checked,
+        );
+        if outcome.is_some() || cfg!(shmlane_loom) {
+            return outcome;
+        }
+        let stale = self
+            .peer_checked_at
+            .get()
+            .is_none_or(|at| at.elapsed() >= wait::LIVENESS_TICK);
+        if !stale {
+            return None;
+        }
+        checked();
+        // Only a gone peer changes the answer: anything else stays a
+        // timeout (the deadline has passed).
+        ready().filter(|wake| *wake == Wake::Disconnected)
+    }
+
+    /// For a non-blocking call that found nothing to do (an empty or full
+    /// ring): every [`IDLE_POLLS_PER_CHECK`] such calls, look for a dead
+    /// peer (a syscall), so that a loop of non-blocking calls learns of a
+    /// SIGKILLed peer as blocking calls do. Returns whether the peer is
+    /// recorded as gone. Only the idle path pays: no shared load or store
+    /// is added to a call that moves an item.
+    #[cold]
+    pub(crate) fn idle_poll_found_peer_gone(&mut self) -> bool {
+        self.idle_polls += 1;
+        if self.idle_polls >= IDLE_POLLS_PER_CHECK {
+            self.idle_polls = 0;
+            self.check_peer_alive();
+        }
+        self.peer_gone()
     }
 
     /// [`block_until`](Self::block_until) for a one-to-one ring: ready when

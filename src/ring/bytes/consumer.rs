@@ -296,7 +296,9 @@ impl Consumer {
         if let Some(frame) = self.next_frame().map_err(PopError::Corrupted)? {
             return Ok(frame);
         }
-        if !self.ring.peer_gone() {
+        // An empty look: now and then also a liveness check, so that a
+        // loop of non-blocking reads learns of a SIGKILLed producer.
+        if !self.ring.idle_poll_found_peer_gone() {
             return Err(PopError::Empty);
         }
         self.refresh_tail().map_err(PopError::Corrupted)?;

@@ -235,6 +235,12 @@ impl Producer {
         }
         if self.ring.capacity().get() - used >= placement.need() {
             Ok(Room::Fits(placement))
+        } else if self.ring.idle_poll_found_peer_gone() {
+            // A full look: now and then also a liveness check, so that a
+            // loop of non-blocking sends learns of a SIGKILLed consumer.
+            self.consumer_was_gone = true;
+            self.forget_room();
+            Err(GrantError::Disconnected)
         } else {
             Ok(Room::Full)
         }

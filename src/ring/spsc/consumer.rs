@@ -179,7 +179,9 @@ impl<T: Pod> Consumer<T> {
     /// really re-read `tail` (the cache may be stale, and `available(0)`
     /// would not look).
     fn none_or_disconnected(&mut self) -> Result<u64, PopError> {
-        if !self.ring.peer_gone() {
+        // An empty look: now and then also a liveness check, so that a
+        // loop of non-blocking pops learns of a SIGKILLed producer.
+        if !self.ring.idle_poll_found_peer_gone() {
             return Ok(0);
         }
         match self.refresh_tail().map_err(PopError::Corrupted)? {

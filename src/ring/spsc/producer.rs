@@ -160,7 +160,9 @@ impl<T: Pod> Producer<T> {
     #[cold]
     #[inline(never)]
     fn push_found_full(&mut self, value: T) -> PushError<T> {
-        if self.ring.peer_gone() {
+        // A full look: now and then also a liveness check, so that a loop
+        // of non-blocking pushes learns of a SIGKILLed consumer.
+        if self.ring.idle_poll_found_peer_gone() {
             self.consumer_was_gone = true;
             self.forget_room();
             PushError::Disconnected(value)
@@ -262,7 +264,10 @@ impl<T: Pod> Producer<T> {
             Ok(free) => free,
             Err(corruption) => return Err(PushError::Corrupted(value, corruption)),
         };
-        self.consumer_was_gone = self.ring.peer_gone();
+        self.consumer_was_gone = match free {
+            0 => self.ring.idle_poll_found_peer_gone(),
+            _ => self.ring.peer_gone(),
+        };
         match free {
             _ if self.consumer_was_gone => {
                 self.forget_room();
@@ -418,7 +423,11 @@ impl<T: Pod> Producer<T> {
         let free = self.free_slots(n as u64).map_err(ReserveError::Corrupted)?;
         // As for `push`: the consumer's state is read only when the cache
         // was short and `head` had to be re-read.
-        if free < n as u64 && self.ring.peer_gone() {
+        let gone = match free {
+            0 => self.ring.idle_poll_found_peer_gone(),
+            _ => self.ring.peer_gone(),
+        };
+        if free < n as u64 && gone {
             self.consumer_was_gone = true;
             self.forget_room();
             return Err(ReserveError::Disconnected);
