@@ -75,12 +75,14 @@ use crate::segment::{Layout, RingKind};
 
 mod consumer;
 mod frame;
+mod grant;
 mod producer;
 
 pub use consumer::Consumer;
 #[cfg(not(shmlane_loom))]
 pub use consumer::Frame;
-pub use producer::{Grant, Producer};
+pub use grant::Grant;
+pub use producer::Producer;
 
 /// Default capacity of a byte ring, in bytes, when none is given.
 pub const DEFAULT_BYTES_CAPACITY: usize = 64 * 1024;

@@ -2,9 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-#[cfg(not(shmlane_loom))]
-use super::frame::payload_ptr;
 use super::frame::{FRAME_DATA, FRAME_PADDING, Placement, copy_to_ring, frame_word, payload_words};
+use super::grant::{Grant, GrantTarget};
 use super::{Overflow, RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
 use super::{Source, open_or_create};
@@ -31,7 +30,7 @@ pub struct Producer {
     consumer_was_gone: bool,
     /// Where dropped frames are written ([`Overflow::DropNewest`]); grows to
     /// the largest dropped grant, then is reused.
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
 }
 
 /// What a look for room found.
@@ -305,7 +304,7 @@ impl Producer {
 
     /// Writes the frame headers of a frame of `len` bytes at `placement` and
     /// publishes it (its payload written already).
-    fn publish_frame(&mut self, placement: Placement, len: u64) {
+    pub(super) fn publish_frame(&mut self, placement: Placement, len: u64) {
         if placement.padding > 0 {
             let filler = (placement.padding - 1) * 8;
             self.write_word(self.tail, frame_word(filler, FRAME_PADDING));
@@ -329,14 +328,14 @@ impl Producer {
     }
 
     /// The slot of the payload of a frame placed at `placement`.
-    fn payload_slot(&self, placement: Placement) -> usize {
+    pub(super) fn payload_slot(&self, placement: Placement) -> usize {
         self.ring
             .capacity()
             .slot(self.tail.wrapping_add(placement.padding + 1))
     }
 
     /// Counts a dropped frame (one writer: a plain load and store).
-    fn count_drop(&self) {
+    pub(super) fn count_drop(&self) {
         let drops = &self.ring.counters().drops;
         drops.store(
             drops.load(Ordering::Relaxed).wrapping_add(1),
@@ -568,156 +567,6 @@ impl Producer {
     }
 }
 
-/// Where a grant's bytes live.
-#[derive(Debug, Clone, Copy)]
-enum GrantTarget {
-    /// In the ring, at this placement.
-    Ring(Placement),
-    /// In the producer's scratch buffer: the frame is dropped at commit.
-    Dropped,
-}
-
-/// Room for one frame, written in place and published by
-/// [`commit`](Self::commit). Dropping it uncommitted publishes nothing.
-///
-/// The bytes are in shared memory (unless the frame is being dropped, see
-/// [`Overflow::DropNewest`]): an honest consumer does not touch them, a
-/// hostile one could while the grant lives (see SAFETY.md). They hold
-/// whatever was there before.
-pub struct Grant<'a> {
-    producer: &'a mut Producer,
-    target: GrantTarget,
-    len: usize,
-}
-
-impl Grant<'_> {
-    /// Number of bytes granted.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmlane::{Options, bytes};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (mut tx, _rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
-    /// let grant = tx.grant(100)?;
-    /// assert_eq!(grant.len(), 100);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the grant has no byte.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmlane::{Options, bytes};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
-    /// let grant = tx.grant(0)?;
-    /// assert!(grant.is_empty());
-    /// grant.commit(0); // an empty frame is still a frame
-    /// assert_eq!(rx.try_recv(&mut Vec::new())?, 0);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Whether the ring was full and this frame will be dropped at commit
-    /// ([`Overflow::DropNewest`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmlane::{Options, Overflow, bytes};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let opts = Options::new().capacity(64).overflow(Overflow::DropNewest); // 8 words
-    /// let (mut tx, _rx) = bytes::heap_pair(&opts)?;
-    /// tx.try_send(&[0; 24])?; // a header word and 3 payload words
-    /// tx.try_send(&[0; 24])?; // the ring is full
-    /// let grant = tx.grant(8)?; // process memory, not the ring
-    /// assert!(grant.is_dropped());
-    /// assert_eq!(grant.commit(8), 0);
-    /// assert_eq!(tx.stats().drops, 1);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn is_dropped(&self) -> bool {
-        matches!(self.target, GrantTarget::Dropped)
-    }
-
-    /// Publishes the first `n` bytes (at most [`len`](Self::len)) as one
-    /// frame and returns how many were published (0 when the frame was
-    /// dropped).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmlane::{Options, bytes};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
-    /// let mut grant = tx.grant(64)?;
-    /// grant[..2].copy_from_slice(b"hi");
-    /// assert_eq!(grant.commit(2), 2); // the frame holds 2 bytes, not 64
-    /// assert_eq!(&*rx.read()?, b"hi");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn commit(self, n: usize) -> usize {
-        let n = n.min(self.len);
-        match self.target {
-            GrantTarget::Ring(placement) => {
-                self.producer.publish_frame(placement, n as u64);
-                n
-            }
-            GrantTarget::Dropped => {
-                self.producer.count_drop();
-                0
-            }
-        }
-    }
-}
-
-#[cfg(not(shmlane_loom))]
-impl std::ops::Deref for Grant<'_> {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self.target {
-            GrantTarget::Ring(placement) => {
-                let slot = self.producer.payload_slot(placement);
-                let bytes = payload_ptr(&self.producer.ring, slot, self.len);
-                // SAFETY: the payload run is inside the slot area (the
-                // placement keeps the frame before the end of the ring),
-                // free, and unseen by the consumer until commit; `len <=
-                // words * 8`; the grant borrows the producer mutably.
-                unsafe { std::slice::from_raw_parts(bytes.as_ptr(), self.len) }
-            }
-            GrantTarget::Dropped => &self.producer.scratch[..self.len],
-        }
-    }
-}
-
-#[cfg(not(shmlane_loom))]
-impl std::ops::DerefMut for Grant<'_> {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        match self.target {
-            GrantTarget::Ring(placement) => {
-                let slot = self.producer.payload_slot(placement);
-                let bytes = payload_ptr(&self.producer.ring, slot, self.len);
-                // SAFETY: as in `deref`; `&mut self` makes this the only
-                // reference to the run.
-                unsafe { std::slice::from_raw_parts_mut(bytes.as_ptr(), self.len) }
-            }
-            GrantTarget::Dropped => &mut self.producer.scratch[..self.len],
-        }
-    }
-}
-
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("bytes::Producer")
@@ -726,15 +575,5 @@ impl std::fmt::Debug for Producer {
             .field("max_frame", &self.max_frame)
             .field("overflow", &self.overflow)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(not(shmlane_loom))]
-impl std::fmt::Debug for Grant<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("len", &self.len)
-            .field("dropped", &self.is_dropped())
-            .finish()
     }
 }
