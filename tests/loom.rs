@@ -432,3 +432,56 @@ fn mpmc_a_dropped_reservation_is_passed_over() {
         assert_eq!(rx.stats().skipped, 1);
     });
 }
+
+/// Issue 14, defect 1: a receiver dies (heap storage: its row's lock
+/// cleared, nothing run on its behalf) holding the only item, claimed at
+/// its own lap, after the only sender left. Two receivers race past its
+/// claim: exactly one takes it over (one compare-exchange winner), the
+/// item is received exactly once, and neither reports `Disconnected`
+/// before the takeover (or the winner's live claim) is seen. Covers the
+/// takeover's mpmc-publish edge (a claim read from the dead receiver's
+/// read-modify-write) and the winner's release. Preemption bound 3: two
+/// threads, each polling until `Disconnected`.
+#[test]
+fn mpmc_a_dead_receivers_claim_is_taken_over_once() {
+    model_bounded(3, || {
+        use loom::sync::Arc;
+        use loom::sync::atomic::{AtomicU64, Ordering};
+        let opts = Options::new().capacity(2).participants(4);
+        let (mut tx, mut dying) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let mut rx1 = dying.try_clone().unwrap();
+        let mut rx2 = dying.try_clone().unwrap();
+        tx.try_send(7).unwrap();
+        drop(tx);
+        assert_eq!(dying.recv_and_stall_for_tests(), Ok(7));
+        dying.crash_for_tests();
+        let got = Arc::new(AtomicU64::new(0));
+        let other = {
+            let got = got.clone();
+            thread::spawn(move || {
+                drain_counting(&mut rx2, &got);
+                rx2
+            })
+        };
+        drain_counting(&mut rx1, &got);
+        let rx2 = other.join().unwrap();
+        assert_eq!(got.load(Ordering::Relaxed), 1, "lost or duplicated");
+        assert_eq!(rx1.stats().recovered, 1);
+        drop((rx1, rx2));
+    });
+}
+
+/// Receives until `Disconnected`, counting the items (all must be 7).
+fn drain_counting(rx: &mut mpmc::Receiver<u64>, got: &loom::sync::atomic::AtomicU64) {
+    loop {
+        match rx.try_recv() {
+            Ok(v) => {
+                assert_eq!(v, 7);
+                got.fetch_add(1, loom::sync::atomic::Ordering::Relaxed);
+            }
+            Err(PopError::Disconnected) => return,
+            Err(PopError::Empty) => thread::yield_now(),
+            Err(e) => panic!("try_recv: {e}"),
+        }
+    }
+}

@@ -249,3 +249,105 @@ fn the_participant_limit_holds_across_processes_and_frees_with_death() {
     mpmc::Sender::<u64>::open(name.as_str(), &Options::new())
         .expect("the kernel dropped the dead sender's row lock");
 }
+
+/// Issue 14, defect 1: a sender sends A and drops; a receiver claims A and
+/// is SIGKILLed; the next receiver steps over the dead claim with every
+/// sender gone. It must take A over before it reports `Disconnected`.
+#[test]
+fn a_receiver_killed_holding_the_last_item_before_the_senders_left() {
+    let _dog = Watchdog::new("a dead claim with every sender gone", WAIT);
+    let name = ShmName::new("mpmc-dead-claim-gone");
+    let opts = Options::new().capacity(4).participants(4).persist(true);
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts).unwrap();
+    // Both receivers attach before the sender leaves, so that neither
+    // takes over its row (a ring whose sender rows were all reused reads
+    // as "no sender yet", not as "every sender gone").
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts).unwrap();
+    tx.try_send(0xa).unwrap();
+    let stalled = stall_on_one_item(&name, &opts);
+    drop(tx);
+    stalled.kill();
+    assert_eq!(rx.try_recv(), Ok(0xa), "the dead receiver's item is lost");
+    assert_eq!(rx.try_recv(), Err(PopError::Disconnected));
+    assert_eq!(rx.stats().recovered, 1);
+}
+
+/// The same with the sender alive but idle: A comes back to a receiver
+/// that only polls, without waiting for `capacity - 1` more sends.
+#[test]
+fn a_receiver_killed_holding_an_item_while_the_senders_idle() {
+    let _dog = Watchdog::new("a dead claim with idle senders", WAIT);
+    let name = ShmName::new("mpmc-dead-claim-idle");
+    let opts = Options::new().capacity(4).participants(4).persist(true);
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts).unwrap();
+    tx.try_send(0xa).unwrap();
+    let stalled = stall_on_one_item(&name, &opts);
+    stalled.kill();
+    // A bounded number of polls (no timing): the takeover needs none of
+    // them but the first.
+    let mut got = Err(PopError::Empty);
+    for _ in 0..10_000 {
+        got = rx.try_recv();
+        if got != Err(PopError::Empty) {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(got, Ok(0xa), "the dead receiver's item did not come back");
+    assert_eq!(rx.try_recv(), Err(PopError::Empty));
+    tx.try_send(0xb).unwrap();
+    assert_eq!(rx.try_recv(), Ok(0xb));
+    assert_eq!(rx.stats().recovered, 1);
+}
+
+/// Forks a receiver that claims one item and stops in the middle of
+/// receiving it (its claim stays), and waits until it has.
+fn stall_on_one_item(name: &ShmName, opts: &Options) -> Child {
+    let ready = Ready::new();
+    let stalled = fork_child(|| {
+        let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), opts).expect("open");
+        match rx.recv_and_stall_for_tests() {
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+        ready.signal();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    ready.wait(&stalled, WAIT);
+    stalled
+}
+
+/// Issue 14, defect 8, the other side: the end of a pair handed across
+/// `fork` and dropped unused by the parent (before the child's first use)
+/// is the child's: the parent's drop must not detach it.
+#[test]
+fn a_pair_end_dropped_unused_by_the_parent_stays_the_childs() {
+    let _dog = Watchdog::new("a pair end used by the child only", WAIT);
+    let (tx, mut rx) = mpmc::pair::<u64>(&Options::new().capacity(4).participants(2)).unwrap();
+    let (go_rx, go_tx) = nix::unistd::pipe().expect("pipe");
+    // The closure owns `tx`: the parent's copy is dropped, unused, when
+    // `fork_child` returns (before the child's first use).
+    let child = fork_child(|| {
+        let mut tx = tx;
+        let mut byte = [0u8; 1];
+        assert_eq!(nix::unistd::read(&go_rx, &mut byte).expect("go"), 1);
+        for v in 0..3 {
+            tx.send(v).expect("send");
+        }
+        0
+    });
+    assert_eq!(
+        rx.try_recv(),
+        Err(PopError::Empty),
+        "detached the child's end"
+    );
+    assert_eq!(nix::unistd::write(&go_tx, b"!").expect("go"), 1);
+    for v in 0..3 {
+        assert_eq!(rx.recv(), Ok(v));
+    }
+    assert_eq!(child.wait(WAIT), 0);
+    assert_eq!(rx.recv(), Err(PopError::Disconnected));
+}

@@ -154,3 +154,20 @@ fn a_hint_far_ahead_is_caught_by_the_stamps() {
     let err = tx.try_send(3).unwrap_err();
     assert!(matches!(err, PushError::Corrupted(3, _)), "{err:?}");
 }
+
+/// Issue 14, defect 8: the end of an anonymous pair dropped before its
+/// first use, in the process that made the pair (and has not forked since),
+/// detaches like any clean drop: a receiver that only polls sees
+/// `Disconnected`, not `Empty` for ever. (This test binary never forks.)
+#[test]
+fn a_pair_end_dropped_unused_detaches() {
+    let (tx, mut rx) = mpmc::pair::<u64>(&opts()).unwrap();
+    drop(tx);
+    assert_eq!(rx.try_recv(), Err(PopError::Disconnected));
+    let (mut tx, rx) = mpmc::pair::<u64>(&opts()).unwrap();
+    drop(rx);
+    for v in 0..CAPACITY as u64 {
+        tx.try_send(v).unwrap();
+    }
+    assert!(matches!(tx.try_send(99), Err(PushError::Disconnected(99))));
+}

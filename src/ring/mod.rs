@@ -694,7 +694,11 @@ impl<T: Pod, S> RingMemory<T, S> {
         if self.layout.participants == 0 {
             self.wait_signal().clear_sleepers();
         }
-        self.attachment.mark_attached();
+        // A peer that keeps rewriting our row's state word: not marked,
+        // and every later call reports it.
+        if let Err(found) = self.attachment.mark_attached() {
+            self.poison(found);
+        }
     }
 
     /// The endpoint's hold on the segment (its row, liveness checks).

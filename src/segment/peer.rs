@@ -17,11 +17,12 @@
 //! generation, whose holder detached, or whose lock nobody holds belongs to
 //! a dead endpoint. The same locks, state words and checks serve both.
 
+use std::cell::Cell;
 use std::io;
 
 use super::{PeerSlot, Storage};
-use crate::error::OpenError;
-use crate::sync::Ordering;
+use crate::error::{Corruption, OpenError};
+use crate::sync::{AtomicU32, Ordering};
 
 /// The roles of a ring with one producer and one consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,65 @@ const DETACHED: u32 = 2;
 const GENERATION: u32 = 0b100;
 /// The bits of a participant row's generation that its slot claims carry.
 pub(crate) const CLAIM_GENERATION_MASK: u32 = 0xff;
+/// Compare-exchanges on a row's state word before giving up: only a peer
+/// rewriting the word all the time (hostile) makes an honest one fail more
+/// than a few times.
+const ROW_UPDATE_ATTEMPTS: u32 = 64;
+
+fn row_churn(attempts: u32) -> Corruption {
+    Corruption {
+        what: "peer row state keeps changing under a compare-exchange",
+        found: u64::from(attempts),
+        limit: u64::from(ROW_UPDATE_ATTEMPTS),
+    }
+}
+
+/// Replaces `word` with `next(current)`: at most [`ROW_UPDATE_ATTEMPTS`]
+/// compare-exchanges, then `Err` (a peer that keeps rewriting the word
+/// cannot keep us here). Returns the value stored.
+fn update_row(word: &AtomicU32, mut next: impl FnMut(u32) -> u32) -> Result<u32, Corruption> {
+    let mut current = word.load(Ordering::Relaxed);
+    for _ in 0..ROW_UPDATE_ATTEMPTS {
+        let value = next(current);
+        // SYNC: peer-state (Release: the row's other fields, and what this
+        // endpoint did before, are seen with the new state)
+        match word.compare_exchange(current, value, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return Ok(value),
+            Err(seen) => current = seen,
+        }
+    }
+    Err(row_churn(ROW_UPDATE_ATTEMPTS))
+}
+
+/// Forks of this process so far (counted in the parent, by a
+/// `pthread_atfork` prepare handler). An endpoint made before a fork may
+/// be the child's to use: dropped unused in the parent, it must not
+/// detach (see [`Attachment::mark_detached`]).
+#[cfg(not(any(shmlane_loom, miri)))]
+fn forks() -> u32 {
+    use std::sync::Once;
+    static FORKS: AtomicU32 = AtomicU32::new(0);
+    static HOOK: Once = Once::new();
+    extern "C" fn count_fork() {
+        FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    HOOK.call_once(|| {
+        // SAFETY: registers a prepare handler that only adds to an atomic
+        // (async-signal-safe work, as fork handlers must do); a failure
+        // (ENOMEM) leaves the count at 0, which only makes an unused
+        // endpoint made before a fork detach as if there had been none.
+        unsafe {
+            libc::pthread_atfork(Some(count_fork), None, None);
+        }
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// One process under loom and Miri: nothing forks.
+#[cfg(any(shmlane_loom, miri))]
+fn forks() -> u32 {
+    0
+}
 
 /// What an endpoint knows about its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +151,14 @@ pub(crate) struct Attachment {
     /// marks it detached (a forked child's copy of an endpoint must not),
     /// and a child that uses the endpoint marks it again.
     marked_by: Option<u32>,
-    /// The generation this endpoint attached with.
-    generation: u32,
+    /// The generation this endpoint attached with (a participant row's
+    /// may be renewed once, before first use: see
+    /// [`renew_generation`](Self::renew_generation)).
+    generation: Cell<u32>,
+    /// The process that claimed the row, and its fork count then: an
+    /// endpoint dropped unused detaches only there and only if that
+    /// process has not forked since (else a child may be using it).
+    claimed_in: (u32, u32),
     /// An end of an anonymous pair: no third endpoint can ever attach, so a
     /// vacant row whose lock nobody holds means the other end is gone (it
     /// was dropped, or died, before its first use).
@@ -111,7 +177,8 @@ impl Attachment {
                 row: role as usize,
                 participant: false,
                 marked_by: None,
-                generation: 0,
+                generation: Cell::new(0),
+                claimed_in: (crate::sync::current_pid(), forks()),
                 paired: false,
             }),
             Ok(false) => Err(OpenError::RoleTaken {
@@ -151,19 +218,21 @@ impl Attachment {
             }
             let slot = &storage.peer_rows()[row];
             slot.role.store(role.code(), Ordering::Relaxed);
-            let mut current = slot.state.load(Ordering::Relaxed);
-            let generation = loop {
-                let next = (current & !STATE_BITS).wrapping_add(GENERATION) | VACANT;
-                // SYNC: peer-state (Release: the role is seen with the new
-                // generation)
-                match slot.state.compare_exchange(
-                    current,
-                    next,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break next & !STATE_BITS,
-                    Err(seen) => current = seen,
+            // SYNC: peer-state (Release, in update_row: the role is seen
+            // with the new generation)
+            let started = update_row(&slot.state, |current| {
+                (current & !STATE_BITS).wrapping_add(GENERATION) | VACANT
+            });
+            let generation = match started {
+                Ok(next) => next & !STATE_BITS,
+                Err(corruption) => {
+                    // Give the row back (the heap's claim flag; a lock goes
+                    // with the storage).
+                    storage.release_role(row);
+                    return Err(OpenError::Corrupted {
+                        name: storage.name().to_owned(),
+                        corruption,
+                    });
                 }
             };
             let attachment = Self {
@@ -172,7 +241,8 @@ impl Attachment {
                 row,
                 participant: true,
                 marked_by: None,
-                generation,
+                generation: Cell::new(generation),
+                claimed_in: (crate::sync::current_pid(), forks()),
                 paired: false,
             };
             attachment.bump_roster();
@@ -197,7 +267,54 @@ impl Attachment {
     /// The low 8 bits of this endpoint's generation, as its slot claims
     /// carry them.
     pub(crate) fn claim_generation(&self) -> u32 {
-        (self.generation >> 2) & CLAIM_GENERATION_MASK
+        (self.generation.get() >> 2) & CLAIM_GENERATION_MASK
+    }
+
+    /// MPMC, before the endpoint's first claim: moves this row's generation
+    /// on (by the fewest steps) to one whose claim generation is not in
+    /// `in_use`, the claim generations that slot stamps still name for
+    /// this row (claims of earlier, dead holders). So no stale claim can
+    /// ever carry this endpoint's row and claim generation, however often
+    /// the row was reused. `Err` if all 256 are in use (only forged stamps
+    /// do that) or the row's word keeps changing.
+    pub(crate) fn renew_generation(&self, in_use: &[bool; 256]) -> Result<(), Corruption> {
+        let generation = self.generation.get();
+        let Some(steps) = (0..256u32).find(|step| {
+            let claim = ((generation >> 2).wrapping_add(*step)) & CLAIM_GENERATION_MASK;
+            !in_use[claim as usize]
+        }) else {
+            return Err(Corruption {
+                what: "slot stamps name every claim generation of a row",
+                found: self.row as u64,
+                limit: 256,
+            });
+        };
+        if steps == 0 {
+            return Ok(());
+        }
+        let renewed = generation.wrapping_add(steps * GENERATION);
+        let mut moved = false;
+        // SYNC: peer-state (Release, in update_row: as at claim)
+        update_row(&self.own().state, |current| {
+            if current & !STATE_BITS == generation {
+                moved = true;
+                renewed | (current & STATE_BITS)
+            } else {
+                // Not ours any more (a forged word): leave it.
+                moved = false;
+                current
+            }
+        })?;
+        if !moved {
+            return Err(Corruption {
+                what: "participant row generation changed under its holder",
+                found: self.row as u64,
+                limit: 0,
+            });
+        }
+        self.generation.set(renewed);
+        self.bump_roster();
+        Ok(())
     }
 
     fn row(&self, role: Role) -> &PeerSlot {
@@ -240,44 +357,52 @@ impl Attachment {
 
     /// Marks the role attached by this process, with a new generation (a
     /// participant row keeps the one of its claim), and records pid and
-    /// start time for display.
-    pub(crate) fn mark_attached(&mut self) {
+    /// start time for display. `Err` (and not marked) if a peer keeps
+    /// rewriting the row's state word: the caller poisons the endpoint.
+    pub(crate) fn mark_attached(&mut self) -> Result<(), Corruption> {
         let row = self.own();
         let pid = crate::sync::current_pid();
         row.pid.store(pid, Ordering::Relaxed);
         row.start_time
             .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
-        let mut current = row.state.load(Ordering::Relaxed);
-        loop {
-            let next = if self.participant {
-                self.generation | ATTACHED
-            } else {
-                (current & !STATE_BITS).wrapping_add(GENERATION) | ATTACHED
-            };
+        let next = if self.participant {
+            // The row is ours (its lock) and its generation is fixed: one
+            // store, whatever the word holds.
+            let next = self.generation.get() | ATTACHED;
             // SYNC: peer-state (Release: an attach is seen with the pid row)
-            match row
-                .state
-                .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    self.generation = next & !STATE_BITS;
-                    self.marked_by = Some(pid);
-                    self.bump_roster();
-                    return;
-                }
-                Err(seen) => current = seen,
-            }
-        }
+            row.state.store(next, Ordering::Release);
+            next
+        } else {
+            // SYNC: peer-state (Release, in update_row: as above)
+            update_row(&row.state, |current| {
+                (current & !STATE_BITS).wrapping_add(GENERATION) | ATTACHED
+            })?
+        };
+        self.generation.set(next & !STATE_BITS);
+        self.marked_by = Some(pid);
+        self.bump_roster();
+        Ok(())
     }
 
-    /// Marks the role detached if this process attached it. Returns whether
-    /// it did (and so whether the peer should be woken).
+    /// Marks the role detached if this process attached it, or (a
+    /// participant row) if it was never used and is this process's own:
+    /// claimed here, with no fork since (a forked child may be using a
+    /// copy it inherited, as with the ends of an anonymous pair, which must
+    /// then stay attached for it). Returns whether it did (and so whether
+    /// the peers should be woken).
     pub(crate) fn mark_detached(&mut self) -> bool {
         if !self.is_marked() {
-            return false;
+            return self.participant
+                && self.claimed_in == (crate::sync::current_pid(), forks())
+                && self.detach_from(self.generation.get() | VACANT);
         }
         self.marked_by = None;
-        let attached = self.generation | ATTACHED;
+        self.detach_from(self.generation.get() | ATTACHED)
+    }
+
+    /// Moves this endpoint's row from `attached` (this endpoint's
+    /// generation, attached or not yet) to detached.
+    fn detach_from(&self, attached: u32) -> bool {
         // SYNC: peer-state (Release: everything this endpoint published
         // happens-before a peer's Acquire load that sees DETACHED, so the
         // peer drains it all before reporting Disconnected)
@@ -286,7 +411,7 @@ impl Attachment {
             .state
             .compare_exchange(
                 attached,
-                self.generation | DETACHED,
+                (attached & !STATE_BITS) | DETACHED,
                 Ordering::Release,
                 Ordering::Relaxed,
             )
@@ -460,5 +585,31 @@ mod tests {
     fn start_time_is_read_from_proc() {
         let t = super::process_start_time().expect("/proc/self/stat");
         assert!(t > 0);
+    }
+}
+
+#[cfg(all(test, not(miri), not(shmlane_loom)))]
+mod row_tests {
+    use super::{ROW_UPDATE_ATTEMPTS, update_row};
+    use crate::sync::{AtomicU32, Ordering};
+
+    /// Issue 14, defect 7: a peer that rewrites the state word between
+    /// every load and compare-exchange (here: inside `next`, which runs
+    /// between them) cannot keep the update looping: it gives up with a
+    /// corruption after a fixed number of attempts.
+    #[test]
+    fn a_row_word_rewritten_all_the_time_gives_up_after_bounded_attempts() {
+        let word = AtomicU32::new(0);
+        let mut attempts = 0;
+        let result = update_row(&word, |current| {
+            attempts += 1;
+            word.fetch_add(4, Ordering::Relaxed); // the hostile peer
+            current + 1
+        });
+        let corruption = result.unwrap_err();
+        assert_eq!(attempts, ROW_UPDATE_ATTEMPTS);
+        assert!(corruption.what.contains("keeps changing"), "{corruption:?}");
+        // An honest word is updated at the first attempt.
+        assert_eq!(update_row(&word, |current| current | 1), Ok(4 * 64 + 1));
     }
 }

@@ -8,7 +8,10 @@ use bytemuck::Pod;
 
 use super::RingMemory;
 use super::recovery::Stuck;
-use super::stamp::{GENERATION_SHIFT, LAP_SHIFT, ROW_SHIFT, Slot};
+use super::stamp::{
+    GENERATION_MASK, GENERATION_SHIFT, LAP_SHIFT, READING, ROW_MASK, ROW_SHIFT, STATE_MASK, Slot,
+    WRITING,
+};
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
 use crate::options::WaitStrategy;
@@ -29,6 +32,15 @@ pub(super) struct Endpoint<T: Pod> {
     pub(super) tag: u64,
     pub(super) strategy: WaitStrategy,
     pub(super) stuck: Cell<Stuck>,
+    /// Receivers: the first position behind the cursor that may still hold
+    /// another receiver's unfinished claim (one this receiver stepped over,
+    /// or, at attach, the window behind the head hint); `None`: none. While
+    /// set, `Empty` and `Disconnected` are decided on the slow path, after
+    /// a look at those claims (`recover_passed`).
+    pub(super) passed: Cell<Option<u64>>,
+    /// Receivers: a liveness check found one of those claimants dead; the
+    /// next receive takes its item over.
+    pub(super) recovery_due: Cell<bool>,
     /// The roster value the peers' status was computed at, and the status.
     peers: Cell<Option<(u32, PeerStatus)>>,
 }
@@ -53,18 +65,44 @@ impl<T: Pod + Send> Endpoint<T> {
             });
         }
         let attachment = ring.attachment();
-        let tag = (u64::from(attachment.claim_generation()) << GENERATION_SHIFT)
-            | ((attachment.own_row() as u64) << ROW_SHIFT);
+        // Claims of this row's earlier holders may still be in slots: move
+        // our generation off every claim generation they carry, so that no
+        // stale claim can look like one of ours (SAFETY.md section 6).
+        let own_row = attachment.own_row() as u64;
+        let mut in_use = [false; 256];
+        for position in 0..capacity {
+            let stamp = ring.slot(position).stamp.load(Ordering::Relaxed);
+            let claimed = matches!(stamp & STATE_MASK, WRITING | READING);
+            if claimed && (stamp >> ROW_SHIFT) & ROW_MASK == own_row {
+                in_use[((stamp >> GENERATION_SHIFT) & GENERATION_MASK) as usize] = true;
+            }
+        }
+        attachment
+            .renew_generation(&in_use)
+            .map_err(|corruption| OpenError::Corrupted {
+                name: ring.name().to_owned(),
+                corruption,
+            })?;
+        let tag =
+            (u64::from(attachment.claim_generation()) << GENERATION_SHIFT) | (own_row << ROW_SHIFT);
+        let cursor = match ring.role() {
+            Role::Producer => tail,
+            Role::Consumer => head,
+        };
+        // A new receiver has stepped over nothing, but the claims of the
+        // last lap behind the head hint are as unknown to it as ones it
+        // passed: it looks at them before its first `Empty`.
+        let behind = cursor.wrapping_sub(cursor.min(capacity - 1));
+        let passed = (ring.role() == Role::Consumer && behind != cursor).then_some(behind);
         Ok(Self {
-            cursor: match ring.role() {
-                Role::Producer => tail,
-                Role::Consumer => head,
-            },
+            cursor,
             shift: capacity.trailing_zeros(),
             rows: u64::from(ring.participants()),
             tag,
             strategy: opts.wait_strategy.unwrap_or_default(),
             stuck: Cell::new(Stuck::default()),
+            passed: Cell::new(passed),
+            recovery_due: Cell::new(false),
             peers: Cell::new(None),
             ring,
         })

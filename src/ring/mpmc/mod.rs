@@ -28,10 +28,14 @@
 //!
 //! A dead participant's claim is undone by whoever waits on it:
 //! `WRITING(L, dead)` becomes `SKIPPED(L)` (its item was never committed,
-//! nothing is delivered), `READING(L, dead)` becomes `FULL(L+1)`: the item
-//! the dead receiver was taking, which it never returned, is handed out
-//! again one lap later, so that every committed item is received exactly
-//! once. SAFETY.md proves both.
+//! nothing is delivered); `READING(L, dead)`, the item the dead receiver
+//! was taking and never returned, is taken over by a receiver that stepped
+//! over it (its claim becomes `READING(L, self)` and it delivers the item;
+//! receivers look at the claims they stepped over before they report
+//! `Empty` or `Disconnected`, and at every liveness tick), or becomes
+//! `FULL(L+1)`, handed out again one lap later, if someone waiting a lap
+//! later gets there first. One compare-exchange decides, so every committed
+//! item is received exactly once. SAFETY.md proves both.
 //!
 //! Every stamp read is checked against the position it should describe
 //! (lap one behind, equal or ahead; a valid state; an owner row inside the

@@ -162,7 +162,9 @@ impl<T: Pod> Receiver<T> {
         // The empty poll reads the stamp (and the read-mostly roster).
         let seen = stamp.load(Ordering::Relaxed);
         if seen != full {
-            if seen == full & !STATE_MASK && end.peers_present() {
+            // Not while claims this receiver stepped over are unsettled:
+            // `Empty` waits for a look at them (a local field, no load).
+            if seen == full & !STATE_MASK && end.peers_present() && end.passed.get().is_none() {
                 return Fast::Empty;
             }
             return Fast::Slow;
@@ -218,7 +220,25 @@ impl<T: Pod> Receiver<T> {
         }
     }
 
+    /// The walk, then, before an `Empty` or `Disconnected` goes out, the
+    /// look at the claims this receiver stepped over: a dead receiver's is
+    /// taken over, and its item is the answer instead.
     fn claim_walk(&mut self) -> Result<u64, PopError> {
+        match self.walk() {
+            Err(nothing @ (PopError::Empty | PopError::Disconnected))
+                if self.end.passed.get().is_some() =>
+            {
+                match self.end.recover_passed() {
+                    Ok(Some(position)) => Ok(position),
+                    Ok(None) => Err(nothing),
+                    Err(found) => Err(PopError::Corrupted(found)),
+                }
+            }
+            done => done,
+        }
+    }
+
+    fn walk(&mut self) -> Result<u64, PopError> {
         let end = &mut self.end;
         for _ in 0..walk_limit(end.rows) {
             let position = end.cursor;
@@ -261,8 +281,13 @@ impl<T: Pod> Receiver<T> {
                         return Err(PopError::Empty);
                     }
                 }
-                // Another receiver has it: the next position.
-                (0, READING) => end.cursor = position.wrapping_add(1),
+                // Another receiver has it: the next position. Its claim is
+                // looked at again before this receiver reports `Empty` or
+                // `Disconnected` past it (if it died, its item is ours).
+                (0, READING) => {
+                    end.note_passed(position);
+                    end.cursor = position.wrapping_add(1);
+                }
                 // Pass over a skipped slot: free it for the next lap. If the
                 // compare-exchange fails, another receiver did it.
                 (0, _) => {
@@ -287,20 +312,20 @@ impl<T: Pod> Receiver<T> {
                 (-1, READING) => {
                     if end.stuck_check_due(stamp) && !end.claimant_alive(seen) {
                         end.undo_claim(position, stamp, seen);
-                    } else if !end.catch_up() {
+                    } else if !end.catch_up_noting() {
                         return Err(PopError::Empty);
                     }
                 }
                 // Already taken at this lap or later: the cursor is stale.
                 (laps, _) if laps >= 1 => {
-                    if !end.catch_up() {
+                    if !end.catch_up_noting() {
                         end.cursor = position.wrapping_add(1);
                     }
                 }
                 // Anything else cannot follow from honest endpoints (see
                 // SAFETY.md), unless the cursor is stale by 2^45 laps.
                 _ => {
-                    if !end.catch_up() {
+                    if !end.catch_up_noting() {
                         return Err(PopError::Corrupted(misfit(stamp)));
                     }
                 }
@@ -420,6 +445,11 @@ impl<T: Pod> Receiver<T> {
             // Drained with every sender gone: the next try says so. A
             // claimed slot is waited on (the liveness tick undoes a dead
             // claim).
+            // A dead claimant of a claim stepped over: the next try takes
+            // its item over.
+            if end.recovery_due.get() {
+                return Some(Wake::Ready);
+            }
             let drained = laps == 0 && state == EMPTY;
             let claimed = (laps == 0 && state == WRITING) || (laps == -1 && state == READING);
             if drained && end.peers_gone() {
@@ -506,6 +536,20 @@ impl<T: Pod> Receiver<T> {
             // SAFETY: as in `take`: the slot is claimed by this receiver.
             unsafe { item.read() }
         }))
+    }
+}
+
+impl<T: Pod> Receiver<T> {
+    /// Test hook, not API: "kills" this receiver on the heap storage, as
+    /// the kernel would drop a dead process's OFD lock: its row's lock is
+    /// released and nothing runs on its behalf (no detach, no wake, no
+    /// release of a claim it holds). Mapped storages: use a real SIGKILL.
+    #[cfg(any(test, feature = "test-support"))]
+    #[doc(hidden)]
+    pub fn crash_for_tests(self) {
+        let attachment = self.end.ring.attachment();
+        attachment.storage().release_role(attachment.own_row());
+        std::mem::forget(self);
     }
 }
 

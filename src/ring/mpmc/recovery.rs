@@ -6,6 +6,7 @@ use bytemuck::Pod;
 
 use super::endpoint::{Endpoint, advance};
 use super::stamp::{FULL, LAP_SHIFT, ONE_LAP, READING, SKIPPED, Seen, WRITING, decode};
+use crate::error::Corruption;
 use crate::sync::Ordering;
 
 /// Polls of a slot claimed by someone else (and not moving) before the
@@ -30,6 +31,12 @@ impl<T: Pod> Endpoint<T> {
         self.ring
             .attachment()
             .check_role_alive(self.ring.role().peer());
+        // A receiver's claims behind the cursor: a dead claimant's item is
+        // taken over by the next receive (`recover_passed`), which a
+        // blocked receive makes at once (its readiness check sees this).
+        if self.passed.get().is_some() && matches!(self.scan_passed(false), Ok(Some(_))) {
+            self.recovery_due.set(true);
+        }
         let position = self.cursor;
         let base = self.base(position);
         // SYNC: mpmc-publish (Acquire: as in the slow paths)
@@ -108,5 +115,117 @@ impl<T: Pod> Endpoint<T> {
             // skip will free once passed over).
             self.ring.notify_both();
         }
+    }
+}
+
+impl<T: Pod> Endpoint<T> {
+    /// A receiver about to report `Empty` or `Disconnected`: looks at the
+    /// claims it left behind (from `passed` up to the cursor) and takes
+    /// over the first one whose claimant is dead, returning its position
+    /// (now claimed by this receiver, which must take it). Forgets the
+    /// positions whose claims are finished.
+    #[cold]
+    pub(super) fn recover_passed(&self) -> Result<Option<u64>, Corruption> {
+        self.recovery_due.set(false);
+        self.scan_passed(true)
+    }
+
+    /// The walk of [`recover_passed`](Self::recover_passed); without
+    /// `take_over`, only says where a dead claim is (a liveness check that
+    /// cannot deliver the item). At most `capacity - 1` positions (the
+    /// slots behind the cursor), a liveness check (a syscall for mapped
+    /// storages) for each claim still there.
+    pub(super) fn scan_passed(&self, take_over: bool) -> Result<Option<u64>, Corruption> {
+        let Some(first) = self.passed.get() else {
+            return Ok(None);
+        };
+        let capacity = self.ring.capacity().get();
+        let behind = self.cursor.wrapping_sub(first);
+        // Further back than a lap: those slots were looked at since.
+        let first = if behind >= capacity {
+            self.cursor.wrapping_sub(capacity - 1)
+        } else {
+            first
+        };
+        let mut outstanding = None;
+        let mut position = first;
+        while position != self.cursor {
+            let base = self.base(position);
+            // SYNC: mpmc-publish (Acquire: a claim read from the dead
+            // receiver's compare-exchange continues the release sequence
+            // of the sender's FULL store; the takeover's compare-exchange
+            // below acquires again)
+            let stamp = self.stamp(position).load(Ordering::Acquire);
+            let seen = decode(stamp, base, self.rows)?;
+            // Only a receiver's claim of the position's own lap is left to
+            // finish; anything later is done (a stamp behind it, or an
+            // unclaimed state, cannot follow honest endpoints behind a
+            // cursor: nothing to take over).
+            if seen.laps == 0 && seen.state == READING {
+                if self.claimant_alive(seen) {
+                    outstanding.get_or_insert(position);
+                } else if !take_over {
+                    return Ok(Some(position));
+                } else if self.take_over(position, stamp) {
+                    let next = outstanding.unwrap_or(position.wrapping_add(1));
+                    self.passed.set((next != self.cursor).then_some(next));
+                    return Ok(Some(position));
+                } else {
+                    // Someone else won it (or it finished): look again
+                    // next time.
+                    outstanding.get_or_insert(position);
+                }
+            }
+            position = position.wrapping_add(1);
+        }
+        if take_over {
+            self.passed.set(outstanding);
+        }
+        Ok(None)
+    }
+
+    /// Takes over the claim `stamp` (`READING` of a dead receiver) at
+    /// `position`: one compare-exchange, so exactly one of those who found
+    /// it dead (receivers here, or a sender undoing it a lap later) wins.
+    /// The winner then takes the item as if it had claimed it from `FULL`.
+    fn take_over(&self, position: u64, stamp: u64) -> bool {
+        let mine = self.base(position) | self.tag | READING;
+        // SYNC: mpmc-publish (Acquire: this read-modify-write reads the dead
+        // receiver's claim, itself a read-modify-write of the sender's
+        // Release store of FULL: the release sequence makes the sender's
+        // writes of the item visible here)
+        let won = self
+            .stamp(position)
+            .compare_exchange(stamp, mine, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if won {
+            self.ring
+                .counters()
+                .recovered
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        won
+    }
+
+    /// `catch_up` for a receiver: the positions it jumps over are noted as
+    /// passed.
+    pub(super) fn catch_up_noting(&mut self) -> bool {
+        let from = self.cursor;
+        let jumped = self.catch_up();
+        if jumped {
+            self.note_passed(from);
+        }
+        jumped
+    }
+
+    /// A receiver moving its cursor from `from` without looking at the
+    /// positions on the way (a jump to the head hint, or a step over a
+    /// claim): claims there are still to be looked at.
+    pub(super) fn note_passed(&self, from: u64) {
+        let earlier = match self.passed.get() {
+            Some(first) if (first.wrapping_sub(from) as i64) <= 0 => first,
+            _ => from,
+        };
+        self.passed.set(Some(earlier));
     }
 }

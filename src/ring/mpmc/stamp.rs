@@ -16,9 +16,9 @@ pub(super) const FULL: u64 = 2;
 pub(super) const READING: u64 = 3;
 pub(super) const SKIPPED: u64 = 4;
 pub(super) const ROW_SHIFT: u32 = 3;
-const ROW_MASK: u64 = 0x7f;
+pub(super) const ROW_MASK: u64 = 0x7f;
 pub(super) const GENERATION_SHIFT: u32 = 10;
-const GENERATION_MASK: u64 = crate::segment::peer::CLAIM_GENERATION_MASK as u64;
+pub(super) const GENERATION_MASK: u64 = crate::segment::peer::CLAIM_GENERATION_MASK as u64;
 pub(super) const LAP_SHIFT: u32 = 18;
 /// The stamp of the same state one lap later.
 pub(super) const ONE_LAP: u64 = 1 << LAP_SHIFT;

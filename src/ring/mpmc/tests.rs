@@ -309,3 +309,112 @@ fn the_participant_limit_is_enforced_and_options_checked() {
 }
 
 const MAX_LIMIT: u32 = crate::options::MAX_PARTICIPANTS;
+
+/// Issue 14, defect 1: a receiver that dies holding a claim at its own lap
+/// is stepped over by the others; with every sender gone, the next one
+/// must take the item over before it reports `Disconnected`.
+#[test]
+fn a_dead_receivers_claim_is_taken_over_before_disconnected() {
+    let (mut tx, mut rx) = ring(4);
+    let mut rx2 = rx.try_clone().unwrap();
+    tx.try_send(1).unwrap();
+    drop(tx);
+    assert_eq!(rx.recv_and_stall_for_tests(), Ok(1));
+    kill_row(&rx.end);
+    assert_eq!(rx2.try_recv(), Ok(1), "taken over, not lost");
+    assert_eq!(rx2.try_recv(), Err(PopError::Disconnected));
+    assert_eq!(rx2.stats().recovered, 1);
+    drop(rx);
+}
+
+/// The same with the senders alive but idle: the item comes back at once,
+/// not after `capacity - 1` more sends, and the fast path never reports
+/// `Empty` past the dead claim.
+#[test]
+fn a_dead_receivers_claim_is_taken_over_before_empty() {
+    let (mut tx, mut rx) = ring(4);
+    let mut rx2 = rx.try_clone().unwrap();
+    tx.try_send(1).unwrap();
+    // rx2 steps over the live claim first (its cursor moves past it).
+    assert_eq!(rx.recv_and_stall_for_tests(), Ok(1));
+    assert_eq!(rx2.try_recv(), Err(PopError::Empty), "alive: not taken");
+    assert_eq!(rx2.try_recv(), Err(PopError::Empty));
+    kill_row(&rx.end);
+    assert_eq!(rx2.try_recv(), Ok(1), "taken over on the next look");
+    assert_eq!(rx2.try_recv(), Err(PopError::Empty));
+    tx.try_send(2).unwrap();
+    assert_eq!(rx2.try_recv(), Ok(2));
+    assert_eq!(rx2.stats().recovered, 1);
+    drop(rx);
+}
+
+/// A blocking receive that stepped over a claim notices its claimant's
+/// death at a liveness tick and takes the item over.
+#[test]
+#[cfg_attr(miri, ignore = "sleeping calls membarrier, which Miri cannot run")]
+fn a_blocking_receive_takes_a_dead_claim_over_at_a_tick() {
+    let (mut tx, mut rx) = ring(4);
+    let mut rx2 = rx.try_clone().unwrap();
+    tx.try_send(1).unwrap();
+    assert_eq!(rx.recv_and_stall_for_tests(), Ok(1));
+    assert_eq!(rx2.try_recv(), Err(PopError::Empty));
+    kill_row(&rx.end);
+    assert_eq!(rx2.recv_timeout(Duration::from_secs(60)), Ok(1));
+    drop((tx, rx));
+}
+
+/// Generation aliasing: a row reused 256 times (lowest row first) comes
+/// back to the 8-bit claim generation of a dead claim still in a slot; the
+/// claim must still read as dead, and its item must still come back.
+#[test]
+fn a_stale_claim_stays_dead_after_its_row_is_reused_256_times() {
+    let (mut tx, mut rx) = ring(4);
+    let mut dead = rx.try_clone().unwrap();
+    let row = dead.end.ring.attachment().own_row();
+    tx.try_send(1).unwrap();
+    assert_eq!(dead.recv_and_stall_for_tests(), Ok(1));
+    let stale = dead.end.stamp(0).load(Ordering::Relaxed);
+    kill_row(&dead.end);
+    std::mem::forget(dead); // killed: nothing runs on its behalf
+    let mut holder = None;
+    for _ in 0..300 {
+        drop(holder.take());
+        let clone = rx.try_clone().unwrap();
+        assert_eq!(
+            clone.end.ring.attachment().own_row(),
+            row,
+            "lowest row first"
+        );
+        let seen =
+            super::stamp::decode(stale, clone.end.base(0), clone.end.rows).expect("valid stamp");
+        assert!(
+            !clone.end.claimant_alive(seen),
+            "a stale claim looks alive after a row reuse"
+        );
+        assert!(!rx.end.claimant_alive(seen));
+        holder = Some(clone);
+    }
+    assert_eq!(rx.try_recv(), Ok(1));
+}
+
+/// Issue 14, defect 8: an endpoint dropped before its first use detaches
+/// (and wakes) like any other clean drop.
+#[test]
+fn an_unused_clone_dropped_detaches() {
+    let (mut tx, mut rx) = ring(4);
+    let tx2 = tx.try_clone().unwrap();
+    tx.try_send(1).unwrap();
+    drop(tx);
+    drop(tx2);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(PopError::Disconnected));
+    let (tx, rx) = ring(4);
+    let rx2 = rx.try_clone().unwrap();
+    drop(rx);
+    drop(rx2);
+    let mut tx = tx;
+    for v in 0..4 {
+        tx.try_send(v).unwrap();
+    }
+    assert!(matches!(tx.try_send(9), Err(PushError::Disconnected(9))));
+}
