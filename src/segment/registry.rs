@@ -543,16 +543,21 @@ pub fn list() -> io::Result<Vec<Entry>> {
 pub fn list_matching(prefix: &str) -> io::Result<Vec<Entry>> {
     Ok(names(prefix)?
         .into_iter()
-        .map(|name| match name {
-            Ok(name) => examine(&name).map_or_else(|e| failed_entry(&name, e), |(entry, _)| entry),
-            Err(raw) => Entry {
+        .filter_map(|name| match name {
+            Ok(name) => match examine(&name) {
+                Ok((entry, _)) => Some(entry),
+                // Removed since the directory was read.
+                Err(RegistryError::NotFound { .. }) => None,
+                Err(e) => Some(failed_entry(&name, e)),
+            },
+            Err(raw) => Some(Entry {
                 name: raw,
                 file: None,
                 status: Status::NotShmlane {
                     reason: "the name is not UTF-8".to_owned(),
                 },
                 liveness: Liveness::Unknown("not a shmlane segment".to_owned()),
-            },
+            }),
         })
         .collect())
 }
