@@ -68,6 +68,8 @@ pub use options::{
     Options, Overflow, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
+#[cfg(not(shmlane_loom))]
+pub use segment::registry;
 pub use wait::LIVENESS_TICK;
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
 

@@ -2,9 +2,10 @@
 //!
 //! `bench` measures shmlane's rings and transports against baselines
 //! pinned to the same two cores; `send` and `recv` move messages through
-//! any transport from the shell. Further subcommands (ls, inspect, gc)
-//! slot into [`Command`] beside them.
+//! any transport from the shell; `ls`, `inspect`, `stat`, `gc` and `rm`
+//! show and clean up the segments in /dev/shm.
 
+mod admin;
 mod bench;
 mod io_cmd;
 
@@ -33,6 +34,20 @@ enum Command {
     /// Receive messages from a transport URL and write each to stdout,
     /// followed by a newline.
     Recv(io_cmd::RecvArgs),
+    /// List shmlane segments in /dev/shm: kind, slot size, capacity, fill,
+    /// creator, endpoints (pid, alive or dead), live or stale, age.
+    Ls(admin::LsArgs),
+    /// Show one segment's decoded header, endpoints and counters.
+    Inspect(admin::InspectArgs),
+    /// Print a segment's rates (messages, waits, wakes, drops per second)
+    /// and fill every interval, until Ctrl-C or --count samples.
+    Stat(admin::StatArgs),
+    /// Remove the stale segments of this user (no endpoint holds them);
+    /// say what was skipped and why.
+    Gc(admin::GcArgs),
+    /// Remove one segment; refused while an endpoint holds it unless
+    /// --force.
+    Rm(admin::RmArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +56,11 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args).map_err(Into::into),
         Command::Send(args) => io_cmd::send(&args).map_err(Into::into),
         Command::Recv(args) => io_cmd::recv(&args).map_err(Into::into),
+        Command::Ls(args) => admin::ls(&args).map_err(Into::into),
+        Command::Inspect(args) => admin::inspect(&args).map_err(Into::into),
+        Command::Stat(args) => admin::stat(&args).map_err(Into::into),
+        Command::Gc(args) => admin::gc(&args).map_err(Into::into),
+        Command::Rm(args) => admin::rm(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -343,3 +343,100 @@ impl HeaderOffsets {
         }
     }
 }
+
+/// Byte offsets of every header field a reader of a copy of the header
+/// needs (the registry decodes `pread` bytes with them): this build's
+/// layout, measured, never written down by hand.
+#[cfg(not(shmlane_loom))]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FieldOffsets {
+    pub(super) magic: usize,
+    pub(super) layout_version: usize,
+    pub(super) init_state: usize,
+    pub(super) kind: usize,
+    pub(super) pointer_width: usize,
+    pub(super) endianness: usize,
+    pub(super) header_len: usize,
+    pub(super) capacity: usize,
+    pub(super) slot_size: usize,
+    pub(super) slot_align: usize,
+    pub(super) slots_offset: usize,
+    pub(super) segment_len: usize,
+    pub(super) schema_id: usize,
+    pub(super) created_unix_ns: usize,
+    pub(super) creator_pid: usize,
+    pub(super) type_name_len: usize,
+    pub(super) waiter: usize,
+    pub(super) overflow: usize,
+    pub(super) max_frame: usize,
+    pub(super) type_name: usize,
+    pub(super) peers: usize,
+    pub(super) head: usize,
+    pub(super) head_waits: usize,
+    pub(super) tail: usize,
+    pub(super) tail_waits: usize,
+    pub(super) semaphore_value: usize,
+    pub(super) wake_syscalls: usize,
+    pub(super) wait_syscalls: usize,
+    pub(super) drops: usize,
+    pub(super) skipped: usize,
+    pub(super) recovered: usize,
+    pub(super) participants: usize,
+    /// Within a [`PeerSlot`]: its state word, pid and role, and its size.
+    pub(super) row_state: usize,
+    pub(super) row_pid: usize,
+    pub(super) row_role: usize,
+    pub(super) row_len: usize,
+}
+
+#[cfg(not(shmlane_loom))]
+impl FieldOffsets {
+    /// The offsets of this build's header.
+    pub(super) fn get() -> Self {
+        use core::mem::offset_of;
+        // The fields inside `CachePadded` are reached through its `Deref`,
+        // so they are measured on a value rather than with `offset_of!`.
+        let header = Header::zeroed();
+        let base = (&raw const header).addr();
+        let at = |addr: usize| addr - base;
+        let ring = &header.ring;
+        Self {
+            magic: offset_of!(Header, magic),
+            layout_version: offset_of!(Header, layout_version),
+            init_state: offset_of!(Header, init_state),
+            kind: offset_of!(Header, kind),
+            pointer_width: offset_of!(Header, pointer_width),
+            endianness: offset_of!(Header, endianness),
+            header_len: offset_of!(Header, header_len),
+            capacity: offset_of!(Header, capacity),
+            slot_size: offset_of!(Header, slot_size),
+            slot_align: offset_of!(Header, slot_align),
+            slots_offset: offset_of!(Header, slots_offset),
+            segment_len: offset_of!(Header, segment_len),
+            schema_id: offset_of!(Header, schema_id),
+            created_unix_ns: offset_of!(Header, created_unix_ns),
+            creator_pid: offset_of!(Header, creator_pid),
+            type_name_len: offset_of!(Header, type_name_len),
+            waiter: offset_of!(Header, waiter),
+            overflow: offset_of!(Header, overflow),
+            max_frame: offset_of!(Header, max_frame),
+            type_name: offset_of!(Header, type_name),
+            peers: offset_of!(Header, peers),
+            head: at((&raw const ring.head.position).addr()),
+            head_waits: at((&raw const ring.head.waits).addr()),
+            tail: at((&raw const ring.tail.position).addr()),
+            tail_waits: at((&raw const ring.tail.waits).addr()),
+            semaphore_value: at((&raw const ring.wake.not_empty.sem).addr()),
+            wake_syscalls: at((&raw const ring.counters.wake_syscalls).addr()),
+            wait_syscalls: at((&raw const ring.counters.wait_syscalls).addr()),
+            drops: at((&raw const ring.counters.drops).addr()),
+            skipped: at((&raw const ring.counters.skipped).addr()),
+            recovered: at((&raw const ring.counters.recovered).addr()),
+            participants: offset_of!(Header, participants),
+            row_state: offset_of!(PeerSlot, state),
+            row_pid: offset_of!(PeerSlot, pid),
+            row_role: offset_of!(PeerSlot, role),
+            row_len: size_of::<PeerSlot>(),
+        }
+    }
+}

@@ -48,7 +48,7 @@ struct UnlinkOnDrop {
 }
 
 /// Validates a user's segment name and returns it as shm_open wants it.
-fn shm_name(name: &str) -> Result<CString, OpenError> {
+pub(super) fn shm_name(name: &str) -> Result<CString, OpenError> {
     let bare = name.strip_prefix('/').unwrap_or(name);
     let bad = |why: &str| OpenError::InvalidConfig(format!("segment name {name:?} {why}"));
     if bare.is_empty() || bare == "." || bare == ".." {
@@ -323,6 +323,18 @@ impl Drop for Mapping {
             unlink.unlink_if_ours();
         }
     }
+}
+
+/// Whether another open file description holds a role lock on any of the
+/// `rows` role bytes from row `first` of the segment open as `file`: the
+/// probe of [`Mapping::role_is_held`] over a range, for a reader that holds
+/// no role (the registry). A probe only: `F_OFD_GETLK` sets no lock, and
+/// works on a read-only descriptor.
+pub(super) fn role_locks_held(file: &File, first: usize, rows: usize) -> io::Result<bool> {
+    let mut probe = role_lock(first);
+    probe.l_len = rows as i64;
+    fcntl(file, FcntlArg::F_OFD_GETLK(&mut probe))?;
+    Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
 }
 
 /// The write lock on `role`'s byte.

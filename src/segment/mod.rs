@@ -12,6 +12,8 @@ mod layout;
 #[cfg(not(shmlane_loom))]
 mod mapped;
 pub(crate) mod peer;
+#[cfg(not(shmlane_loom))]
+pub mod registry;
 mod snapshot;
 mod storage;
 
