@@ -457,6 +457,28 @@ pub mod transport {
             /// Why, and what to do instead.
             reason: String,
         },
+        /// A timed or non-blocking send on a byte stream ran out of time
+        /// after the kernel took part of this message's frame. The message
+        /// is accepted: the sender keeps the rest and writes it first with
+        /// the next send, `flush` or `close`. Do not send it again; call
+        /// `flush` (or `close`) to learn whether it reached the channel.
+        #[error(
+            "{endpoint}: the time ran out with {written} of this message's {len} frame bytes handed to the kernel; the rest is kept and goes first with the next send, flush or close (call flush to finish it; do not send the message again)"
+        )]
+        Incomplete {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// Bytes of the frame (prefix or newline included) written.
+            written: usize,
+            /// Bytes of the whole frame.
+            len: usize,
+        },
+        /// This end was closed (`close` succeeded): it sends nothing more.
+        #[error("{endpoint}: this sender was closed; open a new one to send more")]
+        Closed {
+            /// The channel.
+            endpoint: Arc<str>,
+        },
         /// `try_send` found no room.
         #[error("no room in the channel")]
         Full,

@@ -109,22 +109,30 @@ pub fn send(args: &SendArgs) -> Result<(), IoError> {
         stdin
             .read_to_end(&mut all)
             .map_err(|e| IoError::Stdio("reading stdin", e))?;
-        return send(&all);
-    }
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = stdin
-            .read_until(b'\n', &mut line)
-            .map_err(|e| IoError::Stdio("reading stdin", e))?;
-        if n == 0 {
-            return Ok(());
+        send(&all)?;
+    } else {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = stdin
+                .read_until(b'\n', &mut line)
+                .map_err(|e| IoError::Stdio("reading stdin", e))?;
+            if n == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            send(&line)?;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        send(&line)?;
     }
+    // Everything accepted, and the end of stream, reached the channel (or
+    // the exit status says it did not).
+    match args.timeout {
+        Some(t) => tx.close_timeout(t),
+        None => tx.close(),
+    }
+    .map_err(IoError::Send)
 }
 
 /// `shmlane recv`.

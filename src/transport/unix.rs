@@ -281,6 +281,7 @@ fn seqpacket_connection(
             endpoint: name.clone(),
             gone: false,
             used_by: 0,
+            closed: false,
         }),
         receiver: Box::new(SeqpacketReceiver {
             fd: second,
@@ -301,6 +302,8 @@ pub struct SeqpacketSender {
     endpoint: Arc<str>,
     gone: bool,
     used_by: u32,
+    /// `close` half-closed the socket.
+    closed: bool,
 }
 
 /// The receiving end of a `unix+seqpacket://` connection.
@@ -316,6 +319,11 @@ pub struct SeqpacketReceiver {
 impl Sender for SeqpacketSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
         SendError::check_len(msg.len(), self.max, &self.endpoint)?;
+        if self.closed {
+            return Err(SendError::Closed {
+                endpoint: self.endpoint.clone(),
+            });
+        }
         if self.gone {
             return Err(SendError::Disconnected {
                 endpoint: self.endpoint.clone(),
@@ -353,6 +361,17 @@ impl Sender for SeqpacketSender {
                 _ => return Err(self.io("send", error)),
             }
         }
+    }
+
+    /// Half-closes the socket: the peer's receiver sees the end after
+    /// the records sent (each went whole or not at all).
+    fn close_deadline(&mut self, _deadline: Deadline) -> Result<(), SendError> {
+        if !self.closed {
+            // SAFETY: shutdown only changes the socket's state.
+            unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) };
+            self.closed = true;
+        }
+        Ok(())
     }
 
     fn max_message_size(&self) -> usize {
