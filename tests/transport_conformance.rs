@@ -713,6 +713,39 @@ fn flush_and_close_report(kind: &Kind) {
     assert!(tx.close().is_ok(), "closing twice is harmless");
 }
 
+/// Issue 15, item 5: a process that restored SIGPIPE's default action
+/// (a C host, `signal(SIGPIPE, SIG_DFL)`) is not killed by sending to a
+/// channel whose receiver is gone: the send is `Disconnected` (streams)
+/// or simply goes on until the channel is full (queues, rings).
+fn no_sigpipe_with_the_default_action(kind: &Kind) {
+    let _dog = Watchdog::new("no sigpipe", LIMIT);
+    let (url, _cleanup) = (kind.fresh)();
+    let options = kind.options;
+    let make = kind.make;
+    let stream = kind.raw.is_some();
+    let child = fork_child(move || {
+        // SAFETY: restores the default action in this child only.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        let (mut tx, rx) = make(&url, MAX, MAX, options).expect("a channel");
+        drop(rx);
+        for _ in 0..100_000 {
+            match tx.try_send(b"to nobody") {
+                Ok(()) => {}
+                Err(SendError::Disconnected { .. }) => return 0,
+                Err(SendError::Full) if !stream => return 0,
+                Err(e) => {
+                    eprintln!("send: {e}");
+                    return 2;
+                }
+            }
+        }
+        eprintln!("never Disconnected nor Full");
+        3
+    });
+    let code = child.wait(LIMIT);
+    assert_eq!(code, 0, "the child exited with {code}");
+}
+
 fn oversize_on_the_receiving_side(kind: &Kind) {
     let _dog = Watchdog::new("oversize", LIMIT);
     let small = 1000;
@@ -882,6 +915,11 @@ macro_rules! conformance {
             #[test]
             fn flush_and_close_report() {
                 super::flush_and_close_report(&$kind);
+            }
+
+            #[test]
+            fn no_sigpipe_with_the_default_action() {
+                super::no_sigpipe_with_the_default_action(&$kind);
             }
 
             #[test]
