@@ -420,3 +420,43 @@ fn a_sender_learns_its_receiver_is_gone() {
         );
     }
 }
+
+/// Issue 15, item 3: a second listener on a live address is refused
+/// without touching the first: no probe connection lands in the first
+/// one's backlog (a one-shot receiver used to accept it, read its end and
+/// report `Disconnected`).
+#[test]
+fn a_second_unix_listener_leaves_the_first_ones_backlog_alone() {
+    let _dog = Watchdog::new("second listener", LIMIT);
+    for scheme in ["unix", "unix+seqpacket"] {
+        let path = TempPath::new("owned");
+        let url = path.url(scheme);
+        let mut first = transport::listen(&url).unwrap();
+        for _ in 0..3 {
+            match transport::listen(&url).map(drop) {
+                Err(e @ ConnectError::AddrInUse { .. }) => {
+                    message_names(&e, &[&url]);
+                }
+                other => panic!("{url}: expected AddrInUse, got {other:?}"),
+            }
+        }
+        let waited = Duration::from_millis(20);
+        let start = Instant::now();
+        match first.accept_timeout(waited) {
+            Err(ConnectError::Timeout { .. }) => assert_waited(start, waited, "accept"),
+            Err(e) => panic!("{url}: {e}"),
+            Ok(_) => panic!("{url}: the first listener accepted a connection nobody made"),
+        }
+        // It still serves a real peer.
+        let mut client = transport::connect(&url).unwrap();
+        let mut server = first.accept_timeout(LIMIT).unwrap();
+        client.sender.send(b"still mine").unwrap();
+        let mut buf = Vec::new();
+        server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
+        assert_eq!(buf, b"still mine");
+        drop(first);
+        assert!(!path.0.exists(), "{url}: the listener removes its socket");
+        // The address is free again.
+        drop(transport::listen(&url).unwrap());
+    }
+}

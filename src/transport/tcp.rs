@@ -72,6 +72,7 @@ pub fn listen(addr: &str, config: &Config) -> Result<SocketListener, ConnectErro
         config.clone(),
         connection,
         None,
+        None,
     ))
 }
 
