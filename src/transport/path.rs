@@ -114,7 +114,8 @@ pub(crate) fn fs_error(endpoint: &str, op: &'static str, source: std::io::Error)
 #[derive(Debug)]
 pub(crate) struct AddressLock {
     path: PathBuf,
-    file: File,
+    /// Holds the lock while open (closed after the path is removed).
+    _file: File,
     creator: u32,
 }
 
@@ -167,7 +168,7 @@ impl AddressLock {
                 Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => {
                     return Ok(Self {
                         path: lock_path,
-                        file,
+                        _file: file,
                         creator: current_pid(),
                     });
                 }
