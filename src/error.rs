@@ -362,6 +362,63 @@ pub mod transport {
             /// The OS error.
             source: io::Error,
         },
+        /// Another sender holds this FIFO, and messages of this end's
+        /// maximum (or the other's) could interleave with the other's: a
+        /// pipe write is atomic only up to `PIPE_BUF` bytes.
+        #[error(
+            "{endpoint}: another sender has this FIFO open, and frames above PIPE_BUF ({pipe_buf} bytes) from two writers can interleave; open every sender with ?max={shared_max} (or less) to share the FIFO, or use one sender at a time"
+        )]
+        SenderTaken {
+            /// The channel.
+            endpoint: String,
+            /// `PIPE_BUF`: the largest write the kernel keeps whole.
+            pipe_buf: usize,
+            /// The largest message whose frame fits in `PIPE_BUF` with
+            /// this framing.
+            shared_max: usize,
+        },
+        /// `shm://` has one sender and one receiver: that role is held by
+        /// a live process.
+        #[error(
+            "{endpoint}: another process holds the {role} end (shm:// has one of each); wait for it to close, or use mq:// for several senders"
+        )]
+        RoleTaken {
+            /// The channel.
+            endpoint: String,
+            /// `"sending"` or `"receiving"`.
+            role: &'static str,
+        },
+        /// No room for the object (a full `/dev/shm` for an `shm://`
+        /// segment), found when it is made, not later.
+        #[error(
+            "{endpoint}: no space for {bytes} bytes: {source}; free /dev/shm or lower ?capacity= / ?max="
+        )]
+        NoSpace {
+            /// The channel.
+            endpoint: String,
+            /// The size asked for.
+            bytes: u64,
+            /// The OS error.
+            source: io::Error,
+        },
+        /// The object's contents are not what this mechanism writes (a
+        /// segment that is not a valid ring).
+        #[error("{endpoint} is corrupted: {corruption}; remove it (shmlane gc) and open again")]
+        Corrupted {
+            /// The channel.
+            endpoint: String,
+            /// What was wrong.
+            corruption: Corruption,
+        },
+        /// The object was being made by another process at the same moment
+        /// and could be neither made nor opened.
+        #[error(
+            "{endpoint} was made by another process at the same moment and is not ready; try again"
+        )]
+        AlreadyExists {
+            /// The channel.
+            endpoint: String,
+        },
         /// The queue can hold smaller messages than this end's maximum
         /// message size: a message of the maximum size could never be
         /// delivered.
@@ -478,6 +535,15 @@ pub mod transport {
         Closed {
             /// The channel.
             endpoint: Arc<str>,
+        },
+        /// The channel's shared state broke its invariants (a ring a peer
+        /// wrote garbage into): this end sends nothing more.
+        #[error("{endpoint} is corrupted: {corruption}; nothing more can be sent on it")]
+        Corrupted {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// What was wrong.
+            corruption: Corruption,
         },
         /// `try_send` found no room.
         #[error("no room in the channel")]

@@ -129,6 +129,8 @@ struct Kind {
     /// Stream mechanisms: a receiver with maximum `max` and a raw writer
     /// into its stream.
     raw: Option<fn(usize) -> Raw>,
+    /// A second sender opens by the same URL (named mechanisms).
+    named: bool,
 }
 
 /// A receiver, a raw writer into its stream, and its cleanup.
@@ -308,6 +310,7 @@ fn raw_tcp(max: usize, lines: bool) -> Raw {
 }
 
 const PIPE: Kind = Kind {
+    named: false,
     fresh: fresh_pipe,
     options: "",
     make: piped,
@@ -320,6 +323,7 @@ const PIPE_LINES: Kind = Kind {
     ..PIPE
 };
 const FIFO: Kind = Kind {
+    named: true,
     fresh: fresh_fifo,
     options: "",
     make: named,
@@ -332,6 +336,7 @@ const FIFO_LINES: Kind = Kind {
     ..FIFO
 };
 const MQ: Kind = Kind {
+    named: true,
     fresh: fresh_mq,
     options: "",
     make: named,
@@ -339,6 +344,7 @@ const MQ: Kind = Kind {
     raw: None,
 };
 const SHM: Kind = Kind {
+    named: true,
     fresh: fresh_shm,
     options: "",
     make: named,
@@ -348,6 +354,7 @@ const SHM: Kind = Kind {
     raw: None,
 };
 const SYSVMQ: Kind = Kind {
+    named: true,
     fresh: fresh_sysv,
     options: "",
     make: named,
@@ -355,6 +362,7 @@ const SYSVMQ: Kind = Kind {
     raw: None,
 };
 const UNIX: Kind = Kind {
+    named: false,
     fresh: fresh_unix,
     options: "",
     make: connected,
@@ -367,6 +375,7 @@ const UNIX_LINES: Kind = Kind {
     ..UNIX
 };
 const SEQPACKET: Kind = Kind {
+    named: false,
     fresh: fresh_seqpacket,
     options: "",
     make: connected,
@@ -374,6 +383,7 @@ const SEQPACKET: Kind = Kind {
     raw: None,
 };
 const TCP: Kind = Kind {
+    named: false,
     fresh: fresh_tcp,
     options: "",
     make: connected,
@@ -746,6 +756,60 @@ fn no_sigpipe_with_the_default_action(kind: &Kind) {
     assert_eq!(code, 0, "the child exited with {code}");
 }
 
+/// Issue 15, item 6: two senders on one named channel either both work,
+/// each message arriving whole (never interleaved with the other's), or
+/// the second is refused at open with an error that says what to do.
+fn two_senders_never_interleave(kind: &Kind) {
+    if !kind.named {
+        return; // one sender per connection or pipe pair
+    }
+    let _dog = Watchdog::new("two senders", LIMIT);
+    for max in [MAX, 4092] {
+        let (url, _cleanup) = (kind.fresh)();
+        let (first, mut rx) = (kind.make)(&url, max, max, kind.options).expect("a channel");
+        let second = match transport::sender(&with_options(&url, max, kind.options)) {
+            Ok(second) => second,
+            Err(e @ (ConnectError::SenderTaken { .. } | ConnectError::RoleTaken { .. })) => {
+                let text = e.to_string();
+                assert!(text.contains(&url), "{text}");
+                continue;
+            }
+            Err(e) => panic!("{url}: a second sender: {e}"),
+        };
+        const EACH: u32 = 300;
+        let lines = kind.lines();
+        let fills: [u8; 2] = if lines { [b'a', b'b'] } else { [1, 2] };
+        std::thread::scope(|s| {
+            // Each sender stays open until everything is read: a queue's
+            // end-of-stream marker from the first to finish would end the
+            // receiver early (issue 15, item 2, not this test's subject).
+            let senders = [(first, fills[0]), (second, fills[1])].map(|(mut tx, fill)| {
+                s.spawn(move || {
+                    let msg = vec![fill; max];
+                    for _ in 0..EACH {
+                        tx.send_timeout(&msg, LIMIT).unwrap();
+                    }
+                    tx
+                })
+            });
+            let mut buf = Vec::new();
+            for n in 0..2 * EACH {
+                rx.recv_timeout(&mut buf, LIMIT).unwrap();
+                assert!(
+                    buf.len() == max
+                        && (buf.iter().all(|&b| b == fills[0])
+                            || buf.iter().all(|&b| b == fills[1])),
+                    "{url}: message {n} is mixed or cut ({} bytes)",
+                    buf.len()
+                );
+            }
+            for sender in senders {
+                drop(sender.join().unwrap());
+            }
+        });
+    }
+}
+
 fn oversize_on_the_receiving_side(kind: &Kind) {
     let _dog = Watchdog::new("oversize", LIMIT);
     let small = 1000;
@@ -920,6 +984,11 @@ macro_rules! conformance {
             #[test]
             fn no_sigpipe_with_the_default_action() {
                 super::no_sigpipe_with_the_default_action(&$kind);
+            }
+
+            #[test]
+            fn two_senders_never_interleave() {
+                super::two_senders_never_interleave(&$kind);
             }
 
             #[test]

@@ -460,3 +460,26 @@ fn a_second_unix_listener_leaves_the_first_ones_backlog_alone() {
         drop(transport::listen(&url).unwrap());
     }
 }
+
+/// Issue 15, item 8: `shm://` reports a role held by a live process as
+/// `RoleTaken` (it was a stringly `Io { op: "open" }`), naming the channel
+/// and what to do.
+#[test]
+fn a_second_shm_sender_is_role_taken() {
+    let _dog = Watchdog::new("shm role taken", LIMIT);
+    let name = common::ShmName::new("role");
+    let url = format!("shm://{}", name.as_str());
+    let _rx = transport::receiver(&url).unwrap();
+    let _tx = transport::sender(&url).unwrap();
+    match transport::sender(&url).map(drop) {
+        Err(e @ ConnectError::RoleTaken { role, .. }) => {
+            assert_eq!(role, "sending");
+            message_names(&e, &[&url, "mq://"]);
+        }
+        other => panic!("expected RoleTaken, got {other:?}"),
+    }
+    match transport::receiver(&url).map(drop) {
+        Err(ConnectError::RoleTaken { role, .. }) => assert_eq!(role, "receiving"),
+        other => panic!("expected RoleTaken, got {other:?}"),
+    }
+}

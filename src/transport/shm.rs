@@ -129,8 +129,30 @@ fn connect_error(endpoint: &str, error: OpenError) -> ConnectError {
             op,
             source,
         },
-        // Not found after racing a creator that went away, no space,
-        // corruption, a role taken: said in the error's own words.
+        OpenError::RoleTaken { role, .. } => ConnectError::RoleTaken {
+            endpoint,
+            role: if role.contains("producer") || role.contains("send") {
+                "sending"
+            } else {
+                "receiving"
+            },
+        },
+        // Removed between being found and being opened.
+        OpenError::NotFound { .. } => ConnectError::NotFound {
+            endpoint,
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        },
+        OpenError::AlreadyExists { .. } => ConnectError::AlreadyExists { endpoint },
+        OpenError::NoSpace { bytes, source, .. } => ConnectError::NoSpace {
+            endpoint,
+            bytes,
+            source,
+        },
+        OpenError::Corrupted { corruption, .. } => ConnectError::Corrupted {
+            endpoint,
+            corruption,
+        },
+        // Not a ring with participants: said in the error's own words.
         other => ConnectError::Io {
             endpoint,
             op: "open",
@@ -213,9 +235,9 @@ impl super::Sender for ShmSender {
             GrantError::Disconnected => SendError::Disconnected {
                 endpoint: self.endpoint.clone(),
             },
-            other => SendError::InvalidMessage {
+            GrantError::Corrupted(corruption) => SendError::Corrupted {
                 endpoint: self.endpoint.clone(),
-                reason: other.to_string(),
+                corruption,
             },
         })
     }
