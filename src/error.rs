@@ -616,6 +616,15 @@ pub mod transport {
             /// The channel.
             endpoint: Arc<str>,
         },
+        /// The peer reset the connection (`ECONNRESET`): not a clean end
+        /// of stream; messages it sent may have been lost.
+        #[error(
+            "{endpoint}: the peer reset the connection; messages it sent may have been lost (it closed with unread data, or crashed): resend from the last one acknowledged"
+        )]
+        Reset {
+            /// The channel.
+            endpoint: Arc<str>,
+        },
         /// The byte stream broke the framing (a length prefix above the
         /// maximum, a line without end, a frame cut off by end of stream).
         /// The connection is closed; every later call returns this again.

@@ -209,3 +209,26 @@ fn a_timed_send_cut_short_is_an_error_not_a_torn_message() {
         "{stderr}"
     );
 }
+
+/// Issue 15, item 8: `send --raw` stops reading stdin once it holds more
+/// than the maximum message size, and says so, instead of reading all of
+/// it first (here stdin never ends).
+#[test]
+fn raw_stdin_above_the_maximum_fails_without_reading_to_the_end() {
+    let name = IpcName::mq("raw-limit");
+    let url = format!("mq:///{}?max=1000", name.name);
+    let mut cmd = shmlane();
+    cmd.args(["send", "--raw", &url]).stdin(Stdio::piped());
+    let mut child = start(cmd);
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(&[b'r'; 1001]).expect("the sender reads");
+    // stdin stays open: only the limit can end the read.
+    let out = finish(child, "shmlane send --raw");
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("maximum message size 1000") && stderr.contains("mq:///"),
+        "{stderr}"
+    );
+}

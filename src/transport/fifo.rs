@@ -1,4 +1,4 @@
-//! `fifo:///PATH` (or `fifo://RELATIVE`): a named pipe, the `mkfifo test;
+//! `fifo:///PATH` (or `fifo://./RELATIVE`): a named pipe, the `mkfifo test;
 //! echo ... > test; cat < test` of the classic texts. A pipe with a name in
 //! the filesystem, so unrelated processes find it; one direction, a byte
 //! stream, each message one frame ([`Framing`](super::Framing)).
@@ -51,7 +51,7 @@ pub(crate) const ADAPTER: Adapter = Adapter {
     listen: None,
 };
 
-/// The channel's name: `fifo:///abs/path` or `fifo://relative`.
+/// The channel's name: `fifo:///abs/path` or `fifo://./relative`.
 fn endpoint_of(path: &Path) -> String {
     format!("fifo://{}", path.display())
 }

@@ -5,7 +5,7 @@
 //! | URL | mechanism | boundaries | module |
 //! | --- | --- | --- | --- |
 //! | `pipe:` | anonymous pipe (stdin/stdout, `?fd=N`, or [`pipe::pair`]) | framing | [`pipe`] |
-//! | `fifo:///PATH` (`fifo://REL`) | named pipe, `mkfifo`'d mode 0600 if missing | framing | [`fifo`] |
+//! | `fifo:///PATH` (`fifo://./REL`) | named pipe, `mkfifo`'d mode 0600 if missing | framing | [`fifo`] |
 //! | `mq:///NAME` | POSIX message queue, with priorities | native | [`mq`] |
 //! | `sysvmq://KEY` | System V message queue, with message types | native | [`sysv_mq`] |
 //! | `unix:///PATH` | Unix stream socket | framing | [`unix`] |

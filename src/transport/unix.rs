@@ -485,8 +485,9 @@ impl Receiver for SeqpacketReceiver {
                     }
                 },
                 Some(libc::ECONNRESET) => {
-                    self.ended = true;
-                    return Err(self.disconnected());
+                    return Err(RecvError::Reset {
+                        endpoint: self.endpoint.clone(),
+                    });
                 }
                 _ => {
                     return Err(RecvError::Io {
