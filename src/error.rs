@@ -362,6 +362,63 @@ pub mod transport {
             /// The OS error.
             source: io::Error,
         },
+        /// Another sender holds this FIFO, and messages of this end's
+        /// maximum (or the other's) could interleave with the other's: a
+        /// pipe write is atomic only up to `PIPE_BUF` bytes.
+        #[error(
+            "{endpoint}: another sender has this FIFO open, and frames above PIPE_BUF ({pipe_buf} bytes) from two writers can interleave; open every sender with ?max={shared_max} (or less) to share the FIFO, or use one sender at a time"
+        )]
+        SenderTaken {
+            /// The channel.
+            endpoint: String,
+            /// `PIPE_BUF`: the largest write the kernel keeps whole.
+            pipe_buf: usize,
+            /// The largest message whose frame fits in `PIPE_BUF` with
+            /// this framing.
+            shared_max: usize,
+        },
+        /// `shm://` has one sender and one receiver: that role is held by
+        /// a live process.
+        #[error(
+            "{endpoint}: another process holds the {role} end (shm:// has one of each); wait for it to close, or use mq:// for several senders"
+        )]
+        RoleTaken {
+            /// The channel.
+            endpoint: String,
+            /// `"sending"` or `"receiving"`.
+            role: &'static str,
+        },
+        /// No room for the object (a full `/dev/shm` for an `shm://`
+        /// segment), found when it is made, not later.
+        #[error(
+            "{endpoint}: no space for {bytes} bytes: {source}; free /dev/shm or lower ?capacity= / ?max="
+        )]
+        NoSpace {
+            /// The channel.
+            endpoint: String,
+            /// The size asked for.
+            bytes: u64,
+            /// The OS error.
+            source: io::Error,
+        },
+        /// The object's contents are not what this mechanism writes (a
+        /// segment that is not a valid ring).
+        #[error("{endpoint} is corrupted: {corruption}; remove it (shmlane gc) and open again")]
+        Corrupted {
+            /// The channel.
+            endpoint: String,
+            /// What was wrong.
+            corruption: Corruption,
+        },
+        /// The object was being made by another process at the same moment
+        /// and could be neither made nor opened.
+        #[error(
+            "{endpoint} was made by another process at the same moment and is not ready; try again"
+        )]
+        AlreadyExists {
+            /// The channel.
+            endpoint: String,
+        },
         /// The queue can hold smaller messages than this end's maximum
         /// message size: a message of the maximum size could never be
         /// delivered.
@@ -457,6 +514,37 @@ pub mod transport {
             /// Why, and what to do instead.
             reason: String,
         },
+        /// A timed or non-blocking send on a byte stream ran out of time
+        /// after the kernel took part of this message's frame. The message
+        /// is accepted: the sender keeps the rest and writes it first with
+        /// the next send, `flush` or `close`. Do not send it again; call
+        /// `flush` (or `close`) to learn whether it reached the channel.
+        #[error(
+            "{endpoint}: the time ran out with {written} of this message's {len} frame bytes handed to the kernel; the rest is kept and goes first with the next send, flush or close (call flush to finish it; do not send the message again)"
+        )]
+        Incomplete {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// Bytes of the frame (prefix or newline included) written.
+            written: usize,
+            /// Bytes of the whole frame.
+            len: usize,
+        },
+        /// This end was closed (`close` succeeded): it sends nothing more.
+        #[error("{endpoint}: this sender was closed; open a new one to send more")]
+        Closed {
+            /// The channel.
+            endpoint: Arc<str>,
+        },
+        /// The channel's shared state broke its invariants (a ring a peer
+        /// wrote garbage into): this end sends nothing more.
+        #[error("{endpoint} is corrupted: {corruption}; nothing more can be sent on it")]
+        Corrupted {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// What was wrong.
+            corruption: Corruption,
+        },
         /// `try_send` found no room.
         #[error("no room in the channel")]
         Full,
@@ -525,6 +613,15 @@ pub mod transport {
             len: usize,
             /// This end's maximum.
             max: usize,
+            /// The channel.
+            endpoint: Arc<str>,
+        },
+        /// The peer reset the connection (`ECONNRESET`): not a clean end
+        /// of stream; messages it sent may have been lost.
+        #[error(
+            "{endpoint}: the peer reset the connection; messages it sent may have been lost (it closed with unread data, or crashed): resend from the last one acknowledged"
+        )]
+        Reset {
             /// The channel.
             endpoint: Arc<str>,
         },

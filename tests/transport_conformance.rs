@@ -129,6 +129,8 @@ struct Kind {
     /// Stream mechanisms: a receiver with maximum `max` and a raw writer
     /// into its stream.
     raw: Option<fn(usize) -> Raw>,
+    /// A second sender opens by the same URL (named mechanisms).
+    named: bool,
 }
 
 /// A receiver, a raw writer into its stream, and its cleanup.
@@ -308,6 +310,7 @@ fn raw_tcp(max: usize, lines: bool) -> Raw {
 }
 
 const PIPE: Kind = Kind {
+    named: false,
     fresh: fresh_pipe,
     options: "",
     make: piped,
@@ -320,6 +323,7 @@ const PIPE_LINES: Kind = Kind {
     ..PIPE
 };
 const FIFO: Kind = Kind {
+    named: true,
     fresh: fresh_fifo,
     options: "",
     make: named,
@@ -332,6 +336,7 @@ const FIFO_LINES: Kind = Kind {
     ..FIFO
 };
 const MQ: Kind = Kind {
+    named: true,
     fresh: fresh_mq,
     options: "",
     make: named,
@@ -339,6 +344,7 @@ const MQ: Kind = Kind {
     raw: None,
 };
 const SHM: Kind = Kind {
+    named: true,
     fresh: fresh_shm,
     options: "",
     make: named,
@@ -348,6 +354,7 @@ const SHM: Kind = Kind {
     raw: None,
 };
 const SYSVMQ: Kind = Kind {
+    named: true,
     fresh: fresh_sysv,
     options: "",
     make: named,
@@ -355,6 +362,7 @@ const SYSVMQ: Kind = Kind {
     raw: None,
 };
 const UNIX: Kind = Kind {
+    named: false,
     fresh: fresh_unix,
     options: "",
     make: connected,
@@ -367,6 +375,7 @@ const UNIX_LINES: Kind = Kind {
     ..UNIX
 };
 const SEQPACKET: Kind = Kind {
+    named: false,
     fresh: fresh_seqpacket,
     options: "",
     make: connected,
@@ -374,6 +383,7 @@ const SEQPACKET: Kind = Kind {
     raw: None,
 };
 const TCP: Kind = Kind {
+    named: false,
     fresh: fresh_tcp,
     options: "",
     make: connected,
@@ -580,6 +590,11 @@ fn timeouts_both_ways(kind: &Kind) {
         match tx.try_send(&big) {
             Ok(()) => accepted += 1,
             Err(SendError::Full) => break,
+            // Accepted in part: the rest goes before the next message.
+            Err(SendError::Incomplete { .. }) => {
+                accepted += 1;
+                break;
+            }
             Err(e) => panic!("try_send: {e}"),
         }
         assert!(accepted < 1_000_000, "the channel never filled");
@@ -606,6 +621,193 @@ fn timeouts_both_ways(kind: &Kind) {
         tx.send_timeout(b"last", LIMIT).unwrap();
         assert_eq!(reader.join().unwrap(), accepted);
     });
+}
+
+/// Issue 15, item 1: a send that returns `Ok` handed its whole frame to
+/// the kernel. Fill the channel without a reader: every message whose
+/// send said `Ok` must then arrive whole, even though the sender is
+/// dropped before anybody reads (a frame the kernel took only in part is
+/// reported, never accepted silently).
+fn every_ok_send_arrives_whole(kind: &Kind) {
+    let _dog = Watchdog::new("every ok send arrives whole", LIMIT);
+    let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
+    let fill = if kind.lines() { b'w' } else { 0xa7 };
+    let big = vec![fill; MAX];
+    let mut accepted = 0u32;
+    loop {
+        match tx.try_send(&big) {
+            Ok(()) => accepted += 1,
+            Err(SendError::Full) => break,
+            Err(SendError::Incomplete {
+                written,
+                len,
+                endpoint,
+                ..
+            }) => {
+                assert!(written > 0 && written < len, "{written} of {len}");
+                assert_eq!(&*endpoint, tx.endpoint());
+                break;
+            }
+            Err(e) => panic!("try_send: {e}"),
+        }
+        assert!(accepted < 1_000_000, "the channel never filled");
+    }
+    drop(tx);
+    let mut buf = Vec::new();
+    for n in 0..accepted {
+        let got = rx.recv_timeout(&mut buf, LIMIT);
+        assert!(
+            matches!(got, Ok(len) if len == MAX && buf == big),
+            "message {n} of {accepted} accepted: {got:?}"
+        );
+    }
+}
+
+/// Issue 15, item 1: `flush` finishes a frame a timed send left
+/// half-written, `close` reports whether everything (and the end of
+/// stream) reached the channel, and a send after `close` is refused.
+fn flush_and_close_report(kind: &Kind) {
+    let _dog = Watchdog::new("flush and close", LIMIT);
+    let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
+    let fill = if kind.lines() { b'c' } else { 0xc3 };
+    let big = vec![fill; MAX];
+    let mut expected = 0u32;
+    let mut incomplete = false;
+    while !incomplete {
+        match tx.try_send(&big) {
+            Ok(()) => expected += 1,
+            Err(SendError::Full) => break,
+            Err(SendError::Incomplete { .. }) => {
+                // Accepted in part: flush delivers the rest.
+                expected += 1;
+                incomplete = true;
+            }
+            Err(e) => panic!("try_send: {e}"),
+        }
+        assert!(expected < 1_000_000, "the channel never filled");
+    }
+    if incomplete {
+        // Nobody reads: the rest cannot go, and flush says so.
+        let flushed = tx.flush_timeout(Duration::from_millis(10));
+        assert!(matches!(flushed, Err(SendError::Timeout)), "{flushed:?}");
+    } else {
+        assert!(tx.try_flush().is_ok(), "nothing pending");
+    }
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut buf = Vec::new();
+            let mut whole = 0u32;
+            loop {
+                match rx.recv_timeout(&mut buf, LIMIT) {
+                    Ok(_) if buf == b"last" => {}
+                    Ok(_) => {
+                        assert!(buf == big, "message {whole} is not whole");
+                        whole += 1;
+                    }
+                    Err(RecvError::Disconnected { .. }) => return whole,
+                    Err(e) => panic!("after {whole} messages: {e}"),
+                }
+            }
+        });
+        tx.flush_timeout(LIMIT).unwrap();
+        tx.send_timeout(b"last", LIMIT).unwrap();
+        tx.close_timeout(LIMIT).unwrap();
+        assert_eq!(reader.join().unwrap(), expected);
+    });
+    match tx.send(b"after close") {
+        Err(e @ SendError::Closed { .. }) => {
+            assert!(e.to_string().contains(tx.endpoint()), "{e}");
+        }
+        other => panic!("a send after close must be Closed, got {other:?}"),
+    }
+    assert!(tx.close().is_ok(), "closing twice is harmless");
+}
+
+/// Issue 15, item 5: a process that restored SIGPIPE's default action
+/// (a C host, `signal(SIGPIPE, SIG_DFL)`) is not killed by sending to a
+/// channel whose receiver is gone: the send is `Disconnected` (streams)
+/// or simply goes on until the channel is full (queues, rings).
+fn no_sigpipe_with_the_default_action(kind: &Kind) {
+    let _dog = Watchdog::new("no sigpipe", LIMIT);
+    let (url, _cleanup) = (kind.fresh)();
+    let options = kind.options;
+    let make = kind.make;
+    let stream = kind.raw.is_some();
+    let child = fork_child(move || {
+        // SAFETY: restores the default action in this child only.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        let (mut tx, rx) = make(&url, MAX, MAX, options).expect("a channel");
+        drop(rx);
+        for _ in 0..100_000 {
+            match tx.try_send(b"to nobody") {
+                Ok(()) => {}
+                Err(SendError::Disconnected { .. }) => return 0,
+                Err(SendError::Full) if !stream => return 0,
+                Err(e) => {
+                    eprintln!("send: {e}");
+                    return 2;
+                }
+            }
+        }
+        eprintln!("never Disconnected nor Full");
+        3
+    });
+    let code = child.wait(LIMIT);
+    assert_eq!(code, 0, "the child exited with {code}");
+}
+
+/// Issue 15, item 6: two senders on one named channel either both work,
+/// each message arriving whole (never interleaved with the other's), or
+/// the second is refused at open with an error that says what to do.
+fn two_senders_never_interleave(kind: &Kind) {
+    if !kind.named {
+        return; // one sender per connection or pipe pair
+    }
+    let _dog = Watchdog::new("two senders", LIMIT);
+    for max in [MAX, 4092] {
+        let (url, _cleanup) = (kind.fresh)();
+        let (first, mut rx) = (kind.make)(&url, max, max, kind.options).expect("a channel");
+        let second = match transport::sender(&with_options(&url, max, kind.options)) {
+            Ok(second) => second,
+            Err(e @ (ConnectError::SenderTaken { .. } | ConnectError::RoleTaken { .. })) => {
+                let text = e.to_string();
+                assert!(text.contains(&url), "{text}");
+                continue;
+            }
+            Err(e) => panic!("{url}: a second sender: {e}"),
+        };
+        const EACH: u32 = 300;
+        let lines = kind.lines();
+        let fills: [u8; 2] = if lines { [b'a', b'b'] } else { [1, 2] };
+        std::thread::scope(|s| {
+            // Each sender stays open until everything is read: a queue's
+            // end-of-stream marker from the first to finish would end the
+            // receiver early (issue 15, item 2, not this test's subject).
+            let senders = [(first, fills[0]), (second, fills[1])].map(|(mut tx, fill)| {
+                s.spawn(move || {
+                    let msg = vec![fill; max];
+                    for _ in 0..EACH {
+                        tx.send_timeout(&msg, LIMIT).unwrap();
+                    }
+                    tx
+                })
+            });
+            let mut buf = Vec::new();
+            for n in 0..2 * EACH {
+                rx.recv_timeout(&mut buf, LIMIT).unwrap();
+                assert!(
+                    buf.len() == max
+                        && (buf.iter().all(|&b| b == fills[0])
+                            || buf.iter().all(|&b| b == fills[1])),
+                    "{url}: message {n} is mixed or cut ({} bytes)",
+                    buf.len()
+                );
+            }
+            for sender in senders {
+                drop(sender.join().unwrap());
+            }
+        });
+    }
 }
 
 fn oversize_on_the_receiving_side(kind: &Kind) {
@@ -767,6 +969,26 @@ macro_rules! conformance {
             #[test]
             fn timeouts_both_ways() {
                 super::timeouts_both_ways(&$kind);
+            }
+
+            #[test]
+            fn every_ok_send_arrives_whole() {
+                super::every_ok_send_arrives_whole(&$kind);
+            }
+
+            #[test]
+            fn flush_and_close_report() {
+                super::flush_and_close_report(&$kind);
+            }
+
+            #[test]
+            fn no_sigpipe_with_the_default_action() {
+                super::no_sigpipe_with_the_default_action(&$kind);
+            }
+
+            #[test]
+            fn two_senders_never_interleave() {
+                super::two_senders_never_interleave(&$kind);
             }
 
             #[test]

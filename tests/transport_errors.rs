@@ -420,3 +420,129 @@ fn a_sender_learns_its_receiver_is_gone() {
         );
     }
 }
+
+/// Issue 15, item 3: a second listener on a live address is refused
+/// without touching the first: no probe connection lands in the first
+/// one's backlog (a one-shot receiver used to accept it, read its end and
+/// report `Disconnected`).
+#[test]
+fn a_second_unix_listener_leaves_the_first_ones_backlog_alone() {
+    let _dog = Watchdog::new("second listener", LIMIT);
+    for scheme in ["unix", "unix+seqpacket"] {
+        let path = TempPath::new("owned");
+        let url = path.url(scheme);
+        let mut first = transport::listen(&url).unwrap();
+        for _ in 0..3 {
+            match transport::listen(&url).map(drop) {
+                Err(e @ ConnectError::AddrInUse { .. }) => {
+                    message_names(&e, &[&url]);
+                }
+                other => panic!("{url}: expected AddrInUse, got {other:?}"),
+            }
+        }
+        let waited = Duration::from_millis(20);
+        let start = Instant::now();
+        match first.accept_timeout(waited) {
+            Err(ConnectError::Timeout { .. }) => assert_waited(start, waited, "accept"),
+            Err(e) => panic!("{url}: {e}"),
+            Ok(_) => panic!("{url}: the first listener accepted a connection nobody made"),
+        }
+        // It still serves a real peer.
+        let mut client = transport::connect(&url).unwrap();
+        let mut server = first.accept_timeout(LIMIT).unwrap();
+        client.sender.send(b"still mine").unwrap();
+        let mut buf = Vec::new();
+        server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
+        assert_eq!(buf, b"still mine");
+        drop(first);
+        assert!(!path.0.exists(), "{url}: the listener removes its socket");
+        // The address is free again.
+        drop(transport::listen(&url).unwrap());
+    }
+}
+
+/// Issue 15, item 8: `shm://` reports a role held by a live process as
+/// `RoleTaken` (it was a stringly `Io { op: "open" }`), naming the channel
+/// and what to do.
+#[test]
+fn a_second_shm_sender_is_role_taken() {
+    let _dog = Watchdog::new("shm role taken", LIMIT);
+    let name = common::ShmName::new("role");
+    let url = format!("shm://{}", name.as_str());
+    let _rx = transport::receiver(&url).unwrap();
+    let _tx = transport::sender(&url).unwrap();
+    match transport::sender(&url).map(drop) {
+        Err(e @ ConnectError::RoleTaken { role, .. }) => {
+            assert_eq!(role, "sending");
+            message_names(&e, &[&url, "mq://"]);
+        }
+        other => panic!("expected RoleTaken, got {other:?}"),
+    }
+    match transport::receiver(&url).map(drop) {
+        Err(ConnectError::RoleTaken { role, .. }) => assert_eq!(role, "receiving"),
+        other => panic!("expected RoleTaken, got {other:?}"),
+    }
+}
+
+/// Issue 15, item 8: URLs a user most likely mistyped are refused with
+/// what to write instead: a `tcp://` without a host, a path scheme with a
+/// relative path that looks like a forgotten slash.
+#[test]
+fn mistyped_urls_say_what_to_write() {
+    let _dog = Watchdog::new("mistyped urls", LIMIT);
+    match transport::listen("tcp://:5000").map(drop) {
+        Err(e @ ConnectError::InvalidUrl { .. }) => message_names(&e, &["0.0.0.0:5000"]),
+        other => panic!("expected InvalidUrl, got {other:?}"),
+    }
+    match transport::tcp::listen(":5000", &Config::new()).map(drop) {
+        Err(e @ ConnectError::InvalidName { .. }) => message_names(&e, &["0.0.0.0:5000"]),
+        other => panic!("expected InvalidName, got {other:?}"),
+    }
+    for scheme in ["fifo", "unix", "unix+seqpacket"] {
+        let url = format!("{scheme}://tmp/shmlane-forgot-a-slash");
+        match transport::receiver(&url).map(drop) {
+            Err(e @ ConnectError::InvalidUrl { .. }) => message_names(
+                &e,
+                &[
+                    &format!("{scheme}:///tmp/shmlane-forgot-a-slash"),
+                    &format!("{scheme}://./tmp"),
+                ],
+            ),
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+    assert!(!std::path::Path::new("tmp").exists(), "nothing made");
+}
+
+/// Issue 15, item 8: a connection reset by the peer is an error, not a
+/// clean end of stream (messages may have been lost).
+#[test]
+fn a_reset_connection_is_not_a_clean_end() {
+    use std::os::fd::AsRawFd;
+    let _dog = Watchdog::new("reset", LIMIT);
+    let mut listener = transport::tcp::listen("127.0.0.1:0", &Config::new()).unwrap();
+    let addr = listener.url().trim_start_matches("tcp://").to_owned();
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    let mut server = listener.accept_timeout(LIMIT).unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid linger struct for SO_LINGER on an open socket.
+    let set = unsafe {
+        libc::setsockopt(
+            client.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    drop(client); // closing with linger 0 sends RST
+    let mut buf = Vec::new();
+    match server.receiver.recv_timeout(&mut buf, LIMIT) {
+        Err(e @ RecvError::Reset { .. }) => assert!(e.to_string().contains("tcp://"), "{e}"),
+        other => panic!("expected Reset, got {other:?}"),
+    }
+}

@@ -95,6 +95,7 @@ impl std::error::Error for IoError {}
 /// `shmlane send`.
 pub fn send(args: &SendArgs) -> Result<(), IoError> {
     let mut tx = transport::sender(&args.url).map_err(IoError::Open)?;
+    let (max, endpoint) = (tx.max_message_size(), tx.endpoint().to_owned());
     let mut send = |msg: &[u8]| {
         match args.timeout {
             Some(t) => tx.send_timeout(msg, t),
@@ -105,26 +106,45 @@ pub fn send(args: &SendArgs) -> Result<(), IoError> {
     let stdin = io::stdin();
     let mut stdin = stdin.lock();
     if args.raw {
+        // At most one byte past the maximum: enough to know it is too
+        // long without reading an endless stdin to its end.
+        let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
         let mut all = Vec::new();
-        stdin
+        (&mut stdin)
+            .take(limit)
             .read_to_end(&mut all)
             .map_err(|e| IoError::Stdio("reading stdin", e))?;
-        return send(&all);
-    }
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = stdin
-            .read_until(b'\n', &mut line)
-            .map_err(|e| IoError::Stdio("reading stdin", e))?;
-        if n == 0 {
-            return Ok(());
+        if all.len() > max {
+            return Err(IoError::Send(SendError::MessageTooLarge {
+                len: all.len(),
+                max,
+                endpoint: endpoint.into(),
+            }));
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
+        send(&all)?;
+    } else {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = stdin
+                .read_until(b'\n', &mut line)
+                .map_err(|e| IoError::Stdio("reading stdin", e))?;
+            if n == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            send(&line)?;
         }
-        send(&line)?;
     }
+    // Everything accepted, and the end of stream, reached the channel (or
+    // the exit status says it did not).
+    match args.timeout {
+        Some(t) => tx.close_timeout(t),
+        None => tx.close(),
+    }
+    .map_err(IoError::Send)
 }
 
 /// `shmlane recv`.

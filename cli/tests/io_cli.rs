@@ -180,3 +180,55 @@ fn the_demo_through_shared_memory_either_end_first() {
     assert_eq!(success(&finish(receiver, "recv"), "recv"), "one\ntwo\n");
     success(&finish(sender, "send"), "send");
 }
+
+/// Issue 15, item 1: `send --timeout` into a stream nobody drains fails,
+/// naming what was handed to the kernel, instead of exiting 0 with the
+/// message torn.
+#[test]
+fn a_timed_send_cut_short_is_an_error_not_a_torn_message() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let mut cmd = shmlane();
+    cmd.args(["send", "--raw", "--timeout", "0.2", "pipe:?max=300000"])
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the command starts");
+    drop(cmd); // our copy of the write end
+    // More than the pipe holds; nobody reads `reader` until the end.
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(&vec![b'x'; 200_000]);
+    let out = finish(child, "shmlane send --timeout");
+    drop(reader);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit 0 with a message cut short");
+    assert!(
+        stderr.contains("handed to the kernel") && stderr.contains("200004"),
+        "{stderr}"
+    );
+}
+
+/// Issue 15, item 8: `send --raw` stops reading stdin once it holds more
+/// than the maximum message size, and says so, instead of reading all of
+/// it first (here stdin never ends).
+#[test]
+fn raw_stdin_above_the_maximum_fails_without_reading_to_the_end() {
+    let name = IpcName::mq("raw-limit");
+    let url = format!("mq:///{}?max=1000", name.name);
+    let mut cmd = shmlane();
+    cmd.args(["send", "--raw", &url]).stdin(Stdio::piped());
+    let mut child = start(cmd);
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(&[b'r'; 1001]).expect("the sender reads");
+    // stdin stays open: only the limit can end the read.
+    let out = finish(child, "shmlane send --raw");
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("maximum message size 1000") && stderr.contains("mq:///"),
+        "{stderr}"
+    );
+}

@@ -1,4 +1,4 @@
-//! `fifo:///PATH` (or `fifo://RELATIVE`): a named pipe, the `mkfifo test;
+//! `fifo:///PATH` (or `fifo://./RELATIVE`): a named pipe, the `mkfifo test;
 //! echo ... > test; cat < test` of the classic texts. A pipe with a name in
 //! the filesystem, so unrelated processes find it; one direction, a byte
 //! stream, each message one frame ([`Framing`](super::Framing)).
@@ -13,19 +13,28 @@
 //! * A receiver that opened before any sender waits for one; once a sender
 //!   came and went (and everything it wrote was read), it gets
 //!   [`Disconnected`](super::RecvError::Disconnected).
+//! * Several senders: the kernel keeps a write whole only up to `PIPE_BUF`
+//!   (4096) bytes, so frames above that from two writers could interleave.
+//!   A sender whose largest frame fits ([`shared_max`]: `?max=4092` with
+//!   the length prefix, 4095 with lines) shares the FIFO with any number
+//!   of such senders; a sender with a larger `?max=` (the default 64 KiB)
+//!   has it alone. The other is refused at open with
+//!   [`SenderTaken`](ConnectError::SenderTaken) (a `flock` on the FIFO,
+//!   held while the sender is open). Writers that are not shmlane (`echo >
+//!   fifo`) take no lock: keep their lines under 4 KiB.
 //!
 //! `shmlane recv 'fifo:///tmp/test?framing=lines'` prints what
 //! `echo "this is a pipe" > /tmp/test` writes.
 
 use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag, fchmod, fstat, stat};
 
-use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
+use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE, Framing};
 use super::framing::FdKind;
 use super::path::{PathGuard, c_path, file_type_name, fs_error, is_type};
 use super::poll::Backoff;
@@ -42,7 +51,7 @@ pub(crate) const ADAPTER: Adapter = Adapter {
     listen: None,
 };
 
-/// The channel's name: `fifo:///abs/path` or `fifo://relative`.
+/// The channel's name: `fifo:///abs/path` or `fifo://./relative`.
 fn endpoint_of(path: &Path) -> String {
     format!("fifo://{}", path.display())
 }
@@ -99,6 +108,7 @@ pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, C
         }
     };
     let guard = fifo.finish_open(&fd, config)?;
+    lock_writer(&fd, config.framing_or_default(), fifo.max, &fifo.endpoint)?;
     Ok(StreamSender::new(
         fd,
         FdKind::Fifo,
@@ -107,6 +117,48 @@ pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, C
         Arc::from(fifo.endpoint),
         guard,
     ))
+}
+
+/// The largest message whose frame, with `framing`, is one write the
+/// kernel keeps whole (`PIPE_BUF` bytes).
+pub fn shared_max(framing: Framing) -> usize {
+    match framing {
+        Framing::Length => libc::PIPE_BUF - 4,
+        Framing::Lines => libc::PIPE_BUF - 1,
+    }
+}
+
+/// Takes this sender's share of the FIFO: a shared `flock` if its frames
+/// fit in `PIPE_BUF` (any number of such senders interleave only whole
+/// frames), an exclusive one otherwise (a bigger frame is written in
+/// pieces, which another writer's could split). Either way a conflicting
+/// sender is [`ConnectError::SenderTaken`].
+fn lock_writer(
+    fd: &OwnedFd,
+    framing: Framing,
+    max: usize,
+    endpoint: &str,
+) -> Result<(), ConnectError> {
+    let shared_max = shared_max(framing);
+    let how = if max <= shared_max {
+        libc::LOCK_SH
+    } else {
+        libc::LOCK_EX
+    };
+    // SAFETY: flock only changes the lock state of the open file
+    // description `fd` refers to; the lock goes when it is closed.
+    if unsafe { libc::flock(fd.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let source = std::io::Error::last_os_error();
+    if source.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Err(ConnectError::SenderTaken {
+            endpoint: endpoint.to_owned(),
+            pipe_buf: libc::PIPE_BUF,
+            shared_max,
+        });
+    }
+    Err(fs_error(endpoint, "flock", source))
 }
 
 /// A FIFO found or made at a path, with the options both ends read,

@@ -5,7 +5,7 @@
 //! | URL | mechanism | boundaries | module |
 //! | --- | --- | --- | --- |
 //! | `pipe:` | anonymous pipe (stdin/stdout, `?fd=N`, or [`pipe::pair`]) | framing | [`pipe`] |
-//! | `fifo:///PATH` (`fifo://REL`) | named pipe, `mkfifo`'d mode 0600 if missing | framing | [`fifo`] |
+//! | `fifo:///PATH` (`fifo://./REL`) | named pipe, `mkfifo`'d mode 0600 if missing | framing | [`fifo`] |
 //! | `mq:///NAME` | POSIX message queue, with priorities | native | [`mq`] |
 //! | `sysvmq://KEY` | System V message queue, with message types | native | [`sysv_mq`] |
 //! | `unix:///PATH` | Unix stream socket | framing | [`unix`] |
@@ -141,6 +141,57 @@ pub trait Sender: Send {
     /// Sends `msg` if there is room now, else [`SendError::Full`].
     fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_deadline(msg, Deadline::Now)
+    }
+
+    /// Hands the kernel whatever this end still holds of an accepted
+    /// message (the rest of a frame that a timed send left
+    /// [`Incomplete`](SendError::Incomplete)), waiting until `deadline`
+    /// for room. `Ok` once nothing is held; mechanisms that never hold
+    /// anything return `Ok` at once.
+    fn flush_deadline(&mut self, deadline: Deadline) -> Result<(), SendError> {
+        let _ = deadline;
+        Ok(())
+    }
+
+    /// Flushes, then ends the stream as the receiver sees it (closes a
+    /// pipe or FIFO, half-closes a socket, leaves a queue's end-of-stream
+    /// marker, detaches from a ring), waiting until `deadline`. `Ok` means
+    /// every accepted message and the end reached the channel; an error
+    /// says what did not, and leaves the end open (closing again retries;
+    /// dropping it tries once more, quietly). Later sends are
+    /// [`SendError::Closed`]; closing twice is `Ok`.
+    fn close_deadline(&mut self, deadline: Deadline) -> Result<(), SendError>;
+
+    /// [`flush_deadline`](Self::flush_deadline), waiting as long as it
+    /// takes.
+    fn flush(&mut self) -> Result<(), SendError> {
+        self.flush_deadline(Deadline::Never)
+    }
+
+    /// [`flush_deadline`](Self::flush_deadline), waiting at most `timeout`.
+    fn flush_timeout(&mut self, timeout: Duration) -> Result<(), SendError> {
+        self.flush_deadline(Deadline::after(timeout))
+    }
+
+    /// [`flush_deadline`](Self::flush_deadline) without waiting.
+    fn try_flush(&mut self) -> Result<(), SendError> {
+        self.flush_deadline(Deadline::Now)
+    }
+
+    /// [`close_deadline`](Self::close_deadline), waiting as long as it
+    /// takes.
+    fn close(&mut self) -> Result<(), SendError> {
+        self.close_deadline(Deadline::Never)
+    }
+
+    /// [`close_deadline`](Self::close_deadline), waiting at most `timeout`.
+    fn close_timeout(&mut self, timeout: Duration) -> Result<(), SendError> {
+        self.close_deadline(Deadline::after(timeout))
+    }
+
+    /// [`close_deadline`](Self::close_deadline) without waiting.
+    fn try_close(&mut self) -> Result<(), SendError> {
+        self.close_deadline(Deadline::Now)
     }
 }
 

@@ -70,6 +70,8 @@ pub struct MqSender {
     queue: Queue,
     priority: u32,
     used_by: u32,
+    /// `close` left the end-of-stream marker.
+    closed: bool,
 }
 
 /// The receiving end of a POSIX message queue.
@@ -123,6 +125,7 @@ impl MqSender {
             queue,
             priority,
             used_by: 0,
+            closed: false,
         })
     }
 
@@ -148,6 +151,11 @@ impl MqSender {
                 ),
             });
         }
+        if self.closed {
+            return Err(SendError::Closed {
+                endpoint: self.queue.endpoint.clone(),
+            });
+        }
         self.used_by = current_pid();
         self.queue.send(msg, priority, deadline)
     }
@@ -156,6 +164,17 @@ impl MqSender {
 impl Sender for MqSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
         self.send_with_priority_deadline(msg, self.priority, deadline)
+    }
+
+    /// Leaves the end-of-stream marker, waiting until `deadline` for room
+    /// (`Full`/`Timeout`: the queue stayed full, no marker was left).
+    fn close_deadline(&mut self, deadline: Deadline) -> Result<(), SendError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.queue.send(&[], END_PRIORITY, deadline)?;
+        self.closed = true;
+        Ok(())
     }
 
     fn max_message_size(&self) -> usize {
@@ -169,7 +188,7 @@ impl Sender for MqSender {
 
 impl Drop for MqSender {
     fn drop(&mut self) {
-        if self.used_by == current_pid() {
+        if self.used_by == current_pid() && !self.closed {
             let deadline = Deadline::after(END_MARKER_WAIT);
             let _ = self.queue.send(&[], END_PRIORITY, deadline);
         }

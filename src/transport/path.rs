@@ -1,8 +1,11 @@
 //! Filesystem names that FIFOs and Unix sockets live under: what kind of
 //! file is at a path, and removing a name this end created when it drops.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{SFlag, stat};
@@ -98,5 +101,90 @@ pub(crate) fn fs_error(endpoint: &str, op: &'static str, source: std::io::Error)
             op,
             source,
         },
+    }
+}
+
+/// The right to an address (a Unix socket path): an exclusive `flock` on
+/// `PATH.lock`, held for as long as the listener lives. A second listener
+/// finds the lock taken and is refused without connecting to the first
+/// (a probe connection would land in the first one's backlog). The lock
+/// file is removed by the process that took it, while it still holds the
+/// lock; a taker checks that the file it locked is still the one at the
+/// path, so two takers never both win across a removal.
+#[derive(Debug)]
+pub(crate) struct AddressLock {
+    path: PathBuf,
+    /// Holds the lock while open (closed after the path is removed).
+    _file: File,
+    creator: u32,
+}
+
+impl AddressLock {
+    /// `PATH.lock` for the address `path`.
+    pub(crate) fn lock_path(path: &Path) -> PathBuf {
+        let mut name = OsString::from(path.as_os_str());
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// Takes the lock for `path`, or `AddrInUse` if a live listener holds
+    /// it.
+    pub(crate) fn take(path: &Path, mode: u32, endpoint: &str) -> Result<Self, ConnectError> {
+        let lock_path = Self::lock_path(path);
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(mode)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&lock_path)
+                .map_err(|e| fs_error(endpoint, "open(lock file)", e))?;
+            // SAFETY: flock only changes the lock state of the open file
+            // description `file` owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } < 0 {
+                let source = std::io::Error::last_os_error();
+                return Err(match source.raw_os_error() {
+                    Some(libc::EWOULDBLOCK) => ConnectError::AddrInUse {
+                        endpoint: endpoint.to_owned(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::AddrInUse,
+                            format!(
+                                "a listener holds {} (stop it, or choose another path)",
+                                lock_path.display()
+                            ),
+                        ),
+                    },
+                    _ => fs_error(endpoint, "flock(lock file)", source),
+                });
+            }
+            // The file locked must still be the one at the path: a holder
+            // may have removed it between our open and flock.
+            let ours = file
+                .metadata()
+                .map_err(|e| fs_error(endpoint, "fstat", e))?;
+            match std::fs::metadata(&lock_path) {
+                Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => {
+                    return Ok(Self {
+                        path: lock_path,
+                        _file: file,
+                        creator: current_pid(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fs_error(endpoint, "stat(lock file)", e)),
+            }
+        }
+    }
+}
+
+impl Drop for AddressLock {
+    fn drop(&mut self) {
+        if self.creator == current_pid() {
+            // Removed while still locked (the file closes after this).
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }

@@ -28,9 +28,11 @@
 //! # }
 //! ```
 //!
-//! Writing to a pipe whose reader is gone raises SIGPIPE, which Rust
-//! programs ignore by default; the send is then
-//! [`Disconnected`](super::SendError::Disconnected).
+//! A send to a pipe whose reader is gone is
+//! [`Disconnected`](super::SendError::Disconnected), whatever the
+//! process's SIGPIPE action: the write runs with SIGPIPE blocked in its
+//! thread and the signal it raises is consumed, so a host that restored
+//! the default action (C programs have it) is not killed.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;

@@ -48,7 +48,10 @@ const MIN_RING_BYTES: usize = 64 * 1024;
 /// The sending end of an `shm://` channel.
 #[derive(Debug)]
 pub struct ShmSender {
-    ring: bytes::Producer,
+    /// `None` once closed (dropping the producer detaches it: the
+    /// receiver sees the end after the frames in the ring).
+    ring: Option<bytes::Producer>,
+    max: usize,
     endpoint: Arc<str>,
 }
 
@@ -126,8 +129,30 @@ fn connect_error(endpoint: &str, error: OpenError) -> ConnectError {
             op,
             source,
         },
-        // Not found after racing a creator that went away, no space,
-        // corruption, a role taken: said in the error's own words.
+        OpenError::RoleTaken { role, .. } => ConnectError::RoleTaken {
+            endpoint,
+            role: if role.contains("producer") || role.contains("send") {
+                "sending"
+            } else {
+                "receiving"
+            },
+        },
+        // Removed between being found and being opened.
+        OpenError::NotFound { .. } => ConnectError::NotFound {
+            endpoint,
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        },
+        OpenError::AlreadyExists { .. } => ConnectError::AlreadyExists { endpoint },
+        OpenError::NoSpace { bytes, source, .. } => ConnectError::NoSpace {
+            endpoint,
+            bytes,
+            source,
+        },
+        OpenError::Corrupted { corruption, .. } => ConnectError::Corrupted {
+            endpoint,
+            corruption,
+        },
+        // Not a ring with participants: said in the error's own words.
         other => ConnectError::Io {
             endpoint,
             op: "open",
@@ -157,12 +182,17 @@ impl ShmSender {
                 });
             }
         }
-        Ok(Self { ring, endpoint })
+        let max = ring.max_frame();
+        Ok(Self {
+            ring: Some(ring),
+            max,
+            endpoint,
+        })
     }
 
-    /// The ring's counters.
-    pub fn stats(&self) -> crate::Stats {
-        self.ring.stats()
+    /// The ring's counters (`None` once closed).
+    pub fn stats(&self) -> Option<crate::Stats> {
+        self.ring.as_ref().map(bytes::Producer::stats)
     }
 }
 
@@ -184,10 +214,15 @@ impl ShmReceiver {
 
 impl super::Sender for ShmSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
+        let Some(ring) = self.ring.as_mut() else {
+            return Err(SendError::Closed {
+                endpoint: self.endpoint.clone(),
+            });
+        };
         let sent = match deadline {
-            Deadline::Now => self.ring.try_send(msg),
-            Deadline::At(at) => self.ring.send_deadline(msg, at),
-            Deadline::Never => self.ring.send(msg),
+            Deadline::Now => ring.try_send(msg),
+            Deadline::At(at) => ring.send_deadline(msg, at),
+            Deadline::Never => ring.send(msg),
         };
         sent.map_err(|e| match e {
             GrantError::FrameTooLarge { len, max } => SendError::MessageTooLarge {
@@ -200,15 +235,22 @@ impl super::Sender for ShmSender {
             GrantError::Disconnected => SendError::Disconnected {
                 endpoint: self.endpoint.clone(),
             },
-            other => SendError::InvalidMessage {
+            GrantError::Corrupted(corruption) => SendError::Corrupted {
                 endpoint: self.endpoint.clone(),
-                reason: other.to_string(),
+                corruption,
             },
         })
     }
 
+    /// Detaches from the ring: every frame sent is in it, and the
+    /// receiver sees the end after them.
+    fn close_deadline(&mut self, _deadline: Deadline) -> Result<(), SendError> {
+        self.ring = None;
+        Ok(())
+    }
+
     fn max_message_size(&self) -> usize {
-        self.ring.max_frame()
+        self.max
     }
 
     fn endpoint(&self) -> &str {

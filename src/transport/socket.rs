@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::config::{Config, Framing, Role};
 use super::framing::FdKind;
-use super::path::PathGuard;
+use super::path::{AddressLock, PathGuard};
 use super::poll::{Backoff, READABLE, wait_fd};
 use super::url::Url;
 use super::{
@@ -28,7 +28,10 @@ pub struct SocketListener {
     url: String,
     config: Config,
     wrap: Wrap,
+    /// Removes the socket path; dropped before the lock.
     _guard: Option<PathGuard>,
+    /// The right to the address (Unix sockets).
+    _lock: Option<AddressLock>,
 }
 
 impl std::fmt::Debug for SocketListener {
@@ -46,6 +49,7 @@ impl SocketListener {
         config: Config,
         wrap: Wrap,
         guard: Option<PathGuard>,
+        lock: Option<AddressLock>,
     ) -> Self {
         Self {
             fd,
@@ -53,6 +57,7 @@ impl SocketListener {
             config,
             wrap,
             _guard: guard,
+            _lock: lock,
         }
     }
 }

@@ -268,6 +268,8 @@ pub struct SysvSender {
     message_type: i64,
     buf: MsgBuf,
     used_by: u32,
+    /// `close` left the end-of-stream marker.
+    closed: bool,
 }
 
 impl SysvSender {
@@ -289,6 +291,7 @@ impl SysvSender {
             message_type,
             buf,
             used_by: 0,
+            closed: false,
         })
     }
 
@@ -314,6 +317,11 @@ impl SysvSender {
                 ),
             });
         }
+        if self.closed {
+            return Err(SendError::Closed {
+                endpoint: self.queue.endpoint.clone(),
+            });
+        }
         self.used_by = current_pid();
         self.fill(t, msg);
         self.queue.send(&self.buf, msg.len(), deadline)
@@ -332,6 +340,18 @@ impl Sender for SysvSender {
         self.send_type_deadline(self.message_type, msg, deadline)
     }
 
+    /// Leaves the end-of-stream marker, waiting until `deadline` for room
+    /// (`Full`/`Timeout`: the queue stayed full, no marker was left).
+    fn close_deadline(&mut self, deadline: Deadline) -> Result<(), SendError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.fill(END_TYPE, &[]);
+        self.queue.send(&self.buf, 0, deadline)?;
+        self.closed = true;
+        Ok(())
+    }
+
     fn max_message_size(&self) -> usize {
         self.queue.max
     }
@@ -343,7 +363,7 @@ impl Sender for SysvSender {
 
 impl Drop for SysvSender {
     fn drop(&mut self) {
-        if self.used_by == current_pid() {
+        if self.used_by == current_pid() && !self.closed {
             self.fill(END_TYPE, &[]);
             let _ = self
                 .queue

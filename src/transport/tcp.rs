@@ -42,6 +42,14 @@ fn prepare(addr: &str, config: &Config) -> Result<(String, Vec<SocketAddr>), Con
     let endpoint = format!("tcp://{addr}");
     config.check(OPTIONS, &endpoint)?;
     config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
+    if let Some(port) = addr.strip_prefix(':') {
+        return Err(ConnectError::InvalidName {
+            endpoint,
+            reason: format!(
+                "no host: write 0.0.0.0:{port} to listen on every address, or 127.0.0.1:{port} for this host only"
+            ),
+        });
+    }
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|source| ConnectError::Unreachable {
@@ -71,6 +79,7 @@ pub fn listen(addr: &str, config: &Config) -> Result<SocketListener, ConnectErro
         url,
         config.clone(),
         connection,
+        None,
         None,
     ))
 }

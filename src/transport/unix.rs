@@ -10,10 +10,13 @@
 //!   `send` is one record, delivered whole, no prefix. Records are limited
 //!   by the socket's send buffer (about 208 KiB by default).
 //!
-//! [`listen`] binds the path (removing a stale socket file nobody listens
-//! on; a path that is another kind of file is
-//! [`WrongFileType`](ConnectError::WrongFileType)) and removes it when the
-//! listener drops. Paths are at most [`MAX_PATH_LEN`] bytes.
+//! [`listen`] owns the address with an exclusive `flock` on `PATH.lock`
+//! (a second listener is [`AddrInUse`](ConnectError::AddrInUse) at once,
+//! and the first one's backlog is left alone), binds the path (removing a
+//! stale socket file nobody listens on; a path that is another kind of
+//! file is [`WrongFileType`](ConnectError::WrongFileType)) and removes the
+//! path and the lock file when the listener drops. The directory must let
+//! this user create `PATH.lock`. Paths are at most [`MAX_PATH_LEN`] bytes.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -27,7 +30,7 @@ use nix::sys::socket::{
 use nix::sys::stat::{SFlag, stat};
 
 use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
-use super::path::{PathGuard, file_type_name, fs_error, is_type};
+use super::path::{AddressLock, PathGuard, file_type_name, fs_error, is_type};
 use super::poll::{READABLE, WRITABLE, wait_fd};
 use super::socket::{
     Sides, SocketListener, connect_with_retry, pair_by_connection, receiver_by_role,
@@ -173,6 +176,9 @@ fn prepare(path: &Path, config: &Config, kind: Kind) -> Result<(String, UnixAddr
 
 fn listen_kind(path: &Path, config: &Config, kind: Kind) -> Result<SocketListener, ConnectError> {
     let (endpoint, addr) = prepare(path, config, kind)?;
+    // Own the address first: a live shmlane listener holds the lock, so
+    // it is refused here and never probed.
+    let lock = AddressLock::take(path, config.mode_or_default(&endpoint)?, &endpoint)?;
     remove_stale(path, &addr, kind, &endpoint)?;
     let fd = kind
         .socket()
@@ -197,11 +203,15 @@ fn listen_kind(path: &Path, config: &Config, kind: Kind) -> Result<SocketListene
         config.clone(),
         wrap,
         guard,
+        Some(lock),
     ))
 }
 
 /// A socket file at `path` that nobody listens on is left over from a
 /// listener that died: remove it. One somebody listens on is in use.
+/// Called with the address lock held, so no shmlane listener is live
+/// here: the probe connection can only reach another program's listener
+/// (or a shmlane one that predates the lock file).
 fn remove_stale(
     path: &Path,
     addr: &UnixAddr,
@@ -281,6 +291,7 @@ fn seqpacket_connection(
             endpoint: name.clone(),
             gone: false,
             used_by: 0,
+            closed: false,
         }),
         receiver: Box::new(SeqpacketReceiver {
             fd: second,
@@ -301,6 +312,8 @@ pub struct SeqpacketSender {
     endpoint: Arc<str>,
     gone: bool,
     used_by: u32,
+    /// `close` half-closed the socket.
+    closed: bool,
 }
 
 /// The receiving end of a `unix+seqpacket://` connection.
@@ -316,6 +329,11 @@ pub struct SeqpacketReceiver {
 impl Sender for SeqpacketSender {
     fn send_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), SendError> {
         SendError::check_len(msg.len(), self.max, &self.endpoint)?;
+        if self.closed {
+            return Err(SendError::Closed {
+                endpoint: self.endpoint.clone(),
+            });
+        }
         if self.gone {
             return Err(SendError::Disconnected {
                 endpoint: self.endpoint.clone(),
@@ -353,6 +371,17 @@ impl Sender for SeqpacketSender {
                 _ => return Err(self.io("send", error)),
             }
         }
+    }
+
+    /// Half-closes the socket: the peer's receiver sees the end after
+    /// the records sent (each went whole or not at all).
+    fn close_deadline(&mut self, _deadline: Deadline) -> Result<(), SendError> {
+        if !self.closed {
+            // SAFETY: shutdown only changes the socket's state.
+            unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) };
+            self.closed = true;
+        }
+        Ok(())
     }
 
     fn max_message_size(&self) -> usize {
@@ -456,8 +485,9 @@ impl Receiver for SeqpacketReceiver {
                     }
                 },
                 Some(libc::ECONNRESET) => {
-                    self.ended = true;
-                    return Err(self.disconnected());
+                    return Err(RecvError::Reset {
+                        endpoint: self.endpoint.clone(),
+                    });
                 }
                 _ => {
                     return Err(RecvError::Io {

@@ -50,7 +50,7 @@ pub(crate) const SCHEMES: &[(&str, Scheme)] = &[
 pub(crate) struct Url {
     pub(crate) scheme: Scheme,
     /// What follows `scheme://` up to the query, percent-decoded: a path
-    /// (`/tmp/x`, or relative `x`), a queue name (`/jobs`), a key, or
+    /// (`/tmp/x`, or relative `./x`), a queue name (`/jobs`), a key, or
     /// `host:port`. Empty for `pipe:`.
     pub(crate) name: String,
     pub(crate) config: Config,
@@ -125,7 +125,31 @@ impl Url {
                 raw => percent_decode_name(raw).map_err(|reason| invalid(text, reason))?,
             },
         };
+        if matches!(scheme, Scheme::Fifo | Scheme::Unix | Scheme::UnixSeqpacket)
+            && !name.starts_with('/')
+            && !name.starts_with("./")
+            && !name.starts_with("../")
+        {
+            return Err(invalid(
+                text,
+                format!(
+                    "{scheme_name}://{name} would be the relative path {name:?}, most likely a forgotten slash: \
+                     write {scheme_name}:///{name} for /{name}, or {scheme_name}://./{name} for a path \
+                     relative to the working directory"
+                ),
+            ));
+        }
         if scheme == Scheme::Tcp {
+            if parsed.host_str().is_none_or(str::is_empty) {
+                let port = parsed.port().map_or("PORT".to_owned(), |p| p.to_string());
+                return Err(invalid(
+                    text,
+                    format!(
+                        "tcp:// needs a host: write tcp://0.0.0.0:{port} to listen on every address, \
+                         or tcp://127.0.0.1:{port} for this host only"
+                    ),
+                ));
+            }
             if parsed.port().is_none() {
                 return Err(invalid(
                     text,
@@ -196,6 +220,9 @@ fn parse_error_reason(error: ParseError) -> String {
             .to_owned(),
         ParseError::InvalidDomainCharacter => "a character a name cannot hold as it is: \
              percent-encode it (a space is %20, `:` %3A, `@` %40)"
+            .to_owned(),
+        ParseError::EmptyHost => "no host: write tcp://0.0.0.0:5000 to listen on every address, \
+             or tcp://127.0.0.1:5000 for this host only (a path scheme's name starts after `//`)"
             .to_owned(),
         other => format!("not a valid URL: {other}"),
     }
@@ -339,7 +366,8 @@ mod tests {
         assert_eq!(url.endpoint, "fifo:///tmp/x");
         assert_eq!(url.config.framing, Some(Framing::Lines));
         assert_eq!(url.config.max_message_size, Some(10));
-        assert_eq!(Url::parse("fifo://rel").unwrap().name, "rel");
+        assert_eq!(Url::parse("fifo://./rel").unwrap().name, "./rel");
+        assert!(Url::parse("fifo://rel").is_err(), "a forgotten slash");
         assert_eq!(Url::parse("mq:///jobs").unwrap().name, "/jobs");
         assert_eq!(
             Url::parse("sysvmq://0x1234").unwrap().scheme,
@@ -387,16 +415,16 @@ mod tests {
     #[test]
     fn a_name_is_kept_as_written() {
         // `..` is the filesystem's to resolve, not URL rules'.
-        assert_eq!(Url::parse("fifo://run/../x").unwrap().name, "run/../x");
+        assert_eq!(Url::parse("fifo://./run/../x").unwrap().name, "./run/../x");
         assert_eq!(
             Url::parse("unix:///a/./b/../c").unwrap().name,
             "/a/./b/../c"
         );
         assert_eq!(Url::parse("fifo:///a//b").unwrap().name, "/a//b");
-        assert_eq!(Url::parse("fifo://rel:80/x").unwrap().name, "rel:80/x");
+        assert_eq!(Url::parse("fifo://./rel:80/x").unwrap().name, "./rel:80/x");
         assert_eq!(Url::parse("fifo:///%C3%A9").unwrap().name, "/\u{e9}");
         assert_eq!(Url::parse("fifo:///\u{e9}").unwrap().name, "/\u{e9}");
-        assert_eq!(Url::parse("fifo://a%3Ab").unwrap().name, "a:b");
+        assert_eq!(Url::parse("fifo:///a%3Ab").unwrap().name, "/a:b");
         assert_eq!(Url::parse("sysvmq://0X1F").unwrap().name, "0X1F");
         let upper = Url::parse("FIFO:///x").unwrap();
         assert_eq!(

@@ -161,8 +161,9 @@ impl StreamReceiver {
                 Err(e) if would_block(&e) => true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    self.eof = true;
-                    return Ok(true);
+                    return Err(RecvError::Reset {
+                        endpoint: self.endpoint.clone(),
+                    });
                 }
                 Err(e) => return Err(self.io("read", e)),
             };

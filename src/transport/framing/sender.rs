@@ -1,5 +1,6 @@
 //! [`StreamSender`]: each message written as one frame, a frame begun by
-//! a timed send finished later rather than torn.
+//! a timed send finished later rather than torn, and reported
+//! ([`SendError::Incomplete`]) rather than accepted silently.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, OwnedFd};
@@ -22,11 +23,16 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// `tcp://`): each message is one frame of the channel's [`Framing`].
 ///
 /// A timed or non-blocking send that the kernel takes only in part keeps
-/// the rest in the sender and returns `Ok`: the message is accepted (a
-/// frame is never torn), and the next send, or the drop, finishes it first.
+/// the rest in the sender and returns [`SendError::Incomplete`]: the
+/// message is accepted (a frame is never torn by the sender), and the next
+/// send, [`flush`](Sender::flush) or [`close`](Sender::close) finishes it
+/// first. `Ok` from a send means the whole frame is in the kernel. A drop
+/// still tries for a second to finish it, but only `close` says whether
+/// that worked.
 #[derive(Debug)]
 pub struct StreamSender {
-    fd: StreamFd,
+    /// `None` once closed.
+    fd: Option<StreamFd>,
     framing: Framing,
     max: usize,
     endpoint: Arc<str>,
@@ -51,7 +57,7 @@ impl StreamSender {
         guard: Option<PathGuard>,
     ) -> Self {
         Self {
-            fd: StreamFd::new(fd, kind),
+            fd: Some(StreamFd::new(fd, kind)),
             framing,
             max,
             endpoint,
@@ -69,12 +75,26 @@ impl StreamSender {
         self.flush_pending(Deadline::Never)?;
         // The end was not used up by this process: no half-close on drop.
         self.used_by = 0;
-        let placeholder = self
-            .fd
-            .fd
-            .try_clone()
-            .map_err(|source| self.io("dup", source))?;
-        Ok(std::mem::replace(&mut self.fd.fd, placeholder))
+        match self.fd.take() {
+            Some(stream) => Ok(stream.fd),
+            None => Err(self.closed()),
+        }
+    }
+
+    fn closed(&self) -> SendError {
+        SendError::Closed {
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
+    /// The open descriptor, or `Closed`.
+    fn stream(&mut self) -> Result<&mut StreamFd, SendError> {
+        match self.fd.as_mut() {
+            Some(stream) => Ok(stream),
+            None => Err(SendError::Closed {
+                endpoint: self.endpoint.clone(),
+            }),
+        }
     }
 
     fn io(&self, op: &'static str, source: io::Error) -> SendError {
@@ -102,8 +122,11 @@ impl StreamSender {
     fn flush_pending(&mut self, deadline: Deadline) -> Result<(), SendError> {
         let nowait = deadline != Deadline::Never;
         while self.pending_at < self.pending.len() {
+            let Some(stream) = self.fd.as_mut() else {
+                return Err(self.closed());
+            };
             let rest = [IoSlice::new(&self.pending[self.pending_at..])];
-            match self.fd.write(&rest, nowait) {
+            match stream.write(&rest, nowait) {
                 Ok(n) => self.pending_at += n,
                 Err(e) if would_block(&e) => {
                     if !self.wait_writable(deadline)? {
@@ -124,21 +147,23 @@ impl StreamSender {
         if deadline == Deadline::Now {
             return Ok(false);
         }
-        match wait_fd(self.fd.fd.as_fd(), WRITABLE, deadline) {
+        let stream = self.stream()?;
+        match wait_fd(stream.fd.as_fd(), WRITABLE, deadline) {
             Ok(ready) => Ok(ready.is_some()),
             Err(e) => Err(self.io("poll", e)),
         }
     }
 
     /// Writes the two parts of a frame. Returns `Full`/`Timeout` only if
-    /// nothing was written; a frame begun is finished or kept pending.
+    /// nothing was written; a frame begun is finished, or kept pending and
+    /// reported as `Incomplete`.
     fn write_frame(&mut self, parts: [&[u8]; 2], deadline: Deadline) -> Result<(), SendError> {
         let total = parts[0].len() + parts[1].len();
         let nowait = deadline != Deadline::Never;
         let mut done = 0;
         loop {
             let (iov, count) = slices_from(parts, done);
-            match self.fd.write(&iov[..count], nowait) {
+            match self.stream()?.write(&iov[..count], nowait) {
                 Ok(n) => {
                     done += n;
                     if done >= total {
@@ -151,7 +176,11 @@ impl StreamSender {
                             return Err(timed_out(deadline));
                         }
                         self.keep_pending(parts, done);
-                        return Ok(());
+                        return Err(SendError::Incomplete {
+                            endpoint: self.endpoint.clone(),
+                            written: done,
+                            len: total,
+                        });
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -211,6 +240,9 @@ impl Sender for StreamSender {
                 ),
             });
         }
+        if self.fd.is_none() {
+            return Err(self.closed());
+        }
         if self.gone {
             return Err(SendError::Disconnected {
                 endpoint: self.endpoint.clone(),
@@ -228,6 +260,33 @@ impl Sender for StreamSender {
         self.write_frame(parts, deadline)
     }
 
+    fn flush_deadline(&mut self, deadline: Deadline) -> Result<(), SendError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.gone {
+            return Err(SendError::Disconnected {
+                endpoint: self.endpoint.clone(),
+            });
+        }
+        self.flush_pending(deadline)
+    }
+
+    fn close_deadline(&mut self, deadline: Deadline) -> Result<(), SendError> {
+        if self.fd.is_none() {
+            return Ok(());
+        }
+        self.flush_deadline(deadline)?;
+        if let Some(stream) = self.fd.take()
+            && self.used_by == current_pid()
+        {
+            stream.shutdown(libc::SHUT_WR);
+        }
+        // Dropping the descriptor closes it: a pipe's reader sees the end
+        // once every copy is closed.
+        Ok(())
+    }
+
     fn max_message_size(&self) -> usize {
         self.max
     }
@@ -239,13 +298,15 @@ impl Sender for StreamSender {
 
 impl Drop for StreamSender {
     fn drop(&mut self) {
-        if !self.pending.is_empty() && !self.gone {
+        if !self.pending.is_empty() && !self.gone && self.fd.is_some() {
             let _ = self.flush_pending(Deadline::At(Instant::now() + CLOSE_FLUSH));
         }
-        if self.used_by == current_pid() {
+        if self.used_by == current_pid()
+            && let Some(stream) = &self.fd
+        {
             // The peer's receiver sees the end even while this
             // connection's receiving half stays open.
-            self.fd.shutdown(libc::SHUT_WR);
+            stream.shutdown(libc::SHUT_WR);
         }
     }
 }

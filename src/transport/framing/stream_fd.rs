@@ -98,14 +98,21 @@ impl StreamFd {
                 // them.
                 check(unsafe { libc::sendmsg(fd, &msg, flags) })
             }
-            // SAFETY: `iov_ptr` points to `count_int` live iovecs (as above).
-            (_, false) => check(unsafe { libc::writev(fd, iov_ptr, count_int) }),
-            (_, true) => self.nowait(
-                // SAFETY: as above; offset -1 writes at the current position.
-                || unsafe { libc::pwritev2(fd, iov_ptr, count_int, -1, libc::RWF_NOWAIT) },
-                // SAFETY: as above.
-                || unsafe { libc::writev(fd, iov_ptr, count_int) },
-            ),
+            // A pipe has no MSG_NOSIGNAL: SIGPIPE is blocked around the
+            // write and the one it raises consumed.
+            (_, false) => without_sigpipe(|| {
+                // SAFETY: `iov_ptr` points to `count_int` live iovecs (as
+                // above).
+                check(unsafe { libc::writev(fd, iov_ptr, count_int) })
+            }),
+            (_, true) => without_sigpipe(|| {
+                self.nowait(
+                    // SAFETY: as above; offset -1 writes at the current position.
+                    || unsafe { libc::pwritev2(fd, iov_ptr, count_int, -1, libc::RWF_NOWAIT) },
+                    // SAFETY: as above.
+                    || unsafe { libc::writev(fd, iov_ptr, count_int) },
+                )
+            }),
         }
     }
 
@@ -143,6 +150,66 @@ impl StreamFd {
             unsafe { libc::shutdown(self.fd.as_raw_fd(), how) };
         }
     }
+}
+
+/// The set of just SIGPIPE.
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset to write.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: as above; SIGPIPE is a valid signal number.
+    unsafe { libc::sigaddset(&mut set, libc::SIGPIPE) };
+    set
+}
+
+/// Runs `write` (a write to a pipe or FIFO) so that a reader gone is
+/// `EPIPE` only, never a SIGPIPE that kills a process whose SIGPIPE
+/// action is the default (a C host, or a Rust program that restored it):
+/// SIGPIPE is blocked in this thread around the write, and the one the
+/// write raised is taken off the thread's pending set before the old mask
+/// comes back. A SIGPIPE the caller had already blocked and left pending
+/// is the caller's and stays. Costs two `rt_sigprocmask` calls per write
+/// (none while the caller blocks SIGPIPE itself).
+fn without_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+    let set = sigpipe_set();
+    // SAFETY: sigset_t is plain data; pthread_sigmask fills it in.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` and `old` are valid sigsets; this changes only the
+    // calling thread's mask.
+    let blocked = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) } == 0;
+    // SAFETY: `old` was filled in by pthread_sigmask.
+    let was_blocked = blocked && unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+    let pending_before = was_blocked && {
+        // SAFETY: sigset_t is plain data; sigpending fills it in.
+        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `pending` is a valid sigset to write.
+        let read = unsafe { libc::sigpending(&mut pending) } == 0;
+        // SAFETY: `pending` was filled in by sigpending.
+        read && unsafe { libc::sigismember(&pending, libc::SIGPIPE) } == 1
+    };
+    let result = write();
+    let raised = matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE));
+    if blocked && raised && !pending_before {
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        loop {
+            // SAFETY: `set` is a valid sigset and `now` a valid timespec;
+            // a zero timeout only polls, and a null info pointer is
+            // allowed. Takes the SIGPIPE this write left pending.
+            let taken = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &now) };
+            if taken >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+    }
+    if blocked && !was_blocked {
+        // SAFETY: restores the mask read above, in this thread only.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    }
+    result
 }
 
 fn set_nonblocking(fd: &OwnedFd, on: bool) -> io::Result<()> {

@@ -128,8 +128,15 @@ fn a_frame_cut_off_by_the_end_is_corruption() {
 fn a_timed_send_that_fills_the_pipe_keeps_the_rest_pending() {
     let (mut tx, mut rx) = pipe_pair(Framing::Length, 1 << 20);
     let big = vec![7u8; 200_000];
-    // The pipe holds 64 KiB: the frame is begun, the rest kept.
-    tx.try_send(&big).unwrap();
+    // The pipe holds 64 KiB: the frame is begun, the rest kept, and the
+    // caller told so.
+    match tx.try_send(&big) {
+        Err(SendError::Incomplete { written, len, .. }) => {
+            assert_eq!(len, big.len() + 4);
+            assert!(written > 0 && written < len, "{written}");
+        }
+        other => panic!("expected Incomplete, got {other:?}"),
+    }
     assert!(tx.has_pending());
     // The next message cannot start before the rest is written.
     assert!(matches!(tx.try_send(b"x"), Err(SendError::Full)));
