@@ -292,6 +292,17 @@ impl<T: Pod, S> RingMemory<T, S> {
         let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
         let participants = match kind {
             RingKind::Mpmc => {
+                if waiter == Waiter::Semaphore {
+                    // Its words count one sleeper's units: with several
+                    // sleepers on a word, one entering `prepare` drains the
+                    // unit posted for one already parked, and a disconnect
+                    // posts one unit for N sleepers (issue 14, defect 2).
+                    return Err(OpenError::InvalidConfig(
+                        "the semaphore waiter has one sleeper per wake word; an MPMC ring \
+                         has many: use Waiter::EventCount"
+                            .into(),
+                    ));
+                }
                 let limit = opts.participants.unwrap_or(DEFAULT_PARTICIPANTS);
                 if limit == 0 {
                     return Err(OpenError::InvalidConfig(
