@@ -69,6 +69,9 @@ pub use options::{
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
 pub use wait::LIVENESS_TICK;
+#[cfg(shmlane_loom)]
+#[doc(hidden)]
+pub use wait::barrier::set_membarrier_broken;
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
 
 /// The README's examples, compiled as doctests so they cannot drift.
