@@ -71,6 +71,9 @@ pub use ring::{Stats, bytes, mpmc, spsc};
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
 pub use wait::LIVENESS_TICK;
+#[cfg(shmlane_loom)]
+#[doc(hidden)]
+pub use wait::barrier::set_membarrier_broken;
 pub use wait::semaphore::{SEM_VALUE_MAX, Semaphore};
 
 /// The README's examples, compiled as doctests so they cannot drift.

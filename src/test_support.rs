@@ -546,3 +546,11 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
         }
     }
 }
+
+pub use crate::wait::WaitTally;
+
+/// This process's waiting-loop tallies (futex waits woken or timed out,
+/// waits the liveness tick rescued): tests of wake delivery compare them.
+pub fn wait_tally() -> WaitTally {
+    crate::wait::tally()
+}

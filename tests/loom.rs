@@ -485,3 +485,66 @@ fn drain_counting(rx: &mut mpmc::Receiver<u64>, got: &loom::sync::atomic::Atomic
         }
     }
 }
+
+// ---- Wake-up layer (issue 14): HEAVY fallback, wake-one with two sleepers.
+
+/// The sleepers' membarrier fails (issue 14, defect 3): publishers stay
+/// light, and under this switch loom models their compiler fence as no
+/// fence at all (as on a real CPU without the kernel's barrier), so only
+/// the wake word's HEAVY bit, set at endpoint creation, and the
+/// publisher's fence-and-reload when it sees it prevent a lost wakeup.
+/// Coverage: SPSC, capacity 1, two items (both sides park: the second
+/// send waits for room), both waiters; preemption bound 2 (bound 3 with
+/// three items ran for more than ten minutes here). Without the
+/// publisher's HEAVY branch loom reports the deadlock (checked).
+fn blocking_stream_without_membarrier(waiter: Waiter, items: u64) {
+    shmlane::set_membarrier_broken(true);
+    blocking_stream(1, items, waiter);
+}
+
+#[test]
+fn heavy_publishers_never_lose_a_wakeup_eventcount() {
+    model_bounded(2, || {
+        blocking_stream_without_membarrier(Waiter::EventCount, 2)
+    });
+}
+
+#[test]
+fn heavy_publishers_never_lose_a_wakeup_semaphore_waiter() {
+    model_bounded(2, || {
+        blocking_stream_without_membarrier(Waiter::Semaphore, 2)
+    });
+}
+
+/// Two receivers sleep on one MPMC word and each wake wakes one (issue 14,
+/// defect 5): one sender sends two items, each receiver takes one, and
+/// nobody sleeps through a wake, including when a woken receiver finds the
+/// item already taken by the other and has to pass the wake on (the futex
+/// model wakes per word, oldest first, `count` at most). The ends drop only
+/// after the joins, so the disconnect's wake-all plays no part.
+/// Preemption bound 1, three threads.
+#[test]
+fn two_sleepers_on_one_word_each_get_an_item_with_wake_one() {
+    model_bounded(1, || {
+        let opts = Options::new()
+            .capacity(2)
+            .participants(3)
+            .wait_strategy(WaitStrategy::Park);
+        let (mut tx, mut rx0) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let mut rx1 = rx0.try_clone().unwrap();
+        let r1 = thread::spawn(move || {
+            let v = rx1.recv().expect("recv");
+            (v, rx1)
+        });
+        let sender = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+            tx
+        });
+        let mine = rx0.recv().expect("recv");
+        let (theirs, rx1) = r1.join().unwrap();
+        let tx = sender.join().unwrap();
+        assert_eq!(mine + theirs, 3, "each item once");
+        drop((tx, rx1));
+    });
+}

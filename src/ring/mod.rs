@@ -244,7 +244,7 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// (or written) for `layout`, itself made for `T` in cells `S`.
     pub(crate) fn new(attachment: Attachment, layout: &Layout, role: Role) -> Self {
         let storage = attachment.storage();
-        Self {
+        let ring = Self {
             header: NonNull::from(storage.header()),
             slots: storage.slot_area().cast(),
             layout: layout.clone(),
@@ -257,7 +257,12 @@ impl<T: Pod, S> RingMemory<T, S> {
             peer_checked_at: Cell::new(None),
             attachment,
             _slots: PhantomData,
-        }
+        };
+        // Before this endpoint can sleep (and before the threads or
+        // processes it is handed to publish): a process whose sleepers run
+        // no membarrier marks its wake word HEAVY (SAFETY.md §5).
+        ring.wait_signal().note_sleeper();
+        ring
     }
 
     /// The two ends of an anonymous pair.
@@ -308,6 +313,17 @@ impl<T: Pod, S> RingMemory<T, S> {
         let capacity = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
         let participants = match kind {
             RingKind::Mpmc => {
+                if waiter == Waiter::Semaphore {
+                    // Its words count one sleeper's units: with several
+                    // sleepers on a word, one entering `prepare` drains the
+                    // unit posted for one already parked, and a disconnect
+                    // posts one unit for N sleepers (issue 14, defect 2).
+                    return Err(OpenError::InvalidConfig(
+                        "the semaphore waiter has one sleeper per wake word; an MPMC ring \
+                         has many: use Waiter::EventCount"
+                            .into(),
+                    ));
+                }
                 let limit = opts.participants.unwrap_or(DEFAULT_PARTICIPANTS);
                 if limit == 0 {
                     return Err(OpenError::InvalidConfig(
@@ -575,6 +591,14 @@ impl<T: Pod, S> RingMemory<T, S> {
         Signal::new(self.waiter, &peer.event, &peer.sem).notify(self.light, self.counters());
     }
 
+    /// Takes `n` sleepers off this endpoint's wait word: those a dead
+    /// participant of an MPMC ring left announced (the caller knows `n`
+    /// from the dead participant's row). A saturated count stays saturated.
+    #[allow(dead_code, reason = "for the MPMC recovery (issue 14, defect 4)")]
+    pub(crate) fn release_sleepers(&self, n: u32) {
+        self.wait_signal().release_sleepers(n);
+    }
+
     /// The layout validated at attach.
     pub(crate) fn layout(&self) -> &Layout {
         &self.layout
@@ -694,6 +718,9 @@ impl<T: Pod, S> RingMemory<T, S> {
         if self.layout.participants == 0 {
             self.wait_signal().clear_sleepers();
         }
+        // The process that uses the endpoint may not be the one that made
+        // it (a pair handed across fork), nor may its sleepers' membarrier.
+        self.wait_signal().note_sleeper();
         // A peer that keeps rewriting our row's state word: not marked,
         // and every later call reports it.
         if let Err(found) = self.attachment.mark_attached() {

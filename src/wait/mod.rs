@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::options::{WaitStrategy, Waiter};
 use crate::segment::Counters;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
-use eventcount::EventCount;
+use eventcount::{EventCount, Prepared};
 use semaphore::SemCore;
 
 /// The longest single sleep: a peer that dies while we sleep (which wakes
@@ -69,7 +69,9 @@ impl<'a> Signal<'a> {
         }
     }
 
-    /// After publishing: wake a sleeper if there is one.
+    /// After publishing: wake a sleeper if there is one (one: a publish
+    /// makes one item or one slot, and a woken sleeper that finds nothing
+    /// passes the wake on).
     #[inline(always)]
     pub(crate) fn notify(self, light: bool, counters: &Counters) {
         match self {
@@ -77,11 +79,25 @@ impl<'a> Signal<'a> {
             Signal::Sem(sem) => {
                 // SYNC: eventcount-dekker (publisher side, semaphore waiter)
                 barrier::publisher(light);
-                if sem.waiters().load(crate::sync::Ordering::Relaxed) != 0 {
-                    // Saturated means a sleeper has plenty to wake on.
-                    let _ = sem.post(Some(counters));
+                let waiters = sem.waiters().load(Ordering::Relaxed);
+                if waiters != 0 {
+                    Self::post_slow(sem, waiters, counters);
                 }
             }
+        }
+    }
+
+    #[cold]
+    fn post_slow(sem: SemCore<'_>, mut waiters: u32, counters: &Counters) {
+        if waiters & semaphore::HEAVY_WAITERS != 0 {
+            // SYNC: eventcount-dekker (publisher, HEAVY: as in
+            // EventCount::notify_slow)
+            barrier::publisher_heavy();
+            waiters = sem.waiters().load(Ordering::Relaxed);
+        }
+        if waiters & !semaphore::HEAVY_WAITERS != 0 {
+            // Saturated means a sleeper has plenty to wake on.
+            let _ = sem.post(Some(counters));
         }
     }
 
@@ -90,43 +106,65 @@ impl<'a> Signal<'a> {
         match self {
             Signal::Event(event) => event.wake_all(counters),
             Signal::Sem(sem) => {
+                // One unit: the semaphore waiter has one sleeper per word
+                // (it is refused for MPMC rings).
                 let _ = sem.post(Some(counters));
             }
         }
     }
 
-    fn prepare(self) -> u32 {
+    fn prepare(self) -> Prepared {
         match self {
             Signal::Event(event) => event.prepare(),
             Signal::Sem(sem) => {
                 // Units posted for an earlier wait that found its condition
                 // without sleeping would end this wait at once; the caller
                 // re-checks its condition after announcing, so dropping them
-                // loses nothing.
-                while sem.try_wait() {}
-                sem.waiters().fetch_add(1, crate::sync::Ordering::Relaxed);
+                // loses nothing. One compare-exchange, whatever the value.
+                sem.drain();
+                let heavy = !barrier::sleeper_barrier_works();
+                let counted = sem.announce(heavy);
+                let mut prepared = Prepared {
+                    seen: 0,
+                    counted,
+                    recheck: false,
+                };
                 // SYNC: eventcount-dekker (sleeper side, semaphore waiter)
-                barrier::sleeper();
-                0
+                if !barrier::sleeper() && !heavy {
+                    sem.mark_heavy();
+                    prepared.recheck = true;
+                }
+                prepared
             }
         }
     }
 
     /// Sleeps; returns whether something moved (a wake, a post, a new
     /// epoch) rather than the timeout passing with nothing published.
-    fn sleep(self, seen: u32, timeout: Option<Duration>, counters: &Counters) -> bool {
+    fn sleep(self, prepared: Prepared, timeout: Option<Duration>, counters: &Counters) -> bool {
         match self {
-            Signal::Event(event) => event.sleep(seen, timeout, counters),
+            Signal::Event(event) => event.sleep(prepared, timeout, counters),
+            Signal::Sem(_) if prepared.recheck => true,
             Signal::Sem(sem) => sem.sleep_once(timeout, counters),
         }
     }
 
-    fn cancel(self) {
+    fn cancel(self, prepared: Prepared) {
         match self {
-            Signal::Event(event) => event.cancel(),
-            Signal::Sem(sem) => {
-                sem.waiters().fetch_sub(1, crate::sync::Ordering::Relaxed);
-            }
+            Signal::Event(event) => event.cancel(prepared),
+            Signal::Sem(sem) if prepared.counted => sem.withdraw(),
+            Signal::Sem(_) => {}
+        }
+    }
+
+    /// After a wake that moved the word, the sleeper found nothing: hand
+    /// the wake on to another sleeper of the word (eventcount only: the
+    /// semaphore waiter has one sleeper per word).
+    fn pass_on(self, prepared: Prepared, counters: &Counters) {
+        if let Signal::Event(event) = self
+            && event.epoch_moved(prepared)
+        {
+            event.pass_on(counters);
         }
     }
 
@@ -135,6 +173,31 @@ impl<'a> Signal<'a> {
         match self {
             Signal::Event(event) => event.clear_sleepers(),
             Signal::Sem(sem) => sem.clear_waiters(),
+        }
+    }
+
+    /// Takes `n` sleepers of a participant known dead off the count (MPMC:
+    /// the caller knows how many it left announced; see
+    /// `EventCount::release_sleepers`). The semaphore waiter is refused for
+    /// MPMC, so it has nothing to release.
+    #[allow(dead_code, reason = "the MPMC recovery calls it (issue 14, defect 4)")]
+    pub(crate) fn release_sleepers(self, n: u32) {
+        if let Signal::Event(event) = self {
+            event.release_sleepers(n);
+        }
+    }
+
+    /// Before an endpoint first sleeps here: if this process's sleepers
+    /// cannot run their membarrier, mark the word HEAVY so that light
+    /// publishers fence (SAFETY.md §5).
+    pub(crate) fn note_sleeper(self) {
+        match self {
+            Signal::Event(event) => event.note_sleeper(),
+            Signal::Sem(sem) => {
+                if !barrier::sleeper_barrier_works() {
+                    sem.mark_heavy();
+                }
+            }
         }
     }
 }
@@ -288,9 +351,9 @@ pub(crate) fn wait_until<R>(
     // publisher would have seen us and moved the word), so we stay
     // announced and sleep again without another fence.
     loop {
-        let seen = signal.prepare();
+        let prepared = signal.prepare();
         if let Some(ready) = attempt() {
-            signal.cancel();
+            signal.cancel(prepared);
             return Some(ready);
         }
         loop {
@@ -303,14 +366,14 @@ pub(crate) fn wait_until<R>(
                 (Some(now), Some(deadline)) => match deadline.checked_duration_since(now) {
                     Some(left) if !left.is_zero() => Some(left.min(peer_clock.until_due(now))),
                     _ => {
-                        signal.cancel();
+                        signal.cancel(prepared);
                         return None;
                     }
                 },
                 (Some(now), None) => Some(peer_clock.until_due(now)),
                 (None, _) => None,
             };
-            if signal.sleep(seen, nap, counters) {
+            if signal.sleep(prepared, nap, counters) {
                 break;
             }
             // A quiet tick: is the peer still alive?
@@ -319,15 +382,56 @@ pub(crate) fn wait_until<R>(
             {
                 check_peer();
                 if let Some(ready) = attempt() {
-                    signal.cancel();
+                    // Ready after a tick in which nothing moved the word: a
+                    // wake that never came (or the peer died).
+                    note_tick_rescue();
+                    signal.cancel(prepared);
                     return Some(ready);
                 }
             }
         }
-        signal.cancel();
+        signal.cancel(prepared);
         if let Some(ready) = attempt() {
             return Some(ready);
         }
+        // Woken, or the word moved, and nothing for us: if a publisher's
+        // wake moved it, that wake may have been meant for another sleeper
+        // (SAFETY.md §5, "one wake per item").
+        signal.pass_on(prepared, counters);
+    }
+}
+
+/// Waits that ended ready after a quiet liveness tick (nothing moved the
+/// word): wakeups the tick rescued, or peers found dead. Process-wide, for
+/// tests.
+#[cfg(not(shmlane_loom))]
+static TICK_RESCUES: AtomicU64 = AtomicU64::new(0);
+
+fn note_tick_rescue() {
+    #[cfg(not(shmlane_loom))]
+    TICK_RESCUES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Process-wide tallies of the waiting loop, for tests (`test_support`).
+#[cfg(not(shmlane_loom))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitTally {
+    /// futex waits ended by a wake.
+    pub woken: u64,
+    /// futex waits ended by their timeout.
+    pub timed_out: u64,
+    /// Waits that ended ready only after a quiet liveness tick.
+    pub tick_rescues: u64,
+}
+
+/// The tallies so far (this process).
+#[cfg(not(shmlane_loom))]
+#[allow(dead_code, reason = "read by test_support")]
+pub(crate) fn tally() -> WaitTally {
+    WaitTally {
+        woken: futex::WOKEN.load(Ordering::Relaxed),
+        timed_out: futex::TIMED_OUT.load(Ordering::Relaxed),
+        tick_rescues: TICK_RESCUES.load(Ordering::Relaxed),
     }
 }
 
@@ -352,10 +456,10 @@ mod tests {
                 signal.notify(light, counters);
             }
             assert_eq!(wakes(&header), 0, "{waiter:?}: nobody sleeps");
-            signal.prepare();
+            let prepared = signal.prepare();
             signal.notify(false, counters);
             assert_eq!(wakes(&header), 1, "{waiter:?}: a sleeper is announced");
-            signal.cancel();
+            signal.cancel(prepared);
             signal.notify(false, counters);
             assert_eq!(wakes(&header), 1, "{waiter:?}: the sleeper withdrew");
         }
@@ -467,5 +571,139 @@ mod tests {
             .post(None)
             .unwrap();
         assert_eq!(sleeper.join().unwrap(), Ok(()));
+    }
+
+    fn event_word(header: &Header) -> &AtomicU32 {
+        &header.ring.wake.not_empty.event
+    }
+
+    #[test]
+    fn a_sleeper_count_saturates_instead_of_wrapping() {
+        let header = Header::zeroed();
+        let word = event_word(&header);
+        let event = EventCount::new(word);
+        // 255 leaked or live sleepers, epoch 1: one more must not carry
+        // into the flag and the epoch and leave the count reading 0.
+        word.store(0x200 | 0xff, Ordering::Relaxed);
+        let prepared = event.prepare();
+        let after = word.load(Ordering::Relaxed);
+        assert_eq!(after & eventcount::SLEEPERS, 0xff, "saturated: {after:#x}");
+        assert_eq!(after & !0x1ff, 0x200, "epoch untouched: {after:#x}");
+        event.cancel(prepared);
+        assert_eq!(word.load(Ordering::Relaxed) & 0xff, 0xff, "stays saturated");
+        event.notify(false, &header.ring.counters);
+        assert_eq!(wakes(&header), 1, "a saturated count always wakes");
+        // A count just below saturation reaches it and stays there.
+        word.store(0xfe, Ordering::Relaxed);
+        let prepared = event.prepare();
+        event.cancel(prepared);
+        assert_eq!(word.load(Ordering::Relaxed) & 0xff, 0xff);
+        // A count a peer zeroed is not taken below 0 by a cancel.
+        let prepared = {
+            word.store(0, Ordering::Relaxed);
+            event.prepare()
+        };
+        word.store(0x400, Ordering::Relaxed);
+        event.cancel(prepared);
+        assert_eq!(
+            word.load(Ordering::Relaxed),
+            0x400,
+            "no borrow from the epoch"
+        );
+    }
+
+    #[test]
+    fn release_sleepers_subtracts_a_known_number_and_keeps_the_rest() {
+        let header = Header::zeroed();
+        let word = event_word(&header);
+        let event = EventCount::new(word);
+        word.store(0x600 | 5, Ordering::Relaxed);
+        event.release_sleepers(3);
+        assert_eq!(word.load(Ordering::Relaxed), 0x600 | 2);
+        event.release_sleepers(10);
+        assert_eq!(word.load(Ordering::Relaxed), 0x600, "never below 0");
+        word.store(0x600 | 0xff, Ordering::Relaxed);
+        event.release_sleepers(4);
+        assert_eq!(
+            word.load(Ordering::Relaxed),
+            0x600 | 0xff,
+            "saturated: the real count is unknown, so it stays"
+        );
+        let signal = Signal::new(Waiter::EventCount, word, &header.ring.wake.not_empty.sem);
+        word.store(3, Ordering::Relaxed);
+        signal.release_sleepers(1);
+        assert_eq!(word.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_hostile_semaphore_value_is_drained_in_one_step() {
+        // A peer stores SEM_VALUE_MAX into the semaphore waiter's value:
+        // the next prepare must not take the units one at a time (2^31
+        // compare-exchanges). An observer that sees a value between the two
+        // ends proves a unit-by-unit drain (and stops it by zeroing).
+        let header = std::sync::Arc::new(Header::zeroed());
+        let line = &header.ring.wake.not_empty;
+        line.sem.store(semaphore::SEM_VALUE_MAX, Ordering::Relaxed);
+        let observer = {
+            let header = std::sync::Arc::clone(&header);
+            crate::sync::thread::spawn(move || {
+                let value = &header.ring.wake.not_empty.sem;
+                loop {
+                    match value.load(Ordering::Relaxed) {
+                        0 => return None,
+                        semaphore::SEM_VALUE_MAX => std::thread::yield_now(),
+                        between => {
+                            value.store(0, Ordering::Relaxed);
+                            return Some(between);
+                        }
+                    }
+                }
+            })
+        };
+        let signal = Signal::new(Waiter::Semaphore, &line.event, &line.sem);
+        let prepared = signal.prepare();
+        signal.cancel(prepared);
+        let between = observer.join().unwrap();
+        assert_eq!(between, None, "drained one unit at a time");
+        assert_eq!(line.sem.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn wait_words_a_peer_keeps_rewriting_cost_bounded_work() {
+        // A "peer" thread adds to both words of a direction without pause;
+        // every read-modify-write loop on them is bounded, so each call
+        // below returns (before, the loops retried for as long as the peer
+        // won the race).
+        let header = std::sync::Arc::new(Header::zeroed());
+        let stop = std::sync::Arc::new(AtomicU32::new(0));
+        let peer = {
+            let (header, stop) = (std::sync::Arc::clone(&header), std::sync::Arc::clone(&stop));
+            crate::sync::thread::spawn(move || {
+                let line = &header.ring.wake.not_empty;
+                while stop.load(Ordering::Relaxed) == 0 {
+                    line.event.fetch_add(0x201, Ordering::Relaxed);
+                    line.sem.fetch_add(7, Ordering::Relaxed);
+                }
+            })
+        };
+        let line = &header.ring.wake.not_empty;
+        let counters = &header.ring.counters;
+        for waiter in [Waiter::EventCount, Waiter::Semaphore] {
+            let signal = Signal::new(waiter, &line.event, &line.sem);
+            for _ in 0..1000 {
+                let prepared = signal.prepare();
+                signal.notify(true, counters);
+                signal.cancel(prepared);
+                signal.clear_sleepers();
+                signal.release_sleepers(1);
+            }
+        }
+        let sem = semaphore::SemCore::new(&line.sem, &line.event);
+        for _ in 0..1000 {
+            let _ = sem.post(None);
+            let _ = sem.try_wait();
+        }
+        stop.store(1, Ordering::Relaxed);
+        peer.join().unwrap();
     }
 }

@@ -17,6 +17,13 @@ use crate::sync::{AtomicU32, Ordering, UnsafeCell, fence};
 /// Largest value a semaphore holds; `post` beyond it is `Overflow`.
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
 
+/// The ring waiter's sticky HEAVY flag in the waiter-count word (the
+/// eventcount's, for the semaphore waiter: see `eventcount::HEAVY`). The
+/// count is the bits below it.
+pub(crate) const HEAVY_WAITERS: u32 = 1 << 31;
+
+use super::eventcount::CAS_TRIES;
+
 /// The two words of a semaphore: its value (the futex word) and the number
 /// of waiters (so that `post` makes a syscall only when someone sleeps).
 #[derive(Clone, Copy)]
@@ -31,9 +38,13 @@ impl<'a> SemCore<'a> {
     }
 
     /// P without blocking: takes one unit if there is one.
+    ///
+    /// Bounded: if a peer keeps rewriting the value so that [`CAS_TRIES`]
+    /// compare-exchanges in a row fail, this answers "no unit" (a spurious
+    /// miss; the callers re-check or sleep at most a liveness tick).
     pub(crate) fn try_wait(self) -> bool {
         let mut current = self.value.load(Ordering::Relaxed);
-        loop {
+        for _ in 0..CAS_TRIES {
             if current > SEM_VALUE_MAX {
                 // Only a broken or hostile peer writes this: reset it to 0
                 // rather than trust it (or spin on a futex that never sleeps).
@@ -63,12 +74,39 @@ impl<'a> SemCore<'a> {
                 Err(seen) => current = seen,
             }
         }
+        false
+    }
+
+    /// Drops every unit at once (the ring waiter, before announcing: units
+    /// posted for an earlier wait). One compare-exchange to 0, however
+    /// large the value a peer wrote, retried at most [`CAS_TRIES`] times.
+    pub(crate) fn drain(self) {
+        let mut current = self.value.load(Ordering::Relaxed);
+        for _ in 0..CAS_TRIES {
+            if current == 0 {
+                return;
+            }
+            // SYNC: semaphore (Acquire: as try_wait's)
+            match self
+                .value
+                .compare_exchange(current, 0, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
     }
 
     /// V: adds one unit and wakes one waiter if any sleeps.
+    ///
+    /// Bounded: after [`CAS_TRIES`] failed compare-exchanges (a peer
+    /// rewriting the value) it adds the unit with one wait-free add, which
+    /// cannot fail; the peer's garbage plus one is still garbage, read as 0
+    /// if above the maximum.
     pub(crate) fn post(self, counters: Option<&Counters>) -> Result<(), SemError> {
         let mut current = self.value.load(Ordering::Relaxed);
-        loop {
+        let mut posted = false;
+        for _ in 0..CAS_TRIES {
             if current == SEM_VALUE_MAX {
                 return Err(SemError::Overflow);
             }
@@ -83,13 +121,20 @@ impl<'a> SemCore<'a> {
                 .value
                 .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    posted = true;
+                    break;
+                }
                 Err(seen) => current = seen,
             }
         }
+        if !posted {
+            // SYNC: semaphore (Release: as the compare-exchange above)
+            self.value.fetch_add(1, Ordering::Release);
+        }
         // SYNC: semaphore-dekker (poster: store value, fence, load waiters)
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
+        if self.waiters.load(Ordering::Relaxed) & !HEAVY_WAITERS != 0 {
             futex::wake(self.value, 1);
             if let Some(counters) = counters {
                 counters.wake_syscalls.fetch_add(1, Ordering::Relaxed);
@@ -150,9 +195,85 @@ impl<'a> SemCore<'a> {
     /// Clears what a dead endpoint may have left: its waiter count and
     /// units posted for it (ring waiter only: its replacement is the only
     /// endpoint that sleeps here, and re-checks the ring after announcing).
+    /// Keeps the HEAVY flag: a publisher that saw it must keep seeing it.
     pub(crate) fn clear_waiters(self) {
-        self.waiters.store(0, Ordering::Relaxed);
+        let mut current = self.waiters.load(Ordering::Relaxed);
+        for _ in 0..CAS_TRIES {
+            if current & !HEAVY_WAITERS == 0 {
+                break;
+            }
+            match self.waiters.compare_exchange(
+                current,
+                current & HEAVY_WAITERS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(seen) => current = seen,
+            }
+        }
         self.value.store(0, Ordering::Relaxed);
+    }
+
+    /// The ring waiter announces itself: count + 1 (saturating below the
+    /// HEAVY flag), and HEAVY if `heavy`. Returns whether the count went in
+    /// (bounded: a peer rewriting the word can keep us out, and then
+    /// nobody wakes us before the tick).
+    pub(crate) fn announce(self, heavy: bool) -> bool {
+        let flag = if heavy { HEAVY_WAITERS } else { 0 };
+        let mut current = self.waiters.load(Ordering::Relaxed);
+        for _ in 0..CAS_TRIES {
+            let counted = current & !HEAVY_WAITERS != !HEAVY_WAITERS;
+            let next = (current + u32::from(counted)) | flag;
+            match self
+                .waiters
+                .compare_exchange(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return counted,
+                Err(seen) => current = seen,
+            }
+        }
+        false
+    }
+
+    /// The ring waiter withdraws a counted announcement (bounded; never
+    /// below 0, a saturated count stays).
+    pub(crate) fn withdraw(self) {
+        let mut current = self.waiters.load(Ordering::Relaxed);
+        for _ in 0..CAS_TRIES {
+            let count = current & !HEAVY_WAITERS;
+            if count == 0 || count == !HEAVY_WAITERS {
+                return;
+            }
+            match self.waiters.compare_exchange(
+                current,
+                current - 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Sets the sticky HEAVY flag on the waiter word (bounded).
+    pub(crate) fn mark_heavy(self) {
+        let mut current = self.waiters.load(Ordering::Relaxed);
+        for _ in 0..CAS_TRIES {
+            if current & HEAVY_WAITERS != 0 {
+                return;
+            }
+            match self.waiters.compare_exchange(
+                current,
+                current | HEAVY_WAITERS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
     }
 
     pub(crate) fn waiters(self) -> &'a AtomicU32 {
