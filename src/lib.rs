@@ -45,6 +45,38 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Model-checking your code with loom
+//!
+//! Built with `RUSTFLAGS="--cfg loom"` (the cfg tokio honours too;
+//! crossbeam's is `crossbeam_loom`), shmlane's rings run on
+//! [loom](https://docs.rs/loom)'s atomics and cells, with the futex
+//! modelled by a loom mutex and condvar, so a loom model of your threads
+//! explores the rings' operations inside them too. The build script turns
+//! `loom` into the crate's own `shmlane_loom` cfg (which also works alone).
+//! Your crate needs `loom = "0.7"`, the version shmlane uses (one model
+//! runtime must see both crates), and must make and use every ring inside
+//! `loom::model`. The README's "Model-check your pipeline with loom" has
+//! the recipe, and `examples/loom-user/` a crate that follows it.
+//!
+//! Under loom, one process and no clock:
+//!
+//! * **Kept**: the heap pairs ([`spsc::heap_pair`], [`bytes::heap_pair`],
+//!   [`mpmc::heap_pair`], and `try_clone` of MPMC ends),
+//!   [`Semaphore::in_process`], [`Options`], and every non-blocking and
+//!   blocking call on them (`push`/`pop`, `send`/`recv`,
+//!   `try_send`/`try_recv`, `reserve`, `grant`/`commit`, and the
+//!   `_timeout`/`_deadline` forms), `stats()`, `is_disconnected()`.
+//! * **Compiled out**: named segments (`create`/`open` of every ring and
+//!   of [`Semaphore`]), memfd pairs (`spsc::pair`, `bytes::pair`,
+//!   `mpmc::pair`, `Semaphore::anonymous`), `transport`, and the in-place
+//!   views loom's cells cannot lend: `write_chunk`/`read_chunk` (every
+//!   form), `bytes::Consumer::read` (every form) and its `Frame`, and the
+//!   bytes of a `bytes::Grant`.
+//! * **Different**: a `_timeout` or `_deadline` call never times out (it
+//!   waits as the plain blocking call does), every blocking call parks at
+//!   once whatever its [`WaitStrategy`], and there is no check of a peer's
+//!   liveness.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]

@@ -4,6 +4,11 @@
 //! it is loom's, so the model checker sees every synchronising operation of
 //! the rings. `clippy.toml` forbids the std items everywhere else.
 //!
+//! `shmlane_loom` is the one cfg the code tests. A user's `--cfg loom`
+//! (what a downstream crate sets to run its own loom tests) becomes
+//! `shmlane_loom` in `build.rs`, so it switches everything here too; test
+//! `shmlane_loom`, never `loom`, in new code.
+//!
 //! Std atomics have the size, alignment and bit validity of their integer,
 //! which is what lets the shared-memory storages view a mapping as a
 //! [`Header`](crate::segment::Header). Loom's atomics have no such layout,
