@@ -1,7 +1,7 @@
 //! `fifo:///PATH` (or `fifo://./RELATIVE`): a named pipe, the `mkfifo test;
 //! echo ... > test; cat < test` of the classic texts. A pipe with a name in
 //! the filesystem, so unrelated processes find it; one direction, a byte
-//! stream, each message one frame ([`Framing`](super::Framing)).
+//! stream, each message one frame ([`Framing`]).
 //!
 //! * Either end creates the FIFO (mode 0600, or `?mode=`) if the path does
 //!   not exist, and removes it when dropped (in the process that created
