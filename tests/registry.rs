@@ -18,6 +18,17 @@ use shmlane::{Options, Semaphore, mpmc, spsc};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// Every test of this binary runs alone: a test that forks hands the
+/// child a copy of every open file description of the process, and so of
+/// the role locks other tests hold, which would keep their segments live
+/// for as long as the child lives (see "Peers" in the README).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn gc_prefix(prefix: &str) -> GcReport {
     registry::gc(&GcOptions {
         dry_run: false,
@@ -60,6 +71,7 @@ fn write_file(name: &ShmName, bytes: &[u8]) {
 
 #[test]
 fn a_live_segment_is_listed_live_with_this_process_s_pid_and_counters() {
+    let _serial = serial();
     let _dog = Watchdog::new("live segment", LIMIT);
     let name = ShmName::new("reg-live");
     let opts = Options::new().capacity(16);
@@ -108,6 +120,7 @@ fn a_live_segment_is_listed_live_with_this_process_s_pid_and_counters() {
 
 #[test]
 fn a_dropped_persistent_segment_is_stale_and_gc_removes_it() {
+    let _serial = serial();
     let _dog = Watchdog::new("persisted segment", LIMIT);
     let name = ShmName::new("reg-persist");
     persisted(&name);
@@ -139,6 +152,7 @@ fn a_dropped_persistent_segment_is_stale_and_gc_removes_it() {
 
 #[test]
 fn gc_leaves_a_young_stale_segment_alone() {
+    let _serial = serial();
     let _dog = Watchdog::new("young segment", LIMIT);
     let name = ShmName::new("reg-young");
     persisted(&name);
@@ -154,6 +168,7 @@ fn gc_leaves_a_young_stale_segment_alone() {
 
 #[test]
 fn a_sigkilled_creator_leaves_a_stale_segment_that_gc_removes() {
+    let _serial = serial();
     let _dog = Watchdog::new("killed creator", LIMIT);
     let name = ShmName::new("reg-killed");
     let ready = Ready::new();
@@ -189,6 +204,7 @@ fn a_sigkilled_creator_leaves_a_stale_segment_that_gc_removes() {
 
 #[test]
 fn gc_leaves_a_live_segment_and_a_foreign_file_alone() {
+    let _serial = serial();
     let _dog = Watchdog::new("gc skips", LIMIT);
     let base = ShmName::new("reg-gc");
     let live = ShmName(format!("{}-live", base.0));
@@ -213,6 +229,7 @@ fn gc_leaves_a_live_segment_and_a_foreign_file_alone() {
 
 #[test]
 fn a_truncated_header_and_a_newer_version_are_reported_and_not_removed() {
+    let _serial = serial();
     let _dog = Watchdog::new("damaged headers", LIMIT);
     let base = ShmName::new("reg-bad");
     let short = ShmName(format!("{}-short", base.0));
@@ -261,6 +278,7 @@ fn a_truncated_header_and_a_newer_version_are_reported_and_not_removed() {
 
 #[test]
 fn remove_refuses_a_live_segment_unless_forced_and_never_touches_a_foreign_file() {
+    let _serial = serial();
     let _dog = Watchdog::new("remove", LIMIT);
     let name = ShmName::new("reg-rm");
     let junk = ShmName::new("reg-rm-junk");
@@ -293,6 +311,7 @@ fn remove_refuses_a_live_segment_unless_forced_and_never_touches_a_foreign_file(
 
 #[test]
 fn an_abandoned_initialisation_is_stale_only_after_the_bound() {
+    let _serial = serial();
     let _dog = Watchdog::new("abandoned init", LIMIT);
     let name = ShmName::new("reg-abandoned");
     let mut header = vec![0u8; registry::header_len()];
@@ -321,6 +340,7 @@ fn an_abandoned_initialisation_is_stale_only_after_the_bound() {
 
 #[test]
 fn mpmc_participants_and_semaphores_are_decoded() {
+    let _serial = serial();
     let _dog = Watchdog::new("mpmc and semaphore", LIMIT);
     let ring = ShmName::new("reg-mpmc");
     let sem = ShmName::new("reg-sem");
@@ -359,6 +379,7 @@ fn mpmc_participants_and_semaphores_are_decoded() {
 
 #[test]
 fn a_stale_segment_of_another_user_is_reported_with_its_owner_and_left() {
+    let _serial = serial();
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root (to chown a segment to nobody)");
         return;
