@@ -367,6 +367,10 @@ fn a_blocking_receive_takes_a_dead_claim_over_at_a_tick() {
 /// back to the 8-bit claim generation of a dead claim still in a slot; the
 /// claim must still read as dead, and its item must still come back.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "forgets an endpoint to stand for its death, a leak Miri reports"
+)]
 fn a_stale_claim_stays_dead_after_its_row_is_reused_256_times() {
     let (mut tx, mut rx) = ring(4);
     let mut dead = rx.try_clone().unwrap();
