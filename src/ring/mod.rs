@@ -379,8 +379,14 @@ impl<T: Pod, S> RingMemory<T, S> {
         };
         let ring = Self::claimed(Box::new(mapping), &layout, role)?;
         // Attached only once its indices have validated, so that an opener
-        // refused as corrupted never marks or detaches anything.
-        ring.positions()?;
+        // refused as corrupted never marks or detaches anything. An MPMC
+        // ring's head and tail are hints that may be apart by more than the
+        // capacity, or cross, for a moment (a receiver can move the head
+        // hint past a sender that has not yet moved the tail hint): its
+        // endpoints validate the slots' stamps instead.
+        if layout.participants == 0 {
+            ring.positions()?;
+        }
         Ok(ring)
     }
 
