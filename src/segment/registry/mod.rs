@@ -1,0 +1,430 @@
+//! The segments in `/dev/shm`: which are shmlane's, what they hold, who is
+//! attached, and removing the ones nobody uses any more.
+//!
+//! * [`list`] / [`list_matching`]: every file, decoded as far as it goes;
+//! * [`inspect`]: one segment by name;
+//! * [`remove`]: one segment, refused while it is live unless forced;
+//! * [`gc`]: every stale segment of this user (or [`GcOptions::dry_run`]:
+//!   what it would remove), with what it left alone and why.
+//!
+//! A file is read, never mapped: its first [`header_len`] bytes are copied
+//! with `pread` into a local buffer and decoded there with this build's
+//! field offsets, so a file truncated or rewritten meanwhile gives a typed
+//! [`Status`], never a SIGBUS or a panic. Only files that carry shmlane's
+//! magic are ever removed.
+//!
+//! **Live and stale.** An endpoint holds an OFD lock on one byte per role
+//! (one per participant row for MPMC) for as long as it lives; the kernel
+//! drops it with the process. A segment is *live* while some such lock is
+//! held (probed with `F_OFD_GETLK`, which sets nothing), and *stale* when
+//! none is held and its header was published, or its creator abandoned it
+//! before publishing (init state still 0 and the file older than
+//! [`ABANDONED_INIT_AGE`]). A semaphore holds no lock, so its liveness is
+//! [`Liveness::Unknown`]: `gc` leaves it, `remove` needs `force`.
+//!
+//! **Removal** is inode-checked: the `(st_dev, st_ino)` of the descriptor
+//! that was inspected must still be what the name points to just before
+//! `shm_unlink`, and a segment about to be removed by `gc` has its locks
+//! probed once more on that descriptor. An endpoint that opened the name
+//! in between keeps working on its mapping, but nobody can open the name
+//! after it; `gc` also leaves a segment younger than
+//! [`GcOptions::min_age`] alone, because a creator publishes the header a
+//! moment before it takes its role lock.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::sys::mman::shm_unlink;
+
+use super::header::{ENDIAN_TAG, FieldOffsets, HEADER_LEN, INIT_READY, LAYOUT_VERSION, MAGIC};
+pub use super::layout::RingKind;
+use super::layout::{MAX_PARTICIPANTS, body_offsets, max_frame_limit};
+use super::mapped::{role_locks_held, shm_name};
+use crate::error::Corruption;
+use crate::index::Capacity;
+use crate::options::{Overflow, Waiter};
+
+mod decode;
+mod entry;
+
+use decode::decode;
+pub use entry::*;
+
+/// Where Linux keeps POSIX shared-memory objects.
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// A segment whose creator has not published the header (init state 0)
+/// after this long, counted from the file's modification time (set when
+/// the creator sized it), was abandoned: its creator died mid-create.
+pub const ABANDONED_INIT_AGE: Duration = Duration::from_secs(10);
+
+/// [`GcOptions::min_age`] by default: `gc` leaves younger segments alone.
+pub const DEFAULT_GC_MIN_AGE: Duration = Duration::from_secs(2);
+
+/// Size of this build's segment header: the bytes [`inspect`] reads.
+pub fn header_len() -> usize {
+    HEADER_LEN
+}
+
+// The state word of a peer row, as `peer.rs` writes it: a generation above
+// two state bits.
+const STATE_BITS: u32 = 0b11;
+const ROW_VACANT: u32 = 0;
+const ROW_ATTACHED: u32 = 1;
+const ROW_DETACHED: u32 = 2;
+/// Rows of the header's peer table (one-producer one-consumer kinds).
+const HEADER_ROWS: usize = super::header::MAX_PEERS;
+
+/// Every file of `/dev/shm`, each inspected, sorted by name.
+pub fn list() -> io::Result<Vec<Entry>> {
+    list_matching("")
+}
+
+/// The files of `/dev/shm` whose names start with `prefix`, each
+/// inspected, sorted by name.
+pub fn list_matching(prefix: &str) -> io::Result<Vec<Entry>> {
+    Ok(names(prefix)?
+        .into_iter()
+        .filter_map(|name| match name {
+            Ok(name) => match examine(&name) {
+                Ok((entry, _)) => Some(entry),
+                // Removed since the directory was read.
+                Err(RegistryError::NotFound { .. }) => None,
+                Err(e) => Some(failed_entry(&name, e)),
+            },
+            Err(raw) => Some(Entry {
+                name: raw,
+                file: None,
+                status: Status::NotShmlane {
+                    reason: "the name is not UTF-8".to_owned(),
+                },
+                liveness: Liveness::Unknown("not a shmlane segment".to_owned()),
+            }),
+        })
+        .collect())
+}
+
+/// The segment `name` (with or without a leading `/`), decoded.
+pub fn inspect(name: &str) -> Result<Entry, RegistryError> {
+    let bare = checked_name(name)?;
+    examine(bare).map(|(entry, _)| entry)
+}
+
+/// Removes the segment `name` if it is stale, or with `force` whatever its
+/// liveness, and returns it as inspected just before. A file without
+/// shmlane's magic is never removed; the unlink is inode-checked.
+pub fn remove(name: &str, force: bool) -> Result<Entry, RegistryError> {
+    let bare = checked_name(name)?;
+    let (entry, file) = examine(bare)?;
+    if !entry.status.is_shmlane() {
+        return Err(RegistryError::NotShmlane {
+            name: bare.to_owned(),
+            reason: entry.status.to_string(),
+        });
+    }
+    if !force && entry.liveness != Liveness::Stale {
+        return Err(RegistryError::NotStale {
+            name: bare.to_owned(),
+            why: entry.liveness.to_string(),
+        });
+    }
+    let (Some(info), Some(file)) = (&entry.file, file) else {
+        return Err(RegistryError::NotStale {
+            name: bare.to_owned(),
+            why: "its file could not be examined".to_owned(),
+        });
+    };
+    match unlink_checked(bare, &file, info, !force) {
+        Ok(()) => Ok(entry),
+        Err(Unlink::Replaced) => Err(RegistryError::Replaced {
+            name: bare.to_owned(),
+        }),
+        Err(Unlink::BecameLive) => Err(RegistryError::NotStale {
+            name: bare.to_owned(),
+            why: "an endpoint attached while it was being removed".to_owned(),
+        }),
+        Err(Unlink::Failed(errno)) => Err(RegistryError::Io {
+            name: bare.to_owned(),
+            op: "shm_unlink",
+            source: errno.into(),
+        }),
+    }
+}
+
+/// Removes every stale shmlane segment of this user (whose names start
+/// with [`GcOptions::prefix`]), each inspected just before and unlinked
+/// inode-checked; reports what it removed and what it left alone, and why.
+pub fn gc(opts: &GcOptions) -> io::Result<GcReport> {
+    let mut report = GcReport::default();
+    let now = SystemTime::now();
+    for name in names(opts.prefix.as_deref().unwrap_or(""))? {
+        let name = match name {
+            Ok(name) => name,
+            Err(raw) => {
+                let entry = Entry {
+                    name: raw,
+                    file: None,
+                    status: Status::NotShmlane {
+                        reason: "the name is not UTF-8".to_owned(),
+                    },
+                    liveness: Liveness::Unknown("not a shmlane segment".to_owned()),
+                };
+                report.skipped.push((
+                    entry,
+                    SkipReason::NotShmlane("the name is not UTF-8".into()),
+                ));
+                continue;
+            }
+        };
+        let (entry, file) = match examine(&name) {
+            Ok(found) => found,
+            // Gone since the directory was read: nothing to do.
+            Err(RegistryError::NotFound { .. }) => continue,
+            Err(e) => {
+                let entry = failed_entry(&name, e);
+                let why = entry.status.to_string();
+                report.skipped.push((entry, SkipReason::Damaged(why)));
+                continue;
+            }
+        };
+        match gc_verdict(&entry, now, opts.min_age) {
+            Some(reason) => report.skipped.push((entry, reason)),
+            None if opts.dry_run => report.removed.push(entry),
+            None => {
+                let (Some(info), Some(file)) = (&entry.file, file) else {
+                    continue;
+                };
+                match unlink_checked(&name, &file, info, true) {
+                    Ok(()) => report.removed.push(entry),
+                    Err(Unlink::Replaced) => report.skipped.push((
+                        entry,
+                        SkipReason::Changed("the name now names another file".into()),
+                    )),
+                    Err(Unlink::BecameLive) => report
+                        .skipped
+                        .push((entry, SkipReason::Changed("an endpoint attached".into()))),
+                    Err(Unlink::Failed(errno)) => report
+                        .skipped
+                        .push((entry, SkipReason::Failed(errno.desc().to_owned()))),
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Why `gc` must leave `entry` alone, or `None` to remove it.
+fn gc_verdict(entry: &Entry, now: SystemTime, min_age: Duration) -> Option<SkipReason> {
+    match &entry.status {
+        Status::NotShmlane { reason } => return Some(SkipReason::NotShmlane(reason.clone())),
+        Status::Segment(_) | Status::Initializing => {}
+        Status::Incompatible { .. } => {
+            return Some(SkipReason::Unknown(entry.status.to_string()));
+        }
+        other => return Some(SkipReason::Damaged(other.to_string())),
+    }
+    match &entry.liveness {
+        Liveness::Stale => {}
+        Liveness::Live => return Some(SkipReason::Live),
+        Liveness::Initializing => return Some(SkipReason::Initializing),
+        Liveness::Unknown(why) => return Some(SkipReason::Unknown(why.clone())),
+    }
+    let info = entry.file.as_ref()?;
+    let euid = effective_uid();
+    if info.uid != euid {
+        let sudo = if euid == 0 { "" } else { "sudo " };
+        return Some(SkipReason::OtherOwner {
+            uid: info.uid,
+            command: format!("{sudo}shmlane rm {}", entry.name),
+        });
+    }
+    let age = info
+        .modified
+        .and_then(|m| now.duration_since(m).ok())
+        .unwrap_or(Duration::ZERO);
+    if age < min_age {
+        return Some(SkipReason::Recent);
+    }
+    None
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory
+    // of ours.
+    unsafe { libc::geteuid() }
+}
+
+/// Why an inode-checked unlink did not happen.
+enum Unlink {
+    Replaced,
+    BecameLive,
+    Failed(Errno),
+}
+
+/// Unlinks `name` if it still names the inode `info` describes (and, if
+/// `only_stale`, if no lock is held on `file`, the descriptor inspected).
+/// The window between the `stat` and the unlink cannot be closed from
+/// user space (as for the creator's own unlink: SAFETY.md §1).
+fn unlink_checked(
+    name: &str,
+    file: &File,
+    info: &FileInfo,
+    only_stale: bool,
+) -> Result<(), Unlink> {
+    if only_stale
+        && !matches!(
+            role_locks_held(file, 0, MAX_PARTICIPANTS as usize),
+            Ok(false)
+        )
+    {
+        return Err(Unlink::BecameLive);
+    }
+    let path = format!("{SHM_DIR}/{name}");
+    match nix::sys::stat::lstat(path.as_str()) {
+        Ok(st) if st.st_dev == info.dev && st.st_ino == info.ino => {}
+        Ok(_) | Err(Errno::ENOENT) => return Err(Unlink::Replaced),
+        Err(e) => return Err(Unlink::Failed(e)),
+    }
+    shm_unlink(format!("/{name}").as_str()).map_err(|e| match e {
+        Errno::ENOENT => Unlink::Replaced,
+        other => Unlink::Failed(other),
+    })
+}
+
+/// The names in `/dev/shm` starting with `prefix`, sorted (`Err`: a name
+/// that is not UTF-8, shown lossily).
+fn names(prefix: &str) -> io::Result<Vec<Result<String, String>>> {
+    let mut names = Vec::new();
+    for dirent in std::fs::read_dir(SHM_DIR)? {
+        let raw = dirent?.file_name();
+        if !raw.as_bytes().starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        names.push(
+            raw.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| OsStr::to_string_lossy(&raw).into_owned()),
+        );
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn checked_name(name: &str) -> Result<&str, RegistryError> {
+    shm_name(name).map_err(|e| RegistryError::InvalidName {
+        name: name.to_owned(),
+        why: e.to_string(),
+    })?;
+    Ok(name.strip_prefix('/').unwrap_or(name))
+}
+
+/// An entry for a file that could not be examined.
+fn failed_entry(name: &str, error: RegistryError) -> Entry {
+    Entry {
+        name: name.to_owned(),
+        file: None,
+        status: Status::Unreadable {
+            error: error.to_string(),
+        },
+        liveness: Liveness::Unknown("unreadable".to_owned()),
+    }
+}
+
+/// Opens `name` read-only (never following a link, never blocking on a
+/// FIFO), `fstat`s it and decodes what it holds. Returns the descriptor
+/// too, for an inode-checked unlink.
+fn examine(name: &str) -> Result<(Entry, Option<File>), RegistryError> {
+    let path = PathBuf::from(SHM_DIR).join(name);
+    let io_error = |op, source| RegistryError::Io {
+        name: name.to_owned(),
+        op,
+        source,
+    };
+    let opened = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(RegistryError::NotFound {
+                name: name.to_owned(),
+            });
+        }
+        Err(e) => {
+            // A link, a socket, or a file we may not read: describe it from
+            // its directory entry.
+            let meta = std::fs::symlink_metadata(&path);
+            let file = meta.as_ref().ok().map(file_info);
+            let status = match &meta {
+                Ok(m) if m.file_type().is_symlink() => Status::NotShmlane {
+                    reason: "a symbolic link".to_owned(),
+                },
+                Ok(m) if !m.file_type().is_file() => Status::NotShmlane {
+                    reason: "not a regular file".to_owned(),
+                },
+                _ => Status::Unreadable {
+                    error: e.to_string(),
+                },
+            };
+            let liveness = Liveness::Unknown(match status {
+                Status::NotShmlane { .. } => "not a shmlane segment".to_owned(),
+                _ => "unreadable".to_owned(),
+            });
+            let entry = Entry {
+                name: name.to_owned(),
+                file,
+                status,
+                liveness,
+            };
+            return Ok((entry, None));
+        }
+    };
+    let meta = file.metadata().map_err(|e| io_error("fstat", e))?;
+    let info = file_info(&meta);
+    if !meta.file_type().is_file() {
+        let entry = Entry {
+            name: name.to_owned(),
+            file: Some(info),
+            status: Status::NotShmlane {
+                reason: "not a regular file".to_owned(),
+            },
+            liveness: Liveness::Unknown("not a shmlane segment".to_owned()),
+        };
+        return Ok((entry, None));
+    }
+    let (status, liveness) = match decode(&file, &info) {
+        Ok(decoded) => decoded,
+        Err(e) => (
+            Status::Unreadable {
+                error: format!("pread: {e}"),
+            },
+            Liveness::Unknown("unreadable".to_owned()),
+        ),
+    };
+    let entry = Entry {
+        name: name.to_owned(),
+        file: Some(info),
+        status,
+        liveness,
+    };
+    Ok((entry, Some(file)))
+}
+
+fn file_info(meta: &std::fs::Metadata) -> FileInfo {
+    FileInfo {
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mode: meta.mode() & 0o7777,
+        len: meta.len(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+        modified: meta.modified().ok(),
+    }
+}
