@@ -290,9 +290,12 @@ fn decode_segment(
         0 => None,
         ns => UNIX_EPOCH.checked_add(Duration::from_nanos(ns)),
     };
-    let counters = Counters {
-        pushes: b.u64(o.tail),
-        pops: b.u64(o.head),
+    let (pushes, pops) = (b.u64(o.tail), b.u64(o.head));
+    let counters = crate::Stats {
+        pushes,
+        pops,
+        written_bytes: pushes.wrapping_mul(slot_size.into()),
+        released_bytes: pops.wrapping_mul(slot_size.into()),
         full_waits: b.u64(o.tail_waits),
         empty_waits: b.u64(o.head_waits),
         wake_syscalls: b.u64(o.wake_syscalls),

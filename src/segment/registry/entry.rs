@@ -129,8 +129,8 @@ pub struct Segment {
     pub creator_pid: u32,
     /// Rows of the peer (or participant) table that were ever used.
     pub endpoints: Vec<Endpoint>,
-    /// The ring's counters.
-    pub counters: Counters,
+    /// The ring's counters, as its endpoints' `stats()` would read them.
+    pub counters: crate::Stats,
     /// Positions published and not yet released (`tail - head`), or the
     /// corruption that makes it impossible (more than the capacity). MPMC:
     /// from the cursor hints, so approximate (clamped to `0..=capacity`).
@@ -167,30 +167,6 @@ pub enum RowState {
     Detached,
     /// A value no endpoint writes.
     Invalid(u32),
-}
-
-/// Counters of a ring, read from its header (see [`Stats`](crate::Stats)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// The tail position: items (MPMC: and skipped slots; byte ring: words)
-    /// published since creation.
-    pub pushes: u64,
-    /// The head position: released since creation, in the same unit.
-    pub pops: u64,
-    /// Blocking sends that found the ring full and waited.
-    pub full_waits: u64,
-    /// Blocking receives that found the ring empty and waited.
-    pub empty_waits: u64,
-    /// futex wake syscalls.
-    pub wake_syscalls: u64,
-    /// futex wait syscalls.
-    pub wait_syscalls: u64,
-    /// Byte ring: frames dropped when full.
-    pub drops: u64,
-    /// MPMC: slots published as skipped.
-    pub skipped: u64,
-    /// MPMC: items of dead receivers handed out again.
-    pub recovered: u64,
 }
 
 /// Why [`inspect`] or [`remove`] failed or refused.
