@@ -41,13 +41,21 @@ pub enum OpenError {
         /// The segment name.
         name: String,
     },
-    /// `create` found a segment of this name already.
+    /// `create` found a segment of this name that it may not replace: in
+    /// use by a live endpoint (a stale one is replaced), or not a segment
+    /// it can judge.
     #[error(
-        "shared-memory segment {name:?} already exists (open it, or remove it with `shmlane gc` / shm_unlink if it is stale)"
+        "shared-memory segment {name:?} already exists{}{} (open it, or use open_or_create)",
+        in_use_by(pids),
+        if reason.is_empty() { String::new() } else { format!(": {reason}") }
     )]
     AlreadyExists {
         /// The segment name.
         name: String,
+        /// The pids of the live endpoints holding it, as far as known.
+        pids: Vec<u32>,
+        /// Why it was not replaced, if not because it is in use.
+        reason: String,
     },
     /// The segment was made for another type, capacity or layout.
     #[error(
@@ -645,5 +653,17 @@ pub mod transport {
             /// The OS error.
             source: io::Error,
         },
+    }
+}
+
+/// ", in use by pid 12 and 34" for an error message (empty for no pid).
+fn in_use_by(pids: &[u32]) -> String {
+    match pids {
+        [] => String::new(),
+        [one] => format!(", in use by pid {one}"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(u32::to_string).collect();
+            format!(", in use by pids {} and {last}", rest.join(", "))
+        }
     }
 }

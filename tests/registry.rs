@@ -372,7 +372,8 @@ fn mpmc_participants_and_semaphores_are_decoded() {
         (segment.kind, segment.semaphore_value),
         (RingKind::Semaphore, Some(3))
     );
-    assert!(matches!(entry.liveness, Liveness::Unknown(_)));
+    // Its creator holds the creator lock; its other users hold none.
+    assert_eq!(entry.liveness, Liveness::Live);
     let report = gc_prefix(sem.as_str());
     assert!(report.removed.is_empty() && exists(&sem), "{report:#?}");
 }

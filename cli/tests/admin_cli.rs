@@ -11,6 +11,17 @@ use common::{IpcName, finish, shmlane, start, success};
 use serde_json::Value;
 use shmlane::{Options, spsc};
 
+/// One test at a time: every test spawns `shmlane`, and a child between
+/// its fork and its exec holds a copy of every open file description of
+/// this process, so of the locks of another test's endpoints, which would
+/// make that test's stale segment look live for a moment.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn run(args: &[&str]) -> Output {
     let mut cmd = shmlane();
     cmd.args(args).stdin(Stdio::null());
@@ -82,6 +93,7 @@ impl Named for Under {
 
 #[test]
 fn ls_and_inspect_show_a_live_segment_with_this_pid() {
+    let _serial = serial();
     let name = IpcName::shm("admin-live");
     let opts = Options::new().capacity(16);
     let mut tx = spsc::Producer::<u64>::create(&name.name, &opts).expect("create");
@@ -133,6 +145,7 @@ fn ls_and_inspect_show_a_live_segment_with_this_pid() {
 
 #[test]
 fn gc_removes_the_stale_and_says_why_it_skipped_the_rest() {
+    let _serial = serial();
     let base = IpcName::shm("admin-gc");
     let stale = under(&base, "stale");
     let live = under(&base, "live");
@@ -179,6 +192,7 @@ fn gc_removes_the_stale_and_says_why_it_skipped_the_rest() {
 
 #[test]
 fn stat_prints_count_samples_of_the_rates() {
+    let _serial = serial();
     let name = IpcName::shm("admin-stat");
     let opts = Options::new().capacity(64);
     let mut tx = spsc::Producer::<u64>::create(&name.name, &opts).expect("create");
@@ -213,6 +227,7 @@ fn stat_prints_count_samples_of_the_rates() {
 
 #[test]
 fn rm_refuses_a_live_segment_unless_forced() {
+    let _serial = serial();
     let name = IpcName::shm("admin-rm");
     let _tx = spsc::Producer::<u64>::create(&name.name, &Options::new()).expect("create");
     let refused = run(&["rm", &name.name]);
@@ -232,6 +247,7 @@ fn rm_refuses_a_live_segment_unless_forced() {
 
 #[test]
 fn a_truncated_segment_is_reported_and_kept() {
+    let _serial = serial();
     let name = IpcName::shm("admin-short");
     std::fs::write(path(&name), b"SHMLANE\x01\x05\x00").expect("a 10-byte file");
     let entry = json(&["inspect", &name.name, "--json"]);

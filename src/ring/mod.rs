@@ -34,11 +34,23 @@ use crate::wait::{self, Signal, barrier};
 #[cfg(not(shmlane_loom))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source<'a> {
-    /// Make a new named segment.
+    /// Make a new named segment, replacing a stale one of that name
+    /// (`AlreadyExists` naming the live pids if it is in use).
     Create(&'a str),
-    /// Attach to an existing named segment.
+    /// Attach to an existing named segment (taking over a dead endpoint's
+    /// role; its unread items are still there).
     Open(&'a str),
+    /// Attach to the named segment if it is in use or was made to persist,
+    /// else make it anew (replacing a stale one: a new session never sees
+    /// a dead one's items). Opens with these options, creates with the
+    /// call's.
+    OpenOrCreate(&'a str, &'a Options),
 }
+
+/// Times an endpoint looks a name up again when the segment it found was
+/// removed under it (each needs another process removing or replacing it).
+#[cfg(not(shmlane_loom))]
+const ATTACH_ATTEMPTS: usize = 4;
 
 /// Non-blocking calls that find nothing to do between two liveness checks
 /// of their own (one `F_OFD_GETLK` syscall): a polling loop learns of a
@@ -221,16 +233,79 @@ impl<T: Pod, S> RingMemory<T, S> {
         role: Role,
         opts: &Options,
     ) -> Result<Self, OpenError> {
+        let name = match source {
+            Source::Create(name) | Source::Open(name) | Source::OpenOrCreate(name, _) => name,
+        };
+        for _ in 0..ATTACH_ATTEMPTS {
+            if let Some(ring) = Self::attach_named(source, kind, role, opts)? {
+                return Ok(ring);
+            }
+        }
+        Err(OpenError::NotFound {
+            name: name.to_owned(),
+        })
+    }
+
+    /// One attempt of [`named_unmarked`](Self::named_unmarked): `None` if
+    /// the segment was removed (or the name freed) under us.
+    #[cfg(not(shmlane_loom))]
+    fn attach_named(
+        source: Source<'_>,
+        kind: RingKind,
+        role: Role,
+        opts: &Options,
+    ) -> Result<Option<Self>, OpenError> {
         use crate::segment::Mapping;
+        use crate::segment::registry::{Occupant, clear_stale};
         let wanted = Self::expected_layout(kind, opts)?;
+        let open = |name: &str, opts: &Options| {
+            let expected = Self::expected_layout(kind, opts)?;
+            Mapping::open_shm(name, &expected, Strict::from_options(opts), opts)
+        };
         let (mapping, layout) = match source {
-            Source::Create(name) => (Mapping::create_shm(name, &wanted, opts)?, wanted),
-            Source::Open(name) => {
-                let strict = Strict::from_options(opts);
-                Mapping::open_shm(name, &wanted, strict, opts)?
+            Source::Open(name) => open(name, opts)?,
+            Source::Create(name) | Source::OpenOrCreate(name, _) => {
+                let resume = matches!(source, Source::OpenOrCreate(..));
+                match Mapping::create_shm(name, &wanted, opts) {
+                    Ok(mapping) => (mapping, wanted),
+                    Err(OpenError::AlreadyExists { .. }) => match (source, clear_stale(name, resume)) {
+                        (_, Occupant::Gone) => return Ok(None),
+                        (Source::OpenOrCreate(_, open_opts), _) => match open(name, open_opts) {
+                            Err(OpenError::NotFound { .. }) => return Ok(None),
+                            opened => opened?,
+                        },
+                        (_, Occupant::Live(pids)) => {
+                            return Err(OpenError::AlreadyExists {
+                                name: name.to_owned(),
+                                pids,
+                                reason: String::new(),
+                            });
+                        }
+                        (_, Occupant::Persistent) => {
+                            return Err(OpenError::AlreadyExists {
+                                name: name.to_owned(),
+                                pids: Vec::new(),
+                                reason: "it was made to persist".to_owned(),
+                            });
+                        }
+                        (_, Occupant::Other(reason)) => {
+                            return Err(OpenError::AlreadyExists {
+                                name: name.to_owned(),
+                                pids: Vec::new(),
+                                reason,
+                            });
+                        }
+                    },
+                    Err(other) => return Err(other),
+                }
             }
         };
         let ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        // Holding our lock now: a removal that judged the segment unused
+        // before it was taken has finished, and shows in the link count.
+        if !ring.attachment.storage().still_named()? {
+            return Ok(None);
+        }
         // Attached only once its indices have validated, so that an opener
         // refused as corrupted never marks or detaches anything. An MPMC
         // ring's head and tail are hints that may be apart by more than the
@@ -240,7 +315,7 @@ impl<T: Pod, S> RingMemory<T, S> {
         if layout.participants == 0 {
             ring.positions()?;
         }
-        Ok(ring)
+        Ok(Some(ring))
     }
 
     /// Two endpoints over a new anonymous memfd segment, each with its own
@@ -678,7 +753,10 @@ impl<T: Pod> RingMemory<T, UnsafeCell<T>> {
 
 impl<T, S> Drop for RingMemory<T, S> {
     fn drop(&mut self) {
-        if self.attachment.mark_detached() {
+        // Before `mark_detached`, which forgets who marked the row.
+        let user = self.attachment.used_here();
+        let detached = self.attachment.mark_detached();
+        if detached {
             // Wake the peer whatever its sleeper count says: it must see the
             // disconnect now, not at its next liveness tick.
             // SAFETY: as in `header()`: the storage is still owned here.
@@ -689,6 +767,10 @@ impl<T, S> Drop for RingMemory<T, S> {
                 Role::Consumer => &wake.not_full,
             };
             Signal::new(self.waiter, &peer.event, &peer.sem).wake_all(&header.ring.counters);
+        }
+        if user {
+            // The last endpoint out removes the name (SAFETY.md section 1).
+            self.attachment.storage().remove_if_last(detached);
         }
     }
 }

@@ -171,8 +171,14 @@ pub struct Header {
     /// MPMC: rows of the participant table after the header (0 for the
     /// other kinds).
     pub(super) participants: AtomicU32,
-    _reserved_end: AtomicU32,
+    /// [`FLAG_PERSIST`] if the creator asked the name to outlive every
+    /// endpoint.
+    pub(super) flags: AtomicU32,
 }
+
+/// In [`Header`]'s flags: no endpoint removes the name when it detaches
+/// (created with `Options::persist(true)`).
+pub(crate) const FLAG_PERSIST: u32 = 1;
 
 /// Size of [`Header`] in bytes; also recorded in the header so that a
 /// build with another layout is refused.
@@ -240,13 +246,14 @@ impl Header {
                 }),
             },
             participants: AtomicU32::new(0),
-            _reserved_end: AtomicU32::new(0),
+            flags: AtomicU32::new(0),
         }
     }
 
-    /// Writes the identity of `layout` and publishes the header. Called once,
-    /// by the creator, before any other process can validate it.
-    pub(crate) fn initialize(&self, layout: &Layout) {
+    /// Writes the identity of `layout` and `flags` and publishes the
+    /// header. Called once, by the creator, before any other process can
+    /// validate it.
+    pub(crate) fn initialize(&self, layout: &Layout, flags: u32) {
         let relaxed = Ordering::Relaxed;
         self.magic.store(MAGIC, relaxed);
         self.layout_version.store(LAYOUT_VERSION, relaxed);
@@ -268,6 +275,7 @@ impl Header {
         self.overflow.store(layout.overflow, relaxed);
         self.max_frame.store(layout.max_frame, relaxed);
         self.participants.store(layout.participants, relaxed);
+        self.flags.store(flags, relaxed);
         self.ring.wake.not_empty.sem.store(layout.initial, relaxed);
         let name = layout.type_name.as_bytes();
         let kept = &name[..name.len().min(TYPE_NAME_BYTES)];
@@ -280,6 +288,13 @@ impl Header {
         // SYNC: segment-init (Release: every store above happens-before an
         // opener's Acquire load that sees INIT_READY)
         self.init_state.store(INIT_READY, Ordering::Release);
+    }
+
+    /// Whether the creator asked the name to outlive every endpoint. Read
+    /// from shared memory: a peer that flips it only changes who removes
+    /// the name.
+    pub(crate) fn persists(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & FLAG_PERSIST != 0
     }
 }
 
@@ -382,6 +397,7 @@ pub(super) struct FieldOffsets {
     pub(super) skipped: usize,
     pub(super) recovered: usize,
     pub(super) participants: usize,
+    pub(super) flags: usize,
     /// Within a [`PeerSlot`]: its state word, pid and role, and its size.
     pub(super) row_state: usize,
     pub(super) row_pid: usize,
@@ -433,6 +449,7 @@ impl FieldOffsets {
             skipped: at((&raw const ring.counters.skipped).addr()),
             recovered: at((&raw const ring.counters.recovered).addr()),
             participants: offset_of!(Header, participants),
+            flags: offset_of!(Header, flags),
             row_state: offset_of!(PeerSlot, state),
             row_pid: offset_of!(PeerSlot, pid),
             row_role: offset_of!(PeerSlot, role),

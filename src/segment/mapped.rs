@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -16,16 +16,18 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{Mode, fchmod, fstat};
 
-use super::header::{HEADER_LEN, Header, Layout, PeerSlot, Strict};
+use super::header::{FLAG_PERSIST, HEADER_LEN, Header, Layout, PeerSlot, Strict};
+use super::removal::{self, ROLE_LOCK_BASE};
 use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
 
 /// Longest segment name accepted (NAME_MAX less the leading slash).
 const MAX_NAME_LEN: usize = 254;
-/// First byte of the role locks: one byte per peer-table row, far beyond
-/// any segment's end (locks need no backing bytes).
-const ROLE_LOCK_BASE: i64 = 1 << 48;
+/// Times `create` makes the file again when a remover took the name from
+/// under it before its creator lock was seen (a remover that judged it by
+/// an earlier look): each retry needs another such remover.
+const CREATE_ATTEMPTS: usize = 4;
 
 /// A mapped segment file with its own open file description, which holds
 /// this endpoint's role lock.
@@ -36,12 +38,20 @@ pub(crate) struct Mapping {
     slots_offset: usize,
     /// Offset and rows of the participant table (0 rows: the header's).
     peers: (usize, usize),
-    unlink: Option<UnlinkOnDrop>,
+    /// The name and the inode it linked when this mapping was made (`None`
+    /// for a memfd).
+    link: Option<NameLink>,
+    /// Remove the name when this mapping drops (a semaphore's creator);
+    /// rings remove it when their last endpoint detaches instead.
+    unlink_on_drop: bool,
+    /// This mapping made the segment (`create_shm`).
+    created: bool,
 }
 
-/// The creator's right to remove the name: only while it still names the
-/// inode the creator made.
-struct UnlinkOnDrop {
+/// A segment's name and the inode it linked: the right to remove the name
+/// only while it still links that inode (another creator may have removed
+/// ours and made a new segment since).
+struct NameLink {
     shm_name: CString,
     dev: u64,
     ino: u64,
@@ -69,7 +79,11 @@ fn os_error(name: &str, op: &'static str, errno: Errno) -> OpenError {
     let source = io::Error::from(errno);
     match errno {
         Errno::ENOENT => OpenError::NotFound { name },
-        Errno::EEXIST => OpenError::AlreadyExists { name },
+        Errno::EEXIST => OpenError::AlreadyExists {
+            name,
+            pids: Vec::new(),
+            reason: String::new(),
+        },
         Errno::EACCES | Errno::EPERM => OpenError::Permission { name, op, source },
         Errno::ENAMETOOLONG | Errno::EINVAL => {
             OpenError::InvalidConfig(format!("{op} of segment {name:?}: {source}"))
@@ -88,13 +102,13 @@ fn no_space(name: &str, bytes: u64, errno: Errno) -> OpenError {
 
 /// Sizes a new file and reserves its pages, so that running out of memory
 /// is an error now rather than SIGBUS at some later store.
-fn reserve(fd: &OwnedFd, name: &str, bytes: u64) -> Result<(), OpenError> {
+fn reserve<Fd: AsFd>(fd: Fd, name: &str, bytes: u64) -> Result<(), OpenError> {
     let len = i64::try_from(bytes).map_err(|_| no_space(name, bytes, Errno::EFBIG))?;
-    nix::unistd::ftruncate(fd, len).map_err(|e| match e {
+    nix::unistd::ftruncate(&fd, len).map_err(|e| match e {
         Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC | Errno::ENOMEM => no_space(name, bytes, e),
         other => os_error(name, "ftruncate", other),
     })?;
-    nix::fcntl::posix_fallocate(fd, 0, len).map_err(|e| match e {
+    nix::fcntl::posix_fallocate(&fd, 0, len).map_err(|e| match e {
         Errno::ENOSPC | Errno::EFBIG | Errno::ENOMEM => no_space(name, bytes, e),
         other => os_error(name, "posix_fallocate", other),
     })
@@ -116,8 +130,10 @@ fn map(file: &File, name: &str, len: u64) -> Result<MmapRaw, OpenError> {
 }
 
 impl Mapping {
-    /// Creates the named segment `name` with `layout`: `O_EXCL`, the mode of
-    /// `opts`, space reserved, header published.
+    /// Creates the named segment `name` with `layout`: `O_EXCL`, the
+    /// creator lock, the mode of `opts`, space reserved, header published.
+    /// [`OpenError::AlreadyExists`] if the name is taken (replacing a stale
+    /// segment is the ring's call: `ring::RingMemory::named_unmarked`).
     pub(crate) fn create_shm(
         name: &str,
         layout: &Layout,
@@ -127,37 +143,62 @@ impl Mapping {
         let shm_name = shm_name(name)?;
         let mode = Mode::from_bits_truncate(opts.effective_mode() as libc::mode_t);
         let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
-        let fd = shm_open(shm_name.as_c_str(), flags, mode)
-            .map_err(|e| os_error(name, "shm_open(O_CREAT|O_EXCL)", e))?;
-        let unlink = match fstat(&fd) {
-            Ok(st) => UnlinkOnDrop {
-                shm_name,
-                dev: st.st_dev,
-                ino: st.st_ino,
-            },
-            Err(e) => {
-                // Without the inode we cannot check; the name is new (O_EXCL).
-                let _ = shm_unlink(shm_name.as_c_str());
-                return Err(os_error(name, "fstat", e));
+        for _ in 0..CREATE_ATTEMPTS {
+            let fd = shm_open(shm_name.as_c_str(), flags, mode)
+                .map_err(|e| os_error(name, "shm_open(O_CREAT|O_EXCL)", e))?;
+            let file = File::from(fd);
+            let link = match fstat(file.as_fd()) {
+                Ok(st) => NameLink {
+                    shm_name: shm_name.clone(),
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                },
+                Err(e) => {
+                    // Without the inode we cannot check; the name is new (O_EXCL).
+                    let _ = shm_unlink(shm_name.as_c_str());
+                    return Err(os_error(name, "fstat", e));
+                }
+            };
+            // From here on a failure must not leave the half-made name behind.
+            let claimed = (|| {
+                removal::hold_creator_lock(&file).map_err(|e| os_error(name, "creator lock", e))?;
+                removal::still_linked(&file).map_err(|e| os_error(name, "removal gate", e))
+            })();
+            match claimed {
+                Ok(true) => {}
+                // Removed as stale between our O_EXCL and our lock: the name
+                // is someone else's now, or free again.
+                Ok(false) => continue,
+                Err(err) => {
+                    link.unlink_if_ours();
+                    return Err(err);
+                }
             }
-        };
-        // From here on a failure must not leave the half-made name behind.
-        let built = (|| {
-            // fchmod after create: the umask must neither widen nor narrow it.
-            fchmod(&fd, mode).map_err(|e| os_error(name, "fchmod", e))?;
-            reserve(&fd, name, layout.segment_len)?;
-            Self::initialize(File::from(fd), name, layout)
-        })();
-        match built {
-            Ok(mut mapping) => {
-                mapping.unlink = (opts.persist != Some(true)).then_some(unlink);
-                Ok(mapping)
-            }
-            Err(err) => {
-                unlink.unlink_if_ours();
-                Err(err)
-            }
+            let persist = opts.persist == Some(true);
+            let built = (|| {
+                // fchmod after create: the umask must neither widen nor narrow it.
+                fchmod(file.as_fd(), mode).map_err(|e| os_error(name, "fchmod", e))?;
+                reserve(file.as_fd(), name, layout.segment_len)?;
+                let flags = if persist { FLAG_PERSIST } else { 0 };
+                Self::initialize(file, name, layout, flags)
+            })();
+            return match built {
+                Ok(mut mapping) => {
+                    mapping.link = Some(link);
+                    mapping.created = true;
+                    Ok(mapping)
+                }
+                Err(err) => {
+                    link.unlink_if_ours();
+                    Err(err)
+                }
+            };
         }
+        Err(OpenError::AlreadyExists {
+            name: name.to_owned(),
+            pids: Vec::new(),
+            reason: "other processes keep removing and making it".to_owned(),
+        })
     }
 
     /// Opens the named segment `name`, waits for its initialisation and
@@ -175,13 +216,25 @@ impl Mapping {
             Mode::empty(),
         )
         .map_err(|e| os_error(name, "shm_open", e))?;
-        Self::attach(
-            File::from(fd),
-            name,
-            expected,
-            strict,
-            opts.effective_open_timeout(),
-        )
+        let file = File::from(fd);
+        let st = fstat(file.as_fd()).map_err(|e| os_error(name, "fstat", e))?;
+        let link = NameLink {
+            shm_name,
+            dev: st.st_dev,
+            ino: st.st_ino,
+        };
+        let (mut mapping, layout) =
+            Self::attach(file, name, expected, strict, opts.effective_open_timeout())?;
+        mapping.link = Some(link);
+        Ok((mapping, layout))
+    }
+
+
+    /// Removes the name when this mapping drops, whoever else uses it (a
+    /// semaphore's creator, unless its header says persist).
+    pub(crate) fn remove_on_drop(mut self) -> Self {
+        self.unlink_on_drop = !self.header().persists();
+        self
     }
 
     /// Creates an anonymous segment (memfd), sealed against shrinking and
@@ -196,7 +249,7 @@ impl Mapping {
         reserve(&fd, name, layout.segment_len)?;
         let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
         fcntl(&fd, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| os_error(name, "seal", e))?;
-        Self::initialize(File::from(fd), name, layout)
+        Self::initialize(File::from(fd), name, layout, 0)
     }
 
     /// A second endpoint on the same memfd: a new open file description (via
@@ -216,8 +269,8 @@ impl Mapping {
         Self::attach(file, &self.name, expected, strict, Duration::ZERO)
     }
 
-    /// Maps a freshly reserved file and publishes its header.
-    fn initialize(file: File, name: &str, layout: &Layout) -> Result<Self, OpenError> {
+    /// Maps a freshly reserved file and publishes its header with `flags`.
+    fn initialize(file: File, name: &str, layout: &Layout, flags: u32) -> Result<Self, OpenError> {
         let map = map(&file, name, layout.segment_len)?;
         let mapping = Self {
             map,
@@ -225,9 +278,11 @@ impl Mapping {
             name: name.to_owned(),
             slots_offset: layout.slots_offset as usize,
             peers: peer_table(layout),
-            unlink: None,
+            link: None,
+            unlink_on_drop: false,
+            created: false,
         };
-        mapping.header().initialize(layout);
+        mapping.header().initialize(layout, flags);
         Ok(mapping)
     }
 
@@ -257,7 +312,9 @@ impl Mapping {
                         name: name.to_owned(),
                         slots_offset: layout.slots_offset as usize,
                         peers: peer_table(&layout),
-                        unlink: None,
+                        link: None,
+                        unlink_on_drop: false,
+                        created: false,
                     };
                     return Ok((mapping, layout));
                 }
@@ -300,13 +357,9 @@ fn header_of(map: &MmapRaw) -> &Header {
     unsafe { &*map.as_ptr().cast::<Header>() }
 }
 
-impl UnlinkOnDrop {
-    /// Removes the name if it still names the inode we created: another
-    /// creator may have unlinked ours and made a new segment since. `stat`
-    /// on the path needs no permission on the object itself (a segment made
-    /// with mode 0o200 could not be opened to check). The window between
-    /// this check and the unlink cannot be closed from user space; SAFETY.md
-    /// says so.
+impl NameLink {
+    /// Removes the name if it still links our inode, whoever uses it: for
+    /// a creator that failed half-way, and a semaphore's creator.
     fn unlink_if_ours(&self) {
         let path = format!("/dev/shm{}", self.shm_name.to_string_lossy());
         let still_ours = nix::sys::stat::stat(path.as_str())
@@ -319,8 +372,8 @@ impl UnlinkOnDrop {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        if let Some(unlink) = &self.unlink {
-            unlink.unlink_if_ours();
+        if let (true, Some(link)) = (self.unlink_on_drop, &self.link) {
+            link.unlink_if_ours();
         }
     }
 }
@@ -339,13 +392,7 @@ pub(super) fn role_locks_held(file: &File, first: usize, rows: usize) -> io::Res
 
 /// The write lock on `role`'s byte.
 fn role_lock(role: usize) -> libc::flock {
-    libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: ROLE_LOCK_BASE + role as i64,
-        l_len: 1,
-        l_pid: 0,
-    }
+    removal::lock_request(libc::F_WRLCK, ROLE_LOCK_BASE + role as i64, 1)
 }
 
 // SAFETY: (1) the header is at offset 0 of a mapping of at least HEADER_LEN
@@ -413,6 +460,22 @@ unsafe impl Storage for Mapping {
         let mut probe = role_lock(role);
         fcntl(&self.file, FcntlArg::F_OFD_GETLK(&mut probe))?;
         Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    fn remove_if_last(&self, detached: bool) {
+        let Some(link) = &self.link else { return };
+        if !(detached || self.created) || self.unlink_on_drop || self.header().persists() {
+            return;
+        }
+        let (remover, inode) = (removal::Remover::LastEndpoint, (link.dev, link.ino));
+        let _ = removal::unlink_unused(&self.file, remover, &link.shm_name, inode);
+    }
+
+    fn still_named(&self) -> Result<bool, OpenError> {
+        if self.link.is_none() {
+            return Ok(true);
+        }
+        removal::still_linked(&self.file).map_err(|e| os_error(&self.name, "removal gate", e))
     }
 
     fn release_role(&self, _role: usize) {

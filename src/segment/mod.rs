@@ -14,6 +14,8 @@ mod mapped;
 pub(crate) mod peer;
 #[cfg(not(shmlane_loom))]
 pub mod registry;
+#[cfg(not(shmlane_loom))]
+mod removal;
 mod snapshot;
 mod storage;
 

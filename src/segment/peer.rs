@@ -349,6 +349,13 @@ impl Attachment {
         self.paired
     }
 
+    /// Whether this process is the endpoint's user: it marked the role
+    /// attached, or claimed it and has not forked since (so no child can
+    /// be using a copy). Only the user's drop may remove the segment's name.
+    pub(crate) fn used_here(&self) -> bool {
+        self.is_marked() || self.claimed_in == (crate::sync::current_pid(), forks())
+    }
+
     /// Whether this process has marked the role attached.
     #[inline(always)]
     pub(crate) fn is_marked(&self) -> bool {

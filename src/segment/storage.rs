@@ -52,6 +52,22 @@ pub(crate) unsafe trait Storage: Send + Sync {
     /// if a live endpoint holds it.
     fn claim_role(&self, role: usize) -> io::Result<bool>;
 
+    /// Removes the segment's name if no other endpoint holds it and its
+    /// creator did not ask it to persist: called by the process that used
+    /// an endpoint, when it drops; `detached` says the endpoint was in
+    /// use (marked attached) rather than opened and let go, which removes
+    /// only what it made (see `segment/removal.rs`). Nothing to do for
+    /// storages without a name.
+    fn remove_if_last(&self, _detached: bool) {}
+
+    /// After the endpoint took its lock: whether the segment's name still
+    /// links it, once any removal in progress is done (`false`: it was
+    /// removed meanwhile; let it go and look the name up again). Always
+    /// for storages without a name.
+    fn still_named(&self) -> Result<bool, OpenError> {
+        Ok(true)
+    }
+
     /// Gives up row `role`; called when an endpoint drops.
     fn release_role(&self, role: usize);
 
@@ -106,7 +122,7 @@ impl<S: FreshCell> Heap<S> {
         slots.extend((0..capacity).map(|_| S::fresh()));
         let peers = (0..layout.participants).map(|_| PeerSlot::zeroed());
         let header = Header::zeroed();
-        header.initialize(layout);
+        header.initialize(layout, 0);
         Ok(Self {
             shared: Arc::new(HeapSegment {
                 header,

@@ -167,7 +167,7 @@ impl ShmSender {
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
         let (segment, open, create) = options(name, config)?;
         let endpoint: Arc<str> = format!("shm://{segment}").into();
-        let ring = bytes::Producer::open_or_create(&segment, &open, &create)
+        let ring = bytes::Producer::open_or_create_with(&segment, &open, &create)
             .map_err(|e| connect_error(&endpoint, e))?;
         let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
         let mut backoff = Backoff::new();
@@ -201,7 +201,7 @@ impl ShmReceiver {
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
         let (segment, open, create) = options(name, config)?;
         let endpoint: Arc<str> = format!("shm://{segment}").into();
-        let ring = bytes::Consumer::open_or_create(&segment, &open, &create)
+        let ring = bytes::Consumer::open_or_create_with(&segment, &open, &create)
             .map_err(|e| connect_error(&endpoint, e))?;
         Ok(Self { ring, endpoint })
     }

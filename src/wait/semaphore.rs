@@ -331,7 +331,7 @@ impl Semaphore {
     pub fn create_with(name: &str, initial: u32, opts: &Options) -> Result<Self, OpenError> {
         check_semaphore_options(opts)?;
         let layout = Self::layout(initial)?;
-        let mapping = crate::segment::Mapping::create_shm(name, &layout, opts)?;
+        let mapping = crate::segment::Mapping::create_shm(name, &layout, opts)?.remove_on_drop();
         Ok(Self {
             storage: Box::new(mapping),
         })

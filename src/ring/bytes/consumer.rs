@@ -7,7 +7,7 @@ use super::frame::payload_ptr;
 use super::frame::{FRAME_DATA, FRAME_PADDING, copy_from_ring, payload_words, read_frame_word};
 use super::{RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
-use super::{Source, open_or_create};
+use super::Source;
 use crate::error::{Corruption, OpenError, PopError};
 use crate::options::{Options, WaitStrategy};
 use crate::ring::endpoint_accessors;
@@ -99,6 +99,30 @@ impl Consumer {
         Self::attach(ring, opts)
     }
 
+    /// Opens the named segment `name` as its consumer if some endpoint holds
+    /// it (or it was made with `persist`), and creates it otherwise,
+    /// replacing a stale segment of that name (one every endpoint of which
+    /// died): the one call for a program that may be the first to start or
+    /// a restart after a crash. A new session never sees a dead session's
+    /// items; a live peer's are all there. `opts` serve both ways.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let end = bytes::Consumer::open_or_create("restartable", &Options::new())?;
+    /// # drop(end);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(not(shmlane_loom))]
+    pub fn open_or_create(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let source = Source::OpenOrCreate(name, opts);
+        let ring = RingMemory::named(source, RingKind::Bytes, Role::Consumer, opts)?;
+        Self::attach(ring, opts)
+    }
+
     pub(crate) fn attach(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
         let (head, _) = ring.positions()?;
         let max_frame = ring.layout().max_frame;
@@ -121,12 +145,14 @@ impl Consumer {
     /// For `shm://`: the consumer of the ring `name`, opened with `open` or
     /// created with `create`, marked attached at first use.
     #[cfg(not(shmlane_loom))]
-    pub(crate) fn open_or_create(
+    pub(crate) fn open_or_create_with(
         name: &str,
         open: &Options,
         create: &Options,
     ) -> Result<Self, OpenError> {
-        Self::attach(open_or_create(name, Role::Consumer, open, create)?, open)
+        let source = Source::OpenOrCreate(name, open);
+        let ring = RingMemory::named_unmarked(source, RingKind::Bytes, Role::Consumer, create)?;
+        Self::attach(ring, open)
     }
 
     /// The largest frame payload this ring takes, in bytes.

@@ -150,31 +150,5 @@ pub fn heap_pair(opts: &Options) -> Result<(Producer, Consumer), OpenError> {
     Ok((Producer::attach(tx, opts)?, Consumer::attach(rx, opts)?))
 }
 
-/// The named ring `name` for `role`, opened if it exists and created
-/// (with `create`) if not, not yet marked attached (see
-/// [`RingMemory::named_unmarked`]). For the `shm://` transport, whose two
-/// ends may start in either order.
-#[cfg(not(shmlane_loom))]
-fn open_or_create(
-    name: &str,
-    role: Role,
-    open: &Options,
-    create: &Options,
-) -> Result<RingMemory<u64>, OpenError> {
-    // A creator that goes away between our two attempts: try again, and
-    // let a last open say what is wrong.
-    for _ in 0..3 {
-        match RingMemory::named_unmarked(Source::Open(name), RingKind::Bytes, role, open) {
-            Err(OpenError::NotFound { .. }) => {}
-            other => return other,
-        }
-        match RingMemory::named_unmarked(Source::Create(name), RingKind::Bytes, role, create) {
-            Err(OpenError::AlreadyExists { .. }) => {}
-            other => return other,
-        }
-    }
-    RingMemory::named_unmarked(Source::Open(name), RingKind::Bytes, role, open)
-}
-
 #[cfg(all(test, not(shmlane_loom)))]
 mod tests;

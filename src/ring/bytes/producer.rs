@@ -6,7 +6,7 @@ use super::frame::{FRAME_DATA, FRAME_PADDING, Placement, copy_to_ring, frame_wor
 use super::grant::{Grant, GrantTarget};
 use super::{Overflow, RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
-use super::{Source, open_or_create};
+use super::Source;
 use crate::error::{Corruption, GrantError, OpenError};
 use crate::options::{Options, WaitStrategy};
 use crate::ring::endpoint_accessors;
@@ -85,6 +85,30 @@ impl Producer {
         Self::attach(ring, opts)
     }
 
+    /// Opens the named segment `name` as its producer if some endpoint holds
+    /// it (or it was made with `persist`), and creates it otherwise,
+    /// replacing a stale segment of that name (one every endpoint of which
+    /// died): the one call for a program that may be the first to start or
+    /// a restart after a crash. A new session never sees a dead session's
+    /// items; a live peer's are all there. `opts` serve both ways.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let end = bytes::Producer::open_or_create("restartable", &Options::new())?;
+    /// # drop(end);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(not(shmlane_loom))]
+    pub fn open_or_create(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let source = Source::OpenOrCreate(name, opts);
+        let ring = RingMemory::named(source, RingKind::Bytes, Role::Producer, opts)?;
+        Self::attach(ring, opts)
+    }
+
     pub(super) fn attach(ring: RingMemory<u64>, opts: &Options) -> Result<Self, OpenError> {
         let (_, tail) = ring.positions()?;
         let layout = ring.layout();
@@ -107,12 +131,14 @@ impl Producer {
     /// For `shm://`: the producer of the ring `name`, opened with `open` or
     /// created with `create`, marked attached at first use.
     #[cfg(not(shmlane_loom))]
-    pub(crate) fn open_or_create(
+    pub(crate) fn open_or_create_with(
         name: &str,
         open: &Options,
         create: &Options,
     ) -> Result<Self, OpenError> {
-        Self::attach(open_or_create(name, Role::Producer, open, create)?, open)
+        let source = Source::OpenOrCreate(name, open);
+        let ring = RingMemory::named_unmarked(source, RingKind::Bytes, Role::Producer, create)?;
+        Self::attach(ring, open)
     }
 
     /// Whether a consumer holds the ring's consumer role now (a syscall).

@@ -76,6 +76,30 @@ impl<T: Pod + Send> Receiver<T> {
         Self::attach_named(ring, opts)
     }
 
+    /// Opens the named segment `name` as its receiver if some endpoint holds
+    /// it (or it was made with `persist`), and creates it otherwise,
+    /// replacing a stale segment of that name (one every endpoint of which
+    /// died): the one call for a program that may be the first to start or
+    /// a restart after a crash. A new session never sees a dead session's
+    /// items; a live peer's are all there. `opts` serve both ways.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, mpmc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let end = mpmc::Receiver::<u64>::open_or_create("restartable", &Options::new())?;
+    /// # drop(end);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(not(shmlane_loom))]
+    pub fn open_or_create(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let source = Source::OpenOrCreate(name, opts);
+        let ring = RingMemory::named(source, RingKind::Mpmc, Role::Consumer, opts)?;
+        Self::attach_named(ring, opts)
+    }
+
     #[cfg(not(shmlane_loom))]
     fn attach_named(ring: RingMemory<T, Slot<T>>, opts: &Options) -> Result<Self, OpenError> {
         let mut receiver = Self::attach(ring, opts)?;

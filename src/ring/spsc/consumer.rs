@@ -80,6 +80,30 @@ impl<T: Pod + Send> Consumer<T> {
         Self::attach(ring, opts)
     }
 
+    /// Opens the named segment `name` as its consumer if some endpoint holds
+    /// it (or it was made with `persist`), and creates it otherwise,
+    /// replacing a stale segment of that name (one every endpoint of which
+    /// died): the one call for a program that may be the first to start or
+    /// a restart after a crash. A new session never sees a dead session's
+    /// items; a live peer's are all there. `opts` serve both ways.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmlane::{Options, spsc};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let end = spsc::Consumer::<u64>::open_or_create("restartable", &Options::new())?;
+    /// # drop(end);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(not(shmlane_loom))]
+    pub fn open_or_create(name: &str, opts: &Options) -> Result<Self, OpenError> {
+        let source = Source::OpenOrCreate(name, opts);
+        let ring = RingMemory::named(source, RingKind::Spsc, Role::Consumer, opts)?;
+        Self::attach(ring, opts)
+    }
+
     pub(crate) fn attach(ring: RingMemory<T>, opts: &Options) -> Result<Self, OpenError> {
         let (head, _) = ring.positions()?;
         Ok(Self {

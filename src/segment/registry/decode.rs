@@ -91,7 +91,7 @@ pub(super) fn decode(file: &File, info: &FileInfo) -> io::Result<(Status, Livene
     }
     match bytes.u32(o.init_state) {
         0 => {
-            let liveness = match role_locks_held(file, 0, MAX_PARTICIPANTS as usize) {
+            let liveness = match in_use_by_others(file) {
                 Ok(true) => Liveness::Live,
                 Ok(false) => {
                     let age = info
@@ -145,7 +145,7 @@ pub(super) fn decode(file: &File, info: &FileInfo) -> io::Result<(Status, Livene
     }
     match decode_segment(file, &bytes, &o, info.len) {
         Ok(segment) => {
-            let liveness = segment_liveness(&segment);
+            let liveness = segment_liveness(file, &segment);
             Ok((Status::Segment(Box::new(segment)), liveness))
         }
         Err(Bad::Corrupted(c)) => Ok((Status::Corrupted(c), probe_all(file))),
@@ -175,23 +175,29 @@ fn incompatible(field: &'static str, expected: &str, found: &str) -> (Status, Li
 /// Liveness from every role byte at once (a damaged header does not say
 /// how many rows there are).
 fn probe_all(file: &File) -> Liveness {
-    match role_locks_held(file, 0, MAX_PARTICIPANTS as usize) {
+    match in_use_by_others(file) {
         Ok(true) => Liveness::Live,
         Ok(false) => Liveness::Stale,
         Err(e) => Liveness::Unknown(format!("lock probe: {e}")),
     }
 }
 
-fn segment_liveness(segment: &Segment) -> Liveness {
+fn segment_liveness(file: &File, segment: &Segment) -> Liveness {
     if segment.endpoints.iter().any(|e| e.alive == Some(true)) {
         return Liveness::Live;
+    }
+    // A creator between its O_EXCL and its role claim, or a semaphore's.
+    match creator_lock_held(file) {
+        Ok(true) => return Liveness::Live,
+        Ok(false) => {}
+        Err(e) => return Liveness::Unknown(format!("the creator lock probe failed: {e}")),
     }
     if let Some(failed) = segment.endpoints.iter().find(|e| e.alive.is_none()) {
         return Liveness::Unknown(format!("the lock probe of row {} failed", failed.row));
     }
     if segment.kind == RingKind::Semaphore {
         return Liveness::Unknown(
-            "a semaphore holds no lock: whether it is in use cannot be told".to_owned(),
+            "a semaphore whose creator is gone: its users hold no lock, so whether it is in use cannot be told".to_owned(),
         );
     }
     Liveness::Stale
@@ -339,6 +345,7 @@ fn decode_segment(
     };
     Ok(Segment {
         kind,
+        persist: b.u32(o.flags) & FLAG_PERSIST != 0,
         layout_version: b.u32(o.layout_version),
         type_name,
         slot_size,

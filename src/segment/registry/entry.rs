@@ -101,6 +101,9 @@ pub enum Liveness {
 pub struct Segment {
     /// The ring kind.
     pub kind: RingKind,
+    /// Made with `Options::persist(true)`: no endpoint removes the name
+    /// when it detaches (`gc` or `rm` does, once it is stale).
+    pub persist: bool,
     /// The header's layout version (this build's).
     pub layout_version: u32,
     /// The slot type's name as the creator recorded it (at most 128 bytes).

@@ -19,8 +19,10 @@
 //! held (probed with `F_OFD_GETLK`, which sets nothing), and *stale* when
 //! none is held and its header was published, or its creator abandoned it
 //! before publishing (init state still 0 and the file older than
-//! [`ABANDONED_INIT_AGE`]). A semaphore holds no lock, so its liveness is
-//! [`Liveness::Unknown`]: `gc` leaves it, `remove` needs `force`.
+//! [`ABANDONED_INIT_AGE`]). A creator also holds a lock of its own from
+//! its `O_EXCL` open on. A semaphore's users hold no lock, so once its
+//! creator is gone its liveness is [`Liveness::Unknown`]: `gc` leaves it,
+//! `remove` needs `force`.
 //!
 //! **Removal** is inode-checked: the `(st_dev, st_ino)` of the descriptor
 //! that was inspected must still be what the name points to just before
@@ -40,12 +42,14 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use nix::sys::mman::shm_unlink;
 
-use super::header::{ENDIAN_TAG, FieldOffsets, HEADER_LEN, INIT_READY, LAYOUT_VERSION, MAGIC};
+use super::header::{
+    ENDIAN_TAG, FLAG_PERSIST, FieldOffsets, HEADER_LEN, INIT_READY, LAYOUT_VERSION, MAGIC,
+};
 pub use super::layout::RingKind;
 use super::layout::{MAX_PARTICIPANTS, body_offsets, max_frame_limit};
 use super::mapped::{role_locks_held, shm_name};
+use super::removal::{Remover, Unlink, creator_lock_held, in_use_by_others, unlink_unused};
 use crate::error::Corruption;
 use crate::index::Capacity;
 use crate::options::{Overflow, Waiter};
@@ -145,7 +149,7 @@ pub fn remove(name: &str, force: bool) -> Result<Entry, RegistryError> {
         Err(Unlink::Replaced) => Err(RegistryError::Replaced {
             name: bare.to_owned(),
         }),
-        Err(Unlink::BecameLive) => Err(RegistryError::NotStale {
+        Err(Unlink::InUse) => Err(RegistryError::NotStale {
             name: bare.to_owned(),
             why: "an endpoint attached while it was being removed".to_owned(),
         }),
@@ -206,7 +210,7 @@ pub fn gc(opts: &GcOptions) -> io::Result<GcReport> {
                         entry,
                         SkipReason::Changed("the name now names another file".into()),
                     )),
-                    Err(Unlink::BecameLive) => report
+                    Err(Unlink::InUse) => report
                         .skipped
                         .push((entry, SkipReason::Changed("an endpoint attached".into()))),
                     Err(Unlink::Failed(errno)) => report
@@ -260,41 +264,85 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Why an inode-checked unlink did not happen.
-enum Unlink {
-    Replaced,
-    BecameLive,
-    Failed(Errno),
-}
-
 /// Unlinks `name` if it still names the inode `info` describes (and, if
-/// `only_stale`, if no lock is held on `file`, the descriptor inspected).
-/// The window between the `stat` and the unlink cannot be closed from
-/// user space (as for the creator's own unlink: SAFETY.md §1).
+/// `only_stale`, if nobody holds a liveness lock on `file`, the descriptor
+/// inspected), under the removal gate (`segment/removal.rs`).
 fn unlink_checked(
     name: &str,
     file: &File,
     info: &FileInfo,
     only_stale: bool,
 ) -> Result<(), Unlink> {
-    if only_stale
-        && !matches!(
-            role_locks_held(file, 0, MAX_PARTICIPANTS as usize),
-            Ok(false)
-        )
-    {
-        return Err(Unlink::BecameLive);
+    let shm_name = shm_name(name).map_err(|_| Unlink::Failed(Errno::EINVAL))?;
+    let remover = Remover::Registry { force: !only_stale };
+    unlink_unused(file, remover, &shm_name, (info.dev, info.ino))
+}
+
+/// What `create` found at a name it could not take with `O_EXCL`, after
+/// [`clear_stale`] looked.
+#[derive(Debug)]
+pub(crate) enum Occupant {
+    /// Nothing any more: a stale segment was removed, or the name went
+    /// away by itself. Try again.
+    Gone,
+    /// A segment with a live endpoint (or a creator still making it): the
+    /// pids of the live endpoints, as far as the table says.
+    Live(Vec<u32>),
+    /// A stale segment made with `persist`, left for an opener to resume.
+    Persistent,
+    /// Something `create` may not judge or remove, and why.
+    Other(String),
+}
+
+/// For a `create` that found `name` taken: removes it if it is a stale
+/// shmlane segment (one nobody holds: [`Liveness::Stale`]), unless
+/// `keep_persistent` and its creator asked it to persist. Says what it
+/// found. The removal is the registry's own, gated and inode-checked: an
+/// endpoint attaching at the same moment either keeps the segment alive
+/// or finds it gone and looks again.
+pub(crate) fn clear_stale(name: &str, keep_persistent: bool) -> Occupant {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let (entry, file) = match examine(bare) {
+        Ok(found) => found,
+        Err(RegistryError::NotFound { .. }) => return Occupant::Gone,
+        Err(e) => return Occupant::Other(e.to_string()),
+    };
+    let live_pids = |entry: &Entry| -> Vec<u32> {
+        let mut pids: Vec<u32> = entry.segment().map_or_else(Vec::new, |s| {
+            s.endpoints
+                .iter()
+                .filter(|e| e.alive == Some(true) && e.pid != 0)
+                .map(|e| e.pid)
+                .collect()
+        });
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+    match (&entry.status, &entry.liveness) {
+        (Status::Segment(_) | Status::Initializing, Liveness::Stale) => {}
+        (Status::Segment(_) | Status::Initializing, Liveness::Live | Liveness::Initializing) => {
+            return Occupant::Live(live_pids(&entry));
+        }
+        (status, Liveness::Stale) if !status.is_shmlane() => {
+            return Occupant::Other(status.to_string());
+        }
+        (status, liveness) => return Occupant::Other(format!("{status}; {liveness}")),
     }
-    let path = format!("{SHM_DIR}/{name}");
-    match nix::sys::stat::lstat(path.as_str()) {
-        Ok(st) if st.st_dev == info.dev && st.st_ino == info.ino => {}
-        Ok(_) | Err(Errno::ENOENT) => return Err(Unlink::Replaced),
-        Err(e) => return Err(Unlink::Failed(e)),
+    if keep_persistent && entry.segment().is_some_and(|s| s.persist) {
+        return Occupant::Persistent;
     }
-    shm_unlink(format!("/{name}").as_str()).map_err(|e| match e {
-        Errno::ENOENT => Unlink::Replaced,
-        other => Unlink::Failed(other),
-    })
+    let (Some(info), Some(file)) = (&entry.file, file) else {
+        return Occupant::Other("its file could not be examined".to_owned());
+    };
+    match unlink_checked(bare, &file, info, true) {
+        Ok(()) | Err(Unlink::Replaced) => Occupant::Gone,
+        Err(Unlink::InUse) => Occupant::Live(Vec::new()),
+        Err(Unlink::Failed(errno)) => Occupant::Other(format!(
+            "it is stale but could not be removed: {}",
+            errno.desc()
+        )),
+    }
 }
 
 /// The names in `/dev/shm` starting with `prefix`, sorted (`Err`: a name
