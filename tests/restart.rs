@@ -240,7 +240,11 @@ fn last_endpoint_removes_the_name<K: Kind>() {
     drop(tx);
     assert!(exists(&name));
     drop(rx);
-    assert!(!exists(&name), "{}: the creator, last out, removes it", K::NAME);
+    assert!(
+        !exists(&name),
+        "{}: the creator, last out, removes it",
+        K::NAME
+    );
 
     // Persistent: nobody removes it.
     let persist = opts().persist(true);
@@ -304,7 +308,12 @@ fn open_or_create_sessions<K: Kind>() {
     // A dead session: its items are not the new one's.
     killed_creator::<K>(&name, K::open_or_create_tx);
     let mut rx = K::open_or_create_rx(name.as_str(), &opts()).expect("new session");
-    assert_eq!(K::try_recv(&mut rx), None, "{}: a dead session's item", K::NAME);
+    assert_eq!(
+        K::try_recv(&mut rx),
+        None,
+        "{}: a dead session's item",
+        K::NAME
+    );
     // This session's producer joins it.
     let mut tx = K::open_or_create_tx(name.as_str(), &opts()).expect("join");
     K::send(&mut tx, 7);
@@ -354,7 +363,10 @@ fn racing_creators_over_a_stale_segment_one_wins() {
             let racers: Vec<_> = (0..4)
                 .map(|_| s.spawn(|| Spsc::create_tx(name.as_str(), &opts())))
                 .collect();
-            racers.into_iter().map(|r| r.join().expect("racer")).collect()
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
         });
         let won = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "round {round}: {} winners", won);

@@ -190,6 +190,8 @@ pub struct EntryJson {
     pub max_frame: Option<u64>,
     pub overflow: Option<String>,
     pub participants: Option<u32>,
+    /// Made to persist: no endpoint removes the name when it detaches.
+    pub persist: Option<bool>,
     pub segment_len: Option<u64>,
     pub creator_pid: Option<u32>,
     pub semaphore_value: Option<u32>,
@@ -237,6 +239,7 @@ fn to_json(entry: &Entry, now: SystemTime) -> EntryJson {
         max_frame: seg.map(|s| s.max_frame),
         overflow: seg.and_then(|s| s.overflow).map(|o| format!("{o:?}")),
         participants: seg.map(|s| s.participants),
+        persist: seg.map(|s| s.persist),
         segment_len: seg.map(|s| s.segment_len),
         creator_pid: seg.map(|s| s.creator_pid),
         semaphore_value: seg.and_then(|s| s.semaphore_value),
@@ -434,6 +437,14 @@ pub fn inspect(args: &InspectArgs) -> Result<(), AdminError> {
             age_text(age_of(&entry, SystemTime::now()))
         ),
         format!("segment len:  {}", seg.segment_len),
+        format!(
+            "removal:      {}",
+            if seg.persist {
+                "persistent (only gc or rm removes it)"
+            } else {
+                "by the last endpoint to detach"
+            }
+        ),
     ];
     for line in lines {
         write(&mut out, line)?;

@@ -15,10 +15,20 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use shmlane::transport::{self, ConnectError, RecvError, SendError};
+use nix::sys::signal::Signal;
+use shmlane::transport::{self, ConnectError, Deadline, RecvError, SendError};
+
+use crate::signals::{self, SLICE};
+
+/// The exit statuses of `send` and `recv`, for their `--help`.
+pub const EXIT_STATUS: &str = "Exit status: 0 done (the stream ended, or --count messages); \
+1 error; 2 usage; 3 timed out (--timeout); 4 the other side vanished without closing \
+(it crashed, or reset the connection: messages may have been lost); 128+N ended by signal N \
+(SIGHUP 129, SIGINT 130, SIGTERM 143), after detaching and removing what it made.";
 
 /// Options of `shmlane send`.
 #[derive(Debug, Args)]
@@ -30,8 +40,9 @@ pub struct SendArgs {
     /// Send all of stdin as one message, instead of one message per line.
     #[arg(long)]
     raw: bool,
-    /// Fail when a message finds no room in the channel within S seconds
-    /// (default: wait as long as it takes).
+    /// Fail when the receiver is not there within S seconds (opening), or
+    /// a message finds no room in the channel within S seconds (default:
+    /// wait as long as it takes).
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
     timeout: Option<Duration>,
 }
@@ -73,6 +84,22 @@ pub enum IoError {
         count: u64,
     },
     Stdio(&'static str, io::Error),
+    /// Ended by a signal, after detaching.
+    Interrupted(Signal),
+}
+
+impl IoError {
+    /// The exit status that says what happened ([`EXIT_STATUS`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::TimedOut(_)
+            | Self::Open(ConnectError::Timeout { .. })
+            | Self::Send(SendError::Timeout) => 3,
+            Self::Recv(RecvError::Reset { .. }) => 4,
+            Self::Interrupted(signal) => u8::try_from(signals::exit_code(*signal)).unwrap_or(1),
+            _ => 1,
+        }
+    }
 }
 
 impl fmt::Display for IoError {
@@ -86,31 +113,101 @@ impl fmt::Display for IoError {
                 write!(f, "the sender ended after {received} of {count} messages")
             }
             Self::Stdio(what, e) => write!(f, "{what}: {e}"),
+            Self::Interrupted(signal) => write!(f, "stopped by {signal}"),
         }
     }
 }
 
 impl std::error::Error for IoError {}
 
+/// Schemes whose opening waits for the other side, and so take
+/// `timeout_ms` (the others open at once).
+const WAITING_SCHEMES: &[&str] = &[
+    "shm://",
+    "fifo://",
+    "unix://",
+    "unix+seqpacket://",
+    "tcp://",
+];
+
+/// `url` with `timeout_ms` set from `--timeout`, where the scheme waits at
+/// open and the URL does not say already.
+fn bounded_open(url: &str, timeout: Option<Duration>) -> String {
+    let Some(timeout) = timeout else {
+        return url.to_owned();
+    };
+    if !WAITING_SCHEMES.iter().any(|s| url.starts_with(s)) || url.contains("timeout_ms=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let ms = timeout.as_millis().clamp(1, u128::from(u64::MAX));
+    format!("{url}{separator}timeout_ms={ms}")
+}
+
+/// The end of the next slice of a wait that ends at `deadline`, or
+/// `Interrupted` if a signal came (then stop).
+fn next_slice(deadline: Option<Instant>) -> Result<Deadline, IoError> {
+    if let Some(signal) = signals::caught() {
+        return Err(IoError::Interrupted(signal));
+    }
+    let slice_end = Instant::now() + SLICE;
+    Ok(Deadline::At(
+        deadline.map_or(slice_end, |d| d.min(slice_end)),
+    ))
+}
+
+/// Whether a wait that ends at `deadline` is over.
+fn expired(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Runs `op` in slices until it is done, `deadline` passes (its own
+/// timeout error then) or a signal comes.
+fn sliced<T>(
+    deadline: Option<Instant>,
+    mut op: impl FnMut(Deadline) -> Result<T, SendError>,
+) -> Result<T, IoError> {
+    loop {
+        match op(next_slice(deadline)?) {
+            Err(SendError::Timeout) if !expired(deadline) => {}
+            other => return other.map_err(IoError::Send),
+        }
+    }
+}
+
+/// Sends `msg`, in slices: a frame a slice left incomplete is finished
+/// with `flush`, never sent twice.
+fn send_one(
+    tx: &mut dyn transport::Sender,
+    msg: &[u8],
+    timeout: Option<Duration>,
+) -> Result<(), IoError> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    match sliced(deadline, |slice| tx.send_deadline(msg, slice)) {
+        Err(IoError::Send(cut @ SendError::Incomplete { .. })) => {
+            match sliced(deadline, |slice| tx.flush_deadline(slice)) {
+                // Out of time with the frame still cut: say how (the bytes
+                // handed over are at least those the send reported).
+                Err(IoError::Send(SendError::Timeout)) => Err(IoError::Send(cut)),
+                other => other,
+            }
+        }
+        other => other,
+    }
+}
+
 /// `shmlane send`.
 pub fn send(args: &SendArgs) -> Result<(), IoError> {
-    let mut tx = transport::sender(&args.url).map_err(IoError::Open)?;
+    let url = bounded_open(&args.url, args.timeout);
+    let mut tx = transport::sender(&url).map_err(IoError::Open)?;
     let (max, endpoint) = (tx.max_message_size(), tx.endpoint().to_owned());
-    let mut send = |msg: &[u8]| {
-        match args.timeout {
-            Some(t) => tx.send_timeout(msg, t),
-            None => tx.send(msg),
-        }
-        .map_err(IoError::Send)
-    };
-    let stdin = io::stdin();
-    let mut stdin = stdin.lock();
     if args.raw {
         // At most one byte past the maximum: enough to know it is too
         // long without reading an endless stdin to its end.
         let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
         let mut all = Vec::new();
-        (&mut stdin)
+        io::stdin()
+            .lock()
             .take(limit)
             .read_to_end(&mut all)
             .map_err(|e| IoError::Stdio("reading stdin", e))?;
@@ -121,30 +218,66 @@ pub fn send(args: &SendArgs) -> Result<(), IoError> {
                 endpoint: endpoint.into(),
             }));
         }
-        send(&all)?;
+        send_one(&mut *tx, &all, args.timeout)?;
     } else {
-        let mut line = Vec::new();
+        // stdin is read by a thread of its own, so that a signal is seen
+        // while a read waits for the next line.
+        let lines = read_lines();
         loop {
-            line.clear();
-            let n = stdin
-                .read_until(b'\n', &mut line)
-                .map_err(|e| IoError::Stdio("reading stdin", e))?;
-            if n == 0 {
-                break;
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
-            send(&line)?;
+            let line = match lines.recv_timeout(SLICE) {
+                Ok(line) => line.map_err(|e| IoError::Stdio("reading stdin", e))?,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(signal) = signals::caught() {
+                        return Err(IoError::Interrupted(signal));
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            send_one(&mut *tx, &line, args.timeout)?;
         }
     }
     // Everything accepted, and the end of stream, reached the channel (or
     // the exit status says it did not).
-    match args.timeout {
-        Some(t) => tx.close_timeout(t),
-        None => tx.close(),
+    let deadline = args.timeout.map(|t| Instant::now() + t);
+    sliced(deadline, |slice| tx.close_deadline(slice))
+}
+
+/// The lines of stdin (without their newline), read by a thread of their
+/// own; the channel ends with stdin.
+fn read_lines() -> mpsc::Receiver<io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::sync_channel(64);
+    let reader = move || {
+        let stdin = io::stdin();
+        let mut stdin = stdin.lock();
+        loop {
+            let mut line = Vec::new();
+            match stdin.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if tx.send(Ok(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(reader)
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let _ = tx.send(Err(e));
+        return rx;
     }
-    .map_err(IoError::Send)
+    rx
 }
 
 /// `shmlane recv`.
@@ -155,9 +288,12 @@ pub fn recv(args: &RecvArgs) -> Result<(), IoError> {
     let mut msg = Vec::new();
     let mut received = 0u64;
     while args.count.is_none_or(|count| received < count) {
-        let result = match args.timeout {
-            Some(t) => rx.recv_timeout(&mut msg, t),
-            None => rx.recv(&mut msg),
+        let deadline = args.timeout.map(|t| Instant::now() + t);
+        let result = loop {
+            match rx.recv_deadline(&mut msg, next_slice(deadline)?) {
+                Err(RecvError::Timeout) if !expired(deadline) => {}
+                other => break other,
+            }
         };
         match result {
             Ok(_) => {}

@@ -8,6 +8,7 @@
 mod admin;
 mod bench;
 mod io_cmd;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -30,9 +31,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Send each line of stdin (or, with --raw, all of it) as a message to a
     /// transport URL.
+    #[command(after_help = io_cmd::EXIT_STATUS)]
     Send(io_cmd::SendArgs),
     /// Receive messages from a transport URL and write each to stdout,
     /// followed by a newline.
+    #[command(after_help = io_cmd::EXIT_STATUS)]
     Recv(io_cmd::RecvArgs),
     /// List shmlane segments in /dev/shm: kind, slot size, capacity, fill,
     /// creator, endpoints (pid, alive or dead), live or stale, age.
@@ -52,10 +55,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let moves_messages = matches!(cli.command, Command::Send(_) | Command::Recv(_));
+    if moves_messages && let Err(e) = signals::install() {
+        eprintln!("shmlane: error: cannot take SIGINT, SIGTERM and SIGHUP: {e}");
+        return ExitCode::FAILURE;
+    }
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Bench(args) => bench::run(&args).map_err(Into::into),
-        Command::Send(args) => io_cmd::send(&args).map_err(Into::into),
-        Command::Recv(args) => io_cmd::recv(&args).map_err(Into::into),
+        Command::Send(args) => return io_exit(io_cmd::send(&args)),
+        Command::Recv(args) => return io_exit(io_cmd::recv(&args)),
         Command::Ls(args) => admin::ls(&args).map_err(Into::into),
         Command::Inspect(args) => admin::inspect(&args).map_err(Into::into),
         Command::Stat(args) => admin::stat(&args).map_err(Into::into),
@@ -67,6 +75,17 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("shmlane: error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit status of `send` or `recv` (see `io_cmd::EXIT_STATUS`).
+fn io_exit(result: Result<(), io_cmd::IoError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shmlane: error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -268,34 +268,38 @@ impl<T: Pod, S> RingMemory<T, S> {
                 let resume = matches!(source, Source::OpenOrCreate(..));
                 match Mapping::create_shm(name, &wanted, opts) {
                     Ok(mapping) => (mapping, wanted),
-                    Err(OpenError::AlreadyExists { .. }) => match (source, clear_stale(name, resume)) {
-                        (_, Occupant::Gone) => return Ok(None),
-                        (Source::OpenOrCreate(_, open_opts), _) => match open(name, open_opts) {
-                            Err(OpenError::NotFound { .. }) => return Ok(None),
-                            opened => opened?,
-                        },
-                        (_, Occupant::Live(pids)) => {
-                            return Err(OpenError::AlreadyExists {
-                                name: name.to_owned(),
-                                pids,
-                                reason: String::new(),
-                            });
+                    Err(OpenError::AlreadyExists { .. }) => {
+                        match (source, clear_stale(name, resume)) {
+                            (_, Occupant::Gone) => return Ok(None),
+                            (Source::OpenOrCreate(_, open_opts), _) => {
+                                match open(name, open_opts) {
+                                    Err(OpenError::NotFound { .. }) => return Ok(None),
+                                    opened => opened?,
+                                }
+                            }
+                            (_, Occupant::Live(pids)) => {
+                                return Err(OpenError::AlreadyExists {
+                                    name: name.to_owned(),
+                                    pids,
+                                    reason: String::new(),
+                                });
+                            }
+                            (_, Occupant::Persistent) => {
+                                return Err(OpenError::AlreadyExists {
+                                    name: name.to_owned(),
+                                    pids: Vec::new(),
+                                    reason: "it was made to persist".to_owned(),
+                                });
+                            }
+                            (_, Occupant::Other(reason)) => {
+                                return Err(OpenError::AlreadyExists {
+                                    name: name.to_owned(),
+                                    pids: Vec::new(),
+                                    reason,
+                                });
+                            }
                         }
-                        (_, Occupant::Persistent) => {
-                            return Err(OpenError::AlreadyExists {
-                                name: name.to_owned(),
-                                pids: Vec::new(),
-                                reason: "it was made to persist".to_owned(),
-                            });
-                        }
-                        (_, Occupant::Other(reason)) => {
-                            return Err(OpenError::AlreadyExists {
-                                name: name.to_owned(),
-                                pids: Vec::new(),
-                                reason,
-                            });
-                        }
-                    },
+                    }
                     Err(other) => return Err(other),
                 }
             }
@@ -707,6 +711,12 @@ impl<T: Pod, S> RingMemory<T, S> {
             .storage()
             .role_is_held(peer)
             .unwrap_or(false)
+    }
+
+    /// Whether this endpoint found its peer dead (its process gone without
+    /// detaching) rather than detached.
+    pub(crate) fn peer_crashed(&self) -> bool {
+        self.attachment.peer_died()
     }
 
     /// Looks for a dead peer (its role lock gone) and records it (syscall).

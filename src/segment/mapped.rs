@@ -229,7 +229,6 @@ impl Mapping {
         Ok((mapping, layout))
     }
 
-
     /// Removes the name when this mapping drops, whoever else uses it (a
     /// semaphore's creator, unless its header says persist).
     pub(crate) fn remove_on_drop(mut self) -> Self {

@@ -163,6 +163,9 @@ pub(crate) struct Attachment {
     /// vacant row whose lock nobody holds means the other end is gone (it
     /// was dropped, or died, before its first use).
     paired: bool,
+    /// This endpoint found its peer dead (its lock gone while its row said
+    /// attached) and marked it detached: the peer did not end cleanly.
+    peer_died: Cell<bool>,
 }
 
 impl Attachment {
@@ -180,6 +183,7 @@ impl Attachment {
                 generation: Cell::new(0),
                 claimed_in: (crate::sync::current_pid(), forks()),
                 paired: false,
+                peer_died: Cell::new(false),
             }),
             Ok(false) => Err(OpenError::RoleTaken {
                 name: storage.name().to_owned(),
@@ -244,6 +248,7 @@ impl Attachment {
                 generation: Cell::new(generation),
                 claimed_in: (crate::sync::current_pid(), forks()),
                 paired: false,
+                peer_died: Cell::new(false),
             };
             attachment.bump_roster();
             return Ok(attachment);
@@ -474,9 +479,18 @@ impl Attachment {
                 Ordering::Relaxed,
             );
             if marked.is_ok() {
+                if !self.participant && row == self.role.peer() as usize {
+                    self.peer_died.set(true);
+                }
                 self.bump_roster();
             }
         }
+    }
+
+    /// Whether this endpoint found its peer dead rather than detached (a
+    /// one-to-one ring: the peer's death is only ever judged by this end).
+    pub(crate) fn peer_died(&self) -> bool {
+        self.peer_died.get()
     }
 
     /// MPMC: what the participant rows say about the holders of `role`

@@ -95,7 +95,11 @@ fn with_gate<R>(
     release_own: bool,
     body: impl FnOnce() -> R,
 ) -> Result<R, Errno> {
-    let kind = if exclusive { libc::F_WRLCK } else { libc::F_RDLCK };
+    let kind = if exclusive {
+        libc::F_WRLCK
+    } else {
+        libc::F_RDLCK
+    };
     let request = lock_request(kind, GATE_LOCK, 1);
     loop {
         match fcntl(file, FcntlArg::F_OFD_SETLKW(&request)) {

@@ -13,13 +13,16 @@
 //!   largest message takes at most half the ring).
 //! * As with a FIFO, opening the sending end waits until a receiver holds
 //!   the segment (`?timeout_ms=` bounds the wait, else it is unbounded).
-//! * The creator removes the name when it is dropped, unless
-//!   `?persist=true`; the other end keeps working on its mapping.
+//! * Opening is `open_or_create`: a segment some end holds (or made with
+//!   `?persist=true`) is joined, a stale one (every end of it dead) is
+//!   replaced, so a new session never sees a dead one's messages. The last
+//!   end to detach removes the name, unless `?persist=true`.
 //! * Ends mark themselves attached at first use, in the process that uses
 //!   them: an end inherited across `fork` and dropped unused neither ends
 //!   the stream nor frees the role.
-//! * `Disconnected`: for the receiver once the sender is gone (dropped, or
-//!   its process dead) and every message it sent was received; for the
+//! * `Disconnected`: for the receiver once the sender is gone (dropped or
+//!   closed) and every message it sent was received ([`RecvError::Reset`]
+//!   instead if its process died without closing); for the
 //!   sender once the receiver is gone and the ring is full. A sender that
 //!   never sent is not waited for past the receiver's own timeout.
 
@@ -268,6 +271,11 @@ impl super::Receiver for ShmReceiver {
         received.map_err(|e| match e {
             PopError::Empty => RecvError::Empty,
             PopError::Timeout => RecvError::Timeout,
+            // The sender's process died without closing: a cut stream,
+            // as a reset connection is.
+            PopError::Disconnected if self.ring.peer_crashed() => RecvError::Reset {
+                endpoint: self.endpoint.clone(),
+            },
             PopError::Disconnected => RecvError::Disconnected {
                 endpoint: self.endpoint.clone(),
             },

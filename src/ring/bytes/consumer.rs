@@ -3,11 +3,11 @@
 use std::time::{Duration, Instant};
 
 #[cfg(not(shmlane_loom))]
+use super::Source;
+#[cfg(not(shmlane_loom))]
 use super::frame::payload_ptr;
 use super::frame::{FRAME_DATA, FRAME_PADDING, copy_from_ring, payload_words, read_frame_word};
 use super::{RingMemory, Wake};
-#[cfg(not(shmlane_loom))]
-use super::Source;
 use crate::error::{Corruption, OpenError, PopError};
 use crate::options::{Options, WaitStrategy};
 use crate::ring::endpoint_accessors;
@@ -169,6 +169,15 @@ impl Consumer {
     /// ```
     pub fn max_frame(&self) -> usize {
         self.max_frame as usize
+    }
+
+    /// Whether the producer is gone because its process died without
+    /// detaching (SIGKILL, a crash), as this end found when it checked,
+    /// rather than because it was dropped: after `Disconnected`, tells a
+    /// stream that ended from one that was cut (what it committed was all
+    /// delivered either way; what it was still writing was lost).
+    pub fn peer_crashed(&self) -> bool {
+        self.ring.peer_crashed()
     }
 
     endpoint_accessors! {

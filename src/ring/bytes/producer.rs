@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(not(shmlane_loom))]
+use super::Source;
 use super::frame::{FRAME_DATA, FRAME_PADDING, Placement, copy_to_ring, frame_word, payload_words};
 use super::grant::{Grant, GrantTarget};
 use super::{Overflow, RingMemory, Wake};
-#[cfg(not(shmlane_loom))]
-use super::Source;
 use crate::error::{Corruption, GrantError, OpenError};
 use crate::options::{Options, WaitStrategy};
 use crate::ring::endpoint_accessors;

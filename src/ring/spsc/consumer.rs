@@ -566,6 +566,15 @@ impl<T: Pod> Consumer<T> {
         self.len() as u64 == self.ring.capacity().get()
     }
 
+    /// Whether the producer is gone because its process died without
+    /// detaching (SIGKILL, a crash), as this end found when it checked,
+    /// rather than because it was dropped: after `Disconnected`, tells a
+    /// stream that ended from one that was cut (what it committed was all
+    /// delivered either way; what it was still writing was lost).
+    pub fn peer_crashed(&self) -> bool {
+        self.ring.peer_crashed()
+    }
+
     endpoint_accessors! {
         memory: ring,
         gone: ring.peer_gone,
