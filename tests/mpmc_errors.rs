@@ -140,6 +140,45 @@ fn hints_further_apart_than_the_capacity_are_corrupted_at_open() {
     assert!(matches!(err, OpenError::Corrupted { .. }), "{err}");
 }
 
+/// Found by `shmlane torture`: a participant killed between its release
+/// and its move of the hint leaves the head hint behind, so a full ring's
+/// hints can be more than the capacity apart. Opening it is not corrupted.
+#[test]
+fn hints_a_dead_participant_left_behind_are_not_corrupted() {
+    let name = ShmName::new("mpmc-hints-lag");
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts()).unwrap();
+    for i in 0..CAPACITY as u64 {
+        tx.try_send(i).unwrap();
+    }
+    let offsets = HeaderOffsets::get();
+    let mut map = raw_mapping(&name);
+    // The ring is full (tail 16) and the head hint says 0: one behind as
+    // if the last receiver had died before its hint moved from -1.
+    map[offsets.tail..offsets.tail + 8].copy_from_slice(&(CAPACITY as u64 + 1).to_ne_bytes());
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts()).expect("a lagging hint");
+    assert_eq!(rx.try_recv(), Ok(0));
+}
+
+/// Found by `shmlane torture`: a receiver that reuses the row of a sender
+/// that has gone takes the table's last trace of it; the other receivers
+/// must still end with `Disconnected`, not wait for a sender for ever.
+#[test]
+fn receivers_see_the_senders_gone_after_a_receiver_reuses_a_senders_row() {
+    let name = ShmName::new("mpmc-row-reuse");
+    let two = Options::new().capacity(CAPACITY).participants(2);
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &two).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &two).unwrap();
+    tx.try_send(7).unwrap();
+    drop(tx);
+    // The only free row is the sender's.
+    let _late = mpmc::Receiver::<u64>::open(name.as_str(), &two).expect("the sender's row");
+    assert_eq!(rx.try_recv(), Ok(7));
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(5)),
+        Err(PopError::Disconnected)
+    );
+}
+
 #[test]
 fn a_hint_far_ahead_is_caught_by_the_stamps() {
     let name = ShmName::new("mpmc-hint-ahead");

@@ -9,6 +9,7 @@ mod admin;
 mod bench;
 mod io_cmd;
 mod signals;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Remove one segment; refused while an endpoint holds it unless
     /// --force.
     Rm(admin::RmArgs),
+    /// Kill producers and consumers at random moments and start them again,
+    /// checking that no item is lost, duplicated, reordered or torn.
+    Torture(torture::TortureArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Stat(args) => admin::stat(&args).map_err(Into::into),
         Command::Gc(args) => admin::gc(&args).map_err(Into::into),
         Command::Rm(args) => admin::rm(&args).map_err(Into::into),
+        Command::Torture(args) => torture::run(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,13 +172,20 @@ pub struct Header {
     /// other kinds).
     pub(super) participants: AtomicU32,
     /// [`FLAG_PERSIST`] if the creator asked the name to outlive every
-    /// endpoint.
+    /// endpoint; MPMC: [`FLAG_HAD_SENDER`], [`FLAG_HAD_RECEIVER`].
     pub(super) flags: AtomicU32,
 }
 
 /// In [`Header`]'s flags: no endpoint removes the name when it detaches
 /// (created with `Options::persist(true)`).
 pub(crate) const FLAG_PERSIST: u32 = 1;
+/// In [`Header`]'s flags (MPMC): a sender has attached at some time. Rows
+/// are reused by whichever role claims them next, so the table alone can
+/// forget that senders came and went; without senders now, this says
+/// "gone" rather than "not yet".
+pub(crate) const FLAG_HAD_SENDER: u32 = 2;
+/// As [`FLAG_HAD_SENDER`], for receivers.
+pub(crate) const FLAG_HAD_RECEIVER: u32 = 4;
 
 /// Size of [`Header`] in bytes; also recorded in the header so that a
 /// build with another layout is refused.

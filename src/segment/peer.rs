@@ -20,6 +20,7 @@
 use std::cell::Cell;
 use std::io;
 
+use super::header::{FLAG_HAD_RECEIVER, FLAG_HAD_SENDER};
 use super::{PeerSlot, Storage};
 use crate::error::{Corruption, OpenError};
 use crate::sync::{AtomicU32, Ordering};
@@ -42,6 +43,14 @@ impl Role {
     /// What a participant row records for the role (0: no holder).
     fn code(self) -> u32 {
         self as u32 + 1
+    }
+
+    /// The header flag saying an endpoint of this role attached once.
+    fn had_flag(self) -> u32 {
+        match self {
+            Role::Producer => FLAG_HAD_SENDER,
+            Role::Consumer => FLAG_HAD_RECEIVER,
+        }
     }
 
     /// The role on the other end of the ring.
@@ -378,6 +387,13 @@ impl Attachment {
         row.start_time
             .store(process_start_time().unwrap_or(0), Ordering::Relaxed);
         let next = if self.participant {
+            // Remembered past the row's reuse by the other role (see
+            // FLAG_HAD_SENDER). Relaxed: it is read after an Acquire of a
+            // row state that this attach's Release heads (SYNC: peer-state).
+            self.storage
+                .header()
+                .flags
+                .fetch_or(self.role.had_flag(), Ordering::Relaxed);
             // The row is ours (its lock) and its generation is fixed: one
             // store, whatever the word holds.
             let next = self.generation.get() | ATTACHED;
@@ -511,7 +527,8 @@ impl Attachment {
                 _ => return PeerStatus::Attached,
             }
         }
-        if gone {
+        let had = self.storage.header().flags.load(Ordering::Relaxed) & role.had_flag() != 0;
+        if gone || had {
             PeerStatus::Gone
         } else {
             PeerStatus::NotYet

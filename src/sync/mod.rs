@@ -70,6 +70,11 @@ mod imp {
                     self.0.fetch_sub(value, order)
                 }
 
+                #[inline(always)]
+                pub(crate) fn fetch_or(&self, value: $int, order: Ordering) -> $int {
+                    self.0.fetch_or(value, order)
+                }
+
                 /// The address, for futex syscalls.
                 #[inline(always)]
                 pub(crate) fn as_ptr(&self) -> *mut $int {

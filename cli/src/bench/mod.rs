@@ -9,13 +9,13 @@
 
 mod affinity;
 mod cases;
-mod error;
+pub(crate) mod error;
 mod json_row;
 mod measure;
 mod probe;
 mod report;
 mod runner;
-mod shared;
+pub(crate) mod shared;
 mod spin;
 
 use clap::Args;

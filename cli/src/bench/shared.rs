@@ -20,12 +20,15 @@ const PAGE_BYTES: usize = 4096;
 /// Number of `AtomicU64` words in the page.
 pub const WORDS: usize = PAGE_BYTES / size_of::<AtomicU64>();
 
-/// A `MAP_SHARED | MAP_ANONYMOUS` page seen as `[AtomicU64; WORDS]`.
+/// A `MAP_SHARED | MAP_ANONYMOUS` page (or several: [`with_words`](Self::with_words))
+/// seen as `[AtomicU64; WORDS]`.
 ///
 /// MAP_SHARED (not private) is the point: after `fork` both processes see
 /// the same physical page, so a store by one is a load by the other.
 pub struct SharedPage {
     base: NonNull<AtomicU64>,
+    /// Length of the mapping in u64 words.
+    words: usize,
 }
 
 // SAFETY: the page is only ever accessed through `&AtomicU64`, which is
@@ -37,7 +40,16 @@ unsafe impl Sync for SharedPage {}
 impl SharedPage {
     /// Maps a fresh zero-filled page.
     pub fn new() -> Result<Self, BenchError> {
-        let len = NonZeroUsize::new(PAGE_BYTES).expect("page size is not zero");
+        Self::with_words(WORDS)
+    }
+
+    /// Maps fresh zero-filled pages holding at least `words` u64 words.
+    pub fn with_words(words: usize) -> Result<Self, BenchError> {
+        let words = words.max(1).div_ceil(WORDS) * WORDS;
+        let bytes = words
+            .checked_mul(size_of::<AtomicU64>())
+            .ok_or_else(|| BenchError::Usage(format!("{words} shared words do not fit")))?;
+        let len = NonZeroUsize::new(bytes).expect("at least one page");
         // SAFETY: a new anonymous mapping at an address of the kernel's
         // choosing (addr None) cannot alias any memory Rust already owns.
         let ptr = unsafe {
@@ -49,15 +61,18 @@ impl SharedPage {
             )
         }
         .map_err(BenchError::os("mmap of a shared page"))?;
-        Ok(Self { base: ptr.cast() })
+        Ok(Self {
+            base: ptr.cast(),
+            words,
+        })
     }
 
     /// Word `i` of the page.
     pub fn word(&self, i: usize) -> &AtomicU64 {
-        assert!(i < WORDS, "shared page word {i} out of range");
+        assert!(i < self.words, "shared page word {i} out of range");
         let word = self.base.as_ptr().wrapping_add(i);
         // SAFETY: `word` is in bounds (asserted above). The mapping is
-        // page-aligned, PAGE_BYTES long, zero-filled and readable/writable,
+        // page-aligned, `words` long, zero-filled and readable/writable,
         // and lives until `self` drops, which the returned borrow cannot
         // outlive. AtomicU64 has the size and alignment of u64, any bit
         // pattern is a valid value, and every access to the page goes
@@ -69,7 +84,7 @@ impl SharedPage {
     /// either as u64 words or as u32 words, never both: the two views
     /// overlap (u32 words 2k and 2k+1 are u64 word k).
     pub fn word32(&self, i: usize) -> &AtomicU32 {
-        assert!(i < 2 * WORDS, "shared page u32 word {i} out of range");
+        assert!(i < 2 * self.words, "shared page u32 word {i} out of range");
         let word = self.base.as_ptr().cast::<AtomicU32>().wrapping_add(i);
         // SAFETY: as for `word`: in bounds (asserted above), within a live,
         // zero-filled, readable/writable mapping that outlives the borrow;
@@ -82,9 +97,10 @@ impl SharedPage {
 
 impl Drop for SharedPage {
     fn drop(&mut self) {
-        // SAFETY: `base` is the start of a PAGE_BYTES mapping made in `new`
-        // and not unmapped before; no borrow of it outlives `self`.
-        let unmapped = unsafe { munmap(self.base.cast(), PAGE_BYTES) };
+        // SAFETY: `base` is the start of a mapping of `words` u64 words
+        // made in `with_words` and not unmapped before; no borrow of it
+        // outlives `self`.
+        let unmapped = unsafe { munmap(self.base.cast(), self.words * size_of::<AtomicU64>()) };
         // Nothing to recover if it fails: it would only leak the page.
         debug_assert!(unmapped.is_ok(), "munmap of the shared page failed");
     }

@@ -92,18 +92,8 @@ pub(super) fn decode(file: &File, info: &FileInfo) -> io::Result<(Status, Livene
     match bytes.u32(o.init_state) {
         0 => {
             let liveness = match in_use_by_others(file) {
-                Ok(true) => Liveness::Live,
-                Ok(false) => {
-                    let age = info
-                        .modified
-                        .and_then(|m| SystemTime::now().duration_since(m).ok())
-                        .unwrap_or(Duration::ZERO);
-                    if age >= ABANDONED_INIT_AGE {
-                        Liveness::Stale
-                    } else {
-                        Liveness::Initializing
-                    }
-                }
+                Ok(true) => Liveness::Initializing,
+                Ok(false) => Liveness::Stale,
                 Err(e) => Liveness::Unknown(format!("lock probe: {e}")),
             };
             return Ok((Status::Initializing, liveness));

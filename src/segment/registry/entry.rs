@@ -86,10 +86,11 @@ pub enum Status {
 pub enum Liveness {
     /// Some role or participant lock is held.
     Live,
-    /// No lock is held, and the header was published or abandoned.
+    /// No lock is held: the header was published, or abandoned by a
+    /// creator that died before publishing it.
     Stale,
-    /// No lock is held and the header is not published yet; younger than
-    /// [`ABANDONED_INIT_AGE`].
+    /// The header is not published yet and its creator (holding the
+    /// creator lock) is still making it.
     Initializing,
     /// Cannot tell (a semaphore, a layout this build does not know, a file
     /// that is not shmlane's, a failed probe).

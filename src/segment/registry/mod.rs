@@ -17,10 +17,11 @@
 //! (one per participant row for MPMC) for as long as it lives; the kernel
 //! drops it with the process. A segment is *live* while some such lock is
 //! held (probed with `F_OFD_GETLK`, which sets nothing), and *stale* when
-//! none is held and its header was published, or its creator abandoned it
-//! before publishing (init state still 0 and the file older than
-//! [`ABANDONED_INIT_AGE`]). A creator also holds a lock of its own from
-//! its `O_EXCL` open on. A semaphore's users hold no lock, so once its
+//! none is held. A creator holds a lock of its own from its `O_EXCL` open
+//! on, so an unpublished header nobody holds was abandoned (its creator
+//! died mid-create); the removal gate (`segment/removal.rs`) makes a
+//! creator that lost its file in the instant before its lock make it
+//! again. A semaphore's users hold no lock, so once its
 //! creator is gone its liveness is [`Liveness::Unknown`]: `gc` leaves it,
 //! `remove` needs `force`.
 //!
@@ -62,11 +63,6 @@ pub use entry::*;
 
 /// Where Linux keeps POSIX shared-memory objects.
 pub const SHM_DIR: &str = "/dev/shm";
-
-/// A segment whose creator has not published the header (init state 0)
-/// after this long, counted from the file's modification time (set when
-/// the creator sized it), was abandoned: its creator died mid-create.
-pub const ABANDONED_INIT_AGE: Duration = Duration::from_secs(10);
 
 /// [`GcOptions::min_age`] by default: `gc` leaves younger segments alone.
 pub const DEFAULT_GC_MIN_AGE: Duration = Duration::from_secs(2);
