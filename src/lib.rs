@@ -87,6 +87,8 @@ mod options;
 mod ring;
 mod segment;
 mod sync;
+#[cfg(not(shmlane_loom))]
+pub mod sysvsem;
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
 #[doc(hidden)]
 pub mod test_support;
