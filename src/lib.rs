@@ -86,6 +86,8 @@ mod index;
 mod options;
 mod ring;
 mod segment;
+#[cfg(not(shmlane_loom))]
+mod shared;
 mod sync;
 #[cfg(not(shmlane_loom))]
 pub mod sysvsem;
@@ -104,6 +106,8 @@ pub use options::{
 pub use ring::{Stats, bytes, mpmc, spsc};
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
+#[cfg(not(shmlane_loom))]
+pub use shared::{LockError, LockResult, Shared, SharedGuard};
 pub use wait::LIVENESS_TICK;
 #[cfg(shmlane_loom)]
 #[doc(hidden)]

@@ -61,7 +61,11 @@ fn several_semaphores_change_in_one_atomic_semop() {
     set.set_values(&[1, 0, 5]).unwrap();
     let both = [SemOp::wait(0), SemOp::wait(1)];
     assert!(matches!(set.try_apply(&both), Err(SemOpError::WouldBlock)));
-    assert_eq!(set.values().unwrap(), [1, 0, 5], "a failed semop changed nothing");
+    assert_eq!(
+        set.values().unwrap(),
+        [1, 0, 5],
+        "a failed semop changed nothing"
+    );
     let child = fork_child(|| {
         let set = SemaphoreSet::open(key.0).unwrap();
         let ops = [SemOp::wait(0), SemOp::wait(1), SemOp::add(2, -5)];

@@ -222,7 +222,11 @@ impl SemaphoreSet {
         // SAFETY: semget takes plain integers.
         let id = unsafe { libc::semget(key, libc::c_int::from(len), flags) };
         if id < 0 {
-            return Err(open_error(key, "semget(IPC_CREAT|IPC_EXCL)", io::Error::last_os_error()));
+            return Err(open_error(
+                key,
+                "semget(IPC_CREAT|IPC_EXCL)",
+                io::Error::last_os_error(),
+            ));
         }
         let set = Self {
             id,
@@ -250,7 +254,9 @@ impl SemaphoreSet {
     /// signal that the creator has set the values: [`open`](Self::open)
     /// waits for it, so it never sees the zeroes of a set being made.
     fn mark_initialized(&self) -> Result<(), SemOpError> {
-        let value = self.value(0).map_err(|e| SemOpError::Io(io::Error::other(e.to_string())))?;
+        let value = self
+            .value(0)
+            .map_err(|e| SemOpError::Io(io::Error::other(e.to_string())))?;
         let (first, second) = if value == VALUE_MAX { (-1, 1) } else { (1, -1) };
         let ops = [
             SemOp::add(0, first).without_undo(),
@@ -607,9 +613,9 @@ fn open_error(key: i32, op: &'static str, source: io::Error) -> SetOpenError {
 fn ctl_error(source: io::Error) -> SetCtlError {
     match source.raw_os_error() {
         Some(libc::EIDRM | libc::EINVAL) => SetCtlError::Removed,
-        Some(libc::ERANGE) => SetCtlError::InvalidValue(format!(
-            "a value above the kernel's maximum {VALUE_MAX}"
-        )),
+        Some(libc::ERANGE) => {
+            SetCtlError::InvalidValue(format!("a value above the kernel's maximum {VALUE_MAX}"))
+        }
         Some(libc::EACCES | libc::EPERM) => SetCtlError::Permission(source),
         _ => SetCtlError::Io(source),
     }

@@ -602,7 +602,10 @@ impl SemKey {
     pub fn new() -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        assert!(n < 1 << 8, "more System V test keys than the key layout holds");
+        assert!(
+            n < 1 << 8,
+            "more System V test keys than the key layout holds"
+        );
         let pid = std::process::id();
         assert!(pid < 1 << 22, "pid {pid} above PID_MAX_LIMIT");
         let key = i32::try_from((1 << 30) | (pid << 8) | n).expect("30 bits fit in a key_t");
