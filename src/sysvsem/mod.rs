@@ -266,7 +266,7 @@ impl SemaphoreSet {
     }
 
     /// Opens the set with key `key`, waiting up to
-    /// [`DEFAULT_OPEN_TIMEOUT`](crate::DEFAULT_OPEN_TIMEOUT) for its
+    /// [`DEFAULT_OPEN_TIMEOUT`] for its
     /// creator to finish setting its values.
     pub fn open(key: i32) -> Result<Self, SetOpenError> {
         Self::open_timeout(key, DEFAULT_OPEN_TIMEOUT)
