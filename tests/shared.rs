@@ -3,6 +3,7 @@
 //! timeouts against a live holder, forked handles, and a segment a peer
 //! filled with garbage (an error or a reported dead owner, never UB or a
 //! hang).
+#![cfg(not(any(miri, shmlane_loom)))]
 
 mod common;
 
@@ -267,4 +268,24 @@ fn a_corrupted_header_is_an_open_error() {
         incompatible_field(Shared::<u64>::open(name.as_str()).unwrap_err()),
         "ring kind"
     );
+}
+
+/// A thread that panics holding the lock leaves the data as a dead holder
+/// would: the next holder is told.
+#[test]
+fn a_panic_while_holding_the_lock_is_reported_to_the_next_holder() {
+    let name = ShmName::new("shared-panic");
+    let shared = Shared::<Pair>::create(name.as_str()).unwrap();
+    let other = Shared::<Pair>::open(name.as_str()).unwrap();
+    #[allow(clippy::disallowed_methods, reason = "a test thread, not ring code")]
+    let panicked = std::thread::spawn(move || {
+        let mut guard = clean(other.lock());
+        guard[0] = 1;
+        panic!("halfway through the update");
+    })
+    .join();
+    assert!(panicked.is_err());
+    let mut guard = owner_died(shared.try_lock());
+    assert_eq!(*guard, [1, 0]);
+    guard.mark_consistent();
 }

@@ -2,6 +2,7 @@
 //! kernel gives back the unit of a holder SIGKILLed between P and V
 //! (`SEM_UNDO`), a `semop` of several semaphores is all or nothing,
 //! timeouts, EINTR, removal and its typed error.
+#![cfg(not(any(miri, shmlane_loom)))]
 
 mod common;
 

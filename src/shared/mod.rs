@@ -246,7 +246,9 @@ fn check_shared_options(opts: &Options) -> Result<(), OpenError> {
     )
 }
 
-/// The lock, held: dereferences to the `T`. Dropping it unlocks.
+/// The lock, held: dereferences to the `T`. Dropping it unlocks; a drop
+/// during a panic unlocks with the data marked inconsistent, so that the
+/// next holder is told ([`LockError::OwnerDied`]) as after a death.
 ///
 /// `*guard` is a reference into shared memory, which a peer that ignores
 /// the lock (or is hostile) can write while we hold it: the contents may
@@ -314,7 +316,10 @@ impl<T: Pod> DerefMut for SharedGuard<'_, T> {
 
 impl<T: Pod> Drop for SharedGuard<'_, T> {
     fn drop(&mut self) {
-        self.shared.robust_lock().release(self.consistent);
+        // A panic between the halves of an update leaves them apart, as a
+        // death would: the next holder is told (std's `Mutex` poisons).
+        let consistent = self.consistent && !std::thread::panicking();
+        self.shared.robust_lock().release(consistent);
     }
 }
 
