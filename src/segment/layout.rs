@@ -27,6 +27,7 @@ pub enum RingKind {
     Bytes = 4,
     /// One `T` guarded by a robust lock (`Shared<T>`), with a participant
     /// table of the handles that may hold it.
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
     Shared = 5,
 }
 
