@@ -46,7 +46,7 @@ pub(super) fn token(row: usize, generation: u32) -> u32 {
 }
 
 /// The participant row and claim generation a word names (`None`: free,
-/// or a row number no table has, which only a forged word holds).
+/// or row field 0 with a generation, which only a forged word holds).
 pub(super) fn holder_of(word: u32) -> Option<(usize, u32)> {
     let row = word & 0xff;
     (row != 0).then(|| ((row - 1) as usize, (word >> 8) & 0xff))
@@ -111,7 +111,9 @@ impl RobustLock<'_> {
                 Err(busy) => busy,
             };
             let holder = busy & HOLDER;
-            let forged = holder_of(busy).is_none();
+            // A token no row of the table can hold is judged at once.
+            let rows = self.attachment.storage().peer_rows().len();
+            let forged = holder_of(busy).is_none_or(|(row, _)| row >= rows);
             if forged || suspect == Some(holder) {
                 let alive = holder_of(busy).is_some_and(|(row, generation)| {
                     self.attachment.claimant_alive(row, generation)
