@@ -289,3 +289,45 @@ fn a_panic_while_holding_the_lock_is_reported_to_the_next_holder() {
     assert_eq!(*guard, [1, 0]);
     guard.mark_consistent();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Garbage in everything a peer can write after the header (the lock
+    /// word, the participant table, the value): a timed lock ends within
+    /// its bound with a guard, a reported dead owner or a timeout, the
+    /// guard reads and writes a `T`, and a new handle opens or fails with
+    /// a typed error. Never a panic, a hang or an access outside the
+    /// segment.
+    #[test]
+    fn garbage_after_the_header_never_panics_or_hangs(
+        word in proptest::prelude::any::<u32>(),
+        fill in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64),
+    ) {
+        let _watchdog = Watchdog::new("garbage in a shared segment", LIMIT);
+        let name = ShmName::new("shared-garbage");
+        let shared = Shared::<Pair>::create_with(name.as_str(), &Options::new().participants(4))
+            .unwrap();
+        let mut map = raw_mapping(&name);
+        let offsets = HeaderOffsets::get();
+        let len = map.len();
+        for (i, byte) in map[offsets.len..len].iter_mut().enumerate() {
+            *byte = fill[i % fill.len()];
+        }
+        put_u32(&mut map, offsets.lock_word, word);
+        match shared.lock_timeout(Duration::from_millis(5)) {
+            Ok(mut guard) | Err(LockError::OwnerDied(mut guard)) => {
+                let seen = guard.get();
+                guard.set([seen[1], seen[0]]);
+                guard.mark_consistent();
+            }
+            Err(LockError::Timeout) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        match Shared::<Pair>::open(name.as_str()) {
+            Ok(other) => drop(other.try_lock()),
+            Err(OpenError::TooManyParticipants { .. } | OpenError::Corrupted { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+}
