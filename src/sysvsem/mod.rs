@@ -485,10 +485,13 @@ impl SemaphoreSet {
     /// Every value of the set, in index order (one snapshot of all).
     pub fn values(&self) -> Result<Vec<u16>, SetCtlError> {
         let mut values = vec![0u16; usize::from(self.len)];
+        let arg = Semun {
+            array: values.as_mut_ptr(),
+        };
         // SAFETY: GETALL writes `len` unsigned shorts (the set's size,
-        // which a set cannot change) through the pointer, passed as the
-        // `array` member of the `semun` argument: `values` has that many.
-        let result = unsafe { libc::semctl(self.id, 0, libc::GETALL, values.as_mut_ptr()) };
+        // which a set cannot change) through `arg.array`: `values` has
+        // that many and outlives the call.
+        let result = unsafe { libc::semctl(self.id, 0, libc::GETALL, arg) };
         if result < 0 {
             return Err(ctl_error(io::Error::last_os_error()));
         }
@@ -501,17 +504,11 @@ impl SemaphoreSet {
     pub fn set_value(&self, index: u16, value: u16) -> Result<(), SetCtlError> {
         self.check_index(index)?;
         check_value(value)?;
-        // SAFETY: SETVAL reads the `val` member of the `semun` argument,
-        // an int passed in its place (the union is passed as its first
-        // integer member's register).
-        let result = unsafe {
-            libc::semctl(
-                self.id,
-                libc::c_int::from(index),
-                libc::SETVAL,
-                libc::c_int::from(value),
-            )
+        let arg = Semun {
+            val: libc::c_int::from(value),
         };
+        // SAFETY: SETVAL reads only `arg.val`; plain integers otherwise.
+        let result = unsafe { libc::semctl(self.id, libc::c_int::from(index), libc::SETVAL, arg) };
         if result < 0 {
             return Err(ctl_error(io::Error::last_os_error()));
         }
@@ -530,10 +527,13 @@ impl SemaphoreSet {
         for &value in values {
             check_value(value)?;
         }
-        // SAFETY: SETALL reads `len` unsigned shorts through the `array`
-        // member of the `semun` argument: `values` has exactly that many
-        // and outlives the call; the kernel only reads them.
-        let result = unsafe { libc::semctl(self.id, 0, libc::SETALL, values.as_ptr()) };
+        let arg = Semun {
+            array: values.as_ptr().cast_mut(),
+        };
+        // SAFETY: SETALL reads `len` unsigned shorts through `arg.array`:
+        // `values` has exactly that many and outlives the call; the kernel
+        // only reads them (the `*mut` is the union's type, never written).
+        let result = unsafe { libc::semctl(self.id, 0, libc::SETALL, arg) };
         if result < 0 {
             return Err(ctl_error(io::Error::last_os_error()));
         }
@@ -568,6 +568,19 @@ impl Drop for SemaphoreSet {
     }
 }
 
+/// `semctl`'s fourth argument, which the caller must define (semctl(2)):
+/// passed by value, as the C union, so every ABI places it as C does.
+#[repr(C)]
+#[derive(Clone, Copy)]
+union Semun {
+    /// SETVAL.
+    val: libc::c_int,
+    /// IPC_STAT.
+    buf: *mut libc::semid_ds,
+    /// GETALL, SETALL.
+    array: *mut u16,
+}
+
 /// How long a `semop` may wait.
 #[derive(Clone, Copy)]
 enum Wait {
@@ -587,9 +600,12 @@ fn check_value(value: u16) -> Result<(), SetCtlError> {
 
 fn stat(id: i32) -> io::Result<libc::semid_ds> {
     let mut stat = std::mem::MaybeUninit::<libc::semid_ds>::zeroed();
-    // SAFETY: IPC_STAT writes one semid_ds through the `buf` member of the
-    // `semun` argument; `stat` is one, live for the call.
-    if unsafe { libc::semctl(id, 0, libc::IPC_STAT, stat.as_mut_ptr()) } < 0 {
+    let arg = Semun {
+        buf: stat.as_mut_ptr(),
+    };
+    // SAFETY: IPC_STAT writes one semid_ds through `arg.buf`; `stat` is
+    // one, live for the call.
+    if unsafe { libc::semctl(id, 0, libc::IPC_STAT, arg) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: semctl succeeded, so it wrote the whole struct (and zeroed
