@@ -86,7 +86,6 @@ mod index;
 mod options;
 mod ring;
 mod segment;
-#[cfg(not(shmlane_loom))]
 mod shared;
 mod sync;
 #[cfg(not(shmlane_loom))]
@@ -106,6 +105,9 @@ pub use options::{
 pub use ring::{Stats, bytes, mpmc, spsc};
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
+#[cfg(shmlane_loom)]
+#[doc(hidden)]
+pub use shared::loom_model;
 #[cfg(not(shmlane_loom))]
 pub use shared::{LockError, LockResult, Shared, SharedGuard};
 pub use wait::LIVENESS_TICK;

@@ -39,6 +39,12 @@ const HOLDER: u32 = 0xffff;
 /// rewriting the word all the time makes an honest one fail twice).
 const CAS_TRIES: u32 = 64;
 
+/// The lock word: the header's first wake word, which a semaphore segment
+/// uses as its value (a shared segment has no ring to wake).
+pub(super) fn lock_word(attachment: &Attachment) -> &AtomicU32 {
+    &attachment.storage().header().ring.wake.not_empty.sem
+}
+
 /// The token that names a holder: participant `row` with claim generation
 /// `generation` (its low 8 bits).
 pub(super) fn token(row: usize, generation: u32) -> u32 {
