@@ -216,6 +216,10 @@ fn open_checks_the_type_and_the_options() {
         Err(OpenError::InvalidConfig(_))
     ));
     assert!(matches!(
+        Shared::<u64>::open_with(name.as_str(), &Options::new().release_each_frame(true)),
+        Err(OpenError::InvalidConfig(_))
+    ));
+    assert!(matches!(
         Shared::<u64>::create(name.as_str()),
         Err(OpenError::AlreadyExists { .. })
     ));

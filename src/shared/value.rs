@@ -229,6 +229,7 @@ fn check_shared_options(opts: &Options) -> Result<(), OpenError> {
             ("wait_strategy", opts.wait_strategy.is_some()),
             ("max_frame", opts.max_frame.is_some()),
             ("overflow", opts.overflow.is_some()),
+            ("release_each_frame", opts.release_each_frame.is_some()),
         ],
         "a shared value",
     )
