@@ -244,3 +244,37 @@ fn a_private_set_is_shared_with_a_forked_child() {
     set.wait_timeout(0, LIMIT).unwrap();
     assert_eq!(set.value(0).unwrap(), 0);
 }
+
+/// `open` waits for the creator to set the values (the classic
+/// `sem_otime` handshake): a set made by a program that has not touched it
+/// with `semop` yet is `NotReady` after the timeout, and opens once it has.
+#[test]
+fn open_waits_until_the_creator_has_initialised_the_set() {
+    let key = SemKey::new();
+    // SAFETY: semget takes plain integers; the set is removed by `key`.
+    let id = unsafe { libc::semget(key.0, 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+    assert!(id >= 0, "semget: {}", std::io::Error::last_os_error());
+    assert!(matches!(
+        SemaphoreSet::open_timeout(key.0, Duration::from_millis(20)),
+        Err(SetOpenError::NotReady { .. })
+    ));
+    let mut op = libc::sembuf {
+        sem_num: 0,
+        sem_op: 1,
+        sem_flg: 0,
+    };
+    // SAFETY: one live sembuf for the call.
+    assert_eq!(unsafe { libc::semop(id, &mut op, 1) }, 0);
+    let set = SemaphoreSet::open_timeout(key.0, Duration::from_millis(20)).unwrap();
+    assert_eq!(set.value(0).unwrap(), 1);
+}
+
+#[test]
+fn a_key_from_a_path_is_the_same_for_everyone_and_needs_a_project_byte() {
+    let dir = std::env::temp_dir();
+    let a = shmlane::sysvsem::key_from_path(&dir, b'x').unwrap();
+    assert_eq!(a, shmlane::sysvsem::key_from_path(&dir, b'x').unwrap());
+    assert_ne!(a, shmlane::sysvsem::key_from_path(&dir, b'y').unwrap());
+    assert!(shmlane::sysvsem::key_from_path(&dir, 0).is_err());
+    assert!(shmlane::sysvsem::key_from_path("/nonexistent/shmlane-test-none", b'x').is_err());
+}
