@@ -86,7 +86,10 @@ mod index;
 mod options;
 mod ring;
 mod segment;
+mod shared;
 mod sync;
+#[cfg(not(shmlane_loom))]
+pub mod sysvsem;
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
 #[doc(hidden)]
 pub mod test_support;
@@ -102,6 +105,11 @@ pub use options::{
 pub use ring::{Stats, bytes, mpmc, spsc};
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
+#[cfg(shmlane_loom)]
+#[doc(hidden)]
+pub use shared::loom_model;
+#[cfg(not(shmlane_loom))]
+pub use shared::{LockError, LockResult, Shared, SharedGuard};
 pub use wait::LIVENESS_TICK;
 #[cfg(shmlane_loom)]
 #[doc(hidden)]

@@ -548,3 +548,29 @@ fn two_sleepers_on_one_word_each_get_an_item_with_wake_one() {
         drop((tx, rx1));
     });
 }
+
+/// The shared lock's word protocol (`Shared<T>`, SYNC: shared-lock): two
+/// handles, each in its own thread, lock, add one to a loom-tracked value
+/// and unlock, twice. Loom checks that the value is never touched by both
+/// at once and that each sees the other's writes (a causality violation
+/// otherwise), and reports a lost unlock wake as a deadlock: the loser
+/// parks at once (the futex model has no timeout). Preemption bound 2.
+#[test]
+fn two_shared_lock_holders_exclude_each_other_and_hand_over() {
+    use shmlane::loom_model::LockModel;
+    model_bounded(2, || {
+        let segment = std::sync::Arc::new(LockModel::new(2));
+        let theirs = segment.handle();
+        let other = thread::spawn(move || {
+            for _ in 0..2 {
+                assert!(!theirs.increment(), "nobody died");
+            }
+        });
+        let mine = segment.handle();
+        for _ in 0..2 {
+            assert!(!mine.increment(), "nobody died");
+        }
+        other.join().unwrap();
+        assert_eq!(mine.read(), 4, "an increment was lost");
+    });
+}

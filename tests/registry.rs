@@ -389,3 +389,34 @@ fn a_stale_segment_of_another_user_is_reported_with_its_owner_and_left() {
     }
     assert!(exists(&name));
 }
+
+/// A `Shared<T>` segment is listed as kind `shared`, live while a handle
+/// holds its row, with the handle's row as a `holder`; stale once the
+/// persistent segment's last handle dropped.
+#[test]
+fn a_shared_segment_is_listed_with_its_holders() {
+    let _serial = serial();
+    let _dog = Watchdog::new("shared segment", LIMIT);
+    let name = ShmName::new("reg-shared");
+    let shared = shmlane::Shared::<[u32; 3]>::create_with(
+        name.as_str(),
+        &Options::new().participants(4).persist(true),
+    )
+    .expect("create");
+    let entry = registry::inspect(name.as_str()).expect("inspect");
+    assert_eq!(entry.liveness, Liveness::Live, "{entry:#?}");
+    let segment = entry.segment().expect("a decoded segment");
+    assert_eq!(segment.kind, RingKind::Shared);
+    assert_eq!(segment.kind.as_str(), "shared");
+    assert_eq!(segment.slot_size, 12);
+    let holder = segment
+        .endpoints
+        .iter()
+        .find(|e| e.role == Some("holder"))
+        .unwrap_or_else(|| panic!("no holder row: {segment:#?}"));
+    assert_eq!(holder.pid, std::process::id());
+    assert_eq!(holder.alive, Some(true));
+    drop(shared);
+    let entry = registry::inspect(name.as_str()).expect("inspect");
+    assert_eq!(entry.liveness, Liveness::Stale, "{entry:#?}");
+}

@@ -336,6 +336,8 @@ pub struct HeaderOffsets {
     pub overflow: usize,
     /// MPMC: rows of the participant table (u32).
     pub participants: usize,
+    /// A semaphore's value; a shared segment's lock word (u32).
+    pub lock_word: usize,
     /// Size of the header.
     pub len: usize,
     /// Start of the slot area of a ring whose slots align to at most 128
@@ -360,6 +362,7 @@ impl HeaderOffsets {
             max_frame: core::mem::offset_of!(Header, max_frame),
             overflow: core::mem::offset_of!(Header, overflow),
             participants: core::mem::offset_of!(Header, participants),
+            lock_word: (&raw const header.ring.wake.not_empty.sem).addr() - base,
             len: HEADER_LEN,
             slots: body_offsets(8, 0).1 as usize,
         }

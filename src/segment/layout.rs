@@ -25,6 +25,10 @@ pub enum RingKind {
     Mpmc = 3,
     /// Single-producer single-consumer ring of variable-length frames.
     Bytes = 4,
+    /// One `T` guarded by a robust lock (`Shared<T>`), with a participant
+    /// table of the handles that may hold it.
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
+    Shared = 5,
 }
 
 impl RingKind {
@@ -34,6 +38,7 @@ impl RingKind {
             2 => "semaphore".to_owned(),
             3 => "mpmc".to_owned(),
             4 => "bytes".to_owned(),
+            5 => "shared".to_owned(),
             other => format!("unknown kind {other}"),
         }
     }

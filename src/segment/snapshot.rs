@@ -242,10 +242,12 @@ impl HeaderSnapshot {
                 self.capacity.to_string(),
             ));
         }
-        // Only an MPMC segment has a participant table, of 1 to
+        // Only MPMC and shared segments have a participant table, of 1 to
         // MAX_PARTICIPANTS rows.
         let participants_ok = match expected.kind {
-            RingKind::Mpmc => (1..=MAX_PARTICIPANTS).contains(&self.participants),
+            RingKind::Mpmc | RingKind::Shared => {
+                (1..=MAX_PARTICIPANTS).contains(&self.participants)
+            }
             _ => self.participants == 0,
         };
         if !participants_ok {

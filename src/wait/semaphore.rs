@@ -290,7 +290,9 @@ impl<'a> SemCore<'a> {
 /// `&self`). A waiter killed while it sleeps blocks nobody (no sleep lasts
 /// longer than [`LIVENESS_TICK`](crate::LIVENESS_TICK)), but it leaves the
 /// waiter count raised, so every later `post` makes a futex wake syscall
-/// (like glibc's `sem_t`).
+/// (like glibc's `sem_t`). A process killed between `wait` and `post`
+/// keeps its unit for ever: for a lock that survives its holder, use
+/// [`sysvsem`](crate::sysvsem) (`SEM_UNDO`) or [`Shared`](crate::Shared).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -590,3 +590,32 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         "(a panic payload that is not a string)".to_owned()
     }
 }
+
+/// A System V semaphore key unique to this process and call, its set
+/// removed on drop (and before use: a set left by a dead test process of
+/// the same pid). The layout of `tests/transport_support`'s queue keys,
+/// which `.ci/run` looks for: `01` on top (positive, never `IPC_PRIVATE`),
+/// the pid in 22 bits (below `PID_MAX_LIMIT`), a counter in 8.
+pub struct SemKey(pub i32);
+
+impl SemKey {
+    pub fn new() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            n < 1 << 8,
+            "more System V test keys than the key layout holds"
+        );
+        let pid = std::process::id();
+        assert!(pid < 1 << 22, "pid {pid} above PID_MAX_LIMIT");
+        let key = i32::try_from((1 << 30) | (pid << 8) | n).expect("30 bits fit in a key_t");
+        let _ = shmlane::sysvsem::remove(key);
+        Self(key)
+    }
+}
+
+impl Drop for SemKey {
+    fn drop(&mut self) {
+        let _ = shmlane::sysvsem::remove(self.0);
+    }
+}

@@ -214,13 +214,13 @@ fn decode_segment(
 ) -> Result<Segment, Bad> {
     let kind_code = b.u32(o.kind);
     let kind = RingKind::from_code(kind_code)
-        .ok_or_else(|| corrupted("unknown ring kind", kind_code.into(), 4))?;
+        .ok_or_else(|| corrupted("unknown ring kind", kind_code.into(), 5))?;
     let raw_capacity = b.u64(o.capacity);
     let capacity = Capacity::new(raw_capacity)
         .ok_or_else(|| corrupted("capacity is not a power of two", raw_capacity, 0))?;
     let participants = b.u32(o.participants);
     let participants_ok = match kind {
-        RingKind::Mpmc => (1..=MAX_PARTICIPANTS).contains(&participants),
+        RingKind::Mpmc | RingKind::Shared => (1..=MAX_PARTICIPANTS).contains(&participants),
         _ => participants == 0,
     };
     if !participants_ok {
@@ -301,7 +301,7 @@ fn decode_segment(
         recovered: b.u64(o.recovered),
     };
     let fill = match kind {
-        RingKind::Semaphore => None,
+        RingKind::Semaphore | RingKind::Shared => None,
         RingKind::Mpmc => {
             // Hints: a lagging head can make the difference negative or
             // larger than the ring.
@@ -389,6 +389,7 @@ fn rows(
                 (RingKind::Mpmc, _, 2) => Some("receiver"),
                 (RingKind::Mpmc, _, _) => None,
                 (RingKind::Semaphore, _, _) => None,
+                (RingKind::Shared, _, _) => Some("holder"),
                 (_, 0, _) => Some("producer"),
                 (_, 1, _) => Some("consumer"),
                 _ => None,

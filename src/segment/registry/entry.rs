@@ -412,13 +412,14 @@ impl RowState {
 }
 
 impl RingKind {
-    /// `spsc`, `semaphore`, `mpmc` or `bytes`.
+    /// `spsc`, `semaphore`, `mpmc`, `bytes` or `shared`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Spsc => "spsc",
             Self::Semaphore => "semaphore",
             Self::Mpmc => "mpmc",
             Self::Bytes => "bytes",
+            Self::Shared => "shared",
         }
     }
 
@@ -428,6 +429,7 @@ impl RingKind {
             2 => Some(Self::Semaphore),
             3 => Some(Self::Mpmc),
             4 => Some(Self::Bytes),
+            5 => Some(Self::Shared),
             _ => None,
         }
     }

@@ -23,6 +23,7 @@ pub mod atomic;
 pub mod bytes;
 pub mod futex;
 pub mod ipc_raw;
+pub mod lock;
 pub mod memcpy;
 pub mod mpmc;
 pub mod pipe;
@@ -101,6 +102,12 @@ pub const CASES: &[Case] = &[
     Case::new("spsc-blocking-tput",   Proc,   U64,              Some("spsc-tput"),          spsc::case_blocking_tput),
     Case::new("spsc-sem-rtt",         Proc,   U64,              Some("futex-rtt"),          spsc::case_sem_rtt),
     Case::new("semaphore-rtt",        Proc,   U64,              Some("futex-rtt"),          semaphore::case),
+    Case::new("lock-semaphore",       Solo,   U64,              Some("lock-semaphore"),     lock::case_uncontended_semaphore),
+    Case::new("lock-sysvsem",         Solo,   U64,              Some("lock-semaphore"),     lock::case_uncontended_sysvsem),
+    Case::new("lock-shared",          Solo,   U64,              Some("lock-semaphore"),     lock::case_uncontended_shared),
+    Case::new("handover-semaphore-rtt", Proc, U64,              Some("handover-semaphore-rtt"), lock::case_handover_semaphore),
+    Case::new("handover-sysvsem-rtt", Proc,   U64,              Some("handover-semaphore-rtt"), lock::case_handover_sysvsem),
+    Case::new("handover-shared-rtt",  Proc,   U64,              Some("handover-semaphore-rtt"), lock::case_handover_shared),
     Case::new("memcpy",               Solo,   PAGE_AND_64MIB,   Some("memcpy"),             memcpy::case),
     Case::new("pipe-tput",            Proc,   SMALL_AND_PAGE,   Some("pipe-tput"),          pipe::case),
     Case::new("bytes-tput",           Proc,   SMALL_AND_PAGE,   Some("pipe-tput"),          bytes::case_tput),
