@@ -4,6 +4,8 @@ futexes, and one API over every Linux IPC mechanism, shared with Rust
 
 * :mod:`shmlane.bytes`: a ring of variable-length frames (``Producer``,
   ``Consumer``, ``pair``), with zero-copy reads.
+* :mod:`shmlane.spsc`: a ring of fixed-size records (numpy dtypes), shared
+  with Rust `spsc::Producer<T>` / `Consumer<T>`.
 * :mod:`shmlane.transport`: byte messages by URL (``shm://NAME``,
   ``mq:///NAME``, ``unix:///PATH``, ``tcp://HOST:PORT``, ...).
 * :class:`Semaphore`: a process-shared counting semaphore.
@@ -14,7 +16,7 @@ Blocking calls release the GIL and wake at least every
 ``SLICE_SECONDS`` to run signal handlers, so Ctrl-C interrupts them.
 """
 
-from . import bytes, errors, transport
+from . import bytes, errors, spsc, transport
 from ._native import SLICE_SECONDS, Semaphore, Stats
 from .errors import (
     AlreadyExists,
@@ -59,5 +61,6 @@ __all__ = [
     "TooLarge",
     "bytes",
     "errors",
+    "spsc",
     "transport",
 ]

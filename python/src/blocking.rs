@@ -77,10 +77,17 @@ macro_rules! timed_out {
 
 timed_out! {
     shmlane::PopError => shmlane::PopError::Timeout,
+    shmlane::PushError<()> => shmlane::PushError::Timeout(()),
     shmlane::GrantError => shmlane::GrantError::Timeout,
     shmlane::SemError => shmlane::SemError::Timeout,
     shmlane::transport::SendError => shmlane::transport::SendError::Timeout,
     shmlane::transport::RecvError => shmlane::transport::RecvError::Timeout,
+}
+
+impl<E: TimedOut> TimedOut for shmlane::RecordError<E> {
+    fn timed_out(&self) -> bool {
+        matches!(self, shmlane::RecordError::Ring(e) if e.timed_out())
+    }
 }
 
 /// The bytes of a bytes-like argument (`bytes`, `bytearray`, `memoryview`,
@@ -128,5 +135,41 @@ impl<'py> ByteSource<'py> {
                 unsafe { std::slice::from_raw_parts(ptr, len) }
             }
         }
+    }
+}
+
+/// A writable, C-contiguous buffer argument (`bytearray`, a numpy array,
+/// a writable memoryview), held until drop, that a call fills without the
+/// GIL.
+pub(crate) struct WritableBuffer(PyUntypedBuffer);
+
+impl WritableBuffer {
+    /// Takes `target`; a read-only or non-contiguous one is a ValueError.
+    pub(crate) fn new(target: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let buffer = PyUntypedBuffer::get(target)?;
+        if buffer.readonly() {
+            return Err(PyValueError::new_err(
+                "the buffer to receive into is read-only (pass a bytearray or a numpy array)",
+            ));
+        }
+        if !buffer.is_c_contiguous() {
+            return Err(PyValueError::new_err(
+                "the buffer to receive into must be C-contiguous",
+            ));
+        }
+        Ok(Self(buffer))
+    }
+
+    /// Its bytes.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        let (ptr, len) = (self.0.buf_ptr().cast::<u8>(), self.0.len_bytes());
+        if len == 0 {
+            return &mut [];
+        }
+        // SAFETY: the buffer is held (released at drop), writable and
+        // C-contiguous (checked in `new`), `len_bytes` long from `buf_ptr`;
+        // `&mut self` lends it once. Python code writing it from another
+        // thread meanwhile races as with readinto.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
     }
 }

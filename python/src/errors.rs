@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyModule, PyTuple};
 use shmlane::transport::{ConnectError, RecvError, SendError};
-use shmlane::{GrantError, OpenError, PopError, SemError};
+use shmlane::{GrantError, OpenError, PopError, PushError, SemError};
 
 /// `shmlane.errors`, imported once.
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -110,6 +110,19 @@ impl ToPyErr for PopError {
             PopError::Timeout => "Timeout",
             PopError::Disconnected => "Disconnected",
             PopError::Corrupted(_) => "Corrupted",
+            _ => "Error",
+        };
+        raise(py, class, self.to_string())
+    }
+}
+
+impl ToPyErr for PushError<()> {
+    fn to_py(self, py: Python<'_>) -> PyErr {
+        let class = match self {
+            PushError::Full(()) => "Full",
+            PushError::Timeout(()) => "Timeout",
+            PushError::Disconnected(()) => "Disconnected",
+            PushError::Corrupted((), _) => "Corrupted",
             _ => "Error",
         };
         raise(py, class, self.to_string())

@@ -13,6 +13,7 @@ mod errors;
 mod handle;
 mod options;
 mod semaphore;
+mod spsc;
 mod stats;
 mod transport;
 
@@ -24,6 +25,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bytes_ring::Consumer>()?;
     m.add_class::<bytes_ring::FrameView>()?;
     m.add_function(wrap_pyfunction!(bytes_ring::pair, m)?)?;
+    // Named as in Python (shmlane.spsc.Producer), added under names that
+    // do not clash with the byte ring's.
+    m.add("SpscProducer", m.py().get_type::<spsc::Producer>())?;
+    m.add("SpscConsumer", m.py().get_type::<spsc::Consumer>())?;
     m.add_class::<semaphore::Semaphore>()?;
     m.add_class::<stats::Stats>()?;
     m.add_class::<transport::Sender>()?;

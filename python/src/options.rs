@@ -18,6 +18,7 @@ pub(crate) struct RingArgs<'a> {
     pub mode: Option<u32>,
     pub open_timeout: Option<f64>,
     pub release_each_frame: Option<bool>,
+    pub schema_id: Option<u64>,
 }
 
 impl RingArgs<'_> {
@@ -50,6 +51,9 @@ impl RingArgs<'_> {
                 ))
             })?;
             opts = opts.open_timeout(timeout);
+        }
+        if let Some(id) = self.schema_id {
+            opts = opts.schema_id(id);
         }
         if let Some(each) = self.release_each_frame {
             opts = opts.release_each_frame(each);
