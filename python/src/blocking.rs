@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyBytesMethods};
+use pyo3::types::{PyBytes, PyBytesMethods, PyMemoryView};
 
 /// The longest stretch a blocking call waits without looking at signals.
 pub(crate) const SLICE: Duration = Duration::from_millis(50);
@@ -106,13 +106,7 @@ impl<'py> ByteSource<'py> {
         if let Ok(bytes) = data.cast::<PyBytes>() {
             return Ok(Self::Bytes(bytes.clone()));
         }
-        let buffer = PyUntypedBuffer::get(data)?;
-        if !buffer.is_c_contiguous() {
-            return Err(PyValueError::new_err(
-                "a message must be a C-contiguous buffer (copy it with bytes(x) or numpy.ascontiguousarray)",
-            ));
-        }
-        Ok(Self::Buffer(buffer))
+        Ok(Self::Buffer(contiguous_bytes(data)?))
     }
 
     /// The bytes.
@@ -138,6 +132,19 @@ impl<'py> ByteSource<'py> {
     }
 }
 
+/// The buffer of `data` as one run of bytes, whatever its shape (a numpy
+/// record scalar's buffer has no dimensions, which a view cast to bytes
+/// gives it); a non-contiguous one is a ValueError.
+fn contiguous_bytes(data: &Bound<'_, PyAny>) -> PyResult<PyUntypedBuffer> {
+    let view = PyMemoryView::from(data)?;
+    let flat = view.call_method1("cast", ("B",)).map_err(|_| {
+        PyValueError::new_err(
+            "the buffer must be C-contiguous (copy it with bytes(x) or numpy.ascontiguousarray)",
+        )
+    })?;
+    PyUntypedBuffer::get(&flat)
+}
+
 /// A writable, C-contiguous buffer argument (`bytearray`, a numpy array,
 /// a writable memoryview), held until drop, that a call fills without the
 /// GIL.
@@ -146,15 +153,10 @@ pub(crate) struct WritableBuffer(PyUntypedBuffer);
 impl WritableBuffer {
     /// Takes `target`; a read-only or non-contiguous one is a ValueError.
     pub(crate) fn new(target: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let buffer = PyUntypedBuffer::get(target)?;
+        let buffer = contiguous_bytes(target)?;
         if buffer.readonly() {
             return Err(PyValueError::new_err(
                 "the buffer to receive into is read-only (pass a bytearray or a numpy array)",
-            ));
-        }
-        if !buffer.is_c_contiguous() {
-            return Err(PyValueError::new_err(
-                "the buffer to receive into must be C-contiguous",
             ));
         }
         Ok(Self(buffer))
@@ -166,8 +168,8 @@ impl WritableBuffer {
         if len == 0 {
             return &mut [];
         }
-        // SAFETY: the buffer is held (released at drop), writable and
-        // C-contiguous (checked in `new`), `len_bytes` long from `buf_ptr`;
+        // SAFETY: the buffer is held (released at drop), writable (checked
+        // in `new`) and C-contiguous (a cast to bytes succeeded), `len_bytes` long from `buf_ptr`;
         // `&mut self` lends it once. Python code writing it from another
         // thread meanwhile races as with readinto.
         unsafe { std::slice::from_raw_parts_mut(ptr, len) }
