@@ -34,11 +34,23 @@ def _remove(path):
 
 
 @pytest.fixture
-def seg_name():
+def seg_names():
+    """Makes segment names; their /dev/shm files are removed after the test."""
+    made = []
+
+    def make():
+        made.append(unique_name())
+        return made[-1]
+
+    yield make
+    for name in made:
+        _remove(f"/dev/shm/{name}")
+
+
+@pytest.fixture
+def seg_name(seg_names):
     """A segment name; its /dev/shm file is removed after the test."""
-    name = unique_name()
-    yield name
-    _remove(f"/dev/shm/{name}")
+    return seg_names()
 
 
 @pytest.fixture
