@@ -1,4 +1,4 @@
-//! The Rust peer of the Python tests (python/tests/test_cross_process.rs):
+//! The Rust peer of the Python tests (python/tests/test_cross_language.py):
 //! a typed `spsc::Producer<Tick>` or `Consumer<Tick>` on a named segment
 //! that a Python `shmlane.spsc` end shares.
 //!
