@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -142,39 +142,51 @@ pub extern "C" fn shmlane_last_error() -> *const c_char {
         .unwrap_or(c"".as_ptr())
 }
 
-/// The name of `status` ("SHMLANE_STATUS_FULL", ...): a static string.
-#[unsafe(no_mangle)]
-pub extern "C" fn shmlane_status_name(status: ShmlaneStatus) -> *const c_char {
+/// Every status, for `shmlane_status_name`.
+const STATUSES: [(ShmlaneStatus, &CStr); 26] = {
     use ShmlaneStatus as S;
-    let name: &'static CStr = match status {
-        S::Ok => c"SHMLANE_STATUS_OK",
-        S::Full => c"SHMLANE_STATUS_FULL",
-        S::Empty => c"SHMLANE_STATUS_EMPTY",
-        S::Timeout => c"SHMLANE_STATUS_TIMEOUT",
-        S::Disconnected => c"SHMLANE_STATUS_DISCONNECTED",
-        S::WouldBlock => c"SHMLANE_STATUS_WOULD_BLOCK",
-        S::BufferTooSmall => c"SHMLANE_STATUS_BUFFER_TOO_SMALL",
-        S::Busy => c"SHMLANE_STATUS_BUSY",
-        S::NullPointer => c"SHMLANE_STATUS_NULL_POINTER",
-        S::BadHandle => c"SHMLANE_STATUS_BAD_HANDLE",
-        S::Closed => c"SHMLANE_STATUS_CLOSED",
-        S::InvalidArgument => c"SHMLANE_STATUS_INVALID_ARGUMENT",
-        S::WrongSize => c"SHMLANE_STATUS_WRONG_SIZE",
-        S::Incompatible => c"SHMLANE_STATUS_INCOMPATIBLE",
-        S::NotFound => c"SHMLANE_STATUS_NOT_FOUND",
-        S::AlreadyExists => c"SHMLANE_STATUS_ALREADY_EXISTS",
-        S::RoleTaken => c"SHMLANE_STATUS_ROLE_TAKEN",
-        S::TooManyParticipants => c"SHMLANE_STATUS_TOO_MANY_PARTICIPANTS",
-        S::Permission => c"SHMLANE_STATUS_PERMISSION",
-        S::NoSpace => c"SHMLANE_STATUS_NO_SPACE",
-        S::Corrupted => c"SHMLANE_STATUS_CORRUPTED",
-        S::TooLarge => c"SHMLANE_STATUS_TOO_LARGE",
-        S::Overflow => c"SHMLANE_STATUS_OVERFLOW",
-        S::Io => c"SHMLANE_STATUS_IO",
-        S::Unsupported => c"SHMLANE_STATUS_UNSUPPORTED",
-        S::Internal => c"SHMLANE_STATUS_INTERNAL",
-    };
-    name.as_ptr()
+    [
+        (S::Ok, c"SHMLANE_STATUS_OK"),
+        (S::Full, c"SHMLANE_STATUS_FULL"),
+        (S::Empty, c"SHMLANE_STATUS_EMPTY"),
+        (S::Timeout, c"SHMLANE_STATUS_TIMEOUT"),
+        (S::Disconnected, c"SHMLANE_STATUS_DISCONNECTED"),
+        (S::WouldBlock, c"SHMLANE_STATUS_WOULD_BLOCK"),
+        (S::BufferTooSmall, c"SHMLANE_STATUS_BUFFER_TOO_SMALL"),
+        (S::Busy, c"SHMLANE_STATUS_BUSY"),
+        (S::NullPointer, c"SHMLANE_STATUS_NULL_POINTER"),
+        (S::BadHandle, c"SHMLANE_STATUS_BAD_HANDLE"),
+        (S::Closed, c"SHMLANE_STATUS_CLOSED"),
+        (S::InvalidArgument, c"SHMLANE_STATUS_INVALID_ARGUMENT"),
+        (S::WrongSize, c"SHMLANE_STATUS_WRONG_SIZE"),
+        (S::Incompatible, c"SHMLANE_STATUS_INCOMPATIBLE"),
+        (S::NotFound, c"SHMLANE_STATUS_NOT_FOUND"),
+        (S::AlreadyExists, c"SHMLANE_STATUS_ALREADY_EXISTS"),
+        (S::RoleTaken, c"SHMLANE_STATUS_ROLE_TAKEN"),
+        (
+            S::TooManyParticipants,
+            c"SHMLANE_STATUS_TOO_MANY_PARTICIPANTS",
+        ),
+        (S::Permission, c"SHMLANE_STATUS_PERMISSION"),
+        (S::NoSpace, c"SHMLANE_STATUS_NO_SPACE"),
+        (S::Corrupted, c"SHMLANE_STATUS_CORRUPTED"),
+        (S::TooLarge, c"SHMLANE_STATUS_TOO_LARGE"),
+        (S::Overflow, c"SHMLANE_STATUS_OVERFLOW"),
+        (S::Io, c"SHMLANE_STATUS_IO"),
+        (S::Unsupported, c"SHMLANE_STATUS_UNSUPPORTED"),
+        (S::Internal, c"SHMLANE_STATUS_INTERNAL"),
+    ]
+};
+
+/// The name of a status value ("SHMLANE_STATUS_FULL", ...), or
+/// "SHMLANE_STATUS_UNKNOWN" for a value that is none: a static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn shmlane_status_name(status: c_int) -> *const c_char {
+    STATUSES
+        .iter()
+        .find(|(known, _)| *known as c_int == status)
+        .map_or(c"SHMLANE_STATUS_UNKNOWN", |(_, name)| name)
+        .as_ptr()
 }
 
 /// A timeout in nanoseconds: `SHMLANE_FOREVER` is none.

@@ -45,7 +45,7 @@ handle_type!(
 ///
 /// `url` is NULL or a NUL-terminated string; `out` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn shmlane_transport_sender(
+pub unsafe extern "C" fn shmlane_transport_sender_open(
     url: *const c_char,
     out: *mut *mut ShmlaneTransportSender,
 ) -> ShmlaneStatus {
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn shmlane_transport_sender_close(
 ///
 /// `url` is NULL or a NUL-terminated string; `out` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn shmlane_transport_receiver(
+pub unsafe extern "C" fn shmlane_transport_receiver_open(
     url: *const c_char,
     out: *mut *mut ShmlaneTransportReceiver,
 ) -> ShmlaneStatus {
