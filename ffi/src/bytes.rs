@@ -156,7 +156,9 @@ unsafe fn producer(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: the caller's string and options (this fn's contract).
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let tx = match attach {
             Attach::Create => Producer::create(name, &opts)?,
             Attach::Open => Producer::open(name, &opts)?,
@@ -213,7 +215,9 @@ pub unsafe extern "C" fn shmlane_bytes_producer_try_send(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, data) = unsafe { (endpoint(producer)?, bytes_arg(data.cast(), len, "data")?) };
+        let tx = unsafe { endpoint(producer)? };
+        // SAFETY: as above.
+        let data = unsafe { bytes_arg(data.cast(), len, "data")? };
         Ok(tx.idle()?.try_send(data)?)
     })
 }
@@ -233,7 +237,9 @@ pub unsafe extern "C" fn shmlane_bytes_producer_send(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, data) = unsafe { (endpoint(producer)?, bytes_arg(data.cast(), len, "data")?) };
+        let tx = unsafe { endpoint(producer)? };
+        // SAFETY: as above.
+        let data = unsafe { bytes_arg(data.cast(), len, "data")? };
         let tx = tx.idle()?;
         match timeout(timeout_ns) {
             None => Ok(tx.send(data)?),
@@ -366,7 +372,9 @@ unsafe fn consumer(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: the caller's string and options (this fn's contract).
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let rx = match attach {
             Attach::Create => Consumer::create(name, &opts)?,
             Attach::Open => Consumer::open(name, &opts)?,
@@ -427,7 +435,9 @@ pub unsafe extern "C" fn shmlane_bytes_consumer_recv(
     ffi_call(|| {
         non_null(len, "len")?;
         // SAFETY: this fn's contract.
-        let (rx, buf) = unsafe { (endpoint(consumer)?, buffer_arg(buf.cast(), cap, "buf")?) };
+        let rx = unsafe { endpoint(consumer)? };
+        // SAFETY: as above.
+        let buf = unsafe { buffer_arg(buf.cast(), cap, "buf")? };
         let frame = rx.next_frame(timeout_ns)?;
         let needed = frame.len();
         // SAFETY: this fn's contract (checked non-NULL above).
@@ -470,12 +480,10 @@ pub unsafe extern "C" fn shmlane_bytes_consumer_read(
         let frame = rx.next_frame(timeout_ns)?;
         let (bytes, n) = (frame.as_ptr(), frame.len());
         rx.frame = Some(frame);
-        // SAFETY: both non-NULL (checked above) and writable (this fn's
-        // contract).
-        unsafe {
-            data.write(bytes.cast());
-            len.write(n);
-        }
+        // SAFETY: non-NULL (checked above) and writable (this fn's contract).
+        unsafe { data.write(bytes.cast()) };
+        // SAFETY: as above.
+        unsafe { len.write(n) };
         Ok(())
     })
 }

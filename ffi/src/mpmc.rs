@@ -41,7 +41,9 @@ unsafe fn sender(
     ffi_call(|| {
         // SAFETY: the caller's string, options and out-pointer (this fn's
         // contract, the public function's).
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let shape = shape_arg(slot_size, slot_align)?;
         let tx = match attach {
             Attach::Create => RawSender::create(name, shape, &opts)?,
@@ -125,7 +127,9 @@ pub unsafe extern "C" fn shmlane_mpmc_sender_try_send(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, record) = unsafe { (endpoint(sender)?, bytes_arg(record.cast(), len, "record")?) };
+        let tx = unsafe { endpoint(sender)? };
+        // SAFETY: as above.
+        let record = unsafe { bytes_arg(record.cast(), len, "record")? };
         Ok(tx.try_send(record)?)
     })
 }
@@ -145,7 +149,9 @@ pub unsafe extern "C" fn shmlane_mpmc_sender_send(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, record) = unsafe { (endpoint(sender)?, bytes_arg(record.cast(), len, "record")?) };
+        let tx = unsafe { endpoint(sender)? };
+        // SAFETY: as above.
+        let record = unsafe { bytes_arg(record.cast(), len, "record")? };
         match timeout(timeout_ns) {
             None => Ok(tx.send(record)?),
             Some(limit) => Ok(tx.send_timeout(record, limit)?),
@@ -202,7 +208,9 @@ unsafe fn receiver(
     ffi_call(|| {
         // SAFETY: the caller's string, options and out-pointer (this fn's
         // contract, the public function's).
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let shape = shape_arg(slot_size, slot_align)?;
         let rx = match attach {
             Attach::Create => RawReceiver::create(name, shape, &opts)?,
@@ -285,7 +293,9 @@ pub unsafe extern "C" fn shmlane_mpmc_receiver_try_recv(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (rx, buf) = unsafe { (endpoint(receiver)?, buffer_arg(buf.cast(), len, "buf")?) };
+        let rx = unsafe { endpoint(receiver)? };
+        // SAFETY: as above.
+        let buf = unsafe { buffer_arg(buf.cast(), len, "buf")? };
         Ok(rx.try_recv(buf)?)
     })
 }
@@ -305,7 +315,9 @@ pub unsafe extern "C" fn shmlane_mpmc_receiver_recv(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (rx, buf) = unsafe { (endpoint(receiver)?, buffer_arg(buf.cast(), len, "buf")?) };
+        let rx = unsafe { endpoint(receiver)? };
+        // SAFETY: as above.
+        let buf = unsafe { buffer_arg(buf.cast(), len, "buf")? };
         match timeout(timeout_ns) {
             None => Ok(rx.recv(buf)?),
             Some(limit) => Ok(rx.recv_timeout(buf, limit)?),

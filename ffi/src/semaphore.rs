@@ -30,7 +30,9 @@ pub unsafe extern "C" fn shmlane_semaphore_create(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let sem = Semaphore::create_with(name, initial, &opts)?;
         // SAFETY: this fn's contract.
         unsafe { hand_out(out, sem) }
@@ -51,7 +53,9 @@ pub unsafe extern "C" fn shmlane_semaphore_open(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let sem = Semaphore::open_with(name, &opts)?;
         // SAFETY: this fn's contract.
         unsafe { hand_out(out, sem) }

@@ -54,7 +54,9 @@ unsafe fn producer(
     ffi_call(|| {
         // SAFETY: the caller's string, options and out-pointer (this fn's
         // contract, the public function's).
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let shape = shape_arg(slot_size, slot_align)?;
         let tx = match attach {
             Attach::Create => RawProducer::create(name, shape, &opts)?,
@@ -118,12 +120,9 @@ pub unsafe extern "C" fn shmlane_spsc_producer_push(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, record) = unsafe {
-            (
-                endpoint(producer)?,
-                bytes_arg(record.cast(), len, "record")?,
-            )
-        };
+        let tx = unsafe { endpoint(producer)? };
+        // SAFETY: as above.
+        let record = unsafe { bytes_arg(record.cast(), len, "record")? };
         Ok(tx.push(record)?)
     })
 }
@@ -143,12 +142,9 @@ pub unsafe extern "C" fn shmlane_spsc_producer_send(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, record) = unsafe {
-            (
-                endpoint(producer)?,
-                bytes_arg(record.cast(), len, "record")?,
-            )
-        };
+        let tx = unsafe { endpoint(producer)? };
+        // SAFETY: as above.
+        let record = unsafe { bytes_arg(record.cast(), len, "record")? };
         match timeout(timeout_ns) {
             None => Ok(tx.send(record)?),
             Some(limit) => Ok(tx.send_timeout(record, limit)?),
@@ -205,7 +201,9 @@ unsafe fn consumer(
     ffi_call(|| {
         // SAFETY: the caller's string, options and out-pointer (this fn's
         // contract, the public function's).
-        let (name, opts) = unsafe { (str_arg(name, "name")?, options_arg(opts)?) };
+        let name = unsafe { str_arg(name, "name")? };
+        // SAFETY: as above.
+        let opts = unsafe { options_arg(opts)? };
         let shape = shape_arg(slot_size, slot_align)?;
         let rx = match attach {
             Attach::Create => RawConsumer::create(name, shape, &opts)?,
@@ -268,7 +266,9 @@ pub unsafe extern "C" fn shmlane_spsc_consumer_pop(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (rx, buf) = unsafe { (endpoint(consumer)?, buffer_arg(buf.cast(), len, "buf")?) };
+        let rx = unsafe { endpoint(consumer)? };
+        // SAFETY: as above.
+        let buf = unsafe { buffer_arg(buf.cast(), len, "buf")? };
         Ok(rx.pop(buf)?)
     })
 }
@@ -288,7 +288,9 @@ pub unsafe extern "C" fn shmlane_spsc_consumer_recv(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (rx, buf) = unsafe { (endpoint(consumer)?, buffer_arg(buf.cast(), len, "buf")?) };
+        let rx = unsafe { endpoint(consumer)? };
+        // SAFETY: as above.
+        let buf = unsafe { buffer_arg(buf.cast(), len, "buf")? };
         match timeout(timeout_ns) {
             None => Ok(rx.recv(buf)?),
             Some(limit) => Ok(rx.recv_timeout(buf, limit)?),

@@ -74,7 +74,9 @@ pub unsafe extern "C" fn shmlane_transport_send(
 ) -> ShmlaneStatus {
     ffi_call(|| {
         // SAFETY: this fn's contract.
-        let (tx, data) = unsafe { (endpoint(sender)?, bytes_arg(data.cast(), len, "data")?) };
+        let tx = unsafe { endpoint(sender)? };
+        // SAFETY: as above.
+        let data = unsafe { bytes_arg(data.cast(), len, "data")? };
         match timeout(timeout_ns) {
             None => Ok(tx.send(data)?),
             Some(limit) => Ok(tx.send_timeout(data, limit)?),
@@ -139,7 +141,9 @@ pub unsafe extern "C" fn shmlane_transport_recv(
     ffi_call(|| {
         non_null(len, "len")?;
         // SAFETY: this fn's contract.
-        let (rx, buf) = unsafe { (endpoint(receiver)?, buffer_arg(buf.cast(), cap, "buf")?) };
+        let rx = unsafe { endpoint(receiver)? };
+        // SAFETY: as above.
+        let buf = unsafe { buffer_arg(buf.cast(), cap, "buf")? };
         if !rx.pending {
             match timeout(timeout_ns) {
                 None => rx.receiver.recv(&mut rx.message)?,

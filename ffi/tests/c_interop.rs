@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -72,16 +72,18 @@ fn peer() -> &'static Path {
     })
 }
 
-fn run_peer(args: &[&str]) -> Output {
+/// Starts the C peer; its stderr is collected for the report.
+fn start_peer(args: &[&str]) -> Child {
     Command::new(peer())
         .args(args)
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .expect("run the C peer")
 }
 
-fn assert_peer_succeeded(output: &Output) {
+fn assert_peer_succeeded(peer: Child) {
+    let output = peer.wait_with_output().expect("wait for the C peer");
     assert!(
         output.status.success(),
         "the C peer failed ({}):\n{}",
@@ -96,14 +98,11 @@ fn a_c_producer_sends_a_million_records_to_rust() {
     let name = ShmName::new("ffi-c2r");
     let mut rx = spsc::Consumer::<Record>::create(name.as_str(), &opts()).unwrap();
     let count = MILLION.to_string();
-    let peer = std::thread::spawn({
-        let name = name.as_str().to_owned();
-        move || run_peer(&["produce", &name, &count])
-    });
+    let peer = start_peer(&["produce", name.as_str(), &count]);
     for seq in 0..MILLION {
         assert_eq!(rx.recv_timeout(WAIT), Ok(record(seq)));
     }
-    assert_peer_succeeded(&peer.join().unwrap());
+    assert_peer_succeeded(peer);
     assert_eq!(rx.recv_timeout(WAIT), Err(PopError::Disconnected));
 }
 
@@ -113,15 +112,12 @@ fn a_c_consumer_receives_a_million_records_from_rust() {
     let name = ShmName::new("ffi-r2c");
     let mut tx = spsc::Producer::<Record>::create(name.as_str(), &opts()).unwrap();
     let count = MILLION.to_string();
-    let peer = std::thread::spawn({
-        let name = name.as_str().to_owned();
-        move || run_peer(&["consume", &name, &count])
-    });
+    let peer = start_peer(&["consume", name.as_str(), &count]);
     for seq in 0..MILLION {
         tx.send_timeout(record(seq), WAIT).unwrap();
     }
     drop(tx); // the C side then sees the drain end in DISCONNECTED
-    assert_peer_succeeded(&peer.join().unwrap());
+    assert_peer_succeeded(peer);
 }
 
 #[test]
@@ -142,12 +138,9 @@ fn a_c_consumer_drains_a_sigkilled_rust_producer_then_sees_it_gone() {
     });
     ready.wait(&child, WAIT);
     let count = SENT.to_string();
-    let peer = std::thread::spawn({
-        let name = name.as_str().to_owned();
-        move || run_peer(&["consume", &name, &count])
-    });
+    let peer = start_peer(&["consume", name.as_str(), &count]);
     child.kill();
-    assert_peer_succeeded(&peer.join().unwrap());
+    assert_peer_succeeded(peer);
 }
 
 #[test]
@@ -157,5 +150,5 @@ fn misuse_from_c_gives_status_codes_not_crashes() {
     // The C side makes these too; the guards remove them if it fails.
     let _bytes = ShmName(format!("{}-bytes", name.as_str()));
     let _sem = ShmName(format!("{}-sem", name.as_str()));
-    assert_peer_succeeded(&run_peer(&["misuse", name.as_str()]));
+    assert_peer_succeeded(start_peer(&["misuse", name.as_str()]));
 }
