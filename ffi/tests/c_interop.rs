@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytemuck::{Pod, Zeroable};
 use common::{Ready, ShmName, Watchdog, fork_child};
-use shmlane::{Options, PopError, spsc};
+use shmlane::{Options, PopError, bytes, mpmc, spsc};
 
 /// The C side's record (`record` in tests/c/peer.c).
 #[repr(C)]
@@ -117,6 +117,44 @@ fn a_c_consumer_receives_a_million_records_from_rust() {
         tx.send_timeout(record(seq), WAIT).unwrap();
     }
     drop(tx); // the C side then sees the drain end in DISCONNECTED
+    assert_peer_succeeded(peer);
+}
+
+#[test]
+fn c_mpmc_senders_feed_a_rust_receiver() {
+    let _dog = Watchdog::new("C MPMC to Rust", Duration::from_secs(300));
+    const SENT: u64 = 200_000;
+    let name = ShmName::new("ffi-mpmc");
+    let mut rx = mpmc::Receiver::<Record>::create(name.as_str(), &opts()).unwrap();
+    let count = SENT.to_string();
+    let peer = start_peer(&["mpmc-send", name.as_str(), &count]);
+    // Two C senders alternate; each one's records arrive in its order.
+    let mut next = [0u64, 1];
+    for _ in 0..SENT {
+        let got = rx.recv_timeout(WAIT).unwrap();
+        let sender = (got.seq % 2) as usize;
+        assert_eq!(got, record(next[sender]), "sender {sender} out of order");
+        next[sender] += 2;
+    }
+    assert_peer_succeeded(peer);
+    assert_eq!(rx.recv_timeout(WAIT), Err(PopError::Disconnected));
+}
+
+#[test]
+fn a_c_consumer_receives_rust_frames_copied_and_in_place() {
+    let _dog = Watchdog::new("Rust frames to C", Duration::from_secs(300));
+    const SENT: u64 = 200_000;
+    let name = ShmName::new("ffi-bytes");
+    let mut tx = bytes::Producer::create(name.as_str(), &Options::new().capacity(1 << 14)).unwrap();
+    let count = SENT.to_string();
+    let peer = start_peer(&["bytes-recv", name.as_str(), &count]);
+    let mut frame = Vec::with_capacity(200);
+    for seq in 0..SENT {
+        frame.clear();
+        frame.extend((0..seq % 200).map(|i| (seq + i) as u8));
+        tx.send_timeout(&frame, WAIT).unwrap();
+    }
+    drop(tx);
     assert_peer_succeeded(peer);
 }
 

@@ -4,6 +4,12 @@
  *   peer produce NAME N   opens the SPSC producer of NAME, sends N records
  *   peer consume NAME N   opens the SPSC consumer of NAME, receives N
  *                         records, then expects DISCONNECTED
+ *   peer mpmc-send NAME N opens an MPMC sender of NAME, sends N records,
+ *                         from two sender handles (the second a clone)
+ *   peer bytes-recv NAME N opens the byte-ring consumer of NAME, receives
+ *                         N frames of lengths seq % 200 holding seq's
+ *                         bytes (half copied, half read in place), then
+ *                         expects DISCONNECTED
  *   peer misuse NAME      bad handles, NULL pointers, wrong sizes, closed
  *                         handles, an incompatible open: status codes
  *
@@ -84,6 +90,66 @@ static int consume(const char *name, uint64_t n) {
     expect("recv after the drain", shmlane_spsc_consumer_recv(rx, &r, sizeof r, SHMLANE_FOREVER),
            SHMLANE_STATUS_DISCONNECTED);
     expect("close consumer", shmlane_spsc_consumer_close(rx), SHMLANE_STATUS_OK);
+    return failures != 0;
+}
+
+static int mpmc_send(const char *name, uint64_t n) {
+    shmlane_options opts = options();
+    shmlane_mpmc_sender *tx[2] = {NULL, NULL};
+    expect("open sender", shmlane_mpmc_sender_open(name, sizeof(record), _Alignof(record), &opts, &tx[0]),
+           SHMLANE_STATUS_OK);
+    if (failures) return 1;
+    expect("clone sender", shmlane_mpmc_sender_clone(tx[0], &tx[1]), SHMLANE_STATUS_OK);
+    if (failures) return 1;
+    for (uint64_t seq = 0; seq < n; seq++) {
+        record r = {seq, seq ^ CHECK};
+        shmlane_status s = shmlane_mpmc_sender_send(tx[seq % 2], &r, sizeof r, WAIT_NS);
+        if (s != SHMLANE_STATUS_OK) {
+            expect("mpmc send", s, SHMLANE_STATUS_OK);
+            return 1;
+        }
+    }
+    expect("close sender", shmlane_mpmc_sender_close(tx[0]), SHMLANE_STATUS_OK);
+    expect("close clone", shmlane_mpmc_sender_close(tx[1]), SHMLANE_STATUS_OK);
+    return failures != 0;
+}
+
+/* Frame `seq` holds seq % 200 bytes, byte i being (seq + i) & 0xff. */
+static int frame_ok(uint64_t seq, const unsigned char *data, size_t len) {
+    if (len != seq % 200) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (data[i] != (unsigned char)((seq + i) & 0xff)) return 0;
+    return 1;
+}
+
+static int bytes_recv(const char *name, uint64_t n) {
+    shmlane_bytes_consumer *rx = NULL;
+    expect("open bytes consumer", shmlane_bytes_consumer_open(name, NULL, &rx), SHMLANE_STATUS_OK);
+    if (failures) return 1;
+    unsigned char buf[256];
+    for (uint64_t seq = 0; seq < n; seq++) {
+        size_t len = 0;
+        if (seq % 2 == 0) {
+            expect("bytes recv", shmlane_bytes_consumer_recv(rx, buf, sizeof buf, &len, WAIT_NS), SHMLANE_STATUS_OK);
+            if (!failures && !frame_ok(seq, buf, len)) {
+                fprintf(stderr, "frame %llu: wrong bytes (len %zu)\n", (unsigned long long)seq, len);
+                failures++;
+            }
+        } else {
+            const void *data = NULL;
+            expect("bytes read", shmlane_bytes_consumer_read(rx, WAIT_NS, &data, &len), SHMLANE_STATUS_OK);
+            if (!failures && !frame_ok(seq, data, len)) {
+                fprintf(stderr, "frame %llu: wrong bytes in place (len %zu)\n", (unsigned long long)seq, len);
+                failures++;
+            }
+            expect("bytes release", shmlane_bytes_consumer_release(rx), SHMLANE_STATUS_OK);
+        }
+        if (failures) return 1;
+    }
+    size_t len = 0;
+    expect("bytes recv after the drain", shmlane_bytes_consumer_recv(rx, buf, sizeof buf, &len, SHMLANE_FOREVER),
+           SHMLANE_STATUS_DISCONNECTED);
+    expect("close bytes consumer", shmlane_bytes_consumer_close(rx), SHMLANE_STATUS_OK);
     return failures != 0;
 }
 
@@ -210,7 +276,9 @@ static int misuse(const char *name) {
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "produce") == 0) return produce(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "consume") == 0) return consume(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "mpmc-send") == 0) return mpmc_send(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "bytes-recv") == 0) return bytes_recv(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "misuse") == 0) return misuse(argv[2]);
-    fprintf(stderr, "usage: peer produce|consume NAME N | peer misuse NAME\n");
+    fprintf(stderr, "usage: peer produce|consume|mpmc-send|bytes-recv NAME N | peer misuse NAME\n");
     return 2;
 }
