@@ -2,7 +2,7 @@
 //! for the last failure, and no panic across the boundary.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -103,7 +103,25 @@ impl Fail {
 }
 
 thread_local! {
-    static LAST_ERROR: RefCell<Cow<'static, CStr>> = const { RefCell::new(Cow::Borrowed(c"")) };
+    /// The last failure's fixed message, or `None` when it is in
+    /// `LAST_FORMATTED`: a spin on a non-blocking call that finds the ring
+    /// empty stores one pointer here per call, no more.
+    static LAST_FIXED: Cell<Option<&'static CStr>> = const { Cell::new(Some(c"")) };
+    /// The last failure's formatted message, when `LAST_FIXED` is `None`.
+    static LAST_FORMATTED: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `message` as this thread's last error.
+fn set_last_error(message: Cow<'static, CStr>) {
+    // `try_with`: a call made while the thread exits reports its status
+    // without a message.
+    let _ = LAST_FIXED.try_with(|fixed| match message {
+        Cow::Borrowed(text) => fixed.set(Some(text)),
+        Cow::Owned(text) => {
+            let _ = LAST_FORMATTED.try_with(|formatted| *formatted.borrow_mut() = text);
+            fixed.set(None);
+        }
+    });
 }
 
 /// Runs an entry point's body: its failure becomes a status and this
@@ -123,11 +141,8 @@ pub(crate) fn ffi_call(body: impl FnOnce() -> Result<(), Fail>) -> ShmlaneStatus
     match outcome {
         Ok(()) => ShmlaneStatus::Ok,
         Err(fail) => {
-            let status = fail.status;
-            // `try_with`: a call made while the thread exits reports its
-            // status without a message.
-            let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = fail.message);
-            status
+            set_last_error(fail.message);
+            fail.status
         }
     }
 }
@@ -137,9 +152,15 @@ pub(crate) fn ffi_call(body: impl FnOnce() -> Result<(), Fail>) -> ShmlaneStatus
 /// until the next failing call on this thread ("" if none failed yet).
 #[unsafe(no_mangle)]
 pub extern "C" fn shmlane_last_error() -> *const c_char {
-    LAST_ERROR
-        .try_with(|last| last.borrow().as_ptr())
-        .unwrap_or(c"".as_ptr())
+    let fixed = LAST_FIXED.try_with(Cell::get).ok().flatten();
+    fixed.map_or_else(
+        || {
+            LAST_FORMATTED
+                .try_with(|formatted| formatted.borrow().as_ptr())
+                .unwrap_or(c"".as_ptr())
+        },
+        CStr::as_ptr,
+    )
 }
 
 /// Every status, for `shmlane_status_name`.
