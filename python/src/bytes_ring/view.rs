@@ -3,17 +3,18 @@
 //!
 //! The core's [`bytes::Frame`] borrows its consumer, which a Python object
 //! cannot hold alongside it. So the frame is read, its place noted
-//! ([`Held`]) and the guard forgotten: the consumer's read position stays
-//! at the frame, the producer cannot reuse its bytes, and the next read of
-//! the consumer returns that same frame again. Giving it back is that next
-//! read, dropped at once. Between the two, the Python consumer refuses
-//! every call that would move the read position (`FrameHeld`), and close.
+//! ([`Held`]) and the guard put back unreleased ([`bytes::Frame::unread`]):
+//! the consumer's read position stays at the frame, the producer cannot
+//! reuse its bytes, and the consumer's next read returns that same frame.
+//! Giving it back is that next read, dropped at once. Between the two, the
+//! Python consumer refuses every call that would move the read position
+//! (`FrameHeld`), and close.
 //!
 //! The memoryview's exporter is a [`FrameView`]; CPython releases an
 //! exporter's buffer when the last view of it is released, whether by
 //! `view.release()`, the end of a `with` block, or garbage collection, and
 //! raises ValueError on any use of a released view. A view can therefore
-//! never read freed ring memory.
+//! never read freed ring memory (SAFETY.md section 11).
 
 use std::ffi::c_int;
 
@@ -41,7 +42,7 @@ impl Held {
             addr: frame.as_ptr() as usize,
             len: frame.len(),
         };
-        std::mem::forget(frame);
+        frame.unread();
         held
     }
 
