@@ -47,14 +47,14 @@ impl<T> Handle<T> {
     pub(crate) fn close(
         &self,
         py: Python<'_>,
-        can_close: impl FnOnce(&T) -> PyResult<()>,
+        can_close: impl FnOnce(&mut T) -> PyResult<()>,
     ) -> PyResult<Option<T>> {
         let mut guard = match self.value.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return Err(busy(py, self.what)),
         };
-        if let Some(value) = guard.as_ref() {
+        if let Some(value) = guard.as_mut() {
             can_close(value)?;
         }
         Ok(guard.take())

@@ -92,6 +92,27 @@ def test_a_dropped_view_releases_its_frame(ring):
     assert rx.recv() == b"two"
 
 
+def test_a_view_collected_during_a_consumer_call_is_given_back(ring):
+    tx, rx = ring
+    tx.send(b"one")
+    tx.send(b"two")
+    cycle = [rx.read()]
+    cycle.append(cycle)  # only the cycle collector frees the view
+    del cycle
+    # Collect at almost every allocation: inside the next call, while it
+    # holds the consumer, the view is released.
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        try:
+            first = rx.recv(timeout=5)
+        except shmlane.FrameHeld:
+            first = rx.recv(timeout=5)  # given back now, not stuck
+    finally:
+        gc.set_threshold(*threshold)
+    assert first == b"two"
+
+
 def test_a_view_keeps_the_frame_from_the_producer():
     tx, rx = sb.pair(capacity=1024)
     payload = b"x" * 200

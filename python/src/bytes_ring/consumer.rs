@@ -1,6 +1,8 @@
 //! `shmlane.bytes.Consumer`: the reading end of a byte ring, with copying
 //! receives (`recv`) and zero-copy reads (`read`, see [`super::view`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView, PyType};
 use shmlane::bytes;
@@ -16,6 +18,10 @@ use crate::stats::Stats;
 #[pyclass(module = "shmlane.bytes", name = "Consumer", frozen)]
 pub(crate) struct Consumer {
     reading: Handle<Reading>,
+    /// The number of a lent frame whose view was released while `reading`
+    /// was in use (0: none): a garbage collection that runs inside a
+    /// consumer call can release a view. Given back at the next call.
+    released: AtomicU64,
 }
 
 /// A consumer's ring and what it has lent out.
@@ -36,6 +42,16 @@ impl Reading {
     fn ring(&mut self, py: Python<'_>) -> PyResult<&mut bytes::Consumer> {
         self.not_lending(py)?;
         Ok(&mut self.ring)
+    }
+
+    /// Gives back the frame lent out as `number`, if it still is.
+    fn give_back(&mut self, number: u64) {
+        if number != 0
+            && self.lent == number
+            && let Some(held) = self.held.take()
+        {
+            held.release(&mut self.ring);
+        }
     }
 
     fn not_lending(&self, py: Python<'_>) -> PyResult<()> {
@@ -75,14 +91,24 @@ impl Consumer {
         };
         Self {
             reading: Handle::new("consumer", reading),
+            released: AtomicU64::new(0),
         }
+    }
+
+    /// Runs `f` on the reading state, after giving back a frame whose view
+    /// was released while the state was in use.
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Reading) -> PyResult<R>) -> PyResult<R> {
+        self.reading.with(py, |this| {
+            this.give_back(self.released.swap(0, Ordering::Relaxed));
+            f(this)
+        })
     }
 
     /// Lends the next frame out as a memoryview: at once (`wait` `None`)
     /// or waiting until the deadline.
     fn lend(slf: &Bound<'_, Self>, wait: Option<Deadline>) -> PyResult<Py<PyMemoryView>> {
         let py = slf.py();
-        let view = slf.get().reading.with(py, |this| {
+        let view = slf.get().with(py, |this| {
             let ring = this.ring(py)?;
             let got = match wait {
                 None => ring.read().map(Held::keep),
@@ -103,25 +129,19 @@ impl Consumer {
         })
     }
 
-    /// Frees the frame lent out as `number`, if it still is.
+    /// Frees the frame lent out as `number`, if it still is: now, or at
+    /// the next call if the consumer is in use (a view released by a
+    /// garbage collection inside a consumer call). Never closed meanwhile:
+    /// close is refused while a frame is lent.
     pub(crate) fn give_back(&self, py: Python<'_>, number: u64) {
-        // Never `Busy`: a call that holds the consumer while it waits
-        // is refused while a frame is lent. Never `Closed` either: close
-        // is refused while a frame is lent.
-        let _ = self.reading.with(py, |this| {
-            if this.lent == number
-                && let Some(held) = this.held.take()
-            {
-                held.release(&mut this.ring);
-            }
-            Ok(())
-        });
+        self.released.store(number, Ordering::Relaxed);
+        // `Busy` leaves it to the next call.
+        let _ = self.with(py, |_| Ok(()));
     }
 
     /// Whether the frame lent out as `number` still is.
     pub(crate) fn lends(&self, py: Python<'_>, number: u64) -> bool {
-        self.reading
-            .with(py, |this| Ok(this.held.is_some() && this.lent == number))
+        self.with(py, |this| Ok(this.held.is_some() && this.lent == number))
             .unwrap_or(false)
     }
 }
@@ -194,12 +214,12 @@ impl Consumer {
     #[pyo3(signature = (timeout=None))]
     fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyBytes>> {
         let deadline = blocking::deadline(timeout)?;
-        self.reading.with(py, |this| this.recv(py, Some(deadline)))
+        self.with(py, |this| this.recv(py, Some(deadline)))
     }
 
     /// The next frame as `bytes` if there is one now, else raises `Empty`.
     fn try_recv(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
-        self.reading.with(py, |this| this.recv(py, None))
+        self.with(py, |this| this.recv(py, None))
     }
 
     /// The next frame in place, as a read-only memoryview of the ring's
@@ -220,33 +240,34 @@ impl Consumer {
     /// The largest frame this ring takes, in bytes.
     #[getter]
     fn max_frame(&self, py: Python<'_>) -> PyResult<usize> {
-        self.reading.with(py, |this| Ok(this.ring.max_frame()))
+        self.with(py, |this| Ok(this.ring.max_frame()))
     }
 
     /// The ring's size in bytes.
     #[getter]
     fn capacity(&self, py: Python<'_>) -> PyResult<usize> {
-        self.reading.with(py, |this| Ok(this.ring.capacity()))
+        self.with(py, |this| Ok(this.ring.capacity()))
     }
 
     /// Whether the producer is gone (frames it sent may still be unread).
     #[getter]
     fn disconnected(&self, py: Python<'_>) -> PyResult<bool> {
-        self.reading
-            .with(py, |this| Ok(this.ring.is_disconnected()))
+        self.with(py, |this| Ok(this.ring.is_disconnected()))
     }
 
     /// The ring's counters.
     fn stats(&self, py: Python<'_>) -> PyResult<Stats> {
-        self.reading.with(py, |this| Ok(this.ring.stats().into()))
+        self.with(py, |this| Ok(this.ring.stats().into()))
     }
 
     /// Detaches from the ring. Refused (`FrameHeld`) while a `read()` view
     /// is held; closing twice is allowed; any other use raises `Closed`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        self.reading
-            .close(py, |this| this.not_lending(py))
-            .map(drop)
+        let closing = self.reading.close(py, |this| {
+            this.give_back(self.released.swap(0, Ordering::Relaxed));
+            this.not_lending(py)
+        });
+        closing.map(drop)
     }
 
     /// Whether `close()` was called.
