@@ -59,8 +59,7 @@ pub(crate) fn closed(py: Python<'_>, what: &str) -> PyErr {
     )
 }
 
-/// The class of the Python exception of each core error, and the values
-/// the class is made with.
+/// A core error as the Python exception of its kind.
 pub(crate) trait ToPyErr {
     /// The exception.
     fn to_py(self, py: Python<'_>) -> PyErr;

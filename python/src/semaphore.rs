@@ -7,7 +7,7 @@ use shmlane::SemError;
 use crate::blocking;
 use std::sync::{RwLock, TryLockError};
 
-use crate::errors::{ToPyErr, busy, closed};
+use crate::errors::{ToPyErr, closed, raise};
 use crate::options::RingArgs;
 
 /// A counting semaphore in a named (or anonymous) shared-memory segment.
@@ -139,7 +139,10 @@ impl Semaphore {
         let closing = match self.inner.try_write() {
             Ok(mut guard) => guard.take(),
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().take(),
-            Err(TryLockError::WouldBlock) => return Err(busy(py, "semaphore")),
+            Err(TryLockError::WouldBlock) => {
+                let why = "a thread is waiting on this semaphore: close it once the wait is over";
+                return Err(raise(py, "Busy", why.into()));
+            }
         };
         drop(closing);
         Ok(())
