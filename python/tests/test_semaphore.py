@@ -48,17 +48,3 @@ def test_post_past_the_maximum_is_overflow():
         sem.post()
     assert isinstance(caught.value, OverflowError)
 
-
-def test_no_close_under_a_waiter():
-    import time
-
-    sem = shmlane.Semaphore.anonymous(0)
-    waiter = threading.Thread(target=sem.wait, kwargs={"timeout": 30})
-    waiter.start()
-    time.sleep(0.2)
-    with pytest.raises(shmlane.Busy):
-        sem.close()
-    sem.post()
-    waiter.join()
-    sem.close()
-    assert sem.closed
