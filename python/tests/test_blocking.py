@@ -67,10 +67,10 @@ def test_ctrl_c_interrupts_a_blocked_call(waits, kind):
     wait, _ = waits[kind]
     main = threading.main_thread().ident
     interrupter = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
-    interrupter.start()
     try:
         # Without the slices this waits forever (the watchdog ends the run).
         with pytest.raises(KeyboardInterrupt):
+            interrupter.start()  # in the block: the signal may come early
             wait(None)
     finally:
         interrupter.cancel()
