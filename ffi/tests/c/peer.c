@@ -10,6 +10,8 @@
  *                         N frames of lengths seq % 200 holding seq's
  *                         bytes (half copied, half read in place), then
  *                         expects DISCONNECTED
+ *   peer transport-send URL N sends N messages "message SEQ" to URL,
+ *                         then closes
  *   peer misuse NAME      bad handles, NULL pointers, wrong sizes, closed
  *                         handles, an incompatible open: status codes
  *
@@ -153,6 +155,20 @@ static int bytes_recv(const char *name, uint64_t n) {
     return failures != 0;
 }
 
+static int transport_send(const char *url, uint64_t n) {
+    shmlane_transport_sender *tx = NULL;
+    expect("open transport sender", shmlane_transport_sender_open(url, &tx), SHMLANE_STATUS_OK);
+    if (failures) return 1;
+    char msg[64];
+    for (uint64_t seq = 0; seq < n; seq++) {
+        int len = snprintf(msg, sizeof msg, "message %llu", (unsigned long long)seq);
+        expect("transport send", shmlane_transport_send(tx, msg, (size_t)len, WAIT_NS), SHMLANE_STATUS_OK);
+        if (failures) return 1;
+    }
+    expect("close transport sender", shmlane_transport_sender_close(tx), SHMLANE_STATUS_OK);
+    return failures != 0;
+}
+
 static int misuse(const char *name) {
     shmlane_options opts = options();
     record r = {1, 1 ^ CHECK};
@@ -278,7 +294,9 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "consume") == 0) return consume(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "mpmc-send") == 0) return mpmc_send(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "bytes-recv") == 0) return bytes_recv(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "transport-send") == 0)
+        return transport_send(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "misuse") == 0) return misuse(argv[2]);
-    fprintf(stderr, "usage: peer produce|consume|mpmc-send|bytes-recv NAME N | peer misuse NAME\n");
+    fprintf(stderr, "usage: peer produce|consume|mpmc-send|bytes-recv NAME N | transport-send URL N | misuse NAME\n");
     return 2;
 }
