@@ -167,6 +167,7 @@ impl<T> PushError<T> {
 impl<T> PushError<T> {
     /// The same refusal without its value (the raw endpoints: the caller
     /// still holds the record it passed).
+    #[cfg(not(shmlane_loom))]
     pub(crate) fn without_value(self) -> PushError<()> {
         match self {
             Self::Full(_) => PushError::Full(()),

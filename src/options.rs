@@ -341,6 +341,7 @@ impl SlotShape {
     }
 
     /// The shape a validated layout records (its checks passed at create).
+    #[cfg(not(shmlane_loom))]
     pub(crate) fn recorded(size: u32, align: u32) -> Self {
         Self { size, align }
     }

@@ -166,3 +166,22 @@ fn shapes_are_checked() {
         assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
     }
 }
+
+#[test]
+fn raw_pairs_move_records_over_a_memfd() {
+    let (mut tx, mut rx) = spsc::raw_pair(shape(), &opts()).unwrap();
+    let mut buf = [0u8; size_of::<Quote>()];
+    tx.push(bytemuck::bytes_of(&quote(5))).unwrap();
+    rx.pop(&mut buf).unwrap();
+    assert_eq!(bytemuck::pod_read_unaligned::<Quote>(&buf), quote(5));
+
+    let (mut tx, mut rx) = mpmc::raw_pair(shape(), &opts()).unwrap();
+    tx.try_send(bytemuck::bytes_of(&quote(6))).unwrap();
+    rx.try_recv(&mut buf).unwrap();
+    assert_eq!(bytemuck::pod_read_unaligned::<Quote>(&buf), quote(6));
+    drop(tx);
+    assert_eq!(
+        rx.try_recv(&mut buf),
+        Err(RecordError::Ring(PopError::Disconnected))
+    );
+}

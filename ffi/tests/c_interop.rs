@@ -159,6 +159,45 @@ fn a_c_consumer_receives_rust_frames_copied_and_in_place() {
 }
 
 #[test]
+fn a_c_transport_sender_talks_to_a_rust_receiver_by_url() {
+    let _dog = Watchdog::new("C transport to Rust", Duration::from_secs(120));
+    const SENT: u64 = 10_000;
+    let name = ShmName::new("ffi-url");
+    let url = format!("shm://{}", name.as_str());
+    let mut rx = shmlane::transport::receiver(&url).unwrap();
+    let count = SENT.to_string();
+    let peer = start_peer(&["transport-send", &url, &count]);
+    let mut message = Vec::new();
+    for seq in 0..SENT {
+        rx.recv_timeout(&mut message, WAIT).unwrap();
+        assert_eq!(message, format!("message {seq}").into_bytes());
+    }
+    assert_peer_succeeded(peer);
+    assert!(matches!(
+        rx.recv_timeout(&mut message, WAIT),
+        Err(shmlane::transport::RecvError::Disconnected { .. })
+    ));
+}
+
+#[test]
+fn a_rust_transport_sender_talks_to_a_c_receiver_by_url() {
+    let _dog = Watchdog::new("Rust transport to C", Duration::from_secs(120));
+    const SENT: u64 = 10_000;
+    let name = ShmName::new("ffi-url-back");
+    let url = format!("shm://{}", name.as_str());
+    let count = SENT.to_string();
+    let peer = start_peer(&["transport-recv", &url, &count]);
+    // Waits (up to the timeout) for the C receiver to hold the segment.
+    let mut tx = shmlane::transport::sender(&format!("{url}?timeout_ms=10000")).unwrap();
+    for seq in 0..SENT {
+        tx.send_timeout(format!("message {seq}").as_bytes(), WAIT)
+            .unwrap();
+    }
+    drop(tx);
+    assert_peer_succeeded(peer);
+}
+
+#[test]
 fn a_c_consumer_drains_a_sigkilled_rust_producer_then_sees_it_gone() {
     let _dog = Watchdog::new("SIGKILLed producer", Duration::from_secs(120));
     const SENT: u64 = 100;

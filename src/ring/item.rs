@@ -3,8 +3,6 @@
 //! C ABI and other languages). The rings' send and receive logic is
 //! written once, generic over these two traits; only the copy differs.
 
-use std::ptr::NonNull;
-
 use bytemuck::Pod;
 
 use super::RingMemory;
@@ -123,22 +121,26 @@ pub(crate) fn raw_cell(kind: RingKind, shape: SlotShape) -> RawCell {
 
 /// A record to store: exactly one slot's bytes (the raw endpoints check
 /// the length before they build one).
+#[cfg(not(shmlane_loom))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawRecord<'a>(pub(crate) &'a [u8]);
 
 /// A caller's buffer of exactly one slot's bytes to load a record into.
+#[cfg(not(shmlane_loom))]
 #[derive(Debug)]
 pub(crate) struct RawBuffer<'a>(pub(crate) &'a mut [u8]);
 
 /// The record's bytes in the slot at `position`.
+#[cfg(not(shmlane_loom))]
 #[inline(always)]
-fn record_at<T: Pod, S>(ring: &RingMemory<T, S>, position: u64) -> NonNull<u8> {
+fn record_at<T: Pod, S>(ring: &RingMemory<T, S>, position: u64) -> std::ptr::NonNull<u8> {
     let cell = raw_cell(ring.layout().kind, ring.slot_shape());
     // SAFETY: the record lies inside its cell (`raw_cell`: offset plus
     // size at most the stride), which lies inside the slot area.
     unsafe { ring.slot_start(position).add(cell.value_offset) }
 }
 
+#[cfg(not(shmlane_loom))]
 impl<S> Store<(), S> for RawRecord<'_> {
     #[inline(always)]
     unsafe fn store(self, ring: &RingMemory<(), S>, position: u64) {
@@ -154,6 +156,7 @@ impl<S> Store<(), S> for RawRecord<'_> {
     }
 }
 
+#[cfg(not(shmlane_loom))]
 impl<S> Load<(), S> for RawBuffer<'_> {
     type Output = ();
 

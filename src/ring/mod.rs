@@ -21,7 +21,7 @@ use bytemuck::Pod;
 use crate::error::{Corruption, OpenError};
 use crate::index::Capacity;
 use crate::options::{
-    DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, SlotShape, WaitStrategy, Waiter, refuse_set,
+    DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, WaitStrategy, Waiter, refuse_set,
 };
 use crate::segment::peer::{Attachment, PeerStatus, Role};
 use crate::segment::{
@@ -478,9 +478,10 @@ impl<T: Pod, S> RingMemory<T, S> {
     }
 
     /// The slot size and alignment of the layout validated at attach.
+    #[cfg(not(shmlane_loom))]
     #[inline(always)]
-    pub(crate) fn slot_shape(&self) -> SlotShape {
-        SlotShape::recorded(self.layout.slot_size, self.layout.slot_align)
+    pub(crate) fn slot_shape(&self) -> crate::options::SlotShape {
+        crate::options::SlotShape::recorded(self.layout.slot_size, self.layout.slot_align)
     }
 
     /// The layout validated at attach.

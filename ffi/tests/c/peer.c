@@ -10,6 +10,12 @@
  *                         N frames of lengths seq % 200 holding seq's
  *                         bytes (half copied, half read in place), then
  *                         expects DISCONNECTED
+ *   peer transport-send URL N sends N messages "message SEQ" to URL,
+ *                         then closes
+ *   peer transport-recv URL N receives N messages "message SEQ" from URL
+ *                         (every other one first into a 4-byte buffer:
+ *                         BUFFER_TOO_SMALL, kept for the next call), then
+ *                         expects DISCONNECTED
  *   peer misuse NAME      bad handles, NULL pointers, wrong sizes, closed
  *                         handles, an incompatible open: status codes
  *
@@ -153,6 +159,50 @@ static int bytes_recv(const char *name, uint64_t n) {
     return failures != 0;
 }
 
+static int transport_send(const char *url, uint64_t n) {
+    shmlane_transport_sender *tx = NULL;
+    expect("open transport sender", shmlane_transport_sender_open(url, &tx), SHMLANE_STATUS_OK);
+    if (failures) return 1;
+    char msg[64];
+    for (uint64_t seq = 0; seq < n; seq++) {
+        int len = snprintf(msg, sizeof msg, "message %llu", (unsigned long long)seq);
+        expect("transport send", shmlane_transport_send(tx, msg, (size_t)len, WAIT_NS), SHMLANE_STATUS_OK);
+        if (failures) return 1;
+    }
+    expect("close transport sender", shmlane_transport_sender_close(tx), SHMLANE_STATUS_OK);
+    return failures != 0;
+}
+
+static int transport_recv(const char *url, uint64_t n) {
+    shmlane_transport_receiver *rx = NULL;
+    expect("open transport receiver", shmlane_transport_receiver_open(url, &rx), SHMLANE_STATUS_OK);
+    if (failures) return 1;
+    char want[64], got[64];
+    for (uint64_t seq = 0; seq < n; seq++) {
+        int want_len = snprintf(want, sizeof want, "message %llu", (unsigned long long)seq);
+        size_t len = 0;
+        if (seq % 2 == 0) {
+            expect("transport recv into 4 bytes", shmlane_transport_recv(rx, got, 4, &len, WAIT_NS),
+                   SHMLANE_STATUS_BUFFER_TOO_SMALL);
+            if (len != (size_t)want_len) {
+                fprintf(stderr, "message %llu: needed %zu, want %d\n", (unsigned long long)seq, len, want_len);
+                failures++;
+            }
+        }
+        expect("transport recv", shmlane_transport_recv(rx, got, sizeof got, &len, WAIT_NS), SHMLANE_STATUS_OK);
+        if (!failures && (len != (size_t)want_len || memcmp(got, want, len) != 0)) {
+            fprintf(stderr, "message %llu: got %.*s\n", (unsigned long long)seq, (int)len, got);
+            failures++;
+        }
+        if (failures) return 1;
+    }
+    size_t len = 0;
+    expect("transport recv after the drain", shmlane_transport_recv(rx, got, sizeof got, &len, WAIT_NS),
+           SHMLANE_STATUS_DISCONNECTED);
+    expect("close transport receiver", shmlane_transport_receiver_close(rx), SHMLANE_STATUS_OK);
+    return failures != 0;
+}
+
 static int misuse(const char *name) {
     shmlane_options opts = options();
     record r = {1, 1 ^ CHECK};
@@ -278,7 +328,11 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "consume") == 0) return consume(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "mpmc-send") == 0) return mpmc_send(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "bytes-recv") == 0) return bytes_recv(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "transport-send") == 0)
+        return transport_send(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "transport-recv") == 0)
+        return transport_recv(argv[2], strtoull(argv[3], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "misuse") == 0) return misuse(argv[2]);
-    fprintf(stderr, "usage: peer produce|consume|mpmc-send|bytes-recv NAME N | peer misuse NAME\n");
+    fprintf(stderr, "usage: peer produce|consume|mpmc-send|bytes-recv NAME N | transport-send|transport-recv URL N | misuse NAME\n");
     return 2;
 }

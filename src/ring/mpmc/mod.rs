@@ -83,7 +83,7 @@ mod sender;
 mod stamp;
 
 #[cfg(not(shmlane_loom))]
-pub use raw::{RawReceiver, RawSender};
+pub use raw::{RawReceiver, RawSender, raw_pair};
 pub use receiver::Receiver;
 pub use reservation::Reservation;
 pub use sender::Sender;

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use super::{Receiver, Sender};
 use crate::error::{OpenError, PopError, PushError, RecordError};
 use crate::options::{Options, SlotShape};
-use crate::ring::Stats;
 use crate::ring::item::{RawBuffer, RawRecord, check_record, raw_options};
+use crate::ring::{RingMemory, Stats};
+use crate::segment::RingKind;
+use crate::segment::peer::Role;
 use crate::wait::Limit;
 
 /// A sending end of an MPMC ring of [`SlotShape`]-sized records. It shares
@@ -197,4 +199,23 @@ impl RawReceiver {
     pub fn is_disconnected(&self) -> bool {
         self.inner.is_disconnected()
     }
+}
+
+/// A [`RawSender`] and a [`RawReceiver`] over one new anonymous segment (memfd) for
+/// slots of `shape`, as [`pair`](super::pair): fork after this call and
+/// keep one end in each process.
+pub fn raw_pair(shape: SlotShape, opts: &Options) -> Result<(RawSender, RawReceiver), OpenError> {
+    let opts = raw_options(shape, opts);
+    let roles = (Role::Producer, Role::Consumer);
+    let (tx, rx) = RingMemory::memfd_pair(RingKind::Mpmc, roles, &opts)?;
+    Ok((
+        RawSender {
+            inner: Sender::attach(tx, &opts)?,
+            shape,
+        },
+        RawReceiver {
+            inner: Receiver::attach(rx, &opts)?,
+            shape,
+        },
+    ))
 }

@@ -56,7 +56,7 @@ pub use chunk::{ReadChunk, WriteChunk};
 pub use consumer::Consumer;
 pub use producer::Producer;
 #[cfg(not(shmlane_loom))]
-pub use raw::{RawConsumer, RawProducer};
+pub use raw::{RawConsumer, RawProducer, raw_pair};
 
 /// A producer and a consumer over one new anonymous shared-memory segment
 /// (memfd), sealed so no process can resize it. Fork after this call and

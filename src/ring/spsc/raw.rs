@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use super::{Consumer, Producer};
 use crate::error::{OpenError, PopError, PushError, RecordError};
 use crate::options::{Options, SlotShape};
-use crate::ring::Stats;
 use crate::ring::item::{RawBuffer, RawRecord, check_record, raw_options};
+use crate::ring::{RingMemory, Stats};
+use crate::segment::RingKind;
+use crate::segment::peer::Role;
 use crate::wait::Limit;
 
 /// The writing end of an SPSC ring of [`SlotShape`]-sized records. It
@@ -180,4 +182,23 @@ impl RawConsumer {
     pub fn is_disconnected(&self) -> bool {
         self.inner.is_disconnected()
     }
+}
+
+/// A [`RawProducer`] and a [`RawConsumer`] over one new anonymous segment (memfd) for
+/// slots of `shape`, as [`pair`](super::pair): fork after this call and
+/// keep one end in each process.
+pub fn raw_pair(shape: SlotShape, opts: &Options) -> Result<(RawProducer, RawConsumer), OpenError> {
+    let opts = raw_options(shape, opts);
+    let roles = (Role::Producer, Role::Consumer);
+    let (tx, rx) = RingMemory::memfd_pair(RingKind::Spsc, roles, &opts)?;
+    Ok((
+        RawProducer {
+            inner: Producer::attach(tx, &opts)?,
+            shape,
+        },
+        RawConsumer {
+            inner: Consumer::attach(rx, &opts)?,
+            shape,
+        },
+    ))
 }
