@@ -16,11 +16,13 @@ segment when ``T`` has that size and alignment and both ends set the same
 >>> out[:n]["price"].tolist()
 [101.5, 101.6]
 
-``capacity`` counts records (a power of two). A record or buffer of the
+``pair(...)`` makes both ends over an anonymous segment, to share with a
+forked child. ``capacity`` counts records (a power of two). A record or buffer of the
 wrong size raises ValueError.
 """
 
 from ._native import SpscConsumer as Consumer
 from ._native import SpscProducer as Producer
+from ._native import spsc_pair as pair
 
-__all__ = ["Consumer", "Producer"]
+__all__ = ["Consumer", "Producer", "pair"]

@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // do not clash with the byte ring's.
     m.add("SpscProducer", m.py().get_type::<spsc::Producer>())?;
     m.add("SpscConsumer", m.py().get_type::<spsc::Consumer>())?;
+    m.add("spsc_pair", wrap_pyfunction!(spsc::pair, m)?)?;
     m.add_class::<semaphore::Semaphore>()?;
     m.add_class::<stats::Stats>()?;
     m.add_class::<transport::Sender>()?;

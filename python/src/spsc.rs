@@ -489,6 +489,28 @@ impl Consumer {
     }
 }
 
+/// An anonymous records ring (memfd), as `(Producer, Consumer)`: share it
+/// with a child made by `os.fork` or `multiprocessing` with the fork start
+/// method; each process then closes the end it does not use.
+#[pyfunction]
+#[pyo3(signature = (record_size=None, *, align=None, dtype=None, capacity=None, wait=None))]
+pub(crate) fn pair(
+    py: Python<'_>,
+    record_size: Option<usize>,
+    align: Option<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    capacity: Option<usize>,
+    wait: Option<&str>,
+) -> PyResult<(Producer, Consumer)> {
+    let shape = shape(py, record_size, align, dtype)?;
+    let opts = ring_args!(capacity, wait).options()?;
+    let (tx, rx) = spsc::raw_pair(shape, &opts).map_err(|e| e.to_py(py))?;
+    let producer = Producer {
+        ring: Handle::new("producer", tx),
+    };
+    Ok((producer, Consumer::new(rx)))
+}
+
 impl Consumer {
     fn new(ring: spsc::RawConsumer) -> Self {
         let record = vec![0; ring.shape().size()];

@@ -101,6 +101,29 @@ def test_records_between_processes(seg_name):
     assert (got["value"] == np.arange(COUNT) * 0.5).all()
 
 
+def _forked_record_sender(tx, rx, count):
+    rx.close()
+    records = np.zeros(count, dtype=TICK)
+    records["seq"] = np.arange(count)
+    tx.send_many(records, timeout=30)
+    tx.close()
+
+
+def test_an_anonymous_records_pair_across_fork():
+    tx, rx = spsc.pair(dtype=TICK, capacity=128)
+    child = mp.get_context("fork").Process(target=_forked_record_sender, args=(tx, rx, COUNT))
+    child.start()
+    tx.close()
+    got = np.zeros(COUNT + 1, dtype=TICK)
+    n = 0
+    while n < COUNT:
+        n += rx.recv_many(got[n:], timeout=30)
+    child.join(30)
+    assert child.exitcode == 0
+    assert n == COUNT
+    assert (got["seq"][:COUNT] == np.arange(COUNT)).all()
+
+
 def _post_n(sem_name, count):
     sem = shmlane.Semaphore.open(sem_name, open_timeout=30)
     for _ in range(count):
