@@ -172,6 +172,40 @@ impl<T> PushError<T> {
     }
 }
 
+impl<T> PushError<T> {
+    /// The same refusal without its value (the raw endpoints: the caller
+    /// still holds the record it passed).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn without_value(self) -> PushError<()> {
+        match self {
+            Self::Full(_) => PushError::Full(()),
+            Self::Timeout(_) => PushError::Timeout(()),
+            Self::Disconnected(_) => PushError::Disconnected(()),
+            Self::Corrupted(_, c) => PushError::Corrupted((), c),
+        }
+    }
+}
+
+/// Why a raw endpoint's call (`spsc::RawProducer::push`, ...) did nothing:
+/// a record or buffer of the wrong size, or the ring's own refusal `E`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError<E> {
+    /// The record or buffer is not exactly one slot long.
+    #[error(
+        "a {given}-byte record or buffer for a ring of {slot_size}-byte slots: pass exactly one slot's bytes"
+    )]
+    WrongSize {
+        /// Bytes passed.
+        given: usize,
+        /// The ring's slot size.
+        slot_size: usize,
+    },
+    /// The ring refused (full, empty, timeout, disconnected, corrupted).
+    #[error(transparent)]
+    Ring(#[from] E),
+}
+
 impl<T> fmt::Debug for PushError<T> {
     // No `T: Debug` bound: the message matters, not the value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

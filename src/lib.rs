@@ -97,10 +97,12 @@ pub mod test_support;
 pub mod transport;
 mod wait;
 
-pub use error::{Corruption, GrantError, OpenError, PopError, PushError, ReserveError, SemError};
+pub use error::{
+    Corruption, GrantError, OpenError, PopError, PushError, RecordError, ReserveError, SemError,
+};
 pub use options::{
     DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
-    Options, Overflow, WaitStrategy, Waiter,
+    MAX_SLOT_ALIGN, Options, Overflow, SlotShape, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
 #[cfg(not(shmlane_loom))]

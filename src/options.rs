@@ -36,6 +36,10 @@ pub struct Options {
     pub(crate) overflow: Option<Overflow>,
     pub(crate) participants: Option<u32>,
     pub(crate) release_each_frame: Option<bool>,
+    /// Set by the raw endpoints only (`spsc::RawProducer`, ...): the slot
+    /// size and alignment they were given at run time, which replace the
+    /// compile-time type's in the expected layout.
+    pub(crate) slot_shape: Option<SlotShape>,
 }
 
 impl Options {
@@ -292,5 +296,63 @@ impl Overflow {
     /// A header code in words, for messages.
     pub(crate) fn describe(code: u32) -> String {
         Self::from_code(code).map_or_else(|| format!("unknown policy {code}"), |p| format!("{p:?}"))
+    }
+}
+
+/// The size and alignment of one slot, given at run time: what the raw
+/// endpoints ([`spsc::RawProducer`](crate::spsc::RawProducer),
+/// [`mpmc::RawSender`](crate::mpmc::RawSender), ...) move instead of a
+/// Rust type. A segment made by a typed endpoint for `T` takes raw
+/// endpoints of `size_of::<T>()` and `align_of::<T>()` (and the same schema
+/// id, see [`Options::schema_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotShape {
+    size: u32,
+    align: u32,
+}
+
+/// Largest slot alignment a segment can honour (its mapping is page
+/// aligned).
+pub const MAX_SLOT_ALIGN: usize = 4096;
+
+impl SlotShape {
+    /// A slot of `size` bytes aligned to `align`: `align` a power of two of
+    /// at most [`MAX_SLOT_ALIGN`], `size` a non-zero multiple of it (as a
+    /// Rust or C type's size always is) that fits in 32 bits.
+    pub fn new(size: usize, align: usize) -> Result<Self, OpenError> {
+        if !align.is_power_of_two() || align > MAX_SLOT_ALIGN {
+            return Err(OpenError::InvalidConfig(format!(
+                "slot alignment {align} must be a power of two of at most {MAX_SLOT_ALIGN}"
+            )));
+        }
+        if size == 0 || !size.is_multiple_of(align) {
+            return Err(OpenError::InvalidConfig(format!(
+                "slot size {size} must be a non-zero multiple of the alignment {align} \
+                 (pass sizeof and alignof of the slot type)"
+            )));
+        }
+        let size = u32::try_from(size).map_err(|_| {
+            OpenError::InvalidConfig(format!("slot size {size} does not fit in 32 bits"))
+        })?;
+        Ok(Self {
+            size,
+            align: align as u32,
+        })
+    }
+
+    /// The shape a validated layout records (its checks passed at create).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn recorded(size: u32, align: u32) -> Self {
+        Self { size, align }
+    }
+
+    /// Bytes of one slot.
+    pub fn size(self) -> usize {
+        self.size as usize
+    }
+
+    /// Alignment of one slot.
+    pub fn align(self) -> usize {
+        self.align as usize
     }
 }

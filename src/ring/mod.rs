@@ -4,6 +4,7 @@
 
 pub mod bytes;
 mod endpoint;
+pub(crate) mod item;
 pub mod mpmc;
 pub mod spsc;
 
@@ -205,8 +206,19 @@ impl<T: Pod, S> RingMemory<T, S> {
                 0
             }
         };
-        Layout::for_slots::<T>(kind, capacity, opts.schema_id, waiter)?
-            .with_cells(size_of::<S>(), participants)
+        let (layout, stride) = match opts.slot_shape {
+            // Raw endpoints (`T` is `()`): the shape given at run time.
+            Some(shape) if size_of::<T>() == 0 => {
+                let slot = (shape.size(), shape.align(), item::RAW_TYPE_NAME);
+                let layout = Layout::for_sized_slots(kind, capacity, slot, opts.schema_id, waiter)?;
+                (layout, item::raw_cell(kind, shape).stride)
+            }
+            _ => {
+                let layout = Layout::for_slots::<T>(kind, capacity, opts.schema_id, waiter)?;
+                (layout, size_of::<S>())
+            }
+        };
+        layout.with_cells(stride, participants)
     }
 
     /// A named segment, created or opened for `role`, marked attached.
@@ -350,6 +362,13 @@ impl<T: Pod, S> RingMemory<T, S> {
         S: FreshCell + Send + 'static,
     {
         opts.check_anonymous("an in-process (heap) pair")?;
+        if opts.slot_shape.is_some() {
+            // The heap storage allocates cells of `S`, not of a run-time
+            // stride: raw endpoints exist over mapped segments only.
+            return Err(OpenError::InvalidConfig(
+                "raw (run-time sized) endpoints need a named or memfd segment".into(),
+            ));
+        }
         let layout = Self::expected_layout(kind, opts)?;
         let first = Heap::<S>::create(&layout)?;
         // The same validator as for a mapping: one path for every storage.
@@ -537,6 +556,13 @@ impl<T: Pod, S> RingMemory<T, S> {
         self.wait_signal().release_sleepers(n);
     }
 
+    /// The slot size and alignment of the layout validated at attach.
+    #[cfg(not(shmlane_loom))]
+    #[inline(always)]
+    pub(crate) fn slot_shape(&self) -> crate::options::SlotShape {
+        crate::options::SlotShape::recorded(self.layout.slot_size, self.layout.slot_align)
+    }
+
     /// The layout validated at attach.
     pub(crate) fn layout(&self) -> &Layout {
         &self.layout
@@ -561,13 +587,32 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// The cell of the slot holding `position`.
     #[inline(always)]
     pub(crate) fn slot(&self, position: u64) -> &S {
-        let index = self.capacity.slot(position);
-        // SAFETY: `index < capacity` (masked), and the slot area holds
-        // `capacity` cells (Storage, point 2), so the offset stays inside it.
-        let cell = unsafe { self.slots.add(index) };
+        let cell = if size_of::<T>() == 0 {
+            // Raw endpoints: cells are `slot_stride` bytes apart (a run-time
+            // value), not `size_of::<S>()` (decided at compile time).
+            self.slot_start(position).cast::<S>()
+        } else {
+            let index = self.capacity.slot(position);
+            // SAFETY: `index < capacity` (masked), and the slot area holds
+            // `capacity` cells (Storage, point 2), so the offset stays inside it.
+            unsafe { self.slots.add(index) }
+        };
         // SAFETY: `cell` points to an initialised `UnsafeCell<T>` that lives
         // as long as the storage, which `self` owns.
         unsafe { cell.as_ref() }
+    }
+
+    /// The first byte of the cell of the slot holding `position`, `layout.
+    /// slot_stride` bytes per slot from the start of the slot area, with the
+    /// slot area's provenance (the raw endpoints copy records through it).
+    #[inline(always)]
+    pub(crate) fn slot_start(&self, position: u64) -> NonNull<u8> {
+        let index = self.capacity.slot(position);
+        let offset = index * self.layout.slot_stride as usize;
+        // SAFETY: `index < capacity` (masked) and the slot area holds
+        // `capacity` cells of `slot_stride` bytes (Storage, point 2; the
+        // layout was validated at attach), so the offset stays inside it.
+        unsafe { self.slots.cast::<u8>().add(offset) }
     }
 
     /// Asks the CPU to start fetching the cache line of the slot holding

@@ -10,8 +10,7 @@ pub(crate) use crate::options::MAX_PARTICIPANTS;
 /// Slot areas start on this boundary at least (two cache lines: the
 /// adjacent-line prefetcher pairs them).
 const SLOT_AREA_ALIGN: u64 = 128;
-/// Largest slot alignment a mapping (page aligned) can honour.
-const MAX_SLOT_ALIGN: usize = 4096;
+use crate::options::MAX_SLOT_ALIGN;
 
 /// What kind of ring a segment holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +80,19 @@ impl Layout {
         schema_id: Option<u64>,
         waiter: Waiter,
     ) -> Result<Self, OpenError> {
+        let slot = (size_of::<T>(), align_of::<T>(), core::any::type_name::<T>());
+        Self::for_sized_slots(kind, capacity, slot, schema_id, waiter)
+    }
+
+    /// The layout of a ring of `capacity` slots of `(size, align,
+    /// type_name)`: a Rust type's, or a shape given at run time.
+    pub(crate) fn for_sized_slots(
+        kind: RingKind,
+        capacity: usize,
+        (size, align, type_name): (usize, usize, &'static str),
+        schema_id: Option<u64>,
+        waiter: Waiter,
+    ) -> Result<Self, OpenError> {
         let capacity = Capacity::new(capacity as u64).ok_or_else(|| {
             OpenError::InvalidConfig(format!(
                 "capacity {capacity} must be a non-zero power of two"
@@ -95,21 +107,19 @@ impl Layout {
             Some(id) => id,
             None => 0,
         };
-        if align_of::<T>() > MAX_SLOT_ALIGN {
+        if align > MAX_SLOT_ALIGN {
             return Err(OpenError::InvalidConfig(format!(
-                "slot type alignment {} exceeds the page size",
-                align_of::<T>()
+                "slot type alignment {align} exceeds the page size"
             )));
         }
         let too_big = || {
             OpenError::InvalidConfig(format!(
-                "capacity {} of {}-byte slots overflows the address space",
+                "capacity {} of {size}-byte slots overflows the address space",
                 capacity.get(),
-                size_of::<T>()
             ))
         };
-        let slot_size = u32::try_from(size_of::<T>()).map_err(|_| too_big())?;
-        let slot_align = align_of::<T>() as u32;
+        let slot_size = u32::try_from(size).map_err(|_| too_big())?;
+        let slot_align = align as u32;
         let (_, slots_offset) = body_offsets(slot_align, 0);
         let segment_len = segment_len(capacity, u64::from(slot_size), slots_offset)
             .filter(|&len| len <= isize::MAX as u64)
@@ -119,7 +129,7 @@ impl Layout {
             capacity,
             slot_size,
             slot_align,
-            type_name: core::any::type_name::<T>(),
+            type_name,
             schema_id,
             slots_offset,
             segment_len,

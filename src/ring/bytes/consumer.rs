@@ -631,6 +631,28 @@ impl Frame<'_> {
     /// # }
     /// ```
     pub fn release(self) {}
+
+    /// Leaves the frame in the ring, unreleased: the next read returns it
+    /// again (a peek; the C ABI's receive into a buffer too small for the
+    /// frame keeps it this way).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{Options, bytes};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (mut tx, mut rx) = bytes::heap_pair(&Options::new().capacity(4096))?;
+    /// tx.send(b"a")?;
+    /// rx.read()?.unread();
+    /// assert_eq!(&*rx.read()?, b"a"); // the same frame
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn unread(self) {
+        // Not dropped: its drop is what releases the frame. The guard owns
+        // nothing else (a borrow and a position), so nothing leaks.
+        std::mem::forget(self);
+    }
 }
 
 #[cfg(not(shmlane_loom))]

@@ -74,15 +74,20 @@ use crate::segment::RingKind;
 use crate::segment::peer::Role;
 
 mod endpoint;
+#[cfg(not(shmlane_loom))]
+mod raw;
 mod receiver;
 mod recovery;
 mod reservation;
 mod sender;
 mod stamp;
 
+#[cfg(not(shmlane_loom))]
+pub use raw::{RawReceiver, RawSender, raw_pair};
 pub use receiver::Receiver;
 pub use reservation::Reservation;
 pub use sender::Sender;
+pub(crate) use stamp::Slot;
 
 /// A sender and a receiver over one new anonymous shared-memory segment
 /// (memfd), sealed so no process can resize it. More endpoints come from

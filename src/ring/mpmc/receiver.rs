@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::ring::endpoint_accessors;
 use bytemuck::Pod;
 
+use super::super::item::{Load, TakeValue};
 #[cfg(not(shmlane_loom))]
 use super::Source;
 use super::endpoint::{Endpoint, advance, walk_limit};
@@ -162,12 +163,21 @@ impl<T: Pod> Receiver<T> {
     // Always inlined, as `try_send`.
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, PopError> {
+        self.try_recv_item(&mut TakeValue)
+    }
+
+    /// `try_recv` into a value or a raw buffer (see `ring::item`).
+    #[inline(always)]
+    pub(super) fn try_recv_item<L: Load<T, Slot<T>>>(
+        &mut self,
+        load: &mut L,
+    ) -> Result<L::Output, PopError> {
         let position = match self.claim_fast() {
             Fast::Claimed(position) => position,
             Fast::Empty => return Err(PopError::Empty),
             Fast::Slow => self.claim_slow()?,
         };
-        Ok(self.take(position))
+        Ok(self.take(load, position))
     }
 
     /// Claims the item at the cursor if it is ready, the common case; says
@@ -211,15 +221,12 @@ impl<T: Pod> Receiver<T> {
 
     /// Copies the claimed item out and frees its slot.
     #[inline(always)]
-    fn take(&self, position: u64) -> T {
+    fn take<L: Load<T, Slot<T>>>(&self, load: &mut L, position: u64) -> L::Output {
         let end = &self.end;
-        let value = end.ring.slot(position).value.with(|item| {
-            // SAFETY: this receiver claimed the slot (READING with its tag)
-            // after the sender published it (SYNC: mpmc-publish); no
-            // honest endpoint writes it until we free it below; any bytes
-            // are a valid `T: Pod`.
-            unsafe { item.read() }
-        });
+        // SAFETY: this receiver claimed the slot (READING with its tag)
+        // after the sender published it (SYNC: mpmc-publish); no honest
+        // endpoint writes it until we free it below.
+        let value = unsafe { load.load(&end.ring, position) };
         // SYNC: mpmc-release (Release: our read of the item happens-before
         // the claim of the next lap's sender)
         end.stamp(position)
@@ -427,25 +434,39 @@ impl<T: Pod> Receiver<T> {
 
     #[inline(always)]
     fn recv_within(&mut self, limit: Limit) -> Result<T, PopError> {
-        match self.try_recv() {
-            Err(PopError::Empty) => self.recv_slow(limit),
+        self.recv_item_within(&mut TakeValue, limit)
+    }
+
+    /// `recv_within` into a value or a raw buffer.
+    #[inline(always)]
+    pub(super) fn recv_item_within<L: Load<T, Slot<T>>>(
+        &mut self,
+        load: &mut L,
+        limit: Limit,
+    ) -> Result<L::Output, PopError> {
+        match self.try_recv_item(load) {
+            Err(PopError::Empty) => self.recv_slow(load, limit),
             done => done,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn recv_slow(&mut self, limit: Limit) -> Result<T, PopError> {
+    fn recv_slow<L: Load<T, Slot<T>>>(
+        &mut self,
+        load: &mut L,
+        limit: Limit,
+    ) -> Result<L::Output, PopError> {
         for _ in 0..wait::brief_spins(self.end.strategy) {
             spin_hint();
-            match self.try_recv() {
+            match self.try_recv_item(load) {
                 Err(PopError::Empty) => {}
                 done => return done,
             }
         }
         let deadline = limit.deadline();
         loop {
-            match self.try_recv() {
+            match self.try_recv_item(load) {
                 Err(PopError::Empty) => {}
                 done => return done,
             }

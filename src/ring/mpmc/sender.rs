@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::ring::endpoint_accessors;
 use bytemuck::Pod;
 
+use super::super::item::Store;
 #[cfg(not(shmlane_loom))]
 use super::Source;
 use super::endpoint::{Endpoint, advance, walk_limit};
@@ -285,17 +286,24 @@ impl<T: Pod> Sender<T> {
     // Result through memory.
     #[inline(always)]
     pub fn try_send(&mut self, value: T) -> Result<(), PushError<T>> {
+        self.try_send_item(value)
+    }
+
+    /// `try_send` of a value or of a raw record (see `ring::item`).
+    #[inline(always)]
+    pub(super) fn try_send_item<V: Store<T, Slot<T>>>(
+        &mut self,
+        value: V,
+    ) -> Result<(), PushError<V>> {
         let position = match self.claim_fast() {
             Some(position) => position,
             None => self.claim_or_refuse(value)?,
         };
-        self.end.ring.slot(position).value.with_mut(|slot| {
-            // SAFETY: this sender claimed the slot (WRITING with its tag):
-            // no other endpoint writes it or reads its value until we
-            // publish (SYNC: mpmc-publish), and the receiver that freed it
-            // has finished reading (SYNC: mpmc-release).
-            unsafe { slot.write(value) }
-        });
+        // SAFETY: this sender claimed the slot (WRITING with its tag): no
+        // other endpoint writes it or reads its value until we publish
+        // (SYNC: mpmc-publish), and the receiver that freed it has finished
+        // reading (SYNC: mpmc-release).
+        unsafe { value.store(&self.end.ring, position) };
         self.publish(position, FULL);
         Ok(())
     }
@@ -303,7 +311,7 @@ impl<T: Pod> Sender<T> {
     /// The slow half of a claim, with the refusals that hand `value` back.
     #[cold]
     #[inline(never)]
-    fn claim_or_refuse(&mut self, value: T) -> Result<u64, PushError<T>> {
+    fn claim_or_refuse<V>(&mut self, value: V) -> Result<u64, PushError<V>> {
         match self.claim_slow() {
             Ok(Some(position)) => Ok(position),
             Ok(None) if self.end.peers_gone() => Err(PushError::Disconnected(value)),
@@ -382,8 +390,12 @@ impl<T: Pod> Sender<T> {
     }
 
     #[inline(always)]
-    fn send_within(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
-        match self.try_send(value) {
+    pub(super) fn send_within<V: Store<T, Slot<T>>>(
+        &mut self,
+        value: V,
+        limit: Limit,
+    ) -> Result<(), PushError<V>> {
+        match self.try_send_item(value) {
             Err(PushError::Full(value)) => self.send_slow(value, limit),
             done => done,
         }
@@ -391,11 +403,15 @@ impl<T: Pod> Sender<T> {
 
     #[cold]
     #[inline(never)]
-    fn send_slow(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
+    fn send_slow<V: Store<T, Slot<T>>>(
+        &mut self,
+        value: V,
+        limit: Limit,
+    ) -> Result<(), PushError<V>> {
         let mut value = value;
         for _ in 0..wait::brief_spins(self.end.strategy) {
             spin_hint();
-            value = match self.try_send(value) {
+            value = match self.try_send_item(value) {
                 Err(PushError::Full(value)) => value,
                 done => return done,
             };
@@ -408,7 +424,7 @@ impl<T: Pod> Sender<T> {
                 Some(Wake::Disconnected) => return Err(PushError::Disconnected(value)),
                 None => return Err(PushError::Timeout(value)),
             }
-            value = match self.try_send(value) {
+            value = match self.try_send_item(value) {
                 Err(PushError::Full(value)) => value,
                 done => return done,
             };

@@ -29,7 +29,7 @@ const OWNER_BITS: u64 = (ROW_MASK << ROW_SHIFT) | (GENERATION_MASK << GENERATION
 #[repr(C)]
 pub(crate) struct Slot<T> {
     pub(super) stamp: AtomicU64,
-    pub(super) value: UnsafeCell<T>,
+    pub(crate) value: UnsafeCell<T>,
 }
 
 impl<T> Slot<T> {

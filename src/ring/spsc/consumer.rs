@@ -7,6 +7,7 @@ use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
 use super::super::Source;
+use super::super::item::{Load, TakeValue};
 use super::super::{RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
 use super::ReadChunk;
@@ -18,7 +19,7 @@ use crate::options::WaitStrategy;
 use crate::segment::RingKind;
 #[cfg(not(shmlane_loom))]
 use crate::segment::peer::Role;
-use crate::sync::{Ordering, spin_hint};
+use crate::sync::{Ordering, UnsafeCell, spin_hint};
 use crate::wait::{self, Limit};
 
 /// The reading end of an SPSC ring. Exactly one may be attached at a time.
@@ -244,6 +245,15 @@ impl<T: Pod> Consumer<T> {
     // Always inlined, as `push`.
     #[inline(always)]
     pub fn pop(&mut self) -> Result<T, PopError> {
+        self.pop_item(&mut TakeValue)
+    }
+
+    /// `pop` into a value or a raw buffer (see `ring::item`).
+    #[inline(always)]
+    pub(super) fn pop_item<L: Load<T, UnsafeCell<T>>>(
+        &mut self,
+        load: &mut L,
+    ) -> Result<L::Output, PopError> {
         if self.cached_tail == self.head {
             match self.refresh_tail_fast() {
                 Refresh::Found => {}
@@ -251,12 +261,10 @@ impl<T: Pod> Consumer<T> {
                 Refresh::Slow => self.pop_slow_check()?,
             }
         }
-        let value = self.ring.slot(self.head).with(|slot| {
-            // SAFETY: the slot at `head` was published (available >= 1, SYNC:
-            // spsc-publish) and the producer will not rewrite it before we
-            // release it; any bytes are a valid `T: Pod`.
-            unsafe { slot.read() }
-        });
+        // SAFETY: the slot at `head` was published (available >= 1, SYNC:
+        // spsc-publish) and the producer will not rewrite it before we
+        // release it.
+        let value = unsafe { load.load(&self.ring, self.head) };
         self.release_to(self.head.wrapping_add(1));
         Ok(value)
     }
@@ -342,8 +350,18 @@ impl<T: Pod> Consumer<T> {
     // Inline as `send_within`: only an empty ring goes out of line.
     #[inline(always)]
     fn recv_within(&mut self, limit: Limit) -> Result<T, PopError> {
-        match self.pop() {
-            Err(PopError::Empty) => self.recv_slow(limit),
+        self.recv_item_within(&mut TakeValue, limit)
+    }
+
+    /// `recv_within` into a value or a raw buffer.
+    #[inline(always)]
+    pub(super) fn recv_item_within<L: Load<T, UnsafeCell<T>>>(
+        &mut self,
+        load: &mut L,
+        limit: Limit,
+    ) -> Result<L::Output, PopError> {
+        match self.pop_item(load) {
+            Err(PopError::Empty) => self.recv_slow(load, limit),
             done => done,
         }
     }
@@ -351,17 +369,21 @@ impl<T: Pod> Consumer<T> {
     /// `recv_within` once the ring was found empty.
     #[cold]
     #[inline(never)]
-    fn recv_slow(&mut self, limit: Limit) -> Result<T, PopError> {
+    fn recv_slow<L: Load<T, UnsafeCell<T>>>(
+        &mut self,
+        load: &mut L,
+        limit: Limit,
+    ) -> Result<L::Output, PopError> {
         for _ in 0..wait::brief_spins(self.strategy) {
             spin_hint();
-            match self.pop() {
+            match self.pop_item(load) {
                 Err(PopError::Empty) => {}
                 done => return done,
             }
         }
         let deadline = limit.deadline();
         loop {
-            match self.pop() {
+            match self.pop_item(load) {
                 Err(PopError::Empty) => self.wait_for_items(deadline)?,
                 done => return done,
             }

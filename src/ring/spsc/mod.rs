@@ -48,11 +48,15 @@ use crate::segment::peer::Role;
 mod chunk;
 mod consumer;
 mod producer;
+#[cfg(not(shmlane_loom))]
+mod raw;
 
 #[cfg(not(shmlane_loom))]
 pub use chunk::{ReadChunk, WriteChunk};
 pub use consumer::Consumer;
 pub use producer::Producer;
+#[cfg(not(shmlane_loom))]
+pub use raw::{RawConsumer, RawProducer, raw_pair};
 
 /// A producer and a consumer over one new anonymous shared-memory segment
 /// (memfd), sealed so no process can resize it. Fork after this call and

@@ -7,6 +7,7 @@ use bytemuck::Pod;
 
 #[cfg(not(shmlane_loom))]
 use super::super::Source;
+use super::super::item::Store;
 use super::super::{RingMemory, Wake};
 #[cfg(not(shmlane_loom))]
 use super::WriteChunk;
@@ -20,7 +21,7 @@ use crate::options::WaitStrategy;
 use crate::segment::RingKind;
 #[cfg(not(shmlane_loom))]
 use crate::segment::peer::Role;
-use crate::sync::{Ordering, spin_hint};
+use crate::sync::{Ordering, UnsafeCell, spin_hint};
 use crate::wait::{self, Limit};
 
 /// The writing end of an SPSC ring. Exactly one may be attached at a time.
@@ -183,7 +184,7 @@ impl<T: Pod> Producer<T> {
     /// consumer is gone (checked whenever the ring fills).
     #[cold]
     #[inline(never)]
-    fn push_found_full(&mut self, value: T) -> PushError<T> {
+    fn push_found_full<V>(&mut self, value: V) -> PushError<V> {
         // A full look: now and then also a liveness check, so that a loop
         // of non-blocking pushes learns of a SIGKILLed consumer.
         if self.ring.idle_poll_found_peer_gone() {
@@ -261,21 +262,28 @@ impl<T: Pod> Producer<T> {
     // against a non-inlined push or pop).
     #[inline(always)]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
+        self.push_item(value)
+    }
+
+    /// `push` of a value or of a raw record (see `ring::item`).
+    #[inline(always)]
+    pub(super) fn push_item<V: Store<T, UnsafeCell<T>>>(
+        &mut self,
+        value: V,
+    ) -> Result<(), PushError<V>> {
         if self.cached_free() == 0 {
-            // `T: Pod` is `Copy`: the slow checks hand a copy back on refusal.
+            // The slow checks hand the value back on refusal.
             match self.refresh_head_fast() {
                 Refresh::Found => {}
                 Refresh::None => return Err(self.push_found_full(value)),
                 Refresh::Slow => self.push_slow_check(value)?,
             }
         }
-        self.ring.slot(self.tail).with_mut(|slot| {
-            // SAFETY: the slot at `tail` is free (the cache, or the refresh
-            // in push_slow_check, saw room): the consumer has released it
-            // (SYNC: spsc-release) and will not read it before we publish;
-            // only this producer writes slots.
-            unsafe { slot.write(value) }
-        });
+        // SAFETY: the slot at `tail` is free (the cache, or the refresh in
+        // push_slow_check, saw room): the consumer has released it (SYNC:
+        // spsc-release) and will not read it before we publish; only this
+        // producer writes slots.
+        unsafe { value.store(&self.ring, self.tail) };
         self.publish(self.tail.wrapping_add(1));
         Ok(())
     }
@@ -283,7 +291,7 @@ impl<T: Pod> Producer<T> {
     /// The slow half of `push`: the cache says full.
     #[cold]
     #[inline(never)]
-    fn push_slow_check(&mut self, value: T) -> Result<(), PushError<T>> {
+    fn push_slow_check<V>(&mut self, value: V) -> Result<(), PushError<V>> {
         let free = match self.refresh_head() {
             Ok(free) => free,
             Err(corruption) => return Err(PushError::Corrupted(value, corruption)),
@@ -376,8 +384,12 @@ impl<T: Pod> Producer<T> {
     // Result through memory, paid on every item: `spsc-blocking-tput` in
     // `shmlane bench` shows it).
     #[inline(always)]
-    fn send_within(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
-        match self.push(value) {
+    pub(super) fn send_within<V: Store<T, UnsafeCell<T>>>(
+        &mut self,
+        value: V,
+        limit: Limit,
+    ) -> Result<(), PushError<V>> {
+        match self.push_item(value) {
             Err(PushError::Full(value)) => self.send_slow(value, limit),
             done => done,
         }
@@ -386,11 +398,15 @@ impl<T: Pod> Producer<T> {
     /// `send_within` once the ring was found full.
     #[cold]
     #[inline(never)]
-    fn send_slow(&mut self, value: T, limit: Limit) -> Result<(), PushError<T>> {
+    fn send_slow<V: Store<T, UnsafeCell<T>>>(
+        &mut self,
+        value: V,
+        limit: Limit,
+    ) -> Result<(), PushError<V>> {
         let mut value = value;
         for _ in 0..wait::brief_spins(self.strategy) {
             spin_hint();
-            value = match self.push(value) {
+            value = match self.push_item(value) {
                 Err(PushError::Full(value)) => value,
                 done => return done,
             };
@@ -405,7 +421,7 @@ impl<T: Pod> Producer<T> {
                 }
                 None => return Err(PushError::Timeout(value)),
             }
-            value = match self.push(value) {
+            value = match self.push_item(value) {
                 Err(PushError::Full(value)) => value,
                 done => return done,
             };
