@@ -204,3 +204,41 @@ pub(crate) fn check_record<E>(
         })
     }
 }
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests {
+    use super::*;
+
+    /// `raw_cell` for the shape of `T` is the typed endpoints' cell of `T`.
+    fn assert_cells_match<T>() {
+        let shape = SlotShape::new(size_of::<T>(), align_of::<T>()).unwrap();
+        let spsc = raw_cell(RingKind::Spsc, shape);
+        assert_eq!(spsc.value_offset, 0);
+        assert_eq!(spsc.stride, size_of::<UnsafeCell<T>>());
+        let mpmc = raw_cell(RingKind::Mpmc, shape);
+        assert_eq!(mpmc.value_offset, std::mem::offset_of!(Slot<T>, value));
+        assert_eq!(
+            mpmc.stride,
+            size_of::<Slot<T>>(),
+            "{}",
+            core::any::type_name::<T>()
+        );
+    }
+
+    #[repr(C, align(16))]
+    struct Wide([u8; 48]);
+
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+
+    #[test]
+    fn raw_cells_are_laid_out_as_the_typed_cells() {
+        assert_cells_match::<u8>();
+        assert_cells_match::<[u8; 3]>();
+        assert_cells_match::<u32>();
+        assert_cells_match::<u64>();
+        assert_cells_match::<[u64; 3]>();
+        assert_cells_match::<Wide>();
+        assert_cells_match::<Line>();
+    }
+}
