@@ -128,11 +128,11 @@ unsafe fn shell_of<'a, H: Handle + 'a>(handle: *mut H) -> Result<&'a mut Shell<H
 /// Declares the `Handle` impl of a C handle type (the struct itself is
 /// written out, so that cbindgen sees it).
 macro_rules! handle_type {
-    ($name:ident, $inner:ty, $tag:expr) => {
+    ($name:ident, $inner:ty, $tag:expr, $c_name:literal) => {
         impl $crate::handle::Handle for $name {
             type Inner = $inner;
             const TAG: u64 = $tag;
-            const NAME: &'static str = stringify!($name);
+            const NAME: &'static str = $c_name;
             fn from_shell(shell: $crate::handle::Shell<$inner>) -> Self {
                 Self { shell }
             }
