@@ -38,13 +38,23 @@ pub(crate) struct BytesConsumer {
 pub struct ShmlaneBytesProducer {
     shell: crate::handle::Shell<BytesProducer>,
 }
-handle_type!(ShmlaneBytesProducer, BytesProducer, 0x5348_4d4c_4259_0001);
+handle_type!(
+    ShmlaneBytesProducer,
+    BytesProducer,
+    0x5348_4d4c_4259_0001,
+    "shmlane_bytes_producer"
+);
 
 /// The reading end of a byte ring (opaque).
 pub struct ShmlaneBytesConsumer {
     shell: crate::handle::Shell<BytesConsumer>,
 }
-handle_type!(ShmlaneBytesConsumer, BytesConsumer, 0x5348_4d4c_4259_0002);
+handle_type!(
+    ShmlaneBytesConsumer,
+    BytesConsumer,
+    0x5348_4d4c_4259_0002,
+    "shmlane_bytes_consumer"
+);
 
 const GRANT_OUTSTANDING: Fail = Fail::fixed(
     ShmlaneStatus::Busy,

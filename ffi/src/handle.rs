@@ -11,11 +11,15 @@ use crate::call::{Fail, ShmlaneStatus, non_null};
 /// The tag of a closed shell.
 const CLOSED: u64 = 0x5348_4d4c_0000_dead;
 
-/// A handle's endpoint and its type tag.
+/// A handle's endpoint and its type tag: 16 bytes, all that stays
+/// allocated once the handle is closed (the endpoint is boxed apart).
 pub(crate) struct Shell<T> {
     tag: u64,
-    inner: Option<T>,
+    inner: Option<Box<T>>,
 }
+
+// What README.md and SAFETY.md promise a closed handle costs.
+const _: () = assert!(size_of::<Shell<[u8; 256]>>() == 16);
 
 /// A C handle type: a struct around a [`Shell`] of its endpoint.
 pub(crate) trait Handle: Sized {
@@ -40,7 +44,7 @@ pub(crate) unsafe fn hand_out<H: Handle>(out: *mut *mut H, inner: H::Inner) -> R
     non_null(out, "the out-pointer for the handle")?;
     let handle = Box::into_raw(Box::new(H::from_shell(Shell {
         tag: H::TAG,
-        inner: Some(inner),
+        inner: Some(Box::new(inner)),
     })));
     // SAFETY: `out` is non-NULL and valid for writes (this fn's contract).
     unsafe { out.write(handle) };
@@ -73,7 +77,7 @@ pub(crate) unsafe fn endpoint<'a, H: Handle + 'a>(
             ));
         }
     }
-    shell.inner.as_mut().ok_or_else(|| {
+    shell.inner.as_deref_mut().ok_or_else(|| {
         Fail::new(
             ShmlaneStatus::Closed,
             format_args!("this {} was closed", H::NAME),
@@ -124,11 +128,11 @@ unsafe fn shell_of<'a, H: Handle + 'a>(handle: *mut H) -> Result<&'a mut Shell<H
 /// Declares the `Handle` impl of a C handle type (the struct itself is
 /// written out, so that cbindgen sees it).
 macro_rules! handle_type {
-    ($name:ident, $inner:ty, $tag:expr) => {
+    ($name:ident, $inner:ty, $tag:expr, $c_name:literal) => {
         impl $crate::handle::Handle for $name {
             type Inner = $inner;
             const TAG: u64 = $tag;
-            const NAME: &'static str = stringify!($name);
+            const NAME: &'static str = $c_name;
             fn from_shell(shell: $crate::handle::Shell<$inner>) -> Self {
                 Self { shell }
             }

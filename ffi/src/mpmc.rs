@@ -17,13 +17,23 @@ use crate::{ShmlaneOptions, ShmlaneStats, options_arg};
 pub struct ShmlaneMpmcSender {
     shell: crate::handle::Shell<RawSender>,
 }
-handle_type!(ShmlaneMpmcSender, RawSender, 0x5348_4d4c_4d50_0001);
+handle_type!(
+    ShmlaneMpmcSender,
+    RawSender,
+    0x5348_4d4c_4d50_0001,
+    "shmlane_mpmc_sender"
+);
 
 /// A receiving end of an MPMC ring (opaque).
 pub struct ShmlaneMpmcReceiver {
     shell: crate::handle::Shell<RawReceiver>,
 }
-handle_type!(ShmlaneMpmcReceiver, RawReceiver, 0x5348_4d4c_4d50_0002);
+handle_type!(
+    ShmlaneMpmcReceiver,
+    RawReceiver,
+    0x5348_4d4c_4d50_0002,
+    "shmlane_mpmc_receiver"
+);
 
 /// Creates or opens a sender.
 ///

@@ -12,7 +12,12 @@ use crate::{ShmlaneOptions, options_arg};
 pub struct ShmlaneSemaphore {
     shell: crate::handle::Shell<Semaphore>,
 }
-handle_type!(ShmlaneSemaphore, Semaphore, 0x5348_4d4c_5345_0001);
+handle_type!(
+    ShmlaneSemaphore,
+    Semaphore,
+    0x5348_4d4c_5345_0001,
+    "shmlane_semaphore"
+);
 
 /// Creates the named semaphore `name` with value `initial`; `opts` (may be
 /// NULL) may set `mode` and `persist`.

@@ -18,13 +18,23 @@ use crate::{ShmlaneOptions, ShmlaneStats, options_arg};
 pub struct ShmlaneSpscProducer {
     shell: crate::handle::Shell<RawProducer>,
 }
-handle_type!(ShmlaneSpscProducer, RawProducer, 0x5348_4d4c_5350_0001);
+handle_type!(
+    ShmlaneSpscProducer,
+    RawProducer,
+    0x5348_4d4c_5350_0001,
+    "shmlane_spsc_producer"
+);
 
 /// The reading end of an SPSC ring (opaque).
 pub struct ShmlaneSpscConsumer {
     shell: crate::handle::Shell<RawConsumer>,
 }
-handle_type!(ShmlaneSpscConsumer, RawConsumer, 0x5348_4d4c_5350_0002);
+handle_type!(
+    ShmlaneSpscConsumer,
+    RawConsumer,
+    0x5348_4d4c_5350_0002,
+    "shmlane_spsc_consumer"
+);
 
 /// How an endpoint finds its segment.
 #[derive(Clone, Copy)]

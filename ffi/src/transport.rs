@@ -26,7 +26,8 @@ pub struct ShmlaneTransportSender {
 handle_type!(
     ShmlaneTransportSender,
     Box<dyn Sender>,
-    0x5348_4d4c_5452_0001
+    0x5348_4d4c_5452_0001,
+    "shmlane_transport_sender"
 );
 
 /// The receiving end of a channel (opaque).
@@ -36,7 +37,8 @@ pub struct ShmlaneTransportReceiver {
 handle_type!(
     ShmlaneTransportReceiver,
     TransportReceiver,
-    0x5348_4d4c_5452_0002
+    0x5348_4d4c_5452_0002,
+    "shmlane_transport_receiver"
 );
 
 /// Opens the sending end of the channel at `url` (see README, "Transports").

@@ -150,9 +150,7 @@ impl<S> Store<(), S> for RawRecord<'_> {
         // most, inside the slot area) which the caller holds for writing
         // (this fn's contract); the source is a caller's slice, which
         // cannot overlap the segment's slot being written by us alone.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.0.as_ptr(), record_at(ring, position).as_ptr(), len)
-        };
+        unsafe { copy_record(self.0.as_ptr(), record_at(ring, position).as_ptr(), len) };
     }
 }
 
@@ -167,13 +165,32 @@ impl<S> Load<(), S> for RawBuffer<'_> {
         // SAFETY: the source is the slot's record (`len` bytes at most,
         // inside the slot area), published and held by the caller (this
         // fn's contract); the destination is the caller's exclusive slice.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                record_at(ring, position).as_ptr(),
-                self.0.as_mut_ptr(),
-                len,
-            )
-        };
+        unsafe { copy_record(record_at(ring, position).as_ptr(), self.0.as_mut_ptr(), len) };
+    }
+}
+
+/// Copies a record of `len` bytes: the common small sizes with a length
+/// known here (a few moves, inlined), others through `memcpy` (a call per
+/// record otherwise, which a round trip of small records would pay twice).
+///
+/// # Safety
+///
+/// As `ptr::copy_nonoverlapping(src, dst, len)`.
+#[cfg(not(shmlane_loom))]
+#[inline(always)]
+unsafe fn copy_record(src: *const u8, dst: *mut u8, len: usize) {
+    use std::ptr::copy_nonoverlapping as copy;
+    match len {
+        // SAFETY: each arm copies exactly `len` bytes (this fn's contract).
+        8 => unsafe { copy(src, dst, 8) },
+        // SAFETY: as above.
+        16 => unsafe { copy(src, dst, 16) },
+        // SAFETY: as above.
+        32 => unsafe { copy(src, dst, 32) },
+        // SAFETY: as above.
+        64 => unsafe { copy(src, dst, 64) },
+        // SAFETY: as above.
+        _ => unsafe { copy(src, dst, len) },
     }
 }
 
@@ -202,5 +219,43 @@ pub(crate) fn check_record<E>(
             given,
             slot_size: shape.size(),
         })
+    }
+}
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests {
+    use super::*;
+
+    /// `raw_cell` for the shape of `T` is the typed endpoints' cell of `T`.
+    fn assert_cells_match<T>() {
+        let shape = SlotShape::new(size_of::<T>(), align_of::<T>()).unwrap();
+        let spsc = raw_cell(RingKind::Spsc, shape);
+        assert_eq!(spsc.value_offset, 0);
+        assert_eq!(spsc.stride, size_of::<UnsafeCell<T>>());
+        let mpmc = raw_cell(RingKind::Mpmc, shape);
+        assert_eq!(mpmc.value_offset, std::mem::offset_of!(Slot<T>, value));
+        assert_eq!(
+            mpmc.stride,
+            size_of::<Slot<T>>(),
+            "{}",
+            core::any::type_name::<T>()
+        );
+    }
+
+    #[repr(C, align(16))]
+    struct Wide([u8; 48]);
+
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+
+    #[test]
+    fn raw_cells_are_laid_out_as_the_typed_cells() {
+        assert_cells_match::<u8>();
+        assert_cells_match::<[u8; 3]>();
+        assert_cells_match::<u32>();
+        assert_cells_match::<u64>();
+        assert_cells_match::<[u64; 3]>();
+        assert_cells_match::<Wide>();
+        assert_cells_match::<Line>();
     }
 }
