@@ -38,8 +38,8 @@ pub type LockResult<'a, T> = Result<SharedGuard<'a, T>, LockError<SharedGuard<'a
 /// `lock` from the holder's own handle waits (use `try_lock` or
 /// `lock_timeout` to find out).
 ///
-/// A new segment's `T` is all zero bytes. The segment is removed when the
-/// creating handle drops, unless created with [`Options::persist`].
+/// A new segment's `T` is all zero bytes. The segment is removed when the last
+/// handle detaches (whoever made it), unless created with [`Options::persist`].
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -78,7 +78,7 @@ impl<T: Pod> Shared<T> {
     }
 
     /// Creates the segment `name` holding a zeroed `T` (mode 0600, removed
-    /// when this handle drops).
+    /// when the last handle detaches, unless `persist`).
     pub fn create(name: &str) -> Result<Self, OpenError> {
         Self::create_with(name, &Options::new())
     }
@@ -113,6 +113,11 @@ impl<T: Pod> Shared<T> {
         let name = crate::segment::Storage::name(&mapping).to_owned();
         let mut attachment =
             Attachment::claim_participant(Box::new(mapping), Role::Producer, layout.participants)?;
+        // Holding our row now: a removal that judged the segment unused
+        // before has finished and shows in the link count.
+        if !attachment.storage().still_named()? {
+            return Err(OpenError::NotFound { name });
+        }
         let corrupted = |corruption| OpenError::Corrupted {
             name: name.clone(),
             corruption,
@@ -207,7 +212,12 @@ impl<T: Pod> Shared<T> {
 
 impl<T: Pod> Drop for Shared<T> {
     fn drop(&mut self) {
-        self.attachment.mark_detached();
+        // As a ring endpoint: the last handle out removes the name.
+        let user = self.attachment.used_here();
+        let detached = self.attachment.mark_detached();
+        if user {
+            self.attachment.storage().remove_if_last(detached);
+        }
     }
 }
 
