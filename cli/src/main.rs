@@ -53,7 +53,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Bench(args) => bench::run(&args).map_err(Into::into),
+        Command::Bench(args) => match bench::run(&args) {
+            // A bad command line exits 2, as clap's own errors do.
+            Err(e) => {
+                eprintln!("shmlane: error: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+            Ok(()) => Ok(()),
+        },
         Command::Send(args) => io_cmd::send(&args).map_err(Into::into),
         Command::Recv(args) => io_cmd::recv(&args).map_err(Into::into),
         Command::Ls(args) => admin::ls(&args).map_err(Into::into),

@@ -131,6 +131,12 @@ pub const CASES: &[Case] = &[
     Case::new("shm-rtt",              Proc,   transport::SIZES, Some("spsc-blocking-rtt"),  transport::case_shm),
 ];
 
+/// Cases of cargo features, with the feature each needs: registered in
+/// [`CASES`] only when built with it, and named here so that asking for
+/// one without it says which feature to build with.
+pub const FEATURE_CASES: &[(&str, &str)] =
+    &[("iceoryx2-rtt", "iceoryx2"), ("iceoryx2-tput", "iceoryx2")];
+
 /// What a case needs to know from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct Setup {
