@@ -96,10 +96,11 @@ mod wait;
 
 pub use error::{Corruption, GrantError, OpenError, PopError, PushError, ReserveError, SemError};
 pub use options::{
-    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
-    Options, Overflow, WaitStrategy, Waiter,
+    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, HugePages,
+    MAX_PARTICIPANTS, Options, Overflow, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
+pub use segment::MemoryReport;
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
 pub use wait::LIVENESS_TICK;

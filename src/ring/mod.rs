@@ -230,7 +230,7 @@ impl<T: Pod, S> RingMemory<T, S> {
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
-        let ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        let ring = Self::claimed(crate::segment::with_policy(mapping, opts)?, &layout, role)?;
         // Attached only once its indices have validated, so that an opener
         // refused as corrupted never marks or detaches anything. An MPMC
         // ring's head and tail are hints that may be apart by more than the
@@ -257,7 +257,8 @@ impl<T: Pod, S> RingMemory<T, S> {
         let layout = Self::expected_layout(kind, opts)?;
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
-        Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
+        let policied = |m| crate::segment::with_policy(m, opts);
+        Self::pair_over(policied(first)?, policied(second)?, &layout, roles)
     }
 
     /// Two endpoints over a new heap segment (one process).
@@ -271,6 +272,7 @@ impl<T: Pod, S> RingMemory<T, S> {
         S: FreshCell + Send + 'static,
     {
         opts.check_anonymous("an in-process (heap) pair")?;
+        opts.check_no_memory_policy("an in-process (heap) pair: it is not shared memory")?;
         let layout = Self::expected_layout(kind, opts)?;
         let first = Heap::<S>::create(&layout)?;
         // The same validator as for a mapping: one path for every storage.
@@ -637,6 +639,11 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// Looks for a dead peer (its role lock gone) and records it (syscall).
     pub(crate) fn check_peer_alive(&self) {
         self.attachment.check_peer_alive();
+    }
+
+    /// What the memory options did to this endpoint's mapping.
+    pub(crate) fn memory_report(&self) -> crate::MemoryReport {
+        self.attachment.storage().memory()
     }
 
     /// The counters, with the positions as pushes and pops.
