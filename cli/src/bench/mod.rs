@@ -249,7 +249,7 @@ fn print_list() {
     for case in CASES {
         let sizes: Vec<String> = case.sizes.iter().map(ToString::to_string).collect();
         println!(
-            "{:<20} {:<6} {:<13} {}",
+            "{:<26} {:<6} {:<13} {}",
             case.name,
             case.peers.as_str(),
             sizes.join(","),

@@ -118,7 +118,7 @@ const TABLE_HEADER: [&str; COLUMNS] = [
     "wake/msg", "cpu ms/s", "ratio", "probe",
 ];
 /// Column widths; negative = left-aligned.
-const WIDTHS: [i32; COLUMNS] = [-18, -4, -6, 8, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
+const WIDTHS: [i32; COLUMNS] = [-26, -4, -6, 8, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
 
 fn table_line(cells: &[String; COLUMNS]) -> String {
     let mut line = String::new();
