@@ -9,7 +9,9 @@
 //! byte ring), `transport` (shmlane's transports) against `ipc_raw` (the
 //! same kernel mechanisms through plain syscalls), `arrayqueue` (the
 //! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring),
-//! `first_message` (fresh 64 MiB rings with and without prefault).
+//! `first_message` (fresh 64 MiB rings with and without prefault), and
+//! with the cargo feature `iceoryx2`, `iox2` (iceoryx2's publish-subscribe,
+//! the peer a user would pick instead).
 //!
 //! A new case is a function `fn(&Setup) -> Result<Figures, BenchError>` in
 //! its family's file, usually built on [`stream`] or [`busy_rtt`] (or on
@@ -24,6 +26,8 @@ pub mod atomic;
 pub mod bytes;
 pub mod first_message;
 pub mod futex;
+#[cfg(feature = "iceoryx2")]
+pub mod iox2;
 pub mod ipc_raw;
 pub mod memcpy;
 pub mod mpmc;
@@ -133,6 +137,11 @@ pub const CASES: &[Case] = &[
     Case::new("tcp-rtt-raw",          Proc,   transport::SIZES, Some("tcp-rtt-raw"),        ipc_raw::case_tcp),
     Case::new("tcp-rtt",              Proc,   transport::SIZES, Some("tcp-rtt-raw"),        transport::case_tcp),
     Case::new("shm-rtt",              Proc,   transport::SIZES, Some("spsc-blocking-rtt"),  transport::case_shm),
+    // The peer a user would pick instead (cargo feature iceoryx2).
+    #[cfg(feature = "iceoryx2")]
+    Case::new("iceoryx2-rtt",         Proc,   U64,              Some("spsc-rtt"),           iox2::case_rtt),
+    #[cfg(feature = "iceoryx2")]
+    Case::new("iceoryx2-tput",        Proc,   U64,              Some("spsc-tput"),          iox2::case_tput),
 ];
 
 /// Cases of cargo features, with the feature each needs: registered in
