@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // SYNC: example-pingpong. Acquire loads, Release stores, on
                 // both sides.
                 let ping = word.load(Ordering::Acquire);
-                if ping % 2 == 0 || ping == last {
+                if ping.is_multiple_of(2) || ping == last {
                     spin_loop();
                     continue;
                 }

@@ -245,8 +245,7 @@ fn the_answer_tables_come_first_then_every_case() {
     // The blocking table shows the idle CPU of the blocking ring.
     let blocking = stdout
         .lines()
-        .filter(|l| l.starts_with("shm SPSC ring, blocking"))
-        .last()
+        .rfind(|l| l.starts_with("shm SPSC ring, blocking"))
         .unwrap();
     assert!(
         !blocking.contains(" - "),
