@@ -297,6 +297,15 @@ mod tests {
     }
 
     #[test]
+    fn the_method_in_help_states_the_constants_in_use() {
+        use super::compare::{PROBE_AGREEMENT, RERUNS_PER_PAIR, RERUNS_PER_RUN};
+        assert!(METHOD.contains(&format!("within {PROBE_AGREEMENT}x")));
+        assert!(METHOD.contains(&format!("up to {RERUNS_PER_PAIR} times")));
+        assert!(METHOD.contains(&format!("({RERUNS_PER_RUN} re-run pairs")));
+        assert!(METHOD.contains(&format!("median of {}", measure::REPS)));
+    }
+
+    #[test]
     fn select_rejects_bad_size() {
         let e = select(&names(&["spsc-rtt"]), Some(64))
             .unwrap_err()
