@@ -8,8 +8,9 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
 
-use common::ShmName;
+use common::{ShmName, Watchdog};
 use shmlane::{HugePages, OpenError, Options, spsc};
 
 /// Slots of the rings here: 4 MiB of u64, far more than the pages a fresh
@@ -117,6 +118,7 @@ const CHILD: &str = "SHMLANE_TEST_MEMLOCK_CHILD";
 #[test]
 fn a_lock_beyond_rlimit_memlock_is_an_error_naming_it() {
     if std::env::var_os(CHILD).is_none() {
+        let _watchdog = Watchdog::new("the RLIMIT_MEMLOCK child", Duration::from_secs(120));
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
