@@ -82,6 +82,9 @@ pub(crate) struct RingMemory<T, S = UnsafeCell<T>> {
     /// liveness: a timed call shorter than a liveness tick checks on its
     /// way out once the last check is a tick old (see `block_until`).
     peer_checked_at: Cell<Option<Instant>>,
+    /// What the memory options did to this endpoint's mapping (set by the
+    /// constructors that apply them, `named` and `memfd_pair`).
+    memory: crate::MemoryReport,
     // Declared last: dropped after nothing can use the pointers above.
     attachment: Attachment,
     _slots: PhantomData<(T, S)>,
@@ -108,6 +111,7 @@ impl<T: Pod, S> RingMemory<T, S> {
             poisoned: None,
             idle_polls: 0,
             peer_checked_at: Cell::new(None),
+            memory: crate::MemoryReport::default(),
             attachment,
             _slots: PhantomData,
         };
@@ -230,7 +234,9 @@ impl<T: Pod, S> RingMemory<T, S> {
                 Mapping::open_shm(name, &wanted, strict, opts)?
             }
         };
-        let ring = Self::claimed(crate::segment::with_policy(mapping, opts)?, &layout, role)?;
+        let memory = crate::segment::apply_memory_policy(&mapping, opts)?;
+        let mut ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        ring.memory = memory;
         // Attached only once its indices have validated, so that an opener
         // refused as corrupted never marks or detaches anything. An MPMC
         // ring's head and tail are hints that may be apart by more than the
@@ -257,8 +263,11 @@ impl<T: Pod, S> RingMemory<T, S> {
         let layout = Self::expected_layout(kind, opts)?;
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
-        let policied = |m| crate::segment::with_policy(m, opts);
-        Self::pair_over(policied(first)?, policied(second)?, &layout, roles)
+        let apply = |m| crate::segment::apply_memory_policy(m, opts);
+        let memory = (apply(&first)?, apply(&second)?);
+        let mut ends = Self::pair_over(Box::new(first), Box::new(second), &layout, roles)?;
+        (ends.0.memory, ends.1.memory) = memory;
+        Ok(ends)
     }
 
     /// Two endpoints over a new heap segment (one process).
@@ -643,7 +652,7 @@ impl<T: Pod, S> RingMemory<T, S> {
 
     /// What the memory options did to this endpoint's mapping.
     pub(crate) fn memory_report(&self) -> crate::MemoryReport {
-        self.attachment.storage().memory()
+        self.memory.clone()
     }
 
     /// The counters, with the positions as pushes and pops.

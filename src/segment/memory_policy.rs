@@ -3,9 +3,10 @@
 //! `Options::huge_pages`), applied once to a whole mapping right after it
 //! is made or opened, and what was applied ([`MemoryReport`]).
 //!
-//! `with_policy` is the one entry point: it applies the options and
-//! wraps the mapping so that its endpoints can report them. The mapping
-//! code itself knows nothing of them.
+//! `apply_memory_policy` is the one entry point: it applies the options
+//! to a mapping and returns what it did, which the ring endpoint keeps for
+//! `memory_report()`. The mapping code itself knows nothing of them (it
+//! only lends its region), and no storage wraps another.
 
 #[cfg(not(shmlane_loom))]
 use crate::options::{HugePages, Options};
@@ -30,7 +31,7 @@ pub struct MemoryReport {
 }
 
 #[cfg(not(shmlane_loom))]
-pub(crate) use mapped_policy::with_policy;
+pub(crate) use mapped_policy::apply as apply_memory_policy;
 
 #[cfg(not(shmlane_loom))]
 mod mapped_policy {
@@ -39,32 +40,16 @@ mod mapped_policy {
 
     use super::{HugePages, MemoryReport, Options};
     use crate::error::OpenError;
-    use crate::segment::header::{Header, Layout, PeerSlot};
     use crate::segment::{Mapping, Storage};
 
     /// Where the system says whether shared memory may use huge pages.
     const SHMEM_THP: &str = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
 
-    /// `mapping` with `opts`' memory options applied, as a storage that
-    /// reports them; the mapping unchanged if none is set.
-    pub(crate) fn with_policy(
-        mapping: Mapping,
-        opts: &Options,
-    ) -> Result<Box<dyn Storage>, OpenError> {
-        let wanted = opts.prefault == Some(true)
-            || opts.lock_memory == Some(true)
-            || opts.huge_pages.is_some_and(|h| h != HugePages::Off);
-        if !wanted {
-            return Ok(Box::new(mapping));
-        }
-        let report = apply(&mapping, opts)?;
-        Ok(Box::new(WithPolicy { mapping, report }))
-    }
-
-    /// Applies the options in the order that makes each count: huge pages
-    /// first (so that the pages populated next are huge), then prefault,
-    /// then the lock.
-    fn apply(mapping: &Mapping, opts: &Options) -> Result<MemoryReport, OpenError> {
+    /// Applies `opts`' memory options to the whole of `mapping`, in the
+    /// order that makes each count: huge pages first (so that the pages
+    /// populated next are huge), then prefault, then the lock. Nothing for
+    /// options that ask for none.
+    pub(crate) fn apply(mapping: &Mapping, opts: &Options) -> Result<MemoryReport, OpenError> {
         let (base, len) = mapping.region();
         let name = Storage::name(mapping);
         let mut report = MemoryReport::default();
@@ -151,54 +136,6 @@ mod mapped_policy {
             Ok((soft, _)) if soft == libc::RLIM_INFINITY => "unlimited".to_string(),
             Ok((soft, _)) => format!("{soft} bytes"),
             Err(e) => format!("an unknown amount (getrlimit: {e})"),
-        }
-    }
-
-    /// A mapping with its memory options applied, and what they did.
-    struct WithPolicy {
-        mapping: Mapping,
-        report: MemoryReport,
-    }
-
-    // SAFETY: every promise is `Mapping`'s (the methods delegate to it, the
-    // mapping is owned and never moved out); `report` is plain data.
-    unsafe impl Storage for WithPolicy {
-        fn header(&self) -> &Header {
-            self.mapping.header()
-        }
-
-        fn peer_rows(&self) -> &[PeerSlot] {
-            self.mapping.peer_rows()
-        }
-
-        fn duplicate(&self, layout: &Layout) -> Result<Box<dyn Storage>, OpenError> {
-            // The twin maps the same pages: already resident and locked
-            // through this mapping while it lives.
-            self.mapping.duplicate(layout)
-        }
-
-        fn slot_area(&self) -> NonNull<u8> {
-            self.mapping.slot_area()
-        }
-
-        fn name(&self) -> &str {
-            Storage::name(&self.mapping)
-        }
-
-        fn claim_role(&self, role: usize) -> io::Result<bool> {
-            self.mapping.claim_role(role)
-        }
-
-        fn release_role(&self, role: usize) {
-            self.mapping.release_role(role);
-        }
-
-        fn role_is_held(&self, role: usize) -> io::Result<bool> {
-            self.mapping.role_is_held(role)
-        }
-
-        fn memory(&self) -> MemoryReport {
-            self.report.clone()
         }
     }
 }

@@ -30,6 +30,6 @@ pub(crate) use layout::{Layout, RingKind};
 pub(crate) use mapped::Mapping;
 pub use memory_policy::MemoryReport;
 #[cfg(not(shmlane_loom))]
-pub(crate) use memory_policy::with_policy;
+pub(crate) use memory_policy::apply_memory_policy;
 pub(crate) use snapshot::Strict;
 pub(crate) use storage::{FreshCell, Heap, Storage};

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bytemuck::Zeroable;
 
 use super::header::{Header, Layout, PeerSlot};
-use super::memory_policy::MemoryReport;
 use crate::error::OpenError;
 use crate::sync::{Ordering, UnsafeCell};
 
@@ -59,11 +58,6 @@ pub(crate) unsafe trait Storage: Send + Sync {
     /// Whether some other endpoint holds row `role` (and, for shared
     /// storages, its process is alive).
     fn role_is_held(&self, role: usize) -> io::Result<bool>;
-
-    /// What the memory options did to this storage (none by default).
-    fn memory(&self) -> MemoryReport {
-        MemoryReport::default()
-    }
 }
 
 /// A slot cell as a fresh segment holds it (all zero bytes), for the heap
