@@ -133,6 +133,22 @@ pub enum OpenError {
         /// The participant limit of the segment.
         limit: u32,
     },
+    /// `Options::lock_memory`: the segment's pages could not be locked
+    /// (`mlock`), usually because they exceed `RLIMIT_MEMLOCK`.
+    #[error(
+        "cannot lock the {bytes} bytes of segment {name:?} in memory (mlock: {source}); RLIMIT_MEMLOCK allows {limit} (raise it with `ulimit -l` or limits.conf, or give the process CAP_IPC_LOCK)"
+    )]
+    LockMemory {
+        /// The segment name.
+        name: String,
+        /// Bytes the lock asked for.
+        bytes: u64,
+        /// `RLIMIT_MEMLOCK` of the process, in words (`N bytes`, or
+        /// `unlimited`).
+        limit: String,
+        /// The OS error.
+        source: io::Error,
+    },
     /// Any other OS error.
     #[error("{op} of segment {name:?} failed: {source}")]
     Io {

@@ -101,10 +101,11 @@ pub use error::{
     Corruption, GrantError, OpenError, PopError, PushError, RecordError, ReserveError, SemError,
 };
 pub use options::{
-    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, MAX_PARTICIPANTS,
-    MAX_SLOT_ALIGN, Options, Overflow, SlotShape, WaitStrategy, Waiter,
+    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, HugePages,
+    MAX_PARTICIPANTS, MAX_SLOT_ALIGN, Options, Overflow, SlotShape, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
+pub use segment::MemoryReport;
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
 #[cfg(shmlane_loom)]

@@ -40,6 +40,9 @@ pub struct Options {
     /// size and alignment they were given at run time, which replace the
     /// compile-time type's in the expected layout.
     pub(crate) slot_shape: Option<SlotShape>,
+    pub(crate) prefault: Option<bool>,
+    pub(crate) lock_memory: Option<bool>,
+    pub(crate) huge_pages: Option<HugePages>,
 }
 
 impl Options {
@@ -146,6 +149,50 @@ impl Options {
         self
     }
 
+    /// Shared-memory rings only: map every page of the segment at create
+    /// and open (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14 or later), so
+    /// that no first message pays for a page fault. Per endpoint. See
+    /// `memory_report()` on the endpoints for what was applied.
+    pub fn prefault(mut self, prefault: bool) -> Self {
+        self.prefault = Some(prefault);
+        self
+    }
+
+    /// Shared-memory rings only: lock the segment's pages in memory
+    /// (`mlock`) at create and open, so that they are never swapped out;
+    /// implies their being resident. Fails with
+    /// [`OpenError::LockMemory`], naming `RLIMIT_MEMLOCK`, when the limit
+    /// is too small. Per endpoint and per mapping: a forked child does not
+    /// inherit the lock, but the pages stay locked while any mapping holds
+    /// them.
+    pub fn lock_memory(mut self, lock: bool) -> Self {
+        self.lock_memory = Some(lock);
+        self
+    }
+
+    /// Shared-memory rings only: back the segment with huge pages where the
+    /// system allows it (default [`HugePages::Off`]). When it does not (the
+    /// shmem THP setting is `never` or `deny`, or `madvise` refuses), the
+    /// ring uses normal pages and says why in `memory_report()` of the endpoint,
+    /// rather than failing.
+    pub fn huge_pages(mut self, huge: HugePages) -> Self {
+        self.huge_pages = Some(huge);
+        self
+    }
+
+    /// Refuses the memory options (prefault, lock, huge pages) for memory
+    /// that is not a shared-memory segment.
+    pub(crate) fn check_no_memory_policy(&self, target: &str) -> Result<(), OpenError> {
+        refuse_set(
+            &[
+                ("prefault", self.prefault.is_some()),
+                ("lock_memory", self.lock_memory.is_some()),
+                ("huge_pages", self.huge_pages.is_some()),
+            ],
+            target,
+        )
+    }
+
     /// Refuses the fields that only byte rings have, for a ring of typed
     /// slots.
     pub(crate) fn check_typed_slots(&self) -> Result<(), OpenError> {
@@ -201,6 +248,19 @@ pub(crate) fn refuse_set(fields: &[(&str, bool)], target: &str) -> Result<(), Op
         ))),
         None => Ok(()),
     }
+}
+
+/// Whether a segment asks for huge pages ([`Options::huge_pages`](crate::Options::huge_pages)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HugePages {
+    /// Normal pages.
+    #[default]
+    Off,
+    /// Transparent huge pages by `madvise(MADV_HUGEPAGE)`, where the
+    /// system's shmem setting (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`)
+    /// allows them; normal pages, with a note, where it does not.
+    Transparent,
 }
 
 /// How a blocking call waits (per endpoint, [`Options::wait_strategy`](crate::Options::wait_strategy)).

@@ -65,7 +65,14 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Bench(args) => bench::run(&args).map_err(Into::into),
+        Command::Bench(args) => match bench::run(&args) {
+            // A bad command line exits 2, as clap's own errors do.
+            Err(e) => {
+                eprintln!("shmlane: error: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+            Ok(()) => Ok(()),
+        },
         Command::Send(args) => return io_exit(io_cmd::send(&args)),
         Command::Recv(args) => return io_exit(io_cmd::recv(&args)),
         Command::Ls(args) => admin::ls(&args).map_err(Into::into),

@@ -105,6 +105,15 @@ macro_rules! endpoint_accessors {
             self.$($memory).+.stats()
         }
 
+        /// What the memory options ([`Options::prefault`](crate::Options::prefault),
+        /// [`lock_memory`](crate::Options::lock_memory),
+        /// [`huge_pages`](crate::Options::huge_pages)) did to this
+        /// endpoint's mapping of the segment, with a note when huge pages
+        /// fell back to normal ones.
+        pub fn memory_report(&self) -> $crate::MemoryReport {
+            self.$($memory).+.memory_report()
+        }
+
         #[doc = concat!(
             "Whether ", $peer, " is gone (detached, or found dead by a ",
             "blocking call or by [`", stringify!($check_name), "`](Self::",

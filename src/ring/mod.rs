@@ -95,6 +95,9 @@ pub(crate) struct RingMemory<T, S = UnsafeCell<T>> {
     /// liveness: a timed call shorter than a liveness tick checks on its
     /// way out once the last check is a tick old (see `block_until`).
     peer_checked_at: Cell<Option<Instant>>,
+    /// What the memory options did to this endpoint's mapping (set by the
+    /// constructors that apply them, `named` and `memfd_pair`).
+    memory: crate::MemoryReport,
     // Declared last: dropped after nothing can use the pointers above.
     attachment: Attachment,
     _slots: PhantomData<(T, S)>,
@@ -121,6 +124,7 @@ impl<T: Pod, S> RingMemory<T, S> {
             poisoned: None,
             idle_polls: 0,
             peer_checked_at: Cell::new(None),
+            memory: crate::MemoryReport::default(),
             attachment,
             _slots: PhantomData,
         };
@@ -316,7 +320,9 @@ impl<T: Pod, S> RingMemory<T, S> {
                 }
             }
         };
-        let ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        let memory = crate::segment::apply_memory_policy(&mapping, opts)?;
+        let mut ring = Self::claimed(Box::new(mapping), &layout, role)?;
+        ring.memory = memory;
         // Holding our lock now: a removal that judged the segment unused
         // before it was taken has finished, and shows in the link count.
         if !ring.attachment.storage().still_named()? {
@@ -348,7 +354,11 @@ impl<T: Pod, S> RingMemory<T, S> {
         let layout = Self::expected_layout(kind, opts)?;
         let first = Mapping::create_memfd(&layout)?;
         let (second, _) = first.reopen(&layout)?;
-        Self::pair_over(Box::new(first), Box::new(second), &layout, roles)
+        let apply = |m| crate::segment::apply_memory_policy(m, opts);
+        let memory = (apply(&first)?, apply(&second)?);
+        let mut ends = Self::pair_over(Box::new(first), Box::new(second), &layout, roles)?;
+        (ends.0.memory, ends.1.memory) = memory;
+        Ok(ends)
     }
 
     /// Two endpoints over a new heap segment (one process).
@@ -369,6 +379,7 @@ impl<T: Pod, S> RingMemory<T, S> {
                 "raw (run-time sized) endpoints need a named or memfd segment".into(),
             ));
         }
+        opts.check_no_memory_policy("an in-process (heap) pair: it is not shared memory")?;
         let layout = Self::expected_layout(kind, opts)?;
         let first = Heap::<S>::create(&layout)?;
         // The same validator as for a mapping: one path for every storage.
@@ -767,6 +778,11 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// Looks for a dead peer (its role lock gone) and records it (syscall).
     pub(crate) fn check_peer_alive(&self) {
         self.attachment.check_peer_alive();
+    }
+
+    /// What the memory options did to this endpoint's mapping.
+    pub(crate) fn memory_report(&self) -> crate::MemoryReport {
+        self.memory.clone()
     }
 
     /// The counters, with the positions as pushes and pops.

@@ -483,3 +483,13 @@ unsafe impl Storage for Mapping {
         // this description and may still use the endpoint.
     }
 }
+
+impl Mapping {
+    /// The whole mapping: its start and length (for the memory options,
+    /// `memory_policy`).
+    pub(super) fn region(&self) -> (NonNull<u8>, usize) {
+        // SAFETY: a live mapping's address is not null.
+        let base = unsafe { NonNull::new_unchecked(self.map.as_mut_ptr()) };
+        (base, self.map.len())
+    }
+}

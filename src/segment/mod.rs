@@ -11,6 +11,7 @@ mod header;
 mod layout;
 #[cfg(not(shmlane_loom))]
 mod mapped;
+mod memory_policy;
 pub(crate) mod peer;
 #[cfg(not(shmlane_loom))]
 pub mod registry;
@@ -29,5 +30,8 @@ pub(crate) use layout::MIN_FRAME_RING_BYTES;
 pub(crate) use layout::{Layout, RingKind};
 #[cfg(not(shmlane_loom))]
 pub(crate) use mapped::Mapping;
+pub use memory_policy::MemoryReport;
+#[cfg(not(shmlane_loom))]
+pub(crate) use memory_policy::apply_memory_policy;
 pub(crate) use snapshot::Strict;
 pub(crate) use storage::{FreshCell, Heap, Storage};

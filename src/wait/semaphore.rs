@@ -438,5 +438,6 @@ fn check_semaphore_options(opts: &Options) -> Result<(), OpenError> {
             ("participants", opts.participants.is_some()),
         ],
         "a semaphore",
-    )
+    )?;
+    opts.check_no_memory_policy("a semaphore (one page)")
 }

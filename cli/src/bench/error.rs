@@ -24,6 +24,8 @@ pub enum BenchError {
     Lost { sent: u64, received: u64 },
     /// The peer process or thread failed; the text says how.
     Peer(String),
+    /// Writing a `--plot` file failed.
+    Plot(String),
     /// These cases (comma-separated) failed; each error was printed.
     Failed(String),
     /// Another error, while running the named case.
@@ -43,6 +45,15 @@ impl BenchError {
     /// A shmlane library error, for `map_err`.
     pub fn lib(e: impl fmt::Display) -> Self {
         Self::Lib(e.to_string())
+    }
+
+    /// The exit status of the command: 2 for a bad command line (nothing
+    /// ran), 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
     }
 
     /// This error, as having happened while running `case`.
@@ -76,6 +87,7 @@ impl fmt::Display for BenchError {
                 "the consumer counted {received} messages, the producer sent {sent}"
             ),
             Self::Peer(msg) => f.write_str(msg),
+            Self::Plot(msg) => write!(f, "cannot write the plot {msg}"),
             Self::Failed(cases) => write!(f, "failed cases: {cases} (errors above)"),
             Self::Case { case, source } => write!(f, "case {case}: {source}"),
         }

@@ -140,7 +140,12 @@ pub struct RttStats {
     pub mean_ns: f64,
     /// Wake syscalls over both rings per message (two per round trip).
     pub wakes_per_msg: Option<f64>,
+    /// The round trip at each of [`CURVE_QUANTILES`], for `--plot`.
+    pub curve: [u64; CURVE_QUANTILES.len()],
 }
+
+/// The quantiles of a latency curve (`--plot`): p50 to p99.99.
+pub const CURVE_QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 0.9999];
 
 /// One round trip, as the [`rtt`] harness drives it. Any
 /// `FnMut(seq) -> Result<(), BenchError>` is one (with no wake counter).
@@ -218,6 +223,7 @@ pub fn rtt(
         max_ns: max,
         mean_ns: sum as f64 / n as f64,
         wakes_per_msg,
+        curve: CURVE_QUANTILES.map(quantile),
     })
 }
 

@@ -1,17 +1,20 @@
-//! Output: a table, or one JSON object per case and line (`--json`).
+//! Output: the full table, or one JSON object per case and line (`--json`).
 //!
-//! Rows are printed as each case finishes, so a long run shows progress.
-//! A figure that does not apply to a case is `-` in the table and `null` in
-//! JSON (or, for the keys only some cases have, absent), never a number.
+//! JSON lines are printed as each case finishes; the table waits for the
+//! end of the run, below the answer tables (`answers`), while stderr shows
+//! the progress. A figure that does not apply to a case is `-` in the
+//! table and `null` in JSON (or, for the keys only some cases have,
+//! absent), never a number.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use super::compare::{PROBE_AGREEMENT, Ratio};
 use super::json_row::JsonRow;
 use super::measure::Figures;
 use super::runner::Peers;
 
 /// One finished case.
+#[derive(Debug, Clone)]
 pub struct Row {
     pub case: &'static str,
     pub peers: Peers,
@@ -24,12 +27,11 @@ pub struct Row {
     pub ratio_to: Option<&'static str>,
 }
 
-/// Prints rows and remembers every case's key figure for the ratios.
+/// Prints JSON lines at once, or keeps the table's lines for the end.
 pub struct Report {
     json: bool,
-    /// Mode and key figure (see [`Figures::key`]) of every case and size
-    /// printed so far.
-    keys: HashMap<(&'static str, usize), (&'static str, f64)>,
+    /// The full table's lines, in the order the cases ran.
+    lines: Vec<String>,
     /// Each baseline used so far, with the cases whose ratio was taken
     /// against it, in the order printed (for the table's notes).
     ratios: Vec<(&'static str, Vec<&'static str>)>,
@@ -38,30 +40,23 @@ pub struct Report {
 }
 
 impl Report {
-    /// Prints the table header unless `json`.
     pub fn new(json: bool) -> Self {
-        if !json {
-            println!("{}", table_line(&TABLE_HEADER.map(String::from)));
-        }
         Self {
             json,
-            keys: HashMap::new(),
+            lines: Vec::new(),
             ratios: Vec::new(),
             notes: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, row: &Row) {
-        let mode = row.figures.mode();
-        if let Some(key) = row.figures.key() {
-            self.keys.insert((row.case, row.size), (mode, key));
-        }
-        let ratio = self.ratio(row);
+    /// A finished row and its ratio to its registry baseline.
+    pub fn add(&mut self, row: &Row, ratio: Option<Ratio>) {
         if let Some(note) = row.figures.note() {
             self.notes.push((row.case, note));
         }
-        if let Some((base, _)) = ratio {
+        if let Some(Ratio::Value { to: base, .. }) = ratio {
             match self.ratios.iter_mut().find(|(b, _)| *b == base) {
+                Some((_, cases)) if cases.last() == Some(&row.case) => {} // another size
                 Some((_, cases)) => cases.push(row.case),
                 None => self.ratios.push((base, vec![row.case])),
             }
@@ -71,41 +66,31 @@ impl Report {
                 .expect("a JsonRow has no map keys or other value serde_json rejects");
             println!("{line}");
         } else {
-            println!("{}", table_line(&table_cells(row, ratio)));
+            self.lines.push(table_line(&table_cells(row, ratio)));
         }
-    }
-
-    /// The row's key figure over its baseline's, if the baseline ran (and
-    /// did not fail) and measured the same kind of figure: at the row's
-    /// size, or, for a baseline of one size only, at that size.
-    fn ratio(&self, row: &Row) -> Option<(&'static str, f64)> {
-        let base = row.ratio_to?;
-        let key = row.figures.key()?;
-        let mut at_base = self.keys.iter().filter(|((case, _), _)| *case == base);
-        let &(base_mode, base_key) = match self.keys.get(&(base, row.size)) {
-            Some(figure) => figure,
-            None => match (at_base.next(), at_base.next()) {
-                (Some((_, figure)), None) => figure,
-                _ => return None,
-            },
-        };
-        (base_mode == row.figures.mode() && base_key > 0.0).then(|| (base, key / base_key))
     }
 
     /// Marks a case that failed (its error went to stderr). JSON gets no
     /// line: every line on stdout is a complete measurement.
     pub fn failed(&mut self, case: &'static str, size: usize) {
-        // A failed baseline leaves later rows without a ratio.
-        self.keys.remove(&(case, size));
         if !self.json {
-            println!("{case:<18} FAILED (error on stderr)");
+            self.lines.push(format!(
+                "{case:<18} FAILED at size {size} (error on stderr)"
+            ));
         }
     }
 
-    /// Explains the columns, after the table.
-    pub fn finish(&self) {
+    /// Prints `answers` (the answer tables), then the full table and what
+    /// its columns mean.
+    pub fn finish(&self, answers: &str) {
         if self.json {
             return;
+        }
+        print!("{answers}");
+        println!("All cases:");
+        println!("{}", table_line(&TABLE_HEADER.map(String::from)));
+        for line in &self.lines {
+            println!("{line}");
         }
         println!(
             "rtt columns: round trip in ns. ratio: p50 / baseline's p50 (rtt), \
@@ -113,8 +98,10 @@ impl Report {
              wake/msg: futex wake syscalls per message from the rings' counters \
              (rtt: both rings, two messages per round trip). \
              cpu ms/s: CPU time the blocked consumer used per second of waiting (idle).\n\
-             probe: median atomic round trip between the two cores before/after the case, ns; \
-             compare rows only when their probes agree."
+             probe: median atomic round trip between the two cores before/after the case, ns. \
+             A ratio is printed only when the four probes of the two rows are within \
+             {PROBE_AGREEMENT}x; otherwise the pair is re-run interleaved, and `r` marks a ratio \
+             (and figures) from such a re-run, `probes differ` one no re-run could give."
         );
         for (base, cases) in &self.ratios {
             println!("ratio to {base}: {}", cases.join(", "));
@@ -131,7 +118,7 @@ const TABLE_HEADER: [&str; COLUMNS] = [
     "wake/msg", "cpu ms/s", "ratio", "probe",
 ];
 /// Column widths; negative = left-aligned.
-const WIDTHS: [i32; COLUMNS] = [-18, -4, -6, 8, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
+const WIDTHS: [i32; COLUMNS] = [-26, -4, -6, 8, 10, 6, 6, 6, 8, 8, 11, 6, 8, 8, 6, 9];
 
 fn table_line(cells: &[String; COLUMNS]) -> String {
     let mut line = String::new();
@@ -146,7 +133,7 @@ fn table_line(cells: &[String; COLUMNS]) -> String {
     line.trim_end().to_string()
 }
 
-fn table_cells(row: &Row, ratio: Option<(&str, f64)>) -> [String; COLUMNS] {
+fn table_cells(row: &Row, ratio: Option<Ratio>) -> [String; COLUMNS] {
     let dash = || "-".to_string();
     let (p50, p99, p999, max, mean) = match &row.figures {
         Figures::Rtt(r) => (
@@ -181,14 +168,14 @@ fn table_cells(row: &Row, ratio: Option<(&str, f64)>) -> [String; COLUMNS] {
         gb,
         row.figures.wakes_per_msg().map_or_else(dash, table_f64),
         cpu,
-        ratio.map_or_else(dash, |(_, r)| format!("{r:.2}")),
+        ratio.map_or_else(dash, Ratio::cell),
         format!("{}/{}", row.probe_ns[0], row.probe_ns[1]),
     ]
 }
 
 /// A small non-negative figure in at most 8 characters, 3 significant
 /// digits: `0` for zero, scientific below 0.001.
-fn table_f64(v: f64) -> String {
+pub fn table_f64(v: f64) -> String {
     if v == 0.0 {
         "0".to_string()
     } else if v.abs() < 1e-3 {
@@ -211,7 +198,7 @@ fn sig_decimals(v: f64, sig: i32) -> usize {
 /// The `--json` line of a row (see [`JsonRow`] for the keys), figures
 /// rounded to the precision the table shows or a little more; the small
 /// ones to significant digits, so that none rounds to a false zero.
-fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
+fn json_row(row: &Row, ratio: Option<Ratio>) -> JsonRow {
     let rtt = match &row.figures {
         Figures::Rtt(r) => Some(r),
         Figures::Tput(_) | Figures::Idle(_) => None,
@@ -225,6 +212,15 @@ fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
         Figures::Rtt(_) | Figures::Tput(_) => None,
     };
     let four_digits = |v: f64| rounded(v, sig_decimals(v, 4));
+    let (ratio_to, ratio_value, differ) = match ratio {
+        Some(Ratio::Value { to, ratio, .. }) => (Some(to), Some(ratio), None),
+        Some(Ratio::ProbesDiffer { to }) => (None, None, Some(to)),
+        None => (None, None, None),
+    };
+    let note = tput.and_then(|t| t.note).map(str::to_string).or_else(|| {
+        differ
+            .map(|to| format!("probes differ from {to}'s (more than {PROBE_AGREEMENT}x); no ratio"))
+    });
     JsonRow {
         case: row.case.to_string(),
         mode: row.figures.mode().to_string(),
@@ -241,10 +237,10 @@ fn json_row(row: &Row, ratio: Option<(&str, f64)>) -> JsonRow {
         probe_ns: row.probe_ns,
         wakes_per_msg: row.figures.wakes_per_msg().and_then(four_digits),
         skipped: tput.and_then(|t| t.skipped),
-        note: tput.and_then(|t| t.note).map(str::to_string),
+        note,
         cpu_ms_per_s: cpu_ms_per_s.and_then(four_digits),
-        ratio_to: ratio.map(|(to, _)| to.to_string()),
-        ratio: ratio.and_then(|(_, r)| rounded(r, 3)),
+        ratio_to: ratio_to.map(str::to_string),
+        ratio: ratio_value.and_then(|r| rounded(r, 3)),
     }
 }
 
@@ -269,6 +265,7 @@ mod tests {
             max_ns: 40000,
             mean_ns: 185.25,
             wakes_per_msg,
+            curve: [p50_ns, 250, 250, 400, 400],
         }
     }
 
@@ -284,7 +281,15 @@ mod tests {
     }
 
     /// The line `--json` prints for `row`, and that line parsed back.
-    fn json_line(row: &Row, ratio: Option<(&str, f64)>) -> (String, JsonRow) {
+    fn value(to: &'static str, ratio: f64) -> Option<Ratio> {
+        Some(Ratio::Value {
+            to,
+            ratio,
+            rerun: false,
+        })
+    }
+
+    fn json_line(row: &Row, ratio: Option<Ratio>) -> (String, JsonRow) {
         let line = serde_json::to_string(&json_row(row, ratio)).unwrap();
         let parsed = serde_json::from_str(&line).unwrap();
         (line, parsed)
@@ -292,7 +297,7 @@ mod tests {
 
     #[test]
     fn json_rtt_line_has_nulls_for_tput() {
-        let (line, parsed) = json_line(&rtt_row(), Some(("atomic-pingpong", 1.5)));
+        let (line, parsed) = json_line(&rtt_row(), value("atomic-pingpong", 1.5));
         assert_eq!(
             line,
             "{\"case\":\"spsc-rtt\",\"mode\":\"rtt\",\"peers\":\"proc\",\"size\":8,\"n\":1000,\
@@ -300,7 +305,7 @@ mod tests {
              \"rtt_mean_ns\":185.3,\"msgs_per_s\":null,\"gb_per_s\":null,\"probe_ns\":[120,121],\
              \"ratio_to\":\"atomic-pingpong\",\"ratio\":1.5}"
         );
-        assert_eq!(parsed, json_row(&rtt_row(), Some(("atomic-pingpong", 1.5))));
+        assert_eq!(parsed, json_row(&rtt_row(), value("atomic-pingpong", 1.5)));
     }
 
     #[test]
@@ -373,30 +378,49 @@ mod tests {
 
     #[test]
     fn ratios_follow_each_rows_baseline() {
-        let mut report = Report::new(true);
-        let row = |case, ratio_to, p50| Row {
+        use crate::bench::compare::baseline;
+        let row = |case, size, p50| Row {
             case,
             peers: Peers::Proc,
-            size: 8,
+            size,
             figures: Figures::Rtt(rtt_stats(p50, Some(1.0))),
             probe_ns: [1, 1],
-            ratio_to,
+            ratio_to: None,
         };
-        let futex = row("futex-rtt", Some("futex-rtt"), 4000);
-        assert_eq!(report.ratio(&futex), None, "not printed yet");
-        report.add(&futex);
-        assert_eq!(report.ratio(&futex), Some(("futex-rtt", 1.0)));
-        let blocking = row("spsc-blocking-rtt", Some("futex-rtt"), 5000);
-        assert_eq!(report.ratio(&blocking), Some(("futex-rtt", 1.25)));
-        let spinpark = row("spsc-spinpark-rtt", Some("spsc-rtt"), 300);
-        assert_eq!(report.ratio(&spinpark), None, "spsc-rtt did not run");
-        let idle = Row {
+        let mut done = vec![row("futex-rtt", 8, 4000)];
+        assert_eq!(baseline(&done, "futex-rtt", 8).unwrap().case, "futex-rtt");
+        // A baseline of one size serves every size.
+        assert_eq!(baseline(&done, "futex-rtt", 64).unwrap().size, 8);
+        assert!(baseline(&done, "spsc-rtt", 8).is_none(), "did not run");
+        done.push(row("futex-rtt", 64, 5000));
+        assert_eq!(baseline(&done, "futex-rtt", 64).unwrap().size, 64);
+        assert!(
+            baseline(&done, "futex-rtt", 16).is_none(),
+            "two sizes, none 16"
+        );
+        done.push(Row {
             figures: Figures::Idle(IdleStats { cpu_ms_per_s: 1.0 }),
-            ..row("spsc-idle-cpu", Some("futex-rtt"), 0)
-        };
-        assert_eq!(report.ratio(&idle), None, "an idle figure has no ratio");
-        report.failed("futex-rtt", 8);
-        assert_eq!(report.ratio(&blocking), None, "the baseline failed");
+            ..row("spsc-idle-cpu", 8, 0)
+        });
+        assert!(
+            baseline(&done, "spsc-idle-cpu", 8).is_none(),
+            "no key figure"
+        );
+    }
+
+    #[test]
+    fn probes_differ_is_a_note_not_a_ratio() {
+        let (line, parsed) = json_line(
+            &rtt_row(),
+            Some(Ratio::ProbesDiffer {
+                to: "atomic-pingpong",
+            }),
+        );
+        assert_eq!((parsed.ratio_to, parsed.ratio), (None, None), "{line}");
+        assert!(
+            parsed.note.is_some_and(|n| n.contains("probes differ")),
+            "{line}"
+        );
     }
 
     #[test]

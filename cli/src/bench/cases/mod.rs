@@ -8,7 +8,10 @@
 //! `memcpy` and `pipe` (the copy baselines of the byte ring), `bytes` (the
 //! byte ring), `transport` (shmlane's transports) against `ipc_raw` (the
 //! same kernel mechanisms through plain syscalls), `arrayqueue` (the
-//! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring).
+//! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring),
+//! `first_message` (fresh 64 MiB rings with and without prefault), and
+//! with the cargo feature `iceoryx2`, `iox2` (iceoryx2's publish-subscribe,
+//! the peer a user would pick instead).
 //!
 //! A new case is a function `fn(&Setup) -> Result<Figures, BenchError>` in
 //! its family's file, usually built on [`stream`] or [`busy_rtt`] (or on
@@ -21,7 +24,10 @@
 pub mod arrayqueue;
 pub mod atomic;
 pub mod bytes;
+pub mod first_message;
 pub mod futex;
+#[cfg(feature = "iceoryx2")]
+pub mod iox2;
 pub mod ipc_raw;
 pub mod lock;
 pub mod memcpy;
@@ -120,6 +126,8 @@ pub const CASES: &[Case] = &[
     Case::new("mpmc-tput-2p2c",       Proc,   U64,              None,                       mpmc::case_tput_2p2c),
     Case::new("mpmc-fanout-rtt",      Proc,   U64,              Some("spsc-blocking-rtt"),  mpmc::case_fanout_rtt),
     Case::new("spsc-idle-cpu",        Proc,   U64,              None,                       spsc::case_idle_cpu),
+    Case::new("first-message-rtt",    Proc,   U64,              Some("first-message-rtt"),  first_message::case_cold),
+    Case::new("first-message-rtt-prefault", Proc, U64,          Some("first-message-rtt"),  first_message::case_prefault),
     // Each transport beside its mechanism's raw syscalls.
     Case::new("pipe-rtt-raw",         Proc,   transport::SIZES, Some("pipe-rtt-raw"),       ipc_raw::case_pipe),
     Case::new("pipe-rtt",             Proc,   transport::SIZES, Some("pipe-rtt-raw"),       transport::case_pipe),
@@ -136,7 +144,18 @@ pub const CASES: &[Case] = &[
     Case::new("tcp-rtt-raw",          Proc,   transport::SIZES, Some("tcp-rtt-raw"),        ipc_raw::case_tcp),
     Case::new("tcp-rtt",              Proc,   transport::SIZES, Some("tcp-rtt-raw"),        transport::case_tcp),
     Case::new("shm-rtt",              Proc,   transport::SIZES, Some("spsc-blocking-rtt"),  transport::case_shm),
+    // The peer a user would pick instead (cargo feature iceoryx2).
+    #[cfg(feature = "iceoryx2")]
+    Case::new("iceoryx2-rtt",         Proc,   U64,              Some("spsc-rtt"),           iox2::case_rtt),
+    #[cfg(feature = "iceoryx2")]
+    Case::new("iceoryx2-tput",        Proc,   U64,              Some("spsc-tput"),          iox2::case_tput),
 ];
+
+/// Cases of cargo features, with the feature each needs: registered in
+/// [`CASES`] only when built with it, and named here so that asking for
+/// one without it says which feature to build with.
+pub const FEATURE_CASES: &[(&str, &str)] =
+    &[("iceoryx2-rtt", "iceoryx2"), ("iceoryx2-tput", "iceoryx2")];
 
 /// What a case needs to know from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -248,6 +267,20 @@ pub fn stream(
 /// side spinning with try-push/try-pop under its watchdog.
 pub fn busy_rtt(
     setup: &Setup,
+    ping_tx: impl PushOne,
+    ping_rx: impl PopOne + Send,
+    pong_tx: impl PushOne + Send,
+    pong_rx: impl PopOne,
+) -> Result<Figures, BenchError> {
+    let warmup = Budget::rtt_warmup(setup.secs);
+    busy_rtt_after(setup, warmup, ping_tx, ping_rx, pong_tx, pong_rx)
+}
+
+/// [`busy_rtt`] after the given warm-up (none, for the first round trips
+/// of fresh rings).
+pub fn busy_rtt_after(
+    setup: &Setup,
+    warmup: Budget,
     mut ping_tx: impl PushOne,
     mut ping_rx: impl PopOne + Send,
     mut pong_tx: impl PushOne + Send,
@@ -265,7 +298,7 @@ pub fn busy_rtt(
             push(&mut pong_tx, v, &watch)?;
         },
         move |watch| {
-            let stats = rtt(Budget::rtt_warmup(secs), Budget::rtt_measure(secs), |k| {
+            let stats = rtt(warmup, Budget::rtt_measure(secs), |k| {
                 push(&mut ping_tx, k, &watch)?;
                 match pop(&mut pong_rx, &watch)? {
                     v if v == k => Ok(()),
