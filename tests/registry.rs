@@ -420,3 +420,54 @@ fn a_shared_segment_is_listed_with_its_holders() {
     let entry = registry::inspect(name.as_str()).expect("inspect");
     assert_eq!(entry.liveness, Liveness::Stale, "{entry:#?}");
 }
+
+/// A creator makes its segment under `NAME.creating-PID-N` and links it to
+/// `NAME` only once the header is published: a creator killed before that
+/// leaves a temporary file, maybe all zero, which `gc` removes when nobody
+/// holds it (and leaves while its creator lock is held); the name itself
+/// never holds a half-made segment.
+#[test]
+fn gc_removes_a_dead_creators_temporary_file_and_keeps_a_live_ones() {
+    let _serial = serial();
+    let _dog = Watchdog::new("creation leftovers", LIMIT);
+    let name = ShmName::new("reg-creating");
+    let temp = ShmName(format!("{}.creating-4242-7", name.as_str()));
+    write_file(&temp, &[0u8; 4096]);
+    // Held as its creator would hold it: the creator byte, after the last
+    // participant row's (segment/removal.rs).
+    let held = File::options()
+        .read(true)
+        .write(true)
+        .open(temp.path())
+        .expect("open");
+    let creator_byte = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: (1 << 48) + i64::from(shmlane::MAX_PARTICIPANTS),
+        l_len: 1,
+        l_pid: 0,
+    };
+    nix::fcntl::fcntl(&held, nix::fcntl::FcntlArg::F_OFD_SETLK(&creator_byte)).expect("lock");
+    let report = gc_prefix(name.as_str());
+    assert!(
+        removed_names(&report).is_empty() && exists(&temp),
+        "{report:#?}"
+    );
+    drop(held);
+    let report = gc_prefix(name.as_str());
+    assert_eq!(removed_names(&report), [temp.as_str()], "{report:#?}");
+    assert!(!exists(&temp));
+}
+
+/// A create that fails half-way (here: more memory than /dev/shm holds)
+/// leaves nothing, under the name or a temporary one.
+#[test]
+fn a_failed_create_leaves_nothing_behind() {
+    let _serial = serial();
+    let name = ShmName::new("reg-failed-create");
+    let huge = Options::new().capacity(1 << 40);
+    let err = spsc::Producer::<u64>::create(name.as_str(), &huge).expect_err("too big");
+    assert!(matches!(err, shmlane::OpenError::NoSpace { .. }), "{err}");
+    let left = registry::list_matching(name.as_str()).expect("list");
+    assert!(left.is_empty(), "{left:#?}");
+}

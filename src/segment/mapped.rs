@@ -6,12 +6,13 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, SealFlag, fcntl};
+use nix::fcntl::{AT_FDCWD, FcntlArg, OFlag, RenameFlags, SealFlag, fcntl, renameat2};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{Mode, fchmod, fstat};
@@ -21,13 +22,10 @@ use super::removal::{self, ROLE_LOCK_BASE};
 use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
+use crate::sync::{AtomicU32, Ordering};
 
 /// Longest segment name accepted (NAME_MAX less the leading slash).
 const MAX_NAME_LEN: usize = 254;
-/// Times `create` makes the file again when a remover took the name from
-/// under it before its creator lock was seen (a remover that judged it by
-/// an earlier look): each retry needs another such remover.
-const CREATE_ATTEMPTS: usize = 4;
 
 /// A mapped segment file with its own open file description, which holds
 /// this endpoint's role lock.
@@ -55,6 +53,36 @@ struct NameLink {
     shm_name: CString,
     dev: u64,
     ino: u64,
+}
+
+/// What a creator's temporary name carries: `NAME.creating-PID-N`.
+const CREATING_TAG: &str = ".creating-";
+
+/// A temporary name for a segment `bare` is being made under: unique to
+/// this process and call, and starting with `bare` where it fits, so that
+/// a prefix that selects the segment selects its leftovers too.
+fn creation_name(bare: &str) -> String {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let suffix = format!("{CREATING_TAG}{}-{n}", std::process::id());
+    if bare.len() + suffix.len() <= MAX_NAME_LEN {
+        format!("{bare}{suffix}")
+    } else {
+        format!("shmlane{suffix}")
+    }
+}
+
+/// Whether `name` is a creator's temporary name ([`creation_name`]): a
+/// file under it that nobody holds is a creator's leftover, whatever it
+/// holds (it may be empty, its creator killed before the header).
+pub(super) fn is_creation_name(name: &str) -> bool {
+    name.rsplit_once(CREATING_TAG).is_some_and(|(_, tail)| {
+        tail.split_once('-').is_some_and(|(pid, n)| {
+            !pid.is_empty()
+                && !n.is_empty()
+                && pid.bytes().chain(n.bytes()).all(|b| b.is_ascii_digit())
+        })
+    })
 }
 
 /// Validates a user's segment name and returns it as shm_open wants it.
@@ -130,8 +158,13 @@ fn map(file: &File, name: &str, len: u64) -> Result<MmapRaw, OpenError> {
 }
 
 impl Mapping {
-    /// Creates the named segment `name` with `layout`: `O_EXCL`, the
-    /// creator lock, the mode of `opts`, space reserved, header published.
+    /// Creates the named segment `name` with `layout`, so that the name
+    /// only ever links a whole segment: the file is made under a temporary
+    /// name ([`creation_name`]) with `O_EXCL`, the creator lock taken,
+    /// the mode of `opts` set, space reserved and the header published,
+    /// and only then linked to `name` with `renameat2(RENAME_NOREPLACE)`.
+    /// A creator killed at any point leaves at most a temporary file nobody
+    /// holds, which `gc` removes, never a half-made segment under `name`.
     /// [`OpenError::AlreadyExists`] if the name is taken (replacing a stale
     /// segment is the ring's call: `ring::RingMemory::named_unmarked`).
     pub(crate) fn create_shm(
@@ -140,65 +173,83 @@ impl Mapping {
         opts: &Options,
     ) -> Result<Self, OpenError> {
         opts.check_mode()?;
-        let shm_name = shm_name(name)?;
+        let final_name = shm_name(name)?;
         let mode = Mode::from_bits_truncate(opts.effective_mode() as libc::mode_t);
-        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
-        for _ in 0..CREATE_ATTEMPTS {
-            let fd = shm_open(shm_name.as_c_str(), flags, mode)
-                .map_err(|e| os_error(name, "shm_open(O_CREAT|O_EXCL)", e))?;
-            let file = File::from(fd);
-            let link = match fstat(file.as_fd()) {
-                Ok(st) => NameLink {
-                    shm_name: shm_name.clone(),
-                    dev: st.st_dev,
-                    ino: st.st_ino,
-                },
-                Err(e) => {
-                    // Without the inode we cannot check; the name is new (O_EXCL).
-                    let _ = shm_unlink(shm_name.as_c_str());
-                    return Err(os_error(name, "fstat", e));
-                }
-            };
-            // From here on a failure must not leave the half-made name behind.
-            let claimed = (|| {
-                removal::hold_creator_lock(&file).map_err(|e| os_error(name, "creator lock", e))?;
-                removal::still_linked(&file).map_err(|e| os_error(name, "removal gate", e))
-            })();
-            match claimed {
-                Ok(true) => {}
-                // Removed as stale between our O_EXCL and our lock: the name
-                // is someone else's now, or free again.
-                Ok(false) => continue,
-                Err(err) => {
-                    link.unlink_if_ours();
-                    return Err(err);
-                }
+        // A `gc` that took our temporary file in the instant before our
+        // creator lock (with `--min-age 0`) makes us start again.
+        let mut attempts = 0;
+        let (mut mapping, st) = loop {
+            attempts += 1;
+            match Self::create_linked(name, &final_name, layout, opts, mode) {
+                Err(OpenError::NotFound { .. }) if attempts < 4 => {}
+                other => break other?,
             }
-            let persist = opts.persist == Some(true);
-            let built = (|| {
-                // fchmod after create: the umask must neither widen nor narrow it.
-                fchmod(file.as_fd(), mode).map_err(|e| os_error(name, "fchmod", e))?;
-                reserve(file.as_fd(), name, layout.segment_len)?;
-                let flags = if persist { FLAG_PERSIST } else { 0 };
-                Self::initialize(file, name, layout, flags)
-            })();
-            return match built {
-                Ok(mut mapping) => {
-                    mapping.link = Some(link);
-                    mapping.created = true;
-                    Ok(mapping)
-                }
-                Err(err) => {
-                    link.unlink_if_ours();
-                    Err(err)
-                }
-            };
+        };
+        mapping.link = Some(NameLink {
+            shm_name: final_name.clone(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+        });
+        mapping.created = true;
+        Ok(mapping)
+    }
+
+    /// One attempt of [`create_shm`](Self::create_shm): the segment made
+    /// under a temporary name and linked to `final_name`. `NotFound` if
+    /// the temporary file was removed under us.
+    fn create_linked(
+        name: &str,
+        final_name: &CString,
+        layout: &Layout,
+        opts: &Options,
+        mode: Mode,
+    ) -> Result<(Self, nix::sys::stat::FileStat), OpenError> {
+        let bare = &final_name.to_str().unwrap_or("/")[1..];
+        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+        let (temp, fd) = loop {
+            let temp = shm_name(&creation_name(bare))?;
+            match shm_open(temp.as_c_str(), flags, mode) {
+                Ok(fd) => break (temp, fd),
+                // A dead creator's leftover with our pid: the next number.
+                Err(Errno::EEXIST) => {}
+                Err(e) => return Err(os_error(name, "shm_open(O_CREAT|O_EXCL)", e)),
+            }
+        };
+        let file = File::from(fd);
+        let remove_temp = || {
+            let _ = shm_unlink(temp.as_c_str());
+        };
+        let persist = opts.persist == Some(true);
+        let built = (|| {
+            let st = fstat(file.as_fd()).map_err(|e| os_error(name, "fstat", e))?;
+            removal::hold_creator_lock(&file).map_err(|e| os_error(name, "creator lock", e))?;
+            // fchmod after create: the umask must neither widen nor narrow it.
+            fchmod(file.as_fd(), mode).map_err(|e| os_error(name, "fchmod", e))?;
+            reserve(file.as_fd(), name, layout.segment_len)?;
+            let flags = if persist { FLAG_PERSIST } else { 0 };
+            let mapping = Self::initialize(file, name, layout, flags)?;
+            Ok::<_, OpenError>((mapping, st))
+        })();
+        let (mapping, st) = match built {
+            Ok(built) => built,
+            Err(err) => {
+                remove_temp();
+                return Err(err);
+            }
+        };
+        let dir = PathBuf::from(super::registry::SHM_DIR);
+        let linked = renameat2(
+            AT_FDCWD,
+            &dir.join(&temp.to_str().unwrap_or("/")[1..]),
+            AT_FDCWD,
+            &dir.join(bare),
+            RenameFlags::RENAME_NOREPLACE,
+        );
+        if let Err(e) = linked {
+            remove_temp();
+            return Err(os_error(name, "renameat2(RENAME_NOREPLACE)", e));
         }
-        Err(OpenError::AlreadyExists {
-            name: name.to_owned(),
-            pids: Vec::new(),
-            reason: "other processes keep removing and making it".to_owned(),
-        })
+        Ok((mapping, st))
     }
 
     /// Opens the named segment `name`, waits for its initialisation and

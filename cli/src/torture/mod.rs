@@ -143,8 +143,9 @@ pub fn run(args: &TortureArgs) -> Result<(), TortureError> {
             let trial_seed = seed.wrapping_add(trial);
             let name = format!("{prefix}{}-{trial}", kind.name());
             let result = run_trial(kind, &name, trial_seed, &journal, &mut summary);
-            // The trial's segment is persistent: it is the run's to remove.
-            let _ = shmlane::registry::remove(&name, true);
+            // Also after a violation: the run leaves nothing behind.
+            let cleaned = clean_up(&name);
+            let result = result.and(cleaned);
             if let Err(what) = result {
                 outcome = Err(TortureError::Violation {
                     kind,
@@ -177,6 +178,22 @@ pub fn run(args: &TortureArgs) -> Result<(), TortureError> {
 
 /// A progress line on stderr: rewritten in place on a terminal, else one
 /// line every tenth of the run.
+/// Removes what a finished trial left under `name` the way a user would,
+/// with `gc` (its segment is persistent and stale now; a creator killed
+/// mid-create leaves a temporary file), and checks that nothing is left.
+fn clean_up(name: &str) -> Result<(), String> {
+    let opts = shmlane::registry::GcOptions {
+        prefix: Some(name.to_owned()),
+        min_age: Duration::ZERO,
+        dry_run: false,
+    };
+    let report = shmlane::registry::gc(&opts).map_err(|e| format!("gc: {e}"))?;
+    if let Some((entry, why)) = report.skipped.first() {
+        return Err(format!("gc left {} behind: {why}", entry.name));
+    }
+    Ok(())
+}
+
 fn progress(kind: Kind, done: u64, trials: u64, started: Instant) {
     use std::io::IsTerminal;
     let terminal = std::io::stderr().is_terminal();

@@ -5,7 +5,9 @@
 //! * [`inspect`]: one segment by name;
 //! * [`remove`]: one segment, refused while it is live unless forced;
 //! * [`gc`]: every stale segment of this user (or [`GcOptions::dry_run`]:
-//!   what it would remove), with what it left alone and why.
+//!   what it would remove), with what it left alone and why; also the
+//!   temporary files (`NAME.creating-PID-N`) of creators that died before
+//!   linking their segment to its name.
 //!
 //! A file is read, never mapped: its first [`header_len`] bytes are copied
 //! with `pread` into a local buffer and decoded there with this build's
@@ -49,7 +51,7 @@ use super::header::{
 };
 pub use super::layout::RingKind;
 use super::layout::{MAX_PARTICIPANTS, body_offsets, max_frame_limit};
-use super::mapped::{role_locks_held, shm_name};
+use super::mapped::{is_creation_name, role_locks_held, shm_name};
 use super::removal::{Remover, Unlink, creator_lock_held, in_use_by_others, unlink_unused};
 use crate::error::Corruption;
 use crate::index::Capacity;
@@ -193,7 +195,12 @@ pub fn gc(opts: &GcOptions) -> io::Result<GcReport> {
                 continue;
             }
         };
-        match gc_verdict(&entry, now, opts.min_age) {
+        let verdict = if is_creation_name(&name) {
+            creation_verdict(&entry, file.as_ref(), now, opts.min_age)
+        } else {
+            gc_verdict(&entry, now, opts.min_age)
+        };
+        match verdict {
             Some(reason) => report.skipped.push((entry, reason)),
             None if opts.dry_run => report.removed.push(entry),
             None => {
@@ -235,6 +242,31 @@ fn gc_verdict(entry: &Entry, now: SystemTime, min_age: Duration) -> Option<SkipR
         Liveness::Initializing => return Some(SkipReason::Initializing),
         Liveness::Unknown(why) => return Some(SkipReason::Unknown(why.clone())),
     }
+    owner_and_age_verdict(entry, now, min_age)
+}
+
+/// Why `gc` must leave a creator's temporary file (see
+/// `mapped::creation_name`) alone: it holds whatever its creator wrote
+/// before it died (maybe nothing), so only the creator lock says whether
+/// it is still being made.
+fn creation_verdict(
+    entry: &Entry,
+    file: Option<&File>,
+    now: SystemTime,
+    min_age: Duration,
+) -> Option<SkipReason> {
+    let Some(file) = file else {
+        return Some(SkipReason::Unknown("unreadable".to_owned()));
+    };
+    match in_use_by_others(file) {
+        Ok(false) => owner_and_age_verdict(entry, now, min_age),
+        Ok(true) => Some(SkipReason::Initializing),
+        Err(e) => Some(SkipReason::Unknown(format!("lock probe: {e}"))),
+    }
+}
+
+/// The checks every removal by `gc` ends with: this user's, and old enough.
+fn owner_and_age_verdict(entry: &Entry, now: SystemTime, min_age: Duration) -> Option<SkipReason> {
     let info = entry.file.as_ref()?;
     let euid = effective_uid();
     if info.uid != euid {
