@@ -471,3 +471,59 @@ fn a_failed_create_leaves_nothing_behind() {
     let left = registry::list_matching(name.as_str()).expect("list");
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// Issue 13, item 4: the counters behind `stats()` are in the segment, each
+/// side's on its own line, so another process reads them: full and empty
+/// hits of non-blocking calls (added in batches, exact once the endpoints
+/// drop), waits, positions.
+#[test]
+fn every_sides_counters_are_read_from_the_segment() {
+    let _serial = serial();
+    let name = ShmName::new("reg-counters");
+    let persist = Options::new().capacity(4).persist(true);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &persist).expect("create");
+    let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("open");
+    let misses = 3000;
+    for _ in 0..misses {
+        assert!(rx.pop().is_err(), "empty");
+    }
+    for i in 0..4 {
+        tx.push(i).expect("room");
+    }
+    for _ in 0..misses + 1 {
+        assert!(tx.push(9).is_err(), "full");
+    }
+    // Batches of 1024 are in the segment while the endpoints live.
+    let live = tx.stats();
+    assert!(
+        live.empty_hits >= 2048 && live.full_hits >= 2048,
+        "{live:?}"
+    );
+    drop((tx, rx));
+    let entry = registry::inspect(name.as_str()).expect("inspect");
+    let counters = entry.segment().expect("decoded").counters;
+    assert_eq!(counters.empty_hits, misses, "{counters:?}");
+    assert_eq!(counters.full_hits, misses + 1, "{counters:?}");
+    assert_eq!((counters.pushes, counters.pops), (4, 0));
+
+    // MPMC counts them the same way.
+    let ring = ShmName::new("reg-counters-mpmc");
+    let opts = Options::new().capacity(2).participants(2).persist(true);
+    let mut tx = mpmc::Sender::<u64>::create(ring.as_str(), &opts).expect("create");
+    let mut rx = mpmc::Receiver::<u64>::open(ring.as_str(), &opts).expect("open");
+    assert!(rx.try_recv().is_err());
+    tx.try_send(1).expect("room");
+    tx.try_send(2).expect("room");
+    assert!(tx.try_send(3).is_err());
+    drop((tx, rx));
+    let counters = registry::inspect(ring.as_str())
+        .expect("inspect")
+        .segment()
+        .expect("decoded")
+        .counters;
+    assert_eq!(
+        (counters.empty_hits, counters.full_hits),
+        (1, 1),
+        "{counters:?}"
+    );
+}

@@ -146,6 +146,8 @@ pub struct EndpointJson {
 pub struct CountersJson {
     pub pushes: u64,
     pub pops: u64,
+    pub full_hits: u64,
+    pub empty_hits: u64,
     pub full_waits: u64,
     pub empty_waits: u64,
     pub wake_syscalls: u64,
@@ -260,6 +262,8 @@ fn to_json(entry: &Entry, now: SystemTime) -> EntryJson {
             CountersJson {
                 pushes: c.pushes,
                 pops: c.pops,
+                full_hits: c.full_hits,
+                empty_hits: c.empty_hits,
                 full_waits: c.full_waits,
                 empty_waits: c.empty_waits,
                 wake_syscalls: c.wake_syscalls,
@@ -487,6 +491,8 @@ pub fn inspect(args: &InspectArgs) -> Result<(), AdminError> {
     for (what, value) in [
         ("pushes", c.pushes),
         ("pops", c.pops),
+        ("full hits", c.full_hits),
+        ("empty hits", c.empty_hits),
         ("full waits", c.full_waits),
         ("empty waits", c.empty_waits),
         ("wake syscalls", c.wake_syscalls),

@@ -23,6 +23,14 @@ pub struct Stats {
     /// ([`Overflow::DropNewest`](crate::Overflow::DropNewest)). 0 for the
     /// other kinds.
     pub drops: u64,
+    /// Non-blocking pushes (sends, grants, reservations) that found the
+    /// ring full. Each endpoint adds its count to the segment once every
+    /// 1024 and when it drops, so a live endpoint's last few may not show
+    /// yet.
+    pub full_hits: u64,
+    /// Non-blocking pops (receives, reads) that found the ring empty,
+    /// counted as `full_hits` are.
+    pub empty_hits: u64,
     /// Blocking pushes that found the ring full and had to wait.
     pub full_waits: u64,
     /// Blocking pops that found the ring empty and had to wait.

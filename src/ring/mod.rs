@@ -25,7 +25,8 @@ use crate::options::{
 };
 use crate::segment::peer::{Attachment, PeerStatus, Role};
 use crate::segment::{
-    Counters, FreshCell, Header, Heap, Layout, RingKind, Storage, Strict, WakeWord,
+    Counters, Events, FreshCell, Header, Heap, IndexLine, Layout, RingKind, Storage, Strict,
+    WakeWord,
 };
 use crate::sync::AtomicU64;
 use crate::sync::{Ordering, UnsafeCell};
@@ -432,17 +433,49 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// This endpoint's wait counter (on the line of the index it writes).
     #[inline(always)]
     pub(crate) fn own_waits(&self) -> &AtomicU64 {
+        &self.own_line().waits
+    }
+
+    /// The line of the index this endpoint writes, with its side's counters.
+    #[inline(always)]
+    fn own_line(&self) -> &IndexLine {
         let ring = &self.header().ring;
         match self.role {
-            Role::Producer => &ring.tail.waits,
-            Role::Consumer => &ring.head.waits,
+            Role::Producer => &ring.tail,
+            Role::Consumer => &ring.head,
         }
     }
 
-    /// Slow-path counters.
+    /// This side's syscall counters.
     #[inline(always)]
     pub(crate) fn counters(&self) -> &Counters {
-        &self.header().ring.counters
+        &self.own_line().syscalls
+    }
+
+    /// The ring's rare-event counters (drops, skipped, recovered).
+    #[inline(always)]
+    pub(crate) fn events(&self) -> &Events {
+        &self.header().ring.events
+    }
+
+    /// Counts a non-blocking call that found the ring full (producer) or
+    /// empty (consumer); every [`IDLE_POLLS_PER_CHECK`] of them adds them
+    /// to this side's `hits` (one add on its own line) and returns `true`:
+    /// time for a liveness check.
+    #[cold]
+    pub(crate) fn count_idle_poll(&mut self) -> bool {
+        self.idle_polls += 1;
+        if self.idle_polls < IDLE_POLLS_PER_CHECK {
+            return false;
+        }
+        self.flush_hits();
+        true
+    }
+
+    /// Adds the idle polls counted since the last flush to `hits`.
+    fn flush_hits(&mut self) {
+        let mut polls = std::mem::take(&mut self.idle_polls);
+        add_hits(self.own_line(), &mut polls);
     }
 
     /// The wake word this endpoint sleeps on, and the one it notifies.
@@ -522,9 +555,7 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// is added to a call that moves an item.
     #[cold]
     pub(crate) fn idle_poll_found_peer_gone(&mut self) -> bool {
-        self.idle_polls += 1;
-        if self.idle_polls >= IDLE_POLLS_PER_CHECK {
-            self.idle_polls = 0;
+        if self.count_idle_poll() {
             self.check_peer_alive();
         }
         self.peer_gone()
@@ -787,23 +818,31 @@ impl<T: Pod, S> RingMemory<T, S> {
 
     /// The counters, with the positions as pushes and pops.
     pub(crate) fn stats(&self) -> Stats {
-        let counters = self.counters();
+        let ring = &self.header().ring;
+        let events = self.events();
         let relaxed = Ordering::Relaxed;
         let pushes = self.tail().load(relaxed);
         let pops = self.head().load(relaxed);
+        let both = |of: fn(&Counters) -> &AtomicU64| {
+            of(&ring.head.syscalls)
+                .load(relaxed)
+                .wrapping_add(of(&ring.tail.syscalls).load(relaxed))
+        };
         let slot_size = u64::from(self.layout.slot_size);
         Stats {
             pushes,
             pops,
             written_bytes: pushes.wrapping_mul(slot_size),
             released_bytes: pops.wrapping_mul(slot_size),
-            drops: counters.drops.load(relaxed),
-            full_waits: self.header().ring.tail.waits.load(relaxed),
-            empty_waits: self.header().ring.head.waits.load(relaxed),
-            wake_syscalls: counters.wake_syscalls.load(relaxed),
-            wait_syscalls: counters.wait_syscalls.load(relaxed),
-            skipped: counters.skipped.load(relaxed),
-            recovered: counters.recovered.load(relaxed),
+            drops: events.drops.load(relaxed),
+            full_hits: ring.tail.hits.load(relaxed),
+            empty_hits: ring.head.hits.load(relaxed),
+            full_waits: ring.tail.waits.load(relaxed),
+            empty_waits: ring.head.waits.load(relaxed),
+            wake_syscalls: both(|c| &c.wake_syscalls),
+            wait_syscalls: both(|c| &c.wait_syscalls),
+            skipped: events.skipped.load(relaxed),
+            recovered: events.recovered.load(relaxed),
         }
     }
 }
@@ -822,8 +861,27 @@ impl<T: Pod> RingMemory<T, UnsafeCell<T>> {
     }
 }
 
+/// Adds `*idle_polls` to `line`'s hits (one add, and only if there are
+/// any) and zeroes it.
+fn add_hits(line: &IndexLine, idle_polls: &mut u32) {
+    if *idle_polls > 0 {
+        line.hits
+            .fetch_add(u64::from(*idle_polls), Ordering::Relaxed);
+        *idle_polls = 0;
+    }
+}
+
 impl<T, S> Drop for RingMemory<T, S> {
     fn drop(&mut self) {
+        {
+            // SAFETY: as in `header()`: the storage is still owned here.
+            let header = unsafe { self.header.as_ref() };
+            let line = match self.role {
+                Role::Producer => &header.ring.tail,
+                Role::Consumer => &header.ring.head,
+            };
+            add_hits(line, &mut self.idle_polls);
+        }
         // Before `mark_detached`, which forgets who marked the row.
         let user = self.attachment.used_here();
         let detached = self.attachment.mark_detached();
@@ -837,7 +895,11 @@ impl<T, S> Drop for RingMemory<T, S> {
                 Role::Producer => &wake.not_empty,
                 Role::Consumer => &wake.not_full,
             };
-            Signal::new(self.waiter, &peer.event, &peer.sem).wake_all(&header.ring.counters);
+            let own = match self.role {
+                Role::Producer => &header.ring.tail.syscalls,
+                Role::Consumer => &header.ring.head.syscalls,
+            };
+            Signal::new(self.waiter, &peer.event, &peer.sem).wake_all(own);
         }
         if user {
             // The last endpoint out removes the name (SAFETY.md section 1).

@@ -23,7 +23,7 @@ pub(super) use super::snapshot::Strict;
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 /// `init_state` once the creator has written the header.
 pub(super) const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.
@@ -64,9 +64,9 @@ impl PeerSlot {
     }
 }
 
-/// An index and a counter its writer keeps beside it: the counter is
-/// bumped on a line the writer already owns, by its only writer (a plain
-/// load and store, no locked instruction).
+/// An index and the counters of the side that writes it, on that side's
+/// own line: only that side's endpoints write them, so reading them costs
+/// the other side nothing it does not pay for the index already.
 #[repr(C)]
 #[derive(Debug)]
 pub struct IndexLine {
@@ -75,6 +75,13 @@ pub struct IndexLine {
     /// Blocking calls of the index's writer that found the ring full
     /// (producer) or empty (consumer) and waited.
     pub(crate) waits: AtomicU64,
+    /// Non-blocking calls of the index's writer that found the ring full
+    /// (producer) or empty (consumer). An endpoint counts them itself and
+    /// adds them here once every `IDLE_POLLS_PER_CHECK` (with its liveness
+    /// check) and when it drops: nothing per call.
+    pub(crate) hits: AtomicU64,
+    /// This side's futex syscalls.
+    pub(crate) syscalls: Counters,
 }
 
 /// The wake-up words of one direction.
@@ -105,9 +112,8 @@ pub struct WakeWords {
     pub(crate) roster: AtomicU32,
 }
 
-/// Syscall counters, on a line of their own (bumped only beside a
-/// syscall). Pushes and pops are the tail and head positions; waits are
-/// counted on the index lines.
+/// One side's futex syscalls (bumped only beside a syscall, with an add:
+/// an MPMC side has many writers).
 #[repr(C)]
 #[derive(Debug)]
 pub struct Counters {
@@ -115,6 +121,13 @@ pub struct Counters {
     pub(crate) wake_syscalls: AtomicU64,
     /// futex wait syscalls issued.
     pub(crate) wait_syscalls: AtomicU64,
+}
+
+/// Rare events that either side may count, on a line of their own (an add
+/// per event: a dropped frame, a skipped or recovered slot).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Events {
     /// Frames a lossy byte ring dropped because it was full.
     pub(crate) drops: AtomicU64,
     /// MPMC: slots published as skipped (dropped reservations, claims of
@@ -135,8 +148,8 @@ pub struct RingControl {
     pub(crate) tail: CachePadded<IndexLine>,
     /// Wake-up words, read-mostly.
     pub(crate) wake: CachePadded<WakeWords>,
-    /// Slow-path counters.
-    pub(crate) counters: CachePadded<Counters>,
+    /// Rare events.
+    pub(crate) events: CachePadded<Events>,
 }
 
 /// The segment header. See the module docs for the init protocol.
@@ -207,6 +220,11 @@ impl Header {
             CachePadded::new(IndexLine {
                 position: AtomicU64::new(0),
                 waits: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+                syscalls: Counters {
+                    wake_syscalls: AtomicU64::new(0),
+                    wait_syscalls: AtomicU64::new(0),
+                },
             })
         };
         let wake = || WakeWord {
@@ -244,9 +262,7 @@ impl Header {
                     not_full: wake(),
                     roster: AtomicU32::new(0),
                 }),
-                counters: CachePadded::new(Counters {
-                    wake_syscalls: AtomicU64::new(0),
-                    wait_syscalls: AtomicU64::new(0),
+                events: CachePadded::new(Events {
                     drops: AtomicU64::new(0),
                     skipped: AtomicU64::new(0),
                     recovered: AtomicU64::new(0),
@@ -401,8 +417,12 @@ pub(super) struct FieldOffsets {
     pub(super) tail: usize,
     pub(super) tail_waits: usize,
     pub(super) semaphore_value: usize,
-    pub(super) wake_syscalls: usize,
-    pub(super) wait_syscalls: usize,
+    pub(super) head_hits: usize,
+    pub(super) tail_hits: usize,
+    pub(super) head_wakes: usize,
+    pub(super) tail_wakes: usize,
+    pub(super) head_sleeps: usize,
+    pub(super) tail_sleeps: usize,
     pub(super) drops: usize,
     pub(super) skipped: usize,
     pub(super) recovered: usize,
@@ -453,11 +473,15 @@ impl FieldOffsets {
             tail: at((&raw const ring.tail.position).addr()),
             tail_waits: at((&raw const ring.tail.waits).addr()),
             semaphore_value: at((&raw const ring.wake.not_empty.sem).addr()),
-            wake_syscalls: at((&raw const ring.counters.wake_syscalls).addr()),
-            wait_syscalls: at((&raw const ring.counters.wait_syscalls).addr()),
-            drops: at((&raw const ring.counters.drops).addr()),
-            skipped: at((&raw const ring.counters.skipped).addr()),
-            recovered: at((&raw const ring.counters.recovered).addr()),
+            head_hits: at((&raw const ring.head.hits).addr()),
+            tail_hits: at((&raw const ring.tail.hits).addr()),
+            head_wakes: at((&raw const ring.head.syscalls.wake_syscalls).addr()),
+            tail_wakes: at((&raw const ring.tail.syscalls.wake_syscalls).addr()),
+            head_sleeps: at((&raw const ring.head.syscalls.wait_syscalls).addr()),
+            tail_sleeps: at((&raw const ring.tail.syscalls.wait_syscalls).addr()),
+            drops: at((&raw const ring.events.drops).addr()),
+            skipped: at((&raw const ring.events.skipped).addr()),
+            recovered: at((&raw const ring.events.recovered).addr()),
             participants: offset_of!(Header, participants),
             flags: offset_of!(Header, flags),
             row_state: offset_of!(PeerSlot, state),

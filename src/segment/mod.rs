@@ -24,7 +24,7 @@ mod storage;
 pub use header::HeaderOffsets;
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
 pub(crate) use header::LAYOUT_VERSION;
-pub(crate) use header::{Counters, Header, PeerSlot, WakeWord};
+pub(crate) use header::{Counters, Events, Header, IndexLine, PeerSlot, WakeWord};
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
 pub(crate) use layout::MIN_FRAME_RING_BYTES;
 pub(crate) use layout::{Layout, RingKind};

@@ -442,7 +442,7 @@ mod tests {
     use crate::sync::Ordering;
 
     fn wakes(header: &Header) -> u64 {
-        header.ring.counters.wake_syscalls.load(Ordering::Relaxed)
+        header.ring.head.syscalls.wake_syscalls.load(Ordering::Relaxed)
     }
 
     #[test]
@@ -451,7 +451,7 @@ mod tests {
             let header = Header::zeroed();
             let line = &header.ring.wake.not_empty;
             let signal = Signal::new(waiter, &line.event, &line.sem);
-            let counters = &header.ring.counters;
+            let counters = &header.ring.head.syscalls;
             for light in [false, true] {
                 signal.notify(light, counters);
             }
@@ -473,7 +473,7 @@ mod tests {
             let signal = Signal::new(waiter, &line.event, &line.sem);
             signal.prepare(); // and then the sleeper "dies"
             signal.clear_sleepers();
-            signal.notify(false, &header.ring.counters);
+            signal.notify(false, &header.ring.head.syscalls);
             assert_eq!(wakes(&header), 0, "{waiter:?}");
         }
     }
@@ -482,7 +482,7 @@ mod tests {
     fn wait_until_returns_at_once_when_ready_and_times_out_when_not() {
         let header = Header::zeroed();
         let line = &header.ring.wake.not_empty;
-        let counters = &header.ring.counters;
+        let counters = &header.ring.head.syscalls;
         for strategy in [
             WaitStrategy::Spin,
             WaitStrategy::SpinThenPark,
@@ -518,7 +518,7 @@ mod tests {
             signal,
             WaitStrategy::Park,
             soon,
-            &header.ring.counters,
+            &header.ring.head.syscalls,
             &waits,
             || None,
             || checks += 1,
@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(after & !0x1ff, 0x200, "epoch untouched: {after:#x}");
         event.cancel(prepared);
         assert_eq!(word.load(Ordering::Relaxed) & 0xff, 0xff, "stays saturated");
-        event.notify(false, &header.ring.counters);
+        event.notify(false, &header.ring.head.syscalls);
         assert_eq!(wakes(&header), 1, "a saturated count always wakes");
         // A count just below saturation reaches it and stays there.
         word.store(0xfe, Ordering::Relaxed);
@@ -687,7 +687,7 @@ mod tests {
             })
         };
         let line = &header.ring.wake.not_empty;
-        let counters = &header.ring.counters;
+        let counters = &header.ring.head.syscalls;
         for waiter in [Waiter::EventCount, Waiter::Semaphore] {
             let signal = Signal::new(waiter, &line.event, &line.sem);
             for _ in 0..1000 {

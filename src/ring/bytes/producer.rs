@@ -362,7 +362,7 @@ impl Producer {
 
     /// Counts a dropped frame (one writer: a plain load and store).
     pub(super) fn count_drop(&self) {
-        let drops = &self.ring.counters().drops;
+        let drops = &self.ring.events().drops;
         drops.store(
             drops.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Relaxed,

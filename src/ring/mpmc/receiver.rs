@@ -163,7 +163,12 @@ impl<T: Pod> Receiver<T> {
     // Always inlined, as `try_send`.
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<T, PopError> {
-        self.try_recv_item(&mut TakeValue)
+        let received = self.try_recv_item(&mut TakeValue);
+        if let Err(PopError::Empty) = received {
+            // Counted for `Stats::empty_hits`, added in batches.
+            self.end.ring.count_idle_poll();
+        }
+        received
     }
 
     /// `try_recv` into a value or a raw buffer (see `ring::item`).

@@ -92,10 +92,10 @@ impl<T: Pod> Endpoint<T> {
     pub(super) fn undo_claim(&self, position: u64, stamp: u64, seen: Seen) {
         let lap_bits = stamp & !((1 << LAP_SHIFT) - 1);
         let (undone, counter) = match seen.state {
-            WRITING => (lap_bits | SKIPPED, &self.ring.counters().skipped),
+            WRITING => (lap_bits | SKIPPED, &self.ring.events().skipped),
             _ => (
                 lap_bits.wrapping_add(ONE_LAP) | FULL,
-                &self.ring.counters().recovered,
+                &self.ring.events().recovered,
             ),
         };
         // SYNC: mpmc-publish (AcqRel: a recovered item stays published: this
@@ -199,10 +199,7 @@ impl<T: Pod> Endpoint<T> {
             .compare_exchange(stamp, mine, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
         if won {
-            self.ring
-                .counters()
-                .recovered
-                .fetch_add(1, Ordering::Relaxed);
+            self.ring.events().recovered.fetch_add(1, Ordering::Relaxed);
         }
         won
     }

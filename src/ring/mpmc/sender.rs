@@ -286,7 +286,12 @@ impl<T: Pod> Sender<T> {
     // Result through memory.
     #[inline(always)]
     pub fn try_send(&mut self, value: T) -> Result<(), PushError<T>> {
-        self.try_send_item(value)
+        let sent = self.try_send_item(value);
+        if let Err(PushError::Full(_)) = sent {
+            // Counted for `Stats::full_hits`, added in batches.
+            self.end.ring.count_idle_poll();
+        }
+        sent
     }
 
     /// `try_send` of a value or of a raw record (see `ring::item`).
@@ -609,7 +614,7 @@ impl<T: Pod> Sender<T> {
     pub(super) fn skip(&self, position: u64) {
         self.end
             .ring
-            .counters()
+            .events()
             .skipped
             .fetch_add(1, Ordering::Relaxed);
         // SYNC: mpmc-skip (Release: whatever was written into the slot
