@@ -88,6 +88,7 @@ mod ring;
 mod segment;
 mod shared;
 mod sync;
+mod trust;
 #[cfg(not(shmlane_loom))]
 pub mod sysvsem;
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
@@ -105,6 +106,7 @@ pub use options::{
     MAX_PARTICIPANTS, MAX_SLOT_ALIGN, Options, Overflow, SlotShape, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
+pub use trust::Trust;
 pub use segment::MemoryReport;
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;

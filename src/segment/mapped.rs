@@ -22,6 +22,7 @@ use super::removal::{self, ROLE_LOCK_BASE};
 use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
+use crate::trust::Found;
 use crate::sync::{AtomicU32, Ordering};
 
 /// Longest segment name accepted (NAME_MAX less the leading slash).
@@ -269,6 +270,12 @@ impl Mapping {
         .map_err(|e| os_error(name, "shm_open", e))?;
         let file = File::from(fd);
         let st = fstat(file.as_fd()).map_err(|e| os_error(name, "fstat", e))?;
+        // Before anything is mapped or read: a segment another user made
+        // (or may write) could carry anything, or be shrunk under us.
+        let found = Found::file(st.st_uid, st.st_gid, st.st_mode);
+        opts.trust_or_default()
+            .check(found, true)
+            .map_err(|d| d.into_open_error(name))?;
         let link = NameLink {
             shm_name,
             dev: st.st_dev,

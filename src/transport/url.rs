@@ -77,7 +77,8 @@ fn scheme_list() -> String {
 }
 
 /// The query keys, as [`Config`] names them.
-const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd";
+const KEYS: &str =
+    "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid";
 
 impl Url {
     pub(crate) fn parse(text: &str) -> Result<Self, ConnectError> {
@@ -338,6 +339,18 @@ fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String>
         "fd" => {
             already(config.fd.is_some())?;
             config.fd = Some(number(key, value)?);
+        }
+        "owner" => {
+            already(config.owner.is_some())?;
+            config.owner = Some(number(key, value)?);
+        }
+        "group" => {
+            already(config.group.is_some())?;
+            config.group = Some(number(key, value)?);
+        }
+        "peer_uid" => {
+            already(config.peer_uid.is_some())?;
+            config.peer_uid = Some(number(key, value)?);
         }
         _ => return Err(format!("unknown option {key:?} (known: {KEYS})")),
     }
