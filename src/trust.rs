@@ -101,7 +101,8 @@ impl Trust {
         self
     }
 
-    /// Accept objects that every user may write (mode `0o002`): anyone on
+    /// Accept objects that every user may write (mode `0o002`, and so its
+    /// group too): anyone on
     /// the machine can then inject messages or, for a segment, shrink it
     /// (SIGBUS). Only for a machine without untrusted users.
     pub fn other_write(mut self, allow: bool) -> Self {
@@ -158,7 +159,9 @@ impl Trust {
                     .to_owned(),
             ));
         }
-        if found.mode & 0o020 != 0 && !self.group_write && !self.gids.contains(&found.gid) {
+        // Every user includes the group: other_write allows both.
+        let group_ok = self.group_write || self.other_write || self.gids.contains(&found.gid);
+        if found.mode & 0o020 != 0 && !group_ok {
             return Err(refuse(
                 format!(
                     "group {} may write it (mode {:#o})",

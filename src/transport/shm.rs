@@ -85,6 +85,8 @@ struct Plan {
     open: Options,
     create: Options,
     max: usize,
+    /// `?max=` was given (else `max` is the default bound).
+    max_given: bool,
 }
 
 /// The segment name of `shm://NAME` (a leading `/` is allowed), and the
@@ -100,10 +102,9 @@ fn options(name: &str, config: &Config) -> Result<Plan, ConnectError> {
         });
     }
     let max = config.max_or(super::DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
+    // No max frame in the open options: their layout check would want a
+    // capacity too; `check_max` compares it once the segment is open.
     let mut open = Options::new().trust(config.trust_or_default());
-    if config.max_message_size.is_some() {
-        open = open.max_frame(max);
-    }
     if let Some(bytes) = config.capacity {
         open = open.capacity(bytes);
     }
@@ -125,21 +126,29 @@ fn options(name: &str, config: &Config) -> Result<Plan, ConnectError> {
         open,
         create,
         max,
+        max_given: config.max_message_size.is_some(),
     })
 }
 
-/// Refuses a segment whose creator set a larger maximum message than this
-/// end takes (`?max=`, default 64 KiB): a message that size would make
-/// this end allocate what a peer chose, not what it allowed.
-fn check_max(endpoint: &str, segment_max: usize, max: usize) -> Result<(), ConnectError> {
-    if segment_max <= max {
-        return Ok(());
-    }
+/// Refuses a segment whose maximum message is not the one this end asked
+/// for (`?max=`) or, without one, above the default 64 KiB: a message
+/// that size would make this end allocate what a peer chose, not what it
+/// allowed.
+fn check_max(endpoint: &str, segment_max: usize, plan: &Plan) -> Result<(), ConnectError> {
+    let expected = match plan.max_given {
+        true if segment_max == plan.max => return Ok(()),
+        false if segment_max <= plan.max => return Ok(()),
+        true => plan.max.to_string(),
+        false => format!(
+            "at most {} bytes (raise it with ?max={segment_max} if you trust the creator)",
+            plan.max
+        ),
+    };
     Err(ConnectError::Incompatible {
         endpoint: endpoint.to_owned(),
-        field: "maximum message size",
-        expected: format!("at most {max} bytes (raise it with ?max={segment_max} if you trust the creator)"),
-        found: format!("{segment_max} bytes"),
+        field: "max_frame",
+        expected,
+        found: segment_max.to_string(),
     })
 }
 
@@ -229,7 +238,7 @@ impl ShmSender {
         let endpoint: Arc<str> = format!("shm://{}", plan.segment).into();
         let ring = bytes::Producer::open_or_create_with(&plan.segment, &plan.open, &plan.create)
             .map_err(|e| connect_error(&endpoint, e))?;
-        check_max(&endpoint, ring.max_frame(), plan.max)?;
+        check_max(&endpoint, ring.max_frame(), &plan)?;
         let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
         let mut backoff = Backoff::new();
         while !ring.consumer_present() {
@@ -264,7 +273,7 @@ impl ShmReceiver {
         let endpoint: Arc<str> = format!("shm://{}", plan.segment).into();
         let ring = bytes::Consumer::open_or_create_with(&plan.segment, &plan.open, &plan.create)
             .map_err(|e| connect_error(&endpoint, e))?;
-        check_max(&endpoint, ring.max_frame(), plan.max)?;
+        check_max(&endpoint, ring.max_frame(), &plan)?;
         Ok(Self { ring, endpoint })
     }
 
