@@ -153,9 +153,7 @@ pub enum OpenError {
     /// user owns it, or others may write it
     /// ([`Trust`](crate::Trust), [`Options::trust`](crate::Options::trust)).
     /// Nothing was read from or written to it.
-    #[error(
-        "segment {name:?} is not trusted: {problem}; this process trusts {allowed}; {fix}"
-    )]
+    #[error("segment {name:?} is not trusted: {problem}; this process trusts {allowed}; {fix}")]
     Untrusted {
         /// The segment name.
         name: String,

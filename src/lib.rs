@@ -88,7 +88,6 @@ mod ring;
 mod segment;
 mod shared;
 mod sync;
-mod trust;
 #[cfg(not(shmlane_loom))]
 pub mod sysvsem;
 #[cfg(all(feature = "test-support", not(shmlane_loom)))]
@@ -96,6 +95,7 @@ pub mod sysvsem;
 pub mod test_support;
 #[cfg(not(shmlane_loom))]
 pub mod transport;
+mod trust;
 mod wait;
 
 pub use error::{
@@ -106,7 +106,6 @@ pub use options::{
     MAX_PARTICIPANTS, MAX_SLOT_ALIGN, Options, Overflow, SlotShape, WaitStrategy, Waiter,
 };
 pub use ring::{Stats, bytes, mpmc, spsc};
-pub use trust::Trust;
 pub use segment::MemoryReport;
 #[cfg(not(shmlane_loom))]
 pub use segment::registry;
@@ -115,6 +114,7 @@ pub use segment::registry;
 pub use shared::loom_model;
 #[cfg(not(shmlane_loom))]
 pub use shared::{LockError, LockResult, Shared, SharedGuard};
+pub use trust::Trust;
 pub use wait::LIVENESS_TICK;
 #[cfg(shmlane_loom)]
 #[doc(hidden)]

@@ -192,6 +192,7 @@ impl Options {
     }
 
     /// The trust rule of an open: the given one or the default.
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
     pub(crate) fn trust_or_default(&self) -> Trust {
         self.trust.clone().unwrap_or_default()
     }

@@ -6,6 +6,10 @@
 //!
 //! A plain value and a pure check: the callers look the object up
 //! (`fstat`, `lstat`, `IPC_STAT`) and pass what they found.
+#![cfg_attr(
+    shmlane_loom,
+    allow(dead_code, reason = "named objects are compiled out under loom")
+)]
 
 /// Which owners and permission bits an opener accepts in an object it did
 /// not create ([`Options::trust`](crate::Options::trust),
@@ -179,6 +183,36 @@ impl Trust {
     }
 }
 
+impl Distrust {
+    /// The refusal of segment `name`.
+    pub(crate) fn into_open_error(self, name: &str) -> crate::error::OpenError {
+        crate::error::OpenError::Untrusted {
+            name: name.to_owned(),
+            owner_uid: self.owner_uid,
+            mode: self.mode,
+            problem: self.problem,
+            allowed: self.allowed,
+            fix: self.fix,
+        }
+    }
+
+    /// The refusal of channel `endpoint`.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn into_connect_error(
+        self,
+        endpoint: &str,
+    ) -> crate::error::transport::ConnectError {
+        crate::error::transport::ConnectError::Untrusted {
+            endpoint: endpoint.to_owned(),
+            owner_uid: self.owner_uid,
+            mode: self.mode,
+            problem: self.problem,
+            allowed: self.allowed,
+            fix: self.fix,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,32 +251,5 @@ mod tests {
         assert!(e.fix.contains("?group=7"), "{e:?}");
         assert!(Trust::new().gid(7).check(group, true).is_ok());
         assert!(Trust::new().group_write(true).check(group, true).is_ok());
-    }
-}
-
-impl Distrust {
-    /// The refusal of segment `name`.
-    pub(crate) fn into_open_error(self, name: &str) -> crate::error::OpenError {
-        crate::error::OpenError::Untrusted {
-            name: name.to_owned(),
-            owner_uid: self.owner_uid,
-            mode: self.mode,
-            problem: self.problem,
-            allowed: self.allowed,
-            fix: self.fix,
-        }
-    }
-
-    /// The refusal of channel `endpoint`.
-    #[cfg(not(shmlane_loom))]
-    pub(crate) fn into_connect_error(self, endpoint: &str) -> crate::error::transport::ConnectError {
-        crate::error::transport::ConnectError::Untrusted {
-            endpoint: endpoint.to_owned(),
-            owner_uid: self.owner_uid,
-            mode: self.mode,
-            problem: self.problem,
-            allowed: self.allowed,
-            fix: self.fix,
-        }
     }
 }

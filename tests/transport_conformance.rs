@@ -1011,7 +1011,10 @@ fn a_symbolic_link_at_the_path_is_refused(kind: &Kind) {
     };
     std::os::unix::fs::symlink(target, &link.0).expect("symlink");
     let opened = transport::sender(&format!("{}?timeout_ms=1", link.url(&scheme))).err();
-    assert!(is_link(opened.as_ref().map(clone_kind)), "{url}: {opened:?}");
+    assert!(
+        is_link(opened.as_ref().map(clone_kind)),
+        "{url}: {opened:?}"
+    );
     // A dangling link: removed target.
     let dangling = TempPath::new("dangling");
     let nowhere = TempPath::new("nowhere");
@@ -1021,8 +1024,14 @@ fn a_symbolic_link_at_the_path_is_refused(kind: &Kind) {
     } else {
         transport::listen(&dangling.url(&scheme)).err()
     };
-    assert!(is_link(opened.as_ref().map(clone_kind)), "{url}: {opened:?}");
-    assert!(!nowhere.0.exists(), "{url}: something was made through the link");
+    assert!(
+        is_link(opened.as_ref().map(clone_kind)),
+        "{url}: {opened:?}"
+    );
+    assert!(
+        !nowhere.0.exists(),
+        "{url}: something was made through the link"
+    );
 }
 
 /// The parts of a `WrongFileType` the checks above look at.

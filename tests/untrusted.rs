@@ -166,7 +166,10 @@ fn a_squatters_system_v_queue_is_refused_and_gets_nothing() {
     if !root_or_skip("a_squatters_system_v_queue_is_refused_and_gets_nothing") {
         return;
     }
-    let _dog = Watchdog::new("a_squatters_system_v_queue_is_refused_and_gets_nothing", LIMIT);
+    let _dog = Watchdog::new(
+        "a_squatters_system_v_queue_is_refused_and_gets_nothing",
+        LIMIT,
+    );
     let key = SysvKey::new();
     let url = format!("sysvmq://{}", key.0);
     let made = format!("{url}?mode=0666&persist=true");

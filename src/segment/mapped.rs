@@ -22,8 +22,8 @@ use super::removal::{self, ROLE_LOCK_BASE};
 use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
-use crate::trust::Found;
 use crate::sync::{AtomicU32, Ordering};
+use crate::trust::Found;
 
 /// Longest segment name accepted (NAME_MAX less the leading slash).
 const MAX_NAME_LEN: usize = 254;

@@ -563,12 +563,11 @@ impl Queue {
         buf.clear();
         // mq_receive refuses a buffer smaller than the queue's message size
         // (bounded at open by this end's limit).
-        buf.try_reserve(self.msgsize)
-            .map_err(|_| RecvError::Io {
-                endpoint: self.endpoint.clone(),
-                op: "allocate the receive buffer",
-                source: io::Error::from(io::ErrorKind::OutOfMemory),
-            })?;
+        buf.try_reserve(self.msgsize).map_err(|_| RecvError::Io {
+            endpoint: self.endpoint.clone(),
+            op: "allocate the receive buffer",
+            source: io::Error::from(io::ErrorKind::OutOfMemory),
+        })?;
         loop {
             let timeout = next_wake(deadline);
             let mut priority = 0;
@@ -622,7 +621,10 @@ mod tests {
         // A long wait is cut into slices, each made from the clock anew.
         let at = wake_at(now, Duration::from_secs(60));
         let slice = now + CLOCK_SLICE;
-        assert_eq!((at.tv_sec, at.tv_nsec as u32), (1_000, slice.subsec_nanos()));
+        assert_eq!(
+            (at.tv_sec, at.tv_nsec as u32),
+            (1_000, slice.subsec_nanos())
+        );
         let at = wake_at(now, Duration::ZERO);
         assert_eq!((at.tv_sec, at.tv_nsec), (0, 0), "passed: no wait");
     }

@@ -310,7 +310,11 @@ fn check_listener(
     trust
         .check(Found::file(cred.uid(), cred.gid(), 0), false)
         .map_err(|mut d| {
-            d.problem = format!("its listener (pid {}) runs as uid {}", cred.pid(), cred.uid());
+            d.problem = format!(
+                "its listener (pid {}) runs as uid {}",
+                cred.pid(),
+                cred.uid()
+            );
             d.into_connect_error(endpoint)
         })
 }

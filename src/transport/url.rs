@@ -77,8 +77,7 @@ fn scheme_list() -> String {
 }
 
 /// The query keys, as [`Config`] names them.
-const KEYS: &str =
-    "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid";
+const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid";
 
 impl Url {
     pub(crate) fn parse(text: &str) -> Result<Self, ConnectError> {
