@@ -369,3 +369,18 @@ fn an_mq_receiver_does_not_adopt_a_larger_message_size() {
     }
     assert!(transport::receiver(&format!("{url}?max={big}")).is_ok());
 }
+
+#[test]
+fn a_unix_listeners_socket_file_takes_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let _dog = Watchdog::new("socket mode", LIMIT);
+    let mode_of =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let default = TempPath::new("sock-default");
+    let _listener = transport::listen(&default.url("unix")).expect("listen");
+    assert_eq!(mode_of(&default.0), 0o600, "only this user may connect");
+    let shared = TempPath::new("sock-shared");
+    let _listener =
+        transport::listen(&format!("{}?mode=0660", shared.url("unix"))).expect("listen");
+    assert_eq!(mode_of(&shared.0), 0o660);
+}
