@@ -279,6 +279,22 @@ mod tests {
     }
 
     #[test]
+    fn trust_options_apply_where_objects_are_opened() {
+        let tcp = ["max", "framing", "timeout_ms"];
+        let e = Config::new().owner(5).check(&tcp, "tcp://h:1").unwrap_err();
+        assert!(e.to_string().contains("owner"), "{e}");
+        let e = Config::new().trust(Trust::new()).check(&tcp, "tcp://h:1");
+        assert!(
+            e.is_err(),
+            "a whole Trust is refused where no object is opened"
+        );
+        let cfg = Config::new().owner(5).group(6);
+        assert!(cfg.check(&["owner", "group"], "fifo:///x").is_ok());
+        let trust = cfg.trust_or_default();
+        assert_eq!(trust, Trust::new().uid(5).gid(6));
+    }
+
+    #[test]
     fn max_and_mode_are_range_checked() {
         assert_eq!(Config::new().max_or(7, "x").unwrap(), 7);
         assert!(Config::new().max_message_size(0).max_or(7, "x").is_err());

@@ -397,6 +397,16 @@ mod tests {
         assert_eq!(opts.config.mode, Some(0o640));
         assert_eq!(opts.config.persist, Some(true));
         assert_eq!(opts.config.open_timeout, Some(Duration::from_millis(5)));
+        let trust = Url::parse("unix:///s?owner=1000&group=100&peer_uid=7").unwrap();
+        assert_eq!(
+            (
+                trust.config.owner,
+                trust.config.group,
+                trust.config.peer_uid
+            ),
+            (Some(1000), Some(100), Some(7))
+        );
+        assert!(reason("mq:///q?owner=me").contains("owner"));
     }
 
     #[test]
