@@ -225,12 +225,11 @@ impl<'a> Prepared<'a> {
         }
         // Again on what was opened: the path may have been replaced since
         // `ensure_fifo` looked. Nothing has been read or written yet.
-        if !self.created {
-            check_trust(&self.trust, &st, endpoint)?;
-        }
         if self.created {
             fchmod(fd, Mode::from_bits_truncate(self.mode))
                 .map_err(|e| fs_error(endpoint, "fchmod", e.into()))?;
+        } else {
+            check_trust(&self.trust, &st, endpoint)?;
         }
         nix::fcntl::fcntl(
             fd,

@@ -10,12 +10,12 @@
 //!   it takes (its `?max=`, default 64 KiB, whether or not it gave one), is
 //!   [`ConnectError::Incompatible`], so an oversize message is refused
 //!   when the channel is opened, never half-way, and no creator decides
-//!   how much an opener allocates.
+//!   how much an opener allocates. `?capacity=` sets the ring size in
+//!   bytes (a power of two; default: 64 KiB, or more so that the largest
+//!   message takes at most half the ring).
 //! * An existing segment is joined only if this user (or root) owns it and
 //!   neither group nor others may write it, unless `?owner=UID` /
-//!   `?group=GID` allow it ([`ConnectError::Untrusted`]). `?capacity=` sets the ring
-//!   size in bytes (a power of two; default: 64 KiB, or more so that the
-//!   largest message takes at most half the ring).
+//!   `?group=GID` allow it ([`ConnectError::Untrusted`]).
 //! * As with a FIFO, opening the sending end waits until a receiver holds
 //!   the segment (`?timeout_ms=` bounds the wait, else it is unbounded).
 //! * Opening is `open_or_create`: a segment some end holds (or made with
