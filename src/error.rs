@@ -149,6 +149,25 @@ pub enum OpenError {
         /// The OS error.
         source: io::Error,
     },
+    /// The segment exists but is not one this process trusts: another
+    /// user owns it, or others may write it
+    /// ([`Trust`](crate::Trust), [`Options::trust`](crate::Options::trust)).
+    /// Nothing was read from or written to it.
+    #[error("segment {name:?} is not trusted: {problem}; this process trusts {allowed}; {fix}")]
+    Untrusted {
+        /// The segment name.
+        name: String,
+        /// The uid that owns it.
+        owner_uid: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong with it.
+        problem: String,
+        /// Whom this process trusts.
+        allowed: String,
+        /// How to allow it, if it is to be trusted.
+        fix: String,
+    },
     /// Any other OS error.
     #[error("{op} of segment {name:?} failed: {source}")]
     Io {
@@ -533,6 +552,40 @@ pub mod transport {
             endpoint: String,
             /// What it cannot do and what to use instead.
             reason: String,
+        },
+        /// The object exists but is not one this end trusts: another user
+        /// owns or created it, others may write it, or it is a symbolic
+        /// link (`?owner=` / `?group=`, `Config::trust`). Nothing was read
+        /// from or written to it.
+        #[error("{endpoint} is not trusted: {problem}; this process trusts {allowed}; {fix}")]
+        Untrusted {
+            /// The channel.
+            endpoint: String,
+            /// The uid that owns it.
+            owner_uid: u32,
+            /// Its permission bits.
+            mode: u32,
+            /// What is wrong with it.
+            problem: String,
+            /// Whom this end trusts.
+            allowed: String,
+            /// How to allow it, if it is to be trusted.
+            fix: String,
+        },
+        /// A connecting peer's credentials (`SO_PEERCRED`) are not the ones
+        /// the listener requires (`?peer_uid=`); the connection was closed.
+        #[error(
+            "{endpoint}: a peer of uid {found_uid} (pid {pid}) connected, but only uid {expected_uid} may (?peer_uid=); its connection was closed"
+        )]
+        PeerRefused {
+            /// The channel.
+            endpoint: String,
+            /// The uid the listener requires.
+            expected_uid: u32,
+            /// The peer's uid.
+            found_uid: u32,
+            /// The peer's pid.
+            pid: i32,
         },
         /// Any other OS error.
         #[error("{op} of {endpoint} failed: {source}")]

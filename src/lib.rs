@@ -95,6 +95,7 @@ pub mod sysvsem;
 pub mod test_support;
 #[cfg(not(shmlane_loom))]
 pub mod transport;
+mod trust;
 mod wait;
 
 pub use error::{
@@ -113,6 +114,7 @@ pub use segment::registry;
 pub use shared::loom_model;
 #[cfg(not(shmlane_loom))]
 pub use shared::{LockError, LockResult, Shared, SharedGuard};
+pub use trust::Trust;
 pub use wait::LIVENESS_TICK;
 #[cfg(shmlane_loom)]
 #[doc(hidden)]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::OpenError;
+use crate::trust::Trust;
 
 /// Default ring capacity (slots) when none is given.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -43,6 +44,7 @@ pub struct Options {
     pub(crate) prefault: Option<bool>,
     pub(crate) lock_memory: Option<bool>,
     pub(crate) huge_pages: Option<HugePages>,
+    pub(crate) trust: Option<Trust>,
 }
 
 impl Options {
@@ -178,6 +180,21 @@ impl Options {
     pub fn huge_pages(mut self, huge: HugePages) -> Self {
         self.huge_pages = Some(huge);
         self
+    }
+
+    /// Whose existing segments `open` accepts (default [`Trust::new`]:
+    /// this user's and root's, not writable by group or others). Checked
+    /// with `fstat` right after `shm_open`, before anything is mapped or
+    /// read; a refusal is [`OpenError::Untrusted`]. Acts at open only.
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// The trust rule of an open: the given one or the default.
+    #[cfg_attr(shmlane_loom, allow(dead_code, reason = "named segments only"))]
+    pub(crate) fn trust_or_default(&self) -> Trust {
+        self.trust.clone().unwrap_or_default()
     }
 
     /// Refuses the memory options (prefault, lock, huge pages) for memory

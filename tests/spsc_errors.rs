@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -130,6 +130,8 @@ fn a_segment_smaller_than_its_header_is_corrupted() {
         .read(true)
         .write(true)
         .create_new(true)
+        // Whatever the umask: an opener refuses what others may write.
+        .mode(0o600)
         .open(name.path())
         .unwrap();
     file.set_len(100).unwrap();
@@ -184,6 +186,8 @@ fn an_uninitialised_segment_times_out_and_a_garbage_init_state_is_corrupted() {
         .read(true)
         .write(true)
         .create_new(true)
+        // Whatever the umask: an opener refuses what others may write.
+        .mode(0o600)
         .open(name.path())
         .unwrap();
     file.set_len(1 << 16).unwrap();
@@ -215,6 +219,8 @@ fn open_waits_for_a_creator_that_is_still_initialising() {
         .read(true)
         .write(true)
         .create_new(true)
+        // Whatever the umask: an opener refuses what others may write.
+        .mode(0o600)
         .open(name.path())
         .unwrap();
     let ready = Ready::new();

@@ -12,7 +12,9 @@
 //! gone; time out on both sides; refuse a message above the receiver's
 //! maximum; move messages without allocating. Byte streams must also
 //! survive garbage: a length prefix above the maximum is `Corrupted`, the
-//! connection closes, and nothing allocates the bogus size.
+//! connection closes, and nothing allocates the bogus size. Named objects
+//! refuse what others may write, paths are never followed through a
+//! symbolic link, and a Unix listener can require its peers' uid.
 #![cfg(not(any(miri, shmlane_loom)))]
 
 mod common;
@@ -941,6 +943,146 @@ fn no_allocation_per_message(kind: &Kind) {
     assert_eq!(scope.allocations(), 0, "send/recv allocated");
 }
 
+// ---------------------------------------------------------------------------
+// Other local users (issue 15, part A): what an end accepts of an object
+// it did not make. The squatter tests proper (a second uid) are root-only,
+// in tests/untrusted.rs; these run as anyone.
+
+/// The scheme of a URL (`fifo`, `mq`, ...).
+fn scheme_of(url: &str) -> &str {
+    url.split(':').next().unwrap_or_default()
+}
+
+/// Named objects with a mode (FIFO, queues, segments): one that every
+/// user may write, even this user's own, is refused by both ends, before
+/// anything is sent or received.
+fn an_object_others_may_write_is_refused(kind: &Kind) {
+    let _dog = Watchdog::new("writable object", LIMIT);
+    let (url, _cleanup) = (kind.fresh)();
+    if !matches!(scheme_of(&url), "fifo" | "mq" | "sysvmq" | "shm") {
+        return; // no named object with a mode (a socket's mode is the listener's)
+    }
+    let made = transport::receiver(&format!("{url}?mode=0666&persist=true"));
+    drop(made.expect("make the object"));
+    let receiving = transport::receiver(&url).err();
+    // Ends that wait for a peer get a bound, should the check be missing.
+    let wait = if matches!(scheme_of(&url), "fifo" | "shm") {
+        "?timeout_ms=1"
+    } else {
+        ""
+    };
+    let sending = transport::sender(&format!("{url}{wait}")).err();
+    for (end, refused) in [("receiver", receiving), ("sender", sending)] {
+        match refused {
+            Some(ConnectError::Untrusted { mode, problem, .. }) => {
+                assert_eq!(mode, 0o666, "{url}: {end}");
+                assert!(problem.contains("every user"), "{url}: {end}: {problem}");
+            }
+            other => panic!("{url}: {end}: expected Untrusted, got {other:?}"),
+        }
+    }
+}
+
+/// Path mechanisms: a symbolic link at the path is never followed, dangling
+/// or not (a dangling one at a FIFO path used to loop for ever).
+fn a_symbolic_link_at_the_path_is_refused(kind: &Kind) {
+    let _dog = Watchdog::new("symbolic link", LIMIT);
+    let (url, _cleanup) = (kind.fresh)();
+    let scheme = scheme_of(&url).to_owned();
+    if !matches!(scheme.as_str(), "fifo" | "unix" | "unix+seqpacket") {
+        return; // no path
+    }
+    let link = TempPath::new("link");
+    let target = url.split_once("://").map(|(_, path)| path).unwrap();
+    let is_link = |r: Option<ConnectError>| {
+        matches!(
+            r,
+            Some(ConnectError::WrongFileType {
+                found: "symbolic link",
+                ..
+            })
+        )
+    };
+    // A live object behind the link.
+    let _live: Box<dyn std::any::Any> = if scheme == "fifo" {
+        Box::new(transport::receiver(&url).expect("the real FIFO"))
+    } else {
+        Box::new(transport::listen(&url).expect("the real listener"))
+    };
+    std::os::unix::fs::symlink(target, &link.0).expect("symlink");
+    let opened = transport::sender(&format!("{}?timeout_ms=1", link.url(&scheme))).err();
+    assert!(
+        is_link(opened.as_ref().map(clone_kind)),
+        "{url}: {opened:?}"
+    );
+    // A dangling link: removed target.
+    let dangling = TempPath::new("dangling");
+    let nowhere = TempPath::new("nowhere");
+    std::os::unix::fs::symlink(&nowhere.0, &dangling.0).expect("symlink");
+    let opened = if scheme == "fifo" {
+        transport::receiver(&dangling.url(&scheme)).err()
+    } else {
+        transport::listen(&dangling.url(&scheme)).err()
+    };
+    assert!(
+        is_link(opened.as_ref().map(clone_kind)),
+        "{url}: {opened:?}"
+    );
+    assert!(
+        !nowhere.0.exists(),
+        "{url}: something was made through the link"
+    );
+}
+
+/// The parts of a `WrongFileType` the checks above look at.
+fn clone_kind(e: &ConnectError) -> ConnectError {
+    match e {
+        ConnectError::WrongFileType {
+            endpoint,
+            expected,
+            found,
+        } => ConnectError::WrongFileType {
+            endpoint: endpoint.clone(),
+            expected,
+            found,
+        },
+        other => ConnectError::InvalidConfig {
+            endpoint: String::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Unix socket listeners with `?peer_uid=`: a connection of that uid is
+/// accepted and carries messages; one of another uid is refused and closed.
+fn a_listener_checks_its_peers_uid(kind: &Kind) {
+    let _dog = Watchdog::new("peer_uid", LIMIT);
+    let (url, _cleanup) = (kind.fresh)();
+    if !matches!(scheme_of(&url), "unix" | "unix+seqpacket") {
+        return; // no peer credentials
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    let other = me.wrapping_add(1);
+    let mut strict = transport::listen(&format!("{url}?peer_uid={other}")).expect("listen");
+    let _refused = transport::connect(&url).expect("connect");
+    match strict.accept_timeout(LIMIT) {
+        Err(ConnectError::PeerRefused {
+            expected_uid,
+            found_uid,
+            ..
+        }) => assert_eq!((expected_uid, found_uid), (other, me), "{url}"),
+        other => panic!("{url}: expected PeerRefused, got {:?}", other.err()),
+    }
+    drop(strict);
+    let mut mine = transport::listen(&format!("{url}?peer_uid={me}")).expect("listen");
+    let mut client = transport::connect(&url).expect("connect");
+    let mut server = mine.accept_timeout(LIMIT).expect("this user's connection");
+    client.sender.send(b"peer").expect("send");
+    let mut buf = Vec::new();
+    server.receiver.recv(&mut buf).expect("recv");
+    assert_eq!(buf, b"peer");
+}
+
 macro_rules! conformance {
     ($($name:ident: $kind:expr;)*) => {$(
         mod $name {
@@ -1004,6 +1146,21 @@ macro_rules! conformance {
             #[test]
             fn no_allocation_per_message() {
                 super::no_allocation_per_message(&$kind);
+            }
+
+            #[test]
+            fn an_object_others_may_write_is_refused() {
+                super::an_object_others_may_write_is_refused(&$kind);
+            }
+
+            #[test]
+            fn a_symbolic_link_at_the_path_is_refused() {
+                super::a_symbolic_link_at_the_path_is_refused(&$kind);
+            }
+
+            #[test]
+            fn a_listener_checks_its_peers_uid() {
+                super::a_listener_checks_its_peers_uid(&$kind);
             }
         }
     )*};

@@ -303,7 +303,8 @@ impl From<OpenError> for Fail {
             OpenError::NotFound { .. } => S::NotFound,
             OpenError::AlreadyExists { .. } => S::AlreadyExists,
             OpenError::Incompatible { .. } => S::Incompatible,
-            OpenError::Permission { .. } => S::Permission,
+            // Another user's segment: a permission matter to a C caller.
+            OpenError::Permission { .. } | OpenError::Untrusted { .. } => S::Permission,
             OpenError::NoSpace { .. } => S::NoSpace,
             OpenError::Timeout { .. } => S::Timeout,
             OpenError::Corrupted { .. } => S::Corrupted,
@@ -396,7 +397,9 @@ impl From<ConnectError> for Fail {
             ConnectError::Incompatible { .. } | ConnectError::QueueTooSmall { .. } => {
                 S::Incompatible
             }
-            ConnectError::Permission { .. } => S::Permission,
+            ConnectError::Permission { .. }
+            | ConnectError::Untrusted { .. }
+            | ConnectError::PeerRefused { .. } => S::Permission,
             ConnectError::NoSpace { .. } => S::NoSpace,
             ConnectError::Corrupted { .. } => S::Corrupted,
             ConnectError::Timeout { .. } => S::Timeout,

@@ -91,7 +91,7 @@ impl ToPyErr for OpenError {
             } => return incompatible(py, message, field, expected, found),
             OpenError::NotFound { .. } => "NotFound",
             OpenError::AlreadyExists { .. } => "AlreadyExists",
-            OpenError::Permission { .. } => "PermissionDenied",
+            OpenError::Permission { .. } | OpenError::Untrusted { .. } => "PermissionDenied",
             OpenError::Timeout { .. } => "Timeout",
             OpenError::Corrupted { .. } => "Corrupted",
             OpenError::InvalidConfig(_) => "InvalidConfig",
@@ -182,7 +182,9 @@ impl ToPyErr for ConnectError {
             ConnectError::Refused { .. } | ConnectError::Unreachable { .. } => "Disconnected",
             ConnectError::AlreadyExists { .. } => "AlreadyExists",
             ConnectError::SenderTaken { .. } | ConnectError::RoleTaken { .. } => "RoleTaken",
-            ConnectError::Permission { .. } => "PermissionDenied",
+            ConnectError::Permission { .. }
+            | ConnectError::Untrusted { .. }
+            | ConnectError::PeerRefused { .. } => "PermissionDenied",
             ConnectError::Timeout { .. } => "Timeout",
             ConnectError::Corrupted { .. } => "Corrupted",
             _ => "Error",

@@ -23,6 +23,7 @@ use super::storage::Storage;
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
 use crate::sync::{AtomicU32, Ordering};
+use crate::trust::Found;
 
 /// Longest segment name accepted (NAME_MAX less the leading slash).
 const MAX_NAME_LEN: usize = 254;
@@ -269,6 +270,12 @@ impl Mapping {
         .map_err(|e| os_error(name, "shm_open", e))?;
         let file = File::from(fd);
         let st = fstat(file.as_fd()).map_err(|e| os_error(name, "fstat", e))?;
+        // Before anything is mapped or read: a segment another user made
+        // (or may write) could carry anything, or be shrunk under us.
+        let found = Found::file(st.st_uid, st.st_gid, st.st_mode);
+        opts.trust_or_default()
+            .check(found, true)
+            .map_err(|d| d.into_open_error(name))?;
         let link = NameLink {
             shm_name,
             dev: st.st_dev,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::ConnectError;
 use crate::error::OpenError;
 use crate::options::refuse_set;
+use crate::trust::Trust;
 
 /// Maximum message size of stream and seqpacket channels when none is given
 /// (`?max=`). Message queues default to what the queue holds instead.
@@ -65,6 +66,10 @@ pub struct Config {
     pub(crate) persist: Option<bool>,
     /// `pipe:?fd=N`: the inherited descriptor (duplicated, not taken).
     pub(crate) fd: Option<i32>,
+    pub(crate) owner: Option<u32>,
+    pub(crate) group: Option<u32>,
+    pub(crate) trust: Option<Trust>,
+    pub(crate) peer_uid: Option<u32>,
 }
 
 impl Config {
@@ -145,8 +150,52 @@ impl Config {
         self
     }
 
+    /// `owner`: also accept an existing object (segment, queue, FIFO,
+    /// socket path) that uid `uid` owns; by default only this process's
+    /// own and root's are ([`Trust`]). Every mechanism that opens existing
+    /// objects takes it.
+    pub fn owner(mut self, uid: u32) -> Self {
+        self.owner = Some(uid);
+        self
+    }
+
+    /// `group`: also accept an existing object whose group is `gid`, and
+    /// let that group write it (a channel shared by a group of users).
+    pub fn group(mut self, gid: u32) -> Self {
+        self.group = Some(gid);
+        self
+    }
+
+    /// The whole trust rule at once ([`Trust`]); `owner` and `group` add
+    /// to it. Reported as `owner` where it does not apply.
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// `peer_uid`: a Unix socket listener accepts only connections whose
+    /// peer (`SO_PEERCRED`) has this uid; another is closed and reported
+    /// as [`ConnectError::PeerRefused`]. `unix://` and
+    /// `unix+seqpacket://` listeners only.
+    pub fn peer_uid(mut self, uid: u32) -> Self {
+        self.peer_uid = Some(uid);
+        self
+    }
+
+    /// The trust rule for objects this end opens.
+    pub(crate) fn trust_or_default(&self) -> Trust {
+        let mut trust = self.trust.clone().unwrap_or_default();
+        if let Some(uid) = self.owner {
+            trust = trust.uid(uid);
+        }
+        if let Some(gid) = self.group {
+            trust = trust.gid(gid);
+        }
+        trust
+    }
+
     /// The options set, by query key.
-    fn set_options(&self) -> [(&'static str, bool); 10] {
+    fn set_options(&self) -> [(&'static str, bool); 13] {
         [
             ("max", self.max_message_size.is_some()),
             ("framing", self.framing.is_some()),
@@ -158,6 +207,9 @@ impl Config {
             ("type", self.message_type.is_some()),
             ("persist", self.persist.is_some()),
             ("fd", self.fd.is_some()),
+            ("owner", self.owner.is_some() || self.trust.is_some()),
+            ("group", self.group.is_some()),
+            ("peer_uid", self.peer_uid.is_some()),
         ]
     }
 
@@ -224,6 +276,22 @@ mod tests {
         assert!(cfg.check(&["max", "framing"], "fifo:///x").is_ok());
         let e = cfg.check(&["max"], "mq:///q").unwrap_err().to_string();
         assert!(e.contains("framing") && e.contains("mq:///q"), "{e}");
+    }
+
+    #[test]
+    fn trust_options_apply_where_objects_are_opened() {
+        let tcp = ["max", "framing", "timeout_ms"];
+        let e = Config::new().owner(5).check(&tcp, "tcp://h:1").unwrap_err();
+        assert!(e.to_string().contains("owner"), "{e}");
+        let e = Config::new().trust(Trust::new()).check(&tcp, "tcp://h:1");
+        assert!(
+            e.is_err(),
+            "a whole Trust is refused where no object is opened"
+        );
+        let cfg = Config::new().owner(5).group(6);
+        assert!(cfg.check(&["owner", "group"], "fifo:///x").is_ok());
+        let trust = cfg.trust_or_default();
+        assert_eq!(trust, Trust::new().uid(5).gid(6));
     }
 
     #[test]

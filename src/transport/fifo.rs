@@ -6,7 +6,12 @@
 //! * Either end creates the FIFO (mode 0600, or `?mode=`) if the path does
 //!   not exist, and removes it when dropped (in the process that created
 //!   it) unless `?persist=true`; a FIFO made by someone else is left alone. A path that exists but is not a
-//!   FIFO is [`WrongFileType`](ConnectError::WrongFileType).
+//!   FIFO (a symbolic link included, dangling or not: the path is never
+//!   followed) is [`WrongFileType`](ConnectError::WrongFileType). A FIFO
+//!   that exists is used only if this user (or root) owns it and neither
+//!   group nor others may write it, unless `?owner=UID` / `?group=GID`
+//!   allow it ([`Untrusted`](ConnectError::Untrusted)); checked before the
+//!   open and again on the opened descriptor.
 //! * Opening the receiver does not wait. Opening the sender waits for a
 //!   receiver to open the FIFO, as the shell's `echo > test` does: as long
 //!   as it takes, or up to `?timeout_ms=` ([`ConnectError::Timeout`]).
@@ -32,16 +37,25 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nix::errno::Errno;
-use nix::sys::stat::{Mode, SFlag, fchmod, fstat, stat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, lstat};
 
 use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE, Framing};
 use super::framing::FdKind;
 use super::path::{PathGuard, c_path, file_type_name, fs_error, is_type};
 use super::poll::Backoff;
 use super::{Adapter, ConnectError, Deadline, StreamReceiver, StreamSender};
+use crate::trust::{Found, Trust};
 
 /// The options `fifo://` takes.
-const OPTIONS: &[&str] = &["max", "framing", "timeout_ms", "mode", "persist"];
+const OPTIONS: &[&str] = &[
+    "max",
+    "framing",
+    "timeout_ms",
+    "mode",
+    "persist",
+    "owner",
+    "group",
+];
 
 pub(crate) const ADAPTER: Adapter = Adapter {
     sender: |url| Ok(Box::new(sender(&url.name, &url.config)?)),
@@ -62,7 +76,7 @@ pub fn receiver(path: impl AsRef<Path>, config: &Config) -> Result<StreamReceive
     let fifo = Prepared::new(path.as_ref(), config)?;
     // Non-blocking open: a reader need not wait for a writer.
     let fd = open(&fifo.c_path, libc::O_RDONLY | libc::O_NONBLOCK)
-        .map_err(|e| fs_error(&fifo.endpoint, "open", e.into()))?;
+        .map_err(|e| open_error(&fifo.endpoint, e))?;
     let guard = fifo.finish_open(&fd, config)?;
     Ok(StreamReceiver::new(
         fd,
@@ -89,7 +103,7 @@ pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, C
                 match open(&fifo.c_path, libc::O_WRONLY) {
                     Ok(fd) => break fd,
                     Err(Errno::EINTR) => {}
-                    Err(e) => return Err(fs_error(&fifo.endpoint, "open", e.into())),
+                    Err(e) => return Err(open_error(&fifo.endpoint, e)),
                 }
             }
             Err(Errno::ENXIO) => {
@@ -104,7 +118,7 @@ pub fn sender(path: impl AsRef<Path>, config: &Config) -> Result<StreamSender, C
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(e) => return Err(fs_error(&fifo.endpoint, "open", e.into())),
+            Err(e) => return Err(open_error(&fifo.endpoint, e)),
         }
     };
     let guard = fifo.finish_open(&fd, config)?;
@@ -171,6 +185,7 @@ struct Prepared<'a> {
     mode: u32,
     /// Whether this end made the FIFO.
     created: bool,
+    trust: Trust,
 }
 
 impl<'a> Prepared<'a> {
@@ -181,7 +196,8 @@ impl<'a> Prepared<'a> {
         let max = config.max_or(DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
         let mode = config.mode_or_default(&endpoint)?;
         let c_path = c_path(path, &endpoint)?;
-        let created = ensure_fifo(path, &c_path, mode, &endpoint)?;
+        let trust = config.trust_or_default();
+        let created = ensure_fifo(path, &c_path, mode, &trust, &endpoint)?;
         Ok(Self {
             path,
             endpoint,
@@ -189,6 +205,7 @@ impl<'a> Prepared<'a> {
             max,
             mode,
             created,
+            trust,
         })
     }
 
@@ -206,9 +223,13 @@ impl<'a> Prepared<'a> {
         if !is_type(st.st_mode, SFlag::S_IFIFO) {
             return Err(wrong_type(st.st_mode, endpoint));
         }
+        // Again on what was opened: the path may have been replaced since
+        // `ensure_fifo` looked. Nothing has been read or written yet.
         if self.created {
             fchmod(fd, Mode::from_bits_truncate(self.mode))
                 .map_err(|e| fs_error(endpoint, "fchmod", e.into()))?;
+        } else {
+            check_trust(&self.trust, &st, endpoint)?;
         }
         nix::fcntl::fcntl(
             fd,
@@ -222,18 +243,25 @@ impl<'a> Prepared<'a> {
 }
 
 /// Makes sure a FIFO exists at `path`; returns whether this call made it.
+/// The path is looked at without following a symbolic link (one there,
+/// dangling or not, is [`WrongFileType`](ConnectError::WrongFileType)), and
+/// a FIFO that is there must be one `trust` accepts.
 fn ensure_fifo(
     path: &Path,
     c_path: &CString,
     mode: u32,
+    trust: &Trust,
     endpoint: &str,
 ) -> Result<bool, ConnectError> {
     loop {
-        match stat(path) {
-            Ok(st) if is_type(st.st_mode, SFlag::S_IFIFO) => return Ok(false),
+        match lstat(path) {
+            Ok(st) if is_type(st.st_mode, SFlag::S_IFIFO) => {
+                check_trust(trust, &st, endpoint)?;
+                return Ok(false);
+            }
             Ok(st) => return Err(wrong_type(st.st_mode, endpoint)),
             Err(Errno::ENOENT) => {}
-            Err(e) => return Err(fs_error(endpoint, "stat", e.into())),
+            Err(e) => return Err(fs_error(endpoint, "lstat", e.into())),
         }
         match nix::unistd::mkfifo(c_path.as_c_str(), Mode::from_bits_truncate(mode)) {
             Ok(()) => return Ok(true),
@@ -241,6 +269,23 @@ fn ensure_fifo(
             Err(Errno::EEXIST) => {}
             Err(e) => return Err(fs_error(endpoint, "mkfifo", e.into())),
         }
+    }
+}
+
+/// Refuses a FIFO `trust` does not accept (another user's, or one others
+/// may write).
+fn check_trust(trust: &Trust, st: &FileStat, endpoint: &str) -> Result<(), ConnectError> {
+    trust
+        .check(Found::file(st.st_uid, st.st_gid, st.st_mode), true)
+        .map_err(|d| d.into_connect_error(endpoint))
+}
+
+/// An open's error: ELOOP is a symbolic link put at the path since it was
+/// looked at (refused by `O_NOFOLLOW`).
+fn open_error(endpoint: &str, errno: Errno) -> ConnectError {
+    match errno {
+        Errno::ELOOP => wrong_type(SFlag::S_IFLNK.bits(), endpoint),
+        other => fs_error(endpoint, "open", other.into()),
     }
 }
 
@@ -254,7 +299,9 @@ fn wrong_type(mode: u32, endpoint: &str) -> ConnectError {
 
 fn open(path: &CString, flags: libc::c_int) -> Result<OwnedFd, Errno> {
     // SAFETY: `path` is a NUL-terminated string that outlives the call.
-    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    // O_NOFOLLOW: a symbolic link put at the path after it was looked at
+    // is refused (ELOOP), not followed to another user's file.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
     if fd < 0 {
         return Err(Errno::last());
     }

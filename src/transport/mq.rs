@@ -13,7 +13,19 @@
 //!   0600 or `?mode=`, `?capacity=` messages of `?max=` bytes; the system
 //!   defaults otherwise). An existing queue must take messages of the
 //!   maximum size: a smaller one is [`ConnectError::QueueTooSmall`].
-//!   Without `?max=`, the maximum is the queue's message size.
+//!   Without `?max=`, the maximum is the queue's message size; a receiver
+//!   refuses a queue whose message size is above its `?max=` or 64 KiB,
+//!   whichever is larger ([`ConnectError::Incompatible`]), since its
+//!   receive buffer must hold one: the queue's creator does not decide
+//!   what a receiver allocates.
+//! * A queue that exists is used only if this user (or root) owns it and
+//!   neither group nor others may write it, unless `?owner=UID` /
+//!   `?group=GID` allow it ([`ConnectError::Untrusted`]); checked with
+//!   `fstat` on the queue descriptor before anything is sent or received.
+//! * Timed calls keep their deadline on the monotonic clock: each
+//!   `mq_timed*` call gets an absolute realtime time made from the time
+//!   left just before it, at most 100 ms ahead, so a step of the realtime
+//!   clock neither stretches nor shortens a wait.
 //! * End of stream: a queue knows nothing of its users, so a shmlane
 //!   sender that was used leaves an empty message at priority 0 when it is
 //!   dropped, and a receiver that reads one reports
@@ -37,15 +49,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::sys::stat::{Mode, fchmod};
+use nix::sys::stat::{Mode, fchmod, fstat};
 
-use super::config::Config;
+use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use super::poll::remaining;
 use super::{Adapter, ConnectError, Deadline, Receiver, RecvError, SendError, Sender};
 use crate::sync::current_pid;
+use crate::trust::Found;
 
 /// The options `mq://` takes.
-const OPTIONS: &[&str] = &["max", "mode", "capacity", "priority", "persist"];
+const OPTIONS: &[&str] = &[
+    "max", "mode", "capacity", "priority", "persist", "owner", "group",
+];
 
 /// Priorities are below this (Linux's `MQ_PRIO_MAX`).
 pub const PRIORITY_LIMIT: u32 = 32768;
@@ -323,20 +338,43 @@ fn mq_error(endpoint: &str, op: &'static str, source: io::Error) -> ConnectError
     }
 }
 
-/// `deadline` as the absolute CLOCK_REALTIME time `mq_timed*` take (the
-/// epoch for `Now`: already passed, so the call does not wait).
-fn realtime(deadline: Deadline) -> libc::timespec {
-    let at = match remaining(deadline) {
-        Some(left) if !left.is_zero() => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .saturating_add(left),
-        _ => Duration::ZERO,
+/// The longest a single `mq_timed*` call waits: a step of the realtime
+/// clock during one call moves its end by at most this much before the
+/// monotonic deadline is looked at again.
+const CLOCK_SLICE: Duration = Duration::from_millis(100);
+
+/// The absolute CLOCK_REALTIME time the next `mq_timed*` call may wait
+/// until: the time left to `deadline` (measured on the monotonic clock, as
+/// every [`Deadline`] is), at most [`CLOCK_SLICE`], from the realtime
+/// clock read now. The epoch for a deadline that passed (the call does not
+/// wait). `None` for [`Deadline::Never`] (the untimed call).
+fn next_wake(deadline: Deadline) -> Option<libc::timespec> {
+    let left = remaining(deadline)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Some(wake_at(now, left))
+}
+
+/// `now` (realtime, since the epoch) plus `left`, at most [`CLOCK_SLICE`];
+/// the epoch when nothing is left.
+fn wake_at(now: Duration, left: Duration) -> libc::timespec {
+    let at = if left.is_zero() {
+        Duration::ZERO
+    } else {
+        now.saturating_add(left.min(CLOCK_SLICE))
     };
     libc::timespec {
         tv_sec: libc::time_t::try_from(at.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: at.subsec_nanos().into(),
     }
+}
+
+/// After a timed call's ETIMEDOUT: whether the monotonic deadline still
+/// has time (the slice ended, or the realtime clock was stepped forward),
+/// so the call is made again with a fresh realtime time.
+fn time_left(deadline: Deadline) -> bool {
+    remaining(deadline).is_some_and(|left| !left.is_zero())
 }
 
 impl Queue {
@@ -419,6 +457,14 @@ impl Queue {
             // The umask applied to mq_open; set the exact mode.
             fchmod(&fd, Mode::from_bits_truncate(mode))
                 .map_err(|e| mq_error(&endpoint, "fchmod", e.into()))?;
+        } else {
+            // Someone else's queue: before anything is sent or received,
+            // its owner and mode (fstat works on a queue descriptor).
+            let st = fstat(&fd).map_err(|e| mq_error(&endpoint, "fstat", e.into()))?;
+            config
+                .trust_or_default()
+                .check(Found::file(st.st_uid, st.st_gid, st.st_mode), true)
+                .map_err(|d| d.into_connect_error(&endpoint))?;
         }
         // SAFETY: mq_attr is plain integers; mq_getattr fills it in.
         let mut actual: libc::mq_attr = unsafe { std::mem::zeroed() };
@@ -431,6 +477,23 @@ impl Queue {
             ));
         }
         let msgsize = usize::try_from(actual.mq_msgsize).unwrap_or(0);
+        // A receive buffer must hold the queue's message size, which the
+        // queue's creator chose: bounded by this end's own limit.
+        let receive_limit = config
+            .max_message_size
+            .unwrap_or(0)
+            .max(DEFAULT_MAX_MESSAGE_SIZE);
+        if access == libc::O_RDONLY && msgsize > receive_limit {
+            return Err(ConnectError::Incompatible {
+                endpoint,
+                field: "message size (mq_msgsize)",
+                expected: format!(
+                    "at most {receive_limit} bytes, the most this receiver allocates \
+                     (raise it with ?max={msgsize} if you trust the queue's creator)"
+                ),
+                found: format!("{msgsize} bytes"),
+            });
+        }
         let max = config.max_message_size.unwrap_or(msgsize);
         if msgsize < max {
             return Err(ConnectError::QueueTooSmall {
@@ -460,8 +523,8 @@ impl Queue {
 
     fn send(&self, msg: &[u8], priority: u32, deadline: Deadline) -> Result<(), SendError> {
         let fd = self.fd.as_raw_fd();
-        let timeout = (deadline != Deadline::Never).then(|| realtime(deadline));
         loop {
+            let timeout = next_wake(deadline);
             let sent = match &timeout {
                 // SAFETY: `msg` is a live slice of `msg.len()` bytes.
                 None => unsafe { libc::mq_send(fd, msg.as_ptr().cast(), msg.len(), priority) },
@@ -476,6 +539,7 @@ impl Queue {
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
                 Some(libc::EINTR) => {}
+                Some(libc::ETIMEDOUT) if time_left(deadline) => {}
                 Some(libc::ETIMEDOUT | libc::EAGAIN) => {
                     return Err(match deadline {
                         Deadline::Now => SendError::Full,
@@ -496,11 +560,16 @@ impl Queue {
     /// Receives one message into `buf`: its length and priority.
     fn receive(&self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<(usize, u32), RecvError> {
         let fd = self.fd.as_raw_fd();
-        let timeout = (deadline != Deadline::Never).then(|| realtime(deadline));
         buf.clear();
-        // mq_receive refuses a buffer smaller than the queue's message size.
-        buf.reserve(self.msgsize);
+        // mq_receive refuses a buffer smaller than the queue's message size
+        // (bounded at open by this end's limit).
+        buf.try_reserve(self.msgsize).map_err(|_| RecvError::Io {
+            endpoint: self.endpoint.clone(),
+            op: "allocate the receive buffer",
+            source: io::Error::from(io::ErrorKind::OutOfMemory),
+        })?;
         loop {
+            let timeout = next_wake(deadline);
             let mut priority = 0;
             let ptr = buf.as_mut_ptr().cast::<libc::c_char>();
             let received = match &timeout {
@@ -521,6 +590,7 @@ impl Queue {
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
                 Some(libc::EINTR) => {}
+                Some(libc::ETIMEDOUT) if time_left(deadline) => {}
                 Some(libc::ETIMEDOUT | libc::EAGAIN) => {
                     return Err(match deadline {
                         Deadline::Now => RecvError::Empty,
@@ -536,5 +606,34 @@ impl Queue {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_call_waits_one_slice_of_the_time_left() {
+        let now = Duration::new(1_000, 500);
+        let at = wake_at(now, Duration::from_millis(30));
+        assert_eq!((at.tv_sec, at.tv_nsec), (1_000, 30_000_500));
+        // A long wait is cut into slices, each made from the clock anew.
+        let at = wake_at(now, Duration::from_secs(60));
+        let slice = now + CLOCK_SLICE;
+        assert_eq!(
+            (at.tv_sec, at.tv_nsec as u32),
+            (1_000, slice.subsec_nanos())
+        );
+        let at = wake_at(now, Duration::ZERO);
+        assert_eq!((at.tv_sec, at.tv_nsec), (0, 0), "passed: no wait");
+    }
+
+    #[test]
+    fn an_early_timeout_is_retried_while_the_monotonic_deadline_has_time() {
+        assert!(time_left(Deadline::after(Duration::from_secs(60))));
+        assert!(!time_left(Deadline::Now));
+        assert!(!time_left(Deadline::Never), "untimed calls never time out");
+        assert!(next_wake(Deadline::Never).is_none());
     }
 }

@@ -138,7 +138,8 @@ impl AddressLock {
                 .create(true)
                 .truncate(false)
                 .mode(mode)
-                .custom_flags(libc::O_CLOEXEC)
+                // Never follow a symbolic link another user put there.
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
                 .open(&lock_path)
                 .map_err(|e| fs_error(endpoint, "open(lock file)", e))?;
             // SAFETY: flock only changes the lock state of the open file

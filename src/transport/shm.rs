@@ -6,11 +6,16 @@
 //!   `?mode=`), the other opens it; they may start in either order. The
 //!   segment's maximum message size is fixed by its creator (`?max=`,
 //!   default [`DEFAULT_MAX_MESSAGE_SIZE`](super::DEFAULT_MAX_MESSAGE_SIZE));
-//!   an opener that asks for another one is
+//!   an opener that asks for another one, or that finds a larger one than
+//!   it takes (its `?max=`, default 64 KiB, whether or not it gave one), is
 //!   [`ConnectError::Incompatible`], so an oversize message is refused
-//!   when the channel is opened, never half-way. `?capacity=` sets the ring
-//!   size in bytes (a power of two; default: 64 KiB, or more so that the
-//!   largest message takes at most half the ring).
+//!   when the channel is opened, never half-way, and no creator decides
+//!   how much an opener allocates. `?capacity=` sets the ring size in
+//!   bytes (a power of two; default: 64 KiB, or more so that the largest
+//!   message takes at most half the ring).
+//! * An existing segment is joined only if this user (or root) owns it and
+//!   neither group nor others may write it, unless `?owner=UID` /
+//!   `?group=GID` allow it ([`ConnectError::Untrusted`]).
 //! * As with a FIFO, opening the sending end waits until a receiver holds
 //!   the segment (`?timeout_ms=` bounds the wait, else it is unbounded).
 //! * Opening is `open_or_create`: a segment some end holds (or made with
@@ -44,7 +49,15 @@ pub(crate) const ADAPTER: Adapter = Adapter {
 };
 
 /// The URL options `shm://` takes.
-const OPTIONS: &[&str] = &["max", "capacity", "mode", "persist", "timeout_ms"];
+const OPTIONS: &[&str] = &[
+    "max",
+    "capacity",
+    "mode",
+    "persist",
+    "timeout_ms",
+    "owner",
+    "group",
+];
 /// Smallest default ring.
 const MIN_RING_BYTES: usize = 64 * 1024;
 
@@ -65,9 +78,20 @@ pub struct ShmReceiver {
     endpoint: Arc<str>,
 }
 
+/// What [`options`] makes of a URL: the segment name, the options to open
+/// and to create it with, and the largest message this end accepts.
+struct Plan {
+    segment: String,
+    open: Options,
+    create: Options,
+    max: usize,
+    /// `?max=` was given (else `max` is the default bound).
+    max_given: bool,
+}
+
 /// The segment name of `shm://NAME` (a leading `/` is allowed), and the
 /// options to open and to create it with.
-fn options(name: &str, config: &Config) -> Result<(String, Options, Options), ConnectError> {
+fn options(name: &str, config: &Config) -> Result<Plan, ConnectError> {
     let endpoint = format!("shm://{name}");
     config.check(OPTIONS, &endpoint)?;
     let segment = name.strip_prefix('/').unwrap_or(name);
@@ -78,10 +102,9 @@ fn options(name: &str, config: &Config) -> Result<(String, Options, Options), Co
         });
     }
     let max = config.max_or(super::DEFAULT_MAX_MESSAGE_SIZE, &endpoint)?;
-    let mut open = Options::new();
-    if config.max_message_size.is_some() {
-        open = open.max_frame(max);
-    }
+    // No max frame in the open options: their layout check would want a
+    // capacity too; `check_max` compares it once the segment is open.
+    let mut open = Options::new().trust(config.trust_or_default());
     if let Some(bytes) = config.capacity {
         open = open.capacity(bytes);
     }
@@ -98,7 +121,35 @@ fn options(name: &str, config: &Config) -> Result<(String, Options, Options), Co
         .max_frame(max)
         .mode(config.mode_or_default(&endpoint)?)
         .persist(config.persists());
-    Ok((segment.to_owned(), open, create))
+    Ok(Plan {
+        segment: segment.to_owned(),
+        open,
+        create,
+        max,
+        max_given: config.max_message_size.is_some(),
+    })
+}
+
+/// Refuses a segment whose maximum message is not the one this end asked
+/// for (`?max=`) or, without one, above the default 64 KiB: a message
+/// that size would make this end allocate what a peer chose, not what it
+/// allowed.
+fn check_max(endpoint: &str, segment_max: usize, plan: &Plan) -> Result<(), ConnectError> {
+    let expected = match plan.max_given {
+        true if segment_max == plan.max => return Ok(()),
+        false if segment_max <= plan.max => return Ok(()),
+        true => plan.max.to_string(),
+        false => format!(
+            "at most {} bytes (raise it with ?max={segment_max} if you trust the creator)",
+            plan.max
+        ),
+    };
+    Err(ConnectError::Incompatible {
+        endpoint: endpoint.to_owned(),
+        field: "max_frame",
+        expected,
+        found: segment_max.to_string(),
+    })
 }
 
 /// An `OpenError` as this transport reports it.
@@ -155,6 +206,21 @@ fn connect_error(endpoint: &str, error: OpenError) -> ConnectError {
             endpoint,
             corruption,
         },
+        OpenError::Untrusted {
+            owner_uid,
+            mode,
+            problem,
+            allowed,
+            fix,
+            ..
+        } => ConnectError::Untrusted {
+            endpoint,
+            owner_uid,
+            mode,
+            problem,
+            allowed,
+            fix,
+        },
         // Not a ring with participants: said in the error's own words.
         other => ConnectError::Io {
             endpoint,
@@ -168,10 +234,11 @@ impl ShmSender {
     /// Opens (creating if missing) the segment `name` for sending, then
     /// waits for a receiver (up to `?timeout_ms=`).
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
-        let (segment, open, create) = options(name, config)?;
-        let endpoint: Arc<str> = format!("shm://{segment}").into();
-        let ring = bytes::Producer::open_or_create_with(&segment, &open, &create)
+        let plan = options(name, config)?;
+        let endpoint: Arc<str> = format!("shm://{}", plan.segment).into();
+        let ring = bytes::Producer::open_or_create_with(&plan.segment, &plan.open, &plan.create)
             .map_err(|e| connect_error(&endpoint, e))?;
+        check_max(&endpoint, ring.max_frame(), &plan)?;
         let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
         let mut backoff = Backoff::new();
         while !ring.consumer_present() {
@@ -202,10 +269,11 @@ impl ShmSender {
 impl ShmReceiver {
     /// Opens (creating if missing) the segment `name` for receiving.
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
-        let (segment, open, create) = options(name, config)?;
-        let endpoint: Arc<str> = format!("shm://{segment}").into();
-        let ring = bytes::Consumer::open_or_create_with(&segment, &open, &create)
+        let plan = options(name, config)?;
+        let endpoint: Arc<str> = format!("shm://{}", plan.segment).into();
+        let ring = bytes::Consumer::open_or_create_with(&plan.segment, &plan.open, &plan.create)
             .map_err(|e| connect_error(&endpoint, e))?;
+        check_max(&endpoint, ring.max_frame(), &plan)?;
         Ok(Self { ring, endpoint })
     }
 

@@ -90,6 +90,11 @@ impl Listener for SocketListener {
             if fd >= 0 {
                 // SAFETY: `fd` is a new descriptor nothing else owns.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                // `?peer_uid=` (Unix sockets): a stranger's connection is
+                // closed (dropping `fd`) before a byte is read from it.
+                if let Some(uid) = self.config.peer_uid {
+                    super::unix::check_peer(&fd, uid, &self.url)?;
+                }
                 return (self.wrap)(fd, &self.config, &self.url);
             }
             let error = io::Error::last_os_error();

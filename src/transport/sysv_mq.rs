@@ -14,6 +14,11 @@
 //!   `?mode=`). The maximum message size must fit the kernel's `msgmax`
 //!   and the queue's byte capacity (`msg_qbytes`): else
 //!   [`ConnectError::InvalidConfig`] or [`ConnectError::QueueTooSmall`].
+//!   A queue that exists is used only if this user (or root) owns and
+//!   created it and neither group nor others may write it, unless
+//!   `?owner=UID` / `?group=GID` allow it
+//!   ([`ConnectError::Untrusted`]; `msgctl(IPC_STAT)` before anything is
+//!   sent or received).
 //! * End of stream: as for [`mq`](super::mq), a used shmlane sender leaves
 //!   a marker when dropped, an empty message of type [`END_TYPE`] (a type
 //!   no sender may use), and a receiver taking any type reports
@@ -37,9 +42,10 @@ use super::config::Config;
 use super::poll::Backoff;
 use super::{Adapter, ConnectError, Deadline, Receiver, RecvError, SendError, Sender};
 use crate::sync::current_pid;
+use crate::trust::Found;
 
 /// The options `sysvmq://` takes.
-const OPTIONS: &[&str] = &["max", "mode", "type", "persist"];
+const OPTIONS: &[&str] = &["max", "mode", "type", "persist", "owner", "group"];
 
 /// The message type of the end-of-stream marker.
 pub const END_TYPE: i64 = libc::c_long::MAX;
@@ -201,6 +207,22 @@ impl Queue {
                 "msgctl(IPC_STAT)",
                 io::Error::last_os_error(),
             ));
+        }
+        if !created {
+            // Someone else's queue: its owner, creator and mode, before
+            // anything is sent or received (an owner can hand a queue to
+            // another uid with IPC_SET, so the creator counts too).
+            let perm = &ds.msg_perm;
+            let found = Found {
+                uid: perm.uid,
+                creator_uid: perm.cuid,
+                gid: perm.gid,
+                mode: u32::from(perm.mode),
+            };
+            config
+                .trust_or_default()
+                .check(found, true)
+                .map_err(|d| d.into_connect_error(&endpoint))?;
         }
         let qbytes = usize::try_from(ds.msg_qbytes).unwrap_or(usize::MAX);
         if qbytes < max {

@@ -17,9 +17,20 @@
 //! file is [`WrongFileType`](ConnectError::WrongFileType)) and removes the
 //! path and the lock file when the listener drops. The directory must let
 //! this user create `PATH.lock`. Paths are at most [`MAX_PATH_LEN`] bytes.
+//!
+//! Who may talk to whom: the socket file gets mode 0600 (or `?mode=`),
+//! set before `listen`, so only this user can connect by default. A
+//! listener given `?peer_uid=UID` also checks each accepted connection's
+//! peer (`SO_PEERCRED`) and closes one of another uid
+//! ([`PeerRefused`](ConnectError::PeerRefused)). A connecting end checks,
+//! before it sends anything, that the path is a socket (a symbolic link is
+//! refused) owned by this user or root and that the listener's process
+//! runs as one (`SO_PEERCRED`), unless `?owner=UID` / `?group=GID` allow
+//! another ([`Untrusted`](ConnectError::Untrusted)).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,7 +38,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, UnixAddr, getsockopt, setsockopt, sockopt,
 };
-use nix::sys::stat::{SFlag, stat};
+use nix::sys::stat::{SFlag, lstat};
 
 use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use super::path::{AddressLock, PathGuard, file_type_name, fs_error, is_type};
@@ -38,14 +49,23 @@ use super::socket::{
 };
 use super::{Adapter, ConnectError, Connection, Deadline, Receiver, RecvError, SendError, Sender};
 use crate::sync::current_pid;
+use crate::trust::Found;
 
 /// The longest socket path: `sockaddr_un` holds 108 bytes with the NUL.
 pub const MAX_PATH_LEN: usize = 107;
 
 /// The options `unix://` takes.
-const STREAM_OPTIONS: &[&str] = &["max", "framing", "timeout_ms"];
+const STREAM_OPTIONS: &[&str] = &[
+    "max",
+    "framing",
+    "timeout_ms",
+    "mode",
+    "owner",
+    "group",
+    "peer_uid",
+];
 /// The options `unix+seqpacket://` takes.
-const SEQPACKET_OPTIONS: &[&str] = &["max", "timeout_ms"];
+const SEQPACKET_OPTIONS: &[&str] = &["max", "timeout_ms", "mode", "owner", "group", "peer_uid"];
 
 const STREAM_SIDES: Sides = Sides {
     connect: |url| connect(&url.name, &url.config),
@@ -178,7 +198,8 @@ fn listen_kind(path: &Path, config: &Config, kind: Kind) -> Result<SocketListene
     let (endpoint, addr) = prepare(path, config, kind)?;
     // Own the address first: a live shmlane listener holds the lock, so
     // it is refused here and never probed.
-    let lock = AddressLock::take(path, config.mode_or_default(&endpoint)?, &endpoint)?;
+    let socket_mode = config.mode_or_default(&endpoint)?;
+    let lock = AddressLock::take(path, 0o600, &endpoint)?;
     remove_stale(path, &addr, kind, &endpoint)?;
     let fd = kind
         .socket()
@@ -186,6 +207,10 @@ fn listen_kind(path: &Path, config: &Config, kind: Kind) -> Result<SocketListene
     nix::sys::socket::bind(fd.as_raw_fd(), &addr)
         .map_err(|e| socket_error(&endpoint, "bind", e.into()))?;
     let guard = PathGuard::new(path);
+    // The socket file's mode says who may connect; set before listen, so
+    // nobody connects while the umask's mode holds.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket_mode))
+        .map_err(|e| fs_error(&endpoint, "chmod", e))?;
     nix::sys::socket::listen(&fd, Backlog::MAXCONN)
         .map_err(|e| socket_error(&endpoint, "listen", e.into()))?;
     let wrap = match kind {
@@ -218,9 +243,9 @@ fn remove_stale(
     kind: Kind,
     endpoint: &str,
 ) -> Result<(), ConnectError> {
-    match stat(path) {
+    match lstat(path) {
         Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(fs_error(endpoint, "stat", e.into())),
+        Err(e) => Err(fs_error(endpoint, "lstat", e.into())),
         Ok(st) if !is_type(st.st_mode, SFlag::S_IFSOCK) => Err(ConnectError::WrongFileType {
             endpoint: endpoint.to_owned(),
             expected: "socket",
@@ -252,7 +277,62 @@ fn connect_kind(path: &Path, config: &Config, kind: Kind) -> Result<Connection, 
         nix::sys::socket::connect(fd.as_raw_fd(), &addr)?;
         Ok(fd)
     })?;
+    check_listener(path, &fd, config, &endpoint)?;
     kind.connection(fd, config, &endpoint)
+}
+
+/// Before anything is sent: the path is a socket (not a symbolic link)
+/// that a trusted user owns, and the process listening on it, as the
+/// kernel recorded at its `listen` (`SO_PEERCRED`, which no later change
+/// of the path can fake), is a trusted user's. The socket file's mode is
+/// not judged: it says who may connect to that listener, which is the
+/// listener's business (`?peer_uid=`).
+fn check_listener(
+    path: &Path,
+    fd: &OwnedFd,
+    config: &Config,
+    endpoint: &str,
+) -> Result<(), ConnectError> {
+    let trust = config.trust_or_default();
+    let st = lstat(path).map_err(|e| fs_error(endpoint, "lstat", e.into()))?;
+    if !is_type(st.st_mode, SFlag::S_IFSOCK) {
+        return Err(ConnectError::WrongFileType {
+            endpoint: endpoint.to_owned(),
+            expected: "socket",
+            found: file_type_name(st.st_mode),
+        });
+    }
+    trust
+        .check(Found::file(st.st_uid, st.st_gid, st.st_mode), false)
+        .map_err(|d| d.into_connect_error(endpoint))?;
+    let cred = getsockopt(fd, sockopt::PeerCredentials)
+        .map_err(|e| socket_error(endpoint, "getsockopt(SO_PEERCRED)", e.into()))?;
+    trust
+        .check(Found::file(cred.uid(), cred.gid(), 0), false)
+        .map_err(|mut d| {
+            d.problem = format!(
+                "its listener (pid {}) runs as uid {}",
+                cred.pid(),
+                cred.uid()
+            );
+            d.into_connect_error(endpoint)
+        })
+}
+
+/// A listener's check of an accepted connection (`?peer_uid=`): the
+/// peer's uid, as the kernel recorded at its `connect`.
+pub(crate) fn check_peer(fd: &OwnedFd, expected: u32, endpoint: &str) -> Result<(), ConnectError> {
+    let cred = getsockopt(fd, sockopt::PeerCredentials)
+        .map_err(|e| socket_error(endpoint, "getsockopt(SO_PEERCRED)", e.into()))?;
+    if cred.uid() == expected {
+        return Ok(());
+    }
+    Err(ConnectError::PeerRefused {
+        endpoint: endpoint.to_owned(),
+        expected_uid: expected,
+        found_uid: cred.uid(),
+        pid: cred.pid(),
+    })
 }
 
 /// Bytes a seqpacket record costs beyond its payload in the send buffer

@@ -77,7 +77,7 @@ fn scheme_list() -> String {
 }
 
 /// The query keys, as [`Config`] names them.
-const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd";
+const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid";
 
 impl Url {
     pub(crate) fn parse(text: &str) -> Result<Self, ConnectError> {
@@ -339,6 +339,18 @@ fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String>
             already(config.fd.is_some())?;
             config.fd = Some(number(key, value)?);
         }
+        "owner" => {
+            already(config.owner.is_some())?;
+            config.owner = Some(number(key, value)?);
+        }
+        "group" => {
+            already(config.group.is_some())?;
+            config.group = Some(number(key, value)?);
+        }
+        "peer_uid" => {
+            already(config.peer_uid.is_some())?;
+            config.peer_uid = Some(number(key, value)?);
+        }
         _ => return Err(format!("unknown option {key:?} (known: {KEYS})")),
     }
     Ok(())
@@ -385,6 +397,16 @@ mod tests {
         assert_eq!(opts.config.mode, Some(0o640));
         assert_eq!(opts.config.persist, Some(true));
         assert_eq!(opts.config.open_timeout, Some(Duration::from_millis(5)));
+        let trust = Url::parse("unix:///s?owner=1000&group=100&peer_uid=7").unwrap();
+        assert_eq!(
+            (
+                trust.config.owner,
+                trust.config.group,
+                trust.config.peer_uid
+            ),
+            (Some(1000), Some(100), Some(7))
+        );
+        assert!(reason("mq:///q?owner=me").contains("owner"));
     }
 
     #[test]
