@@ -95,7 +95,8 @@ impl IoError {
             Self::TimedOut(_)
             | Self::Open(ConnectError::Timeout { .. })
             | Self::Send(SendError::Timeout) => 3,
-            Self::Recv(RecvError::Reset { .. }) => 4,
+            Self::Recv(RecvError::Reset { .. } | RecvError::PeerLost { .. })
+            | Self::Send(SendError::PeerLost { .. }) => 4,
             Self::Interrupted(signal) => u8::try_from(signals::exit_code(*signal)).unwrap_or(1),
             _ => 1,
         }

@@ -19,6 +19,21 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024;
 /// `u32`, less its own four bytes.
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = u32::MAX as usize - 4;
 
+/// How long a `tcp://` connect (name resolution included) waits when no
+/// `?timeout_ms=` is given.
+pub const DEFAULT_TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `tcp://` keepalive when no `?keepalive_s=` is given: after this long
+/// without traffic the kernel probes the peer, then every half of it, and
+/// ends the connection when [`DEFAULT_TCP_USER_TIMEOUT`] passes without an
+/// answer, so a vanished peer is noticed within about 30 s.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// `tcp://` `TCP_USER_TIMEOUT` when no `?user_timeout_ms=` is given: how
+/// long sent data (or keepalive probes) may stay unanswered before the
+/// kernel ends the connection.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Default permission bits of a FIFO or queue that a channel creates.
 pub const DEFAULT_CREATE_MODE: u32 = 0o600;
 
@@ -65,6 +80,10 @@ pub struct Config {
     pub(crate) persist: Option<bool>,
     /// `pipe:?fd=N`: the inherited descriptor (duplicated, not taken).
     pub(crate) fd: Option<i32>,
+    /// `tcp://`: idle time before keepalive probes (zero: none).
+    pub(crate) keepalive: Option<Duration>,
+    /// `tcp://`: `TCP_USER_TIMEOUT` (zero: the kernel's default).
+    pub(crate) user_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -99,7 +118,10 @@ impl Config {
     /// `timeout_ms`: how long opening waits for the other side: a FIFO
     /// writer for a reader, a connect for a listener (retrying while it is
     /// refused), an accept for a connection. Without it a FIFO writer and an
-    /// accept wait as long as it takes and a connect fails at once.
+    /// accept wait as long as it takes; a connect that is refused (or finds
+    /// no socket path) fails at once, and a `tcp://` connect that gets no
+    /// answer (name resolution included) gives up after
+    /// [`DEFAULT_TCP_CONNECT_TIMEOUT`].
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.open_timeout = Some(timeout);
         self
@@ -145,8 +167,28 @@ impl Config {
         self
     }
 
+    /// `keepalive_s`: for `tcp://`, seconds without traffic after which
+    /// the kernel probes the peer (`TCP_KEEPIDLE`; then every half of it,
+    /// `TCP_KEEPINTVL`), so that an untimed `recv` learns of a peer host
+    /// that vanished ([`RecvError::PeerLost`](crate::RecvError::PeerLost)).
+    /// Default [`DEFAULT_TCP_KEEPALIVE`]; 0 turns keepalive off. Whole
+    /// seconds (the kernel's unit).
+    pub fn keepalive(mut self, idle: Duration) -> Self {
+        self.keepalive = Some(idle);
+        self
+    }
+
+    /// `user_timeout_ms`: for `tcp://`, how long sent data or keepalive
+    /// probes may stay unacknowledged before the kernel ends the connection
+    /// (`TCP_USER_TIMEOUT`). Default [`DEFAULT_TCP_USER_TIMEOUT`]; 0 leaves
+    /// the kernel's default (about 15 minutes of retransmissions).
+    pub fn user_timeout(mut self, timeout: Duration) -> Self {
+        self.user_timeout = Some(timeout);
+        self
+    }
+
     /// The options set, by query key.
-    fn set_options(&self) -> [(&'static str, bool); 10] {
+    fn set_options(&self) -> [(&'static str, bool); 12] {
         [
             ("max", self.max_message_size.is_some()),
             ("framing", self.framing.is_some()),
@@ -158,6 +200,8 @@ impl Config {
             ("type", self.message_type.is_some()),
             ("persist", self.persist.is_some()),
             ("fd", self.fd.is_some()),
+            ("keepalive_s", self.keepalive.is_some()),
+            ("user_timeout_ms", self.user_timeout.is_some()),
         ]
     }
 

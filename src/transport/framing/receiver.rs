@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use super::stream_fd::{FdKind, StreamFd, would_block};
+use super::stream_fd::{FdKind, StreamFd, peer_lost, would_block};
 use super::wire;
 use crate::error::Corruption;
 use crate::sync::current_pid;
@@ -163,6 +163,12 @@ impl StreamReceiver {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return Err(RecvError::Reset {
                         endpoint: self.endpoint.clone(),
+                    });
+                }
+                Err(e) if peer_lost(&e) => {
+                    return Err(RecvError::PeerLost {
+                        endpoint: self.endpoint.clone(),
+                        source: e,
                     });
                 }
                 Err(e) => return Err(self.io("read", e)),
