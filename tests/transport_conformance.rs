@@ -918,6 +918,35 @@ fn garbage_on_the_wire(kind: &Kind) {
     }
 }
 
+/// Issue 15, B7: a receiver's memory follows the bytes that arrived, not
+/// what a valid length prefix (or a line not yet ended) announces, even
+/// with a maximum far above the default.
+fn memory_follows_the_bytes(kind: &Kind) {
+    const BIG_MAX: usize = 256 << 20;
+    let Some(raw) = kind.raw else {
+        return; // kernel-kept boundaries: the kernel holds each record
+    };
+    let _dog = Watchdog::new("memory follows the bytes", LIMIT);
+    let (mut rx, mut writer, _cleanup) = raw(BIG_MAX);
+    let mut buf = Vec::new();
+    let scope = AllocationScope::start();
+    if kind.lines() {
+        // Less than a pipe holds: this thread also reads.
+        writer.write_all(&vec![b'g'; 40 * 1024]).unwrap();
+    } else {
+        writer.write_all(&(BIG_MAX as u32).to_be_bytes()).unwrap();
+        writer.write_all(&[7; 1000]).unwrap();
+    }
+    // The peer stalls: the receiver waits, holding what came.
+    let got = rx.recv_timeout(&mut buf, Duration::from_millis(200));
+    assert!(matches!(got, Err(RecvError::Timeout)), "{got:?}");
+    assert!(
+        scope.largest() < 1 << 20,
+        "a stalled frame of a few KiB made the receiver allocate {} bytes",
+        scope.largest()
+    );
+}
+
 fn no_allocation_per_message(kind: &Kind) {
     let _dog = Watchdog::new("no allocation", LIMIT);
     let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
@@ -999,6 +1028,11 @@ macro_rules! conformance {
             #[test]
             fn garbage_on_the_wire() {
                 super::garbage_on_the_wire(&$kind);
+            }
+
+            #[test]
+            fn memory_follows_the_bytes() {
+                super::memory_follows_the_bytes(&$kind);
             }
 
             #[test]
