@@ -918,6 +918,51 @@ fn garbage_on_the_wire(kind: &Kind) {
     }
 }
 
+/// Issue 15, B2: with two senders on one named channel, the first one's
+/// end leaves the receiver waiting for the second; the stream ends when
+/// both have ended.
+fn one_senders_end_leaves_the_others(kind: &Kind) {
+    if !kind.named {
+        return; // one sender per connection or pipe pair
+    }
+    let _dog = Watchdog::new("one sender's end", LIMIT);
+    // Small enough that a FIFO takes two senders.
+    const SMALL: usize = 4092;
+    let (url, _cleanup) = (kind.fresh)();
+    let (mut first, mut rx) = (kind.make)(&url, SMALL, SMALL, kind.options).expect("a channel");
+    let mut second = match transport::sender(&with_options(&url, SMALL, kind.options)) {
+        Ok(second) => second,
+        Err(ConnectError::RoleTaken { .. }) => return, // one sender by design
+        Err(e) => panic!("{url}: a second sender: {e}"),
+    };
+    let mut buf = Vec::new();
+    first.send(b"one").unwrap();
+    second.send(b"two").unwrap();
+    first.close().unwrap();
+    drop(first);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        rx.recv_timeout(&mut buf, LIMIT).unwrap();
+        got.push(buf.clone());
+    }
+    got.sort();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()], "{url}");
+    let meanwhile = rx.recv_timeout(&mut buf, Duration::from_millis(200));
+    assert!(
+        matches!(meanwhile, Err(RecvError::Timeout)),
+        "{url}: the first sender's end ended the stream: {meanwhile:?}"
+    );
+    second.send(b"three").unwrap();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"three");
+    drop(second);
+    let end = rx.recv_timeout(&mut buf, LIMIT);
+    assert!(
+        matches!(end, Err(RecvError::Disconnected { .. })),
+        "{url}: both senders ended: {end:?}"
+    );
+}
+
 /// Issue 15, B7: a receiver's memory follows the bytes that arrived, not
 /// what a valid length prefix (or a line not yet ended) announces, even
 /// with a maximum far above the default.
@@ -1028,6 +1073,11 @@ macro_rules! conformance {
             #[test]
             fn garbage_on_the_wire() {
                 super::garbage_on_the_wire(&$kind);
+            }
+
+            #[test]
+            fn one_senders_end_leaves_the_others() {
+                super::one_senders_end_leaves_the_others(&$kind);
             }
 
             #[test]

@@ -143,7 +143,8 @@ impl Config {
     }
 
     /// `priority`: the priority `send` gives POSIX queue messages, 1 to
-    /// 32767 (default 1; 0 is the end-of-stream marker's). `mq://` only.
+    /// 32766 (default 1; 0 and 32767 carry the end-of-stream markers).
+    /// `mq://` only.
     pub fn priority(mut self, priority: u32) -> Self {
         self.priority = Some(priority);
         self

@@ -76,6 +76,7 @@ pub mod mq;
 mod path;
 pub mod pipe;
 mod poll;
+mod queue_end;
 pub mod shm;
 mod socket;
 pub mod sysv_mq;
