@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use nix::sys::signal::Signal;
-use shmlane::transport::{self, ConnectError, Deadline, RecvError, SendError};
+use shmlane::transport::{self, ConnectError, Deadline, Receiver, RecvError, SendError};
 
 use crate::signals::{self, SLICE};
 
@@ -51,7 +51,8 @@ pub struct SendArgs {
 #[derive(Debug, Args)]
 pub struct RecvArgs {
     /// Where to receive from (as for send; pipe: is stdin). On a socket URL
-    /// recv listens and accepts one connection (?role=connect connects).
+    /// recv listens and accepts one connection (?role=connect connects;
+    /// --serve accepts any number).
     url: String,
     /// Stop after N messages (fails if the sender ends before).
     #[arg(long, value_name = "N")]
@@ -60,6 +61,12 @@ pub struct RecvArgs {
     /// long as it takes).
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
     timeout: Option<Duration>,
+    /// On a socket URL (unix://, unix+seqpacket://, tcp://), serve any
+    /// number of senders over time instead of one connection: messages of
+    /// all of them, in turn, each sender's in order, until --count or a
+    /// signal.
+    #[arg(long)]
+    serve: bool,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -283,7 +290,11 @@ fn read_lines() -> mpsc::Receiver<io::Result<Vec<u8>>> {
 
 /// `shmlane recv`.
 pub fn recv(args: &RecvArgs) -> Result<(), IoError> {
-    let mut rx = transport::receiver(&args.url).map_err(IoError::Open)?;
+    let mut rx: Box<dyn Receiver> = if args.serve {
+        Box::new(transport::serve(&args.url).map_err(IoError::Open)?)
+    } else {
+        transport::receiver(&args.url).map_err(IoError::Open)?
+    };
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut msg = Vec::new();

@@ -51,7 +51,7 @@ const MAX_KEEPALIVE_SECS: u64 = 32_767;
 /// decides first).
 const KEEPALIVE_PROBES: u32 = 4;
 
-const SIDES: Sides = Sides {
+pub(crate) const SIDES: Sides = Sides {
     connect: |url| connect(&url.name, &url.config),
     listen: |url| listen(&url.name, &url.config),
 };
