@@ -171,7 +171,7 @@ impl Config {
     /// `keepalive_s`: for `tcp://`, seconds without traffic after which
     /// the kernel probes the peer (`TCP_KEEPIDLE`; then every half of it,
     /// `TCP_KEEPINTVL`), so that an untimed `recv` learns of a peer host
-    /// that vanished ([`RecvError::PeerLost`](crate::RecvError::PeerLost)).
+    /// that vanished ([`RecvError::PeerLost`](super::RecvError::PeerLost)).
     /// Default [`DEFAULT_TCP_KEEPALIVE`]; 0 turns keepalive off. Whole
     /// seconds (the kernel's unit).
     pub fn keepalive(mut self, idle: Duration) -> Self {

@@ -88,7 +88,8 @@ mod url;
 use std::time::{Duration, Instant};
 
 pub use self::config::{
-    Config, DEFAULT_CREATE_MODE, DEFAULT_MAX_MESSAGE_SIZE, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
+    Config, DEFAULT_CREATE_MODE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TCP_CONNECT_TIMEOUT,
+    DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
 };
 pub use self::framing::{StreamReceiver, StreamSender};
 pub use self::serve::ServingReceiver;
