@@ -176,3 +176,22 @@ fn liveness_options_are_checked() {
         other => panic!("keepalive_s on unix://: expected InvalidConfig, got {other:?}"),
     }
 }
+
+/// A host name goes through the resolver (on its helper thread, bounded by
+/// the connect deadline) and connects as an address literal does.
+#[test]
+fn a_host_name_resolves_within_the_connect_deadline() {
+    let _dog = Watchdog::new("resolve localhost", LIMIT);
+    let mut listener = transport::tcp::listen("127.0.0.1:0", &Config::new()).unwrap();
+    let port = listener.url().rsplit_once(':').unwrap().1.to_owned();
+    let mut tx = transport::sender(&format!("tcp://localhost:{port}?timeout_ms=5000")).unwrap();
+    let mut server = listener.accept_timeout(LIMIT).unwrap();
+    tx.send(b"by name").unwrap();
+    let mut buf = Vec::new();
+    server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"by name");
+    match transport::sender("tcp://shmlane-test-no-such-host.invalid:1?timeout_ms=5000").map(drop) {
+        Err(ConnectError::Unreachable { .. } | ConnectError::Timeout { .. }) => {}
+        other => panic!("an unknown host: expected Unreachable or Timeout, got {other:?}"),
+    }
+}
