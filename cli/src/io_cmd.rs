@@ -27,7 +27,7 @@ use crate::signals::{self, SLICE};
 /// The exit statuses of `send` and `recv`, for their `--help`.
 pub const EXIT_STATUS: &str = "Exit status: 0 done (the stream ended, or --count messages); \
 1 error; 2 usage; 3 timed out (--timeout); 4 the other side vanished without closing \
-(it crashed, or reset the connection: messages may have been lost); 128+N ended by signal N \
+(it crashed, reset the connection, or stopped answering: messages may have been lost); 128+N ended by signal N \
 (SIGHUP 129, SIGINT 130, SIGTERM 143), after detaching and removing what it made.";
 
 /// Options of `shmlane send`.
