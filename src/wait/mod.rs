@@ -442,12 +442,7 @@ mod tests {
     use crate::sync::Ordering;
 
     fn wakes(header: &Header) -> u64 {
-        header
-            .ring
-            .head
-            .syscalls
-            .wake_syscalls
-            .load(Ordering::Relaxed)
+        header.ring.head.syscalls.wake_syscalls.load(Ordering::Relaxed)
     }
 
     #[test]
