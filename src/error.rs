@@ -662,6 +662,19 @@ pub mod transport {
         /// A timed send waited its whole timeout for room.
         #[error("timed out waiting for room in the channel")]
         Timeout,
+        /// The peer stopped answering (`ETIMEDOUT`, `EHOSTUNREACH`): sent
+        /// data or keepalive probes went unacknowledged for the user
+        /// timeout (`tcp://?user_timeout_ms=`). This message and earlier
+        /// ones may not have arrived; the connection is over.
+        #[error(
+            "{endpoint}: the peer stopped answering ({source}); this message and earlier ones may not have arrived: reconnect and resend from the last one acknowledged"
+        )]
+        PeerLost {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// The OS error.
+            source: io::Error,
+        },
         /// The receiving side is gone; nothing will read this message.
         #[error("the receiver of {endpoint} is gone")]
         Disconnected {
@@ -726,6 +739,20 @@ pub mod transport {
             max: usize,
             /// The channel.
             endpoint: Arc<str>,
+        },
+        /// The peer stopped answering (`ETIMEDOUT`, `EHOSTUNREACH`): its
+        /// host vanished or the network between broke, and keepalive
+        /// probes or sent data went unanswered for the user timeout
+        /// (`tcp://?keepalive_s=`, `?user_timeout_ms=`). Messages it sent
+        /// may have been lost; the connection is over.
+        #[error(
+            "{endpoint}: the peer stopped answering ({source}); the connection is over and messages it sent may have been lost: reconnect and resend from the last one acknowledged (tune how soon this is noticed with ?keepalive_s= and ?user_timeout_ms=)"
+        )]
+        PeerLost {
+            /// The channel.
+            endpoint: Arc<str>,
+            /// The OS error.
+            source: io::Error,
         },
         /// The peer reset the connection (`ECONNRESET`): not a clean end
         /// of stream; messages it sent may have been lost.

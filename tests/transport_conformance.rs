@@ -920,6 +920,80 @@ fn garbage_on_the_wire(kind: &Kind) {
     }
 }
 
+/// Issue 15, B2: with two senders on one named channel, the first one's
+/// end leaves the receiver waiting for the second; the stream ends when
+/// both have ended.
+fn one_senders_end_leaves_the_others(kind: &Kind) {
+    if !kind.named {
+        return; // one sender per connection or pipe pair
+    }
+    let _dog = Watchdog::new("one sender's end", LIMIT);
+    // Small enough that a FIFO takes two senders.
+    const SMALL: usize = 4092;
+    let (url, _cleanup) = (kind.fresh)();
+    let (mut first, mut rx) = (kind.make)(&url, SMALL, SMALL, kind.options).expect("a channel");
+    let mut second = match transport::sender(&with_options(&url, SMALL, kind.options)) {
+        Ok(second) => second,
+        Err(ConnectError::RoleTaken { .. }) => return, // one sender by design
+        Err(e) => panic!("{url}: a second sender: {e}"),
+    };
+    let mut buf = Vec::new();
+    first.send(b"one").unwrap();
+    second.send(b"two").unwrap();
+    first.close().unwrap();
+    drop(first);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        rx.recv_timeout(&mut buf, LIMIT).unwrap();
+        got.push(buf.clone());
+    }
+    got.sort();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()], "{url}");
+    let meanwhile = rx.recv_timeout(&mut buf, Duration::from_millis(200));
+    assert!(
+        matches!(meanwhile, Err(RecvError::Timeout)),
+        "{url}: the first sender's end ended the stream: {meanwhile:?}"
+    );
+    second.send(b"three").unwrap();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"three");
+    drop(second);
+    let end = rx.recv_timeout(&mut buf, LIMIT);
+    assert!(
+        matches!(end, Err(RecvError::Disconnected { .. })),
+        "{url}: both senders ended: {end:?}"
+    );
+}
+
+/// Issue 15, B7: a receiver's memory follows the bytes that arrived, not
+/// what a valid length prefix (or a line not yet ended) announces, even
+/// with a maximum far above the default.
+fn memory_follows_the_bytes(kind: &Kind) {
+    const BIG_MAX: usize = 256 << 20;
+    let Some(raw) = kind.raw else {
+        return; // kernel-kept boundaries: the kernel holds each record
+    };
+    let _dog = Watchdog::new("memory follows the bytes", LIMIT);
+    let (mut rx, mut writer, _cleanup) = raw(BIG_MAX);
+    let mut buf = Vec::new();
+    let scope = AllocationScope::start();
+    if kind.lines() {
+        // Less than a pipe holds: this thread also reads.
+        writer.write_all(&vec![b'g'; 40 * 1024]).unwrap();
+    } else {
+        writer.write_all(&(BIG_MAX as u32).to_be_bytes()).unwrap();
+        writer.write_all(&[7; 1000]).unwrap();
+    }
+    // The peer stalls: the receiver waits, holding what came.
+    let got = rx.recv_timeout(&mut buf, Duration::from_millis(200));
+    assert!(matches!(got, Err(RecvError::Timeout)), "{got:?}");
+    assert!(
+        scope.largest() < 1 << 20,
+        "a stalled frame of a few KiB made the receiver allocate {} bytes",
+        scope.largest()
+    );
+}
+
 fn no_allocation_per_message(kind: &Kind) {
     let _dog = Watchdog::new("no allocation", LIMIT);
     let (mut tx, mut rx, _cleanup) = kind.ends(MAX);
@@ -1141,6 +1215,16 @@ macro_rules! conformance {
             #[test]
             fn garbage_on_the_wire() {
                 super::garbage_on_the_wire(&$kind);
+            }
+
+            #[test]
+            fn one_senders_end_leaves_the_others() {
+                super::one_senders_end_leaves_the_others(&$kind);
+            }
+
+            #[test]
+            fn memory_follows_the_bytes() {
+                super::memory_follows_the_bytes(&$kind);
             }
 
             #[test]

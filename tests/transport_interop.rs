@@ -265,7 +265,9 @@ for line in sys.stdin.read().splitlines():
 check(libc.mq_send(q, b"", 0, 0))
 "#;
 
-/// Python receives until the end-of-stream marker, printing `prio hex`.
+/// Python receives until the (one) sender's end-of-stream marker, printing
+/// `prio hex`: priority 32767 carries a sender's announcement, priority 0
+/// its end.
 const PY_MQ_RECEIVES: &str = r#"
 q = check(libc.mq_open(sys.argv[1].encode(), os.O_RDONLY))
 size = int(sys.argv[2])
@@ -273,7 +275,9 @@ buf = ctypes.create_string_buffer(size)
 prio = ctypes.c_uint()
 while True:
     n = check(libc.mq_receive(q, buf, size, ctypes.byref(prio)))
-    if n == 0 and prio.value == 0:
+    if prio.value == 32767:
+        continue
+    if prio.value == 0:
         break
     print(prio.value, buf.raw[:n].hex())
 "#;

@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use nix::sys::signal::Signal;
-use shmlane::transport::{self, ConnectError, Deadline, RecvError, SendError};
+use shmlane::transport::{self, ConnectError, Deadline, Receiver, RecvError, SendError};
 
 use crate::signals::{self, SLICE};
 
 /// The exit statuses of `send` and `recv`, for their `--help`.
 pub const EXIT_STATUS: &str = "Exit status: 0 done (the stream ended, or --count messages); \
 1 error; 2 usage; 3 timed out (--timeout); 4 the other side vanished without closing \
-(it crashed, or reset the connection: messages may have been lost); 128+N ended by signal N \
+(it crashed, reset the connection, or stopped answering: messages may have been lost); 128+N ended by signal N \
 (SIGHUP 129, SIGINT 130, SIGTERM 143), after detaching and removing what it made.";
 
 /// Options of `shmlane send`.
@@ -51,7 +51,8 @@ pub struct SendArgs {
 #[derive(Debug, Args)]
 pub struct RecvArgs {
     /// Where to receive from (as for send; pipe: is stdin). On a socket URL
-    /// recv listens and accepts one connection (?role=connect connects).
+    /// recv listens and accepts one connection (?role=connect connects;
+    /// --serve accepts any number).
     url: String,
     /// Stop after N messages (fails if the sender ends before).
     #[arg(long, value_name = "N")]
@@ -60,6 +61,12 @@ pub struct RecvArgs {
     /// long as it takes).
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
     timeout: Option<Duration>,
+    /// On a socket URL (unix://, unix+seqpacket://, tcp://), serve any
+    /// number of senders over time instead of one connection: messages of
+    /// all of them, in turn, each sender's in order, until --count or a
+    /// signal.
+    #[arg(long)]
+    serve: bool,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -95,7 +102,8 @@ impl IoError {
             Self::TimedOut(_)
             | Self::Open(ConnectError::Timeout { .. })
             | Self::Send(SendError::Timeout) => 3,
-            Self::Recv(RecvError::Reset { .. }) => 4,
+            Self::Recv(RecvError::Reset { .. } | RecvError::PeerLost { .. })
+            | Self::Send(SendError::PeerLost { .. }) => 4,
             Self::Interrupted(signal) => u8::try_from(signals::exit_code(*signal)).unwrap_or(1),
             _ => 1,
         }
@@ -282,7 +290,11 @@ fn read_lines() -> mpsc::Receiver<io::Result<Vec<u8>>> {
 
 /// `shmlane recv`.
 pub fn recv(args: &RecvArgs) -> Result<(), IoError> {
-    let mut rx = transport::receiver(&args.url).map_err(IoError::Open)?;
+    let mut rx: Box<dyn Receiver> = if args.serve {
+        Box::new(transport::serve(&args.url).map_err(IoError::Open)?)
+    } else {
+        transport::receiver(&args.url).map_err(IoError::Open)?
+    };
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut msg = Vec::new();

@@ -116,6 +116,50 @@ fn a_unix_socket_between_two_shmlane_processes() {
     assert_eq!(success(&finish(receiver, "recv"), "recv"), "hello\nworld\n");
 }
 
+/// Issue 15, B9: `recv --serve` takes senders one after another and at
+/// the same time, each one's lines in order, until `--count`.
+#[test]
+fn recv_serve_takes_many_senders_over_time() {
+    let socket = TempPath::new("serve");
+    let receiver = recv(&[
+        &format!("unix://{}", socket.str()),
+        "--serve",
+        "--count",
+        "8",
+    ]);
+    let url = format!("unix://{}?timeout_ms=30000", socket.str());
+    success(&send(&[&url], b"a1\na2\n"), "first sender");
+    success(&send(&[&url], b"b1\nb2\n"), "second sender");
+    let together: Vec<Child> = ["c", "d"]
+        .iter()
+        .map(|who| {
+            let mut cmd = shmlane();
+            cmd.arg("send").arg(&url).stdin(Stdio::piped());
+            let mut child = start(cmd);
+            let lines = format!("{who}1\n{who}2\n");
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(lines.as_bytes())
+                .unwrap();
+            child
+        })
+        .collect();
+    for child in together {
+        success(&finish(child, "a concurrent sender"), "a concurrent sender");
+    }
+    let out = success(&finish(receiver, "recv --serve"), "recv --serve");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out:?}");
+    for who in ["a", "b", "c", "d"] {
+        let mine: Vec<&&str> = lines.iter().filter(|l| l.starts_with(who)).collect();
+        let first = format!("{who}1");
+        let second = format!("{who}2");
+        assert_eq!(mine, [&first.as_str(), &second.as_str()], "{out:?}");
+    }
+}
+
 #[test]
 fn recv_times_out_and_bad_urls_say_what_is_wrong() {
     let fifo = TempPath::new("quiet");

@@ -202,7 +202,7 @@ impl ToPyErr for SendError {
             SendError::Corrupted { .. } => "Corrupted",
             SendError::Full => "Full",
             SendError::Timeout => "Timeout",
-            SendError::Disconnected { .. } => "Disconnected",
+            SendError::Disconnected { .. } | SendError::PeerLost { .. } => "Disconnected",
             _ => "Error",
         };
         raise(py, class, self.to_string())
@@ -214,7 +214,9 @@ impl ToPyErr for RecvError {
         let class = match self {
             RecvError::Empty => "Empty",
             RecvError::Timeout => "Timeout",
-            RecvError::Disconnected { .. } | RecvError::Reset { .. } => "Disconnected",
+            RecvError::Disconnected { .. }
+            | RecvError::Reset { .. }
+            | RecvError::PeerLost { .. } => "Disconnected",
             RecvError::MessageTooLarge { .. } => "TooLarge",
             RecvError::Corrupted { .. } => "Corrupted",
             _ => "Error",

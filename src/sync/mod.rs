@@ -14,9 +14,11 @@
 //! [`Header`](crate::segment::Header). Loom's atomics have no such layout,
 //! so under loom only the heap storage is compiled.
 //!
-//! The library itself spawns no thread; its unit tests do, through
-//! `sync::thread`. Loom's threads are spawned by `tests/loom.rs`, which
-//! only builds under the loom cfg.
+//! The rings spawn no thread; the library's unit tests do, through
+//! `sync::thread`, and so does one transport call (a `tcp://` host name
+//! resolved with a deadline, [`spawn_detached`]), which loom never builds.
+//! Loom's threads are spawned by `tests/loom.rs`, which only builds under
+//! the loom cfg.
 
 // This module is the facade: the std items clippy.toml forbids elsewhere
 // are named here, and only here.
@@ -154,6 +156,17 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Runs `f` on a named thread nobody joins: for a blocking call that has
+/// no timeout of its own (`getaddrinfo`), whose caller waits for its
+/// answer only until a deadline. Not for ring code (not loom-modelled).
+#[cfg(not(shmlane_loom))]
+pub(crate) fn spawn_detached(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
+}
 
 /// A short pause in a busy-wait loop: the `pause` instruction outside loom
 /// (it also lowers a busy ring's round trip), a yield under loom (so the

@@ -20,6 +20,21 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024;
 /// `u32`, less its own four bytes.
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = u32::MAX as usize - 4;
 
+/// How long a `tcp://` connect (name resolution included) waits when no
+/// `?timeout_ms=` is given.
+pub const DEFAULT_TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `tcp://` keepalive when no `?keepalive_s=` is given: after this long
+/// without traffic the kernel probes the peer, then every half of it, and
+/// ends the connection when [`DEFAULT_TCP_USER_TIMEOUT`] passes without an
+/// answer, so a vanished peer is noticed within about 30 s.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// `tcp://` `TCP_USER_TIMEOUT` when no `?user_timeout_ms=` is given: how
+/// long sent data (or keepalive probes) may stay unanswered before the
+/// kernel ends the connection.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Default permission bits of a FIFO or queue that a channel creates.
 pub const DEFAULT_CREATE_MODE: u32 = 0o600;
 
@@ -70,6 +85,10 @@ pub struct Config {
     pub(crate) group: Option<u32>,
     pub(crate) trust: Option<Trust>,
     pub(crate) peer_uid: Option<u32>,
+    /// `tcp://`: idle time before keepalive probes (zero: none).
+    pub(crate) keepalive: Option<Duration>,
+    /// `tcp://`: `TCP_USER_TIMEOUT` (zero: the kernel's default).
+    pub(crate) user_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -104,7 +123,10 @@ impl Config {
     /// `timeout_ms`: how long opening waits for the other side: a FIFO
     /// writer for a reader, a connect for a listener (retrying while it is
     /// refused), an accept for a connection. Without it a FIFO writer and an
-    /// accept wait as long as it takes and a connect fails at once.
+    /// accept wait as long as it takes; a connect that is refused (or finds
+    /// no socket path) fails at once, and a `tcp://` connect that gets no
+    /// answer (name resolution included) gives up after
+    /// [`DEFAULT_TCP_CONNECT_TIMEOUT`].
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.open_timeout = Some(timeout);
         self
@@ -126,7 +148,8 @@ impl Config {
     }
 
     /// `priority`: the priority `send` gives POSIX queue messages, 1 to
-    /// 32767 (default 1; 0 is the end-of-stream marker's). `mq://` only.
+    /// 32766 (default 1; 0 and 32767 carry the end-of-stream markers).
+    /// `mq://` only.
     pub fn priority(mut self, priority: u32) -> Self {
         self.priority = Some(priority);
         self
@@ -194,8 +217,28 @@ impl Config {
         trust
     }
 
+    /// `keepalive_s`: for `tcp://`, seconds without traffic after which
+    /// the kernel probes the peer (`TCP_KEEPIDLE`; then every half of it,
+    /// `TCP_KEEPINTVL`), so that an untimed `recv` learns of a peer host
+    /// that vanished ([`RecvError::PeerLost`](super::RecvError::PeerLost)).
+    /// Default [`DEFAULT_TCP_KEEPALIVE`]; 0 turns keepalive off. Whole
+    /// seconds (the kernel's unit).
+    pub fn keepalive(mut self, idle: Duration) -> Self {
+        self.keepalive = Some(idle);
+        self
+    }
+
+    /// `user_timeout_ms`: for `tcp://`, how long sent data or keepalive
+    /// probes may stay unacknowledged before the kernel ends the connection
+    /// (`TCP_USER_TIMEOUT`). Default [`DEFAULT_TCP_USER_TIMEOUT`]; 0 leaves
+    /// the kernel's default (about 15 minutes of retransmissions).
+    pub fn user_timeout(mut self, timeout: Duration) -> Self {
+        self.user_timeout = Some(timeout);
+        self
+    }
+
     /// The options set, by query key.
-    fn set_options(&self) -> [(&'static str, bool); 13] {
+    fn set_options(&self) -> [(&'static str, bool); 15] {
         [
             ("max", self.max_message_size.is_some()),
             ("framing", self.framing.is_some()),
@@ -210,6 +253,8 @@ impl Config {
             ("owner", self.owner.is_some() || self.trust.is_some()),
             ("group", self.group.is_some()),
             ("peer_uid", self.peer_uid.is_some()),
+            ("keepalive_s", self.keepalive.is_some()),
+            ("user_timeout_ms", self.user_timeout.is_some()),
         ]
     }
 

@@ -76,6 +76,8 @@ pub mod mq;
 mod path;
 pub mod pipe;
 mod poll;
+mod queue_end;
+mod serve;
 pub mod shm;
 mod socket;
 pub mod sysv_mq;
@@ -86,9 +88,11 @@ mod url;
 use std::time::{Duration, Instant};
 
 pub use self::config::{
-    Config, DEFAULT_CREATE_MODE, DEFAULT_MAX_MESSAGE_SIZE, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
+    Config, DEFAULT_CREATE_MODE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TCP_CONNECT_TIMEOUT,
+    DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
 };
 pub use self::framing::{StreamReceiver, StreamSender};
+pub use self::serve::ServingReceiver;
 pub use self::socket::SocketListener;
 use self::url::{Scheme, Url};
 pub use crate::error::transport::{ConnectError, RecvError, SendError};
@@ -278,6 +282,30 @@ pub fn sender(url: &str) -> Result<Box<dyn Sender>, ConnectError> {
 pub fn receiver(url: &str) -> Result<Box<dyn Receiver>, ConnectError> {
     let url = Url::parse(url)?;
     (adapter(url.scheme).receiver)(&url)
+}
+
+/// A receiver that serves any number of senders over time at the socket
+/// URL `url` (`unix://`, `unix+seqpacket://`, `tcp://`): it listens,
+/// accepts every connection, and takes messages from the connected
+/// senders in turn (round robin), each sender's messages in order. A
+/// sender that leaves is dropped; the receiver never reports
+/// `Disconnected`, so stop it with a count, a deadline or a signal.
+/// Queues and FIFOs need no such thing: every sender already writes into
+/// the one receiver.
+pub fn serve(url: &str) -> Result<ServingReceiver, ConnectError> {
+    let url = Url::parse(url)?;
+    let sides = match url.scheme {
+        Scheme::Unix => &unix::STREAM_SIDES,
+        Scheme::UnixSeqpacket => &unix::SEQPACKET_SIDES,
+        Scheme::Tcp => &tcp::SIDES,
+        _ => {
+            return Err(ConnectError::Unsupported {
+                endpoint: url.endpoint.clone(),
+                reason: "only a socket URL (unix://, unix+seqpacket://, tcp://) serves many senders; on a FIFO or queue every sender already reaches the one receiver".into(),
+            });
+        }
+    };
+    serve::serve_by(&url, sides)
 }
 
 /// Both ends of one channel, made in this process: for `pipe:` a new

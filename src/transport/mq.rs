@@ -7,7 +7,7 @@
 //!
 //! * Messages have priorities; the receiver always gets the highest
 //!   priority first, in send order within a priority.
-//!   [`MqSender::send_with_priority`] picks one (1 to 32767); `send` uses
+//!   [`MqSender::send_with_priority`] picks one (1 to 32766); `send` uses
 //!   the channel's (`?priority=`, default 1).
 //! * Either end creates the queue if it does not exist (`O_CREAT`, mode
 //!   0600 or `?mode=`, `?capacity=` messages of `?max=` bytes; the system
@@ -26,15 +26,24 @@
 //!   `mq_timed*` call gets an absolute realtime time made from the time
 //!   left just before it, at most 100 ms ahead, so a step of the realtime
 //!   clock neither stretches nor shortens a wait.
-//! * End of stream: a queue knows nothing of its users, so a shmlane
-//!   sender that was used leaves an empty message at priority 0 when it is
-//!   dropped, and a receiver that reads one reports
-//!   [`Disconnected`](super::RecvError::Disconnected). Priority 0 is kept
-//!   for that marker (a non-empty priority-0 message from another program
-//!   is delivered as usual). A sender that dies without being dropped
-//!   leaves no marker: receive with a timeout where that matters. Senders
-//!   cannot learn that receivers are gone: with nobody receiving, sends
-//!   wait (or time out) once the queue is full.
+//! * End of stream: a queue knows nothing of its users, so each shmlane
+//!   sender announces itself with a marker at priority 32767 (ahead of
+//!   every message) before its first message, and leaves another at
+//!   priority 0 (after every message) when closed or dropped. A receiver
+//!   reports [`Disconnected`](super::RecvError::Disconnected) once every
+//!   sender it heard announce has ended and the queue is drained. Markers
+//!   carry a random sender id, so a marker left by an earlier run or
+//!   written by another program ends nothing. Priorities 0 and 32767 are
+//!   kept for markers; a priority-0 message is never delivered. A
+//!   receiver counts only senders whose announcement it took: a sender
+//!   that announced itself to an earlier receiver (one that stopped after
+//!   `--count` messages, say) ends nothing for a later one. A sender that
+//!   dies without being dropped leaves no end marker: it stops counting
+//!   once another sender ends, but a sole sender's crash is not seen, so
+//!   receive with a timeout where that matters. A queue whose message
+//!   size is under 16 bytes carries no markers. Senders cannot learn that
+//!   receivers are gone: with nobody receiving, sends wait (or time out)
+//!   once the queue is full.
 //! * A receiver that created the queue removes its name when dropped in
 //!   the process that created it (unless `?persist=true`); a sender never
 //!   does, so that its messages wait for a receiver.
@@ -53,6 +62,7 @@ use nix::sys::stat::{Mode, fchmod, fstat};
 
 use super::config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use super::poll::remaining;
+use super::queue_end::{MARKER_LEN, Marker, SenderMarks, Senders};
 use super::{Adapter, ConnectError, Deadline, Receiver, RecvError, SendError, Sender};
 use crate::sync::current_pid;
 use crate::trust::Found;
@@ -64,8 +74,13 @@ const OPTIONS: &[&str] = &[
 
 /// Priorities are below this (Linux's `MQ_PRIO_MAX`).
 pub const PRIORITY_LIMIT: u32 = 32768;
-/// The priority of the end-of-stream marker (an empty message).
+/// The priority of a sender's end-of-stream marker: below every message,
+/// so it comes after all the sender sent.
 const END_PRIORITY: u32 = 0;
+/// The priority of a sender's announcement: above every message, so a
+/// receiver that takes one of its messages has taken its hello too (and
+/// a later receiver does not count a sender it never heard announce).
+const HELLO_PRIORITY: u32 = PRIORITY_LIMIT - 1;
 /// The priority `send` uses when the channel sets none.
 pub const DEFAULT_PRIORITY: u32 = 1;
 /// How long a dropped sender waits for room for its end-of-stream marker.
@@ -84,7 +99,8 @@ pub(crate) const ADAPTER: Adapter = Adapter {
 pub struct MqSender {
     queue: Queue,
     priority: u32,
-    used_by: u32,
+    /// This sender's hello and end markers.
+    marks: SenderMarks,
     /// `close` left the end-of-stream marker.
     closed: bool,
 }
@@ -96,7 +112,9 @@ pub struct MqReceiver {
     /// Removes the name when dropped in this process (this end created the
     /// queue here).
     unlink: Option<(CString, u32)>,
-    /// The end-of-stream marker was read.
+    /// The senders that announced themselves and have not ended.
+    senders: Senders,
+    /// Every sender ended and the queue was drained.
     ended: bool,
 }
 
@@ -128,23 +146,24 @@ impl MqSender {
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
         let (queue, _) = Queue::open(name, config, libc::O_WRONLY)?;
         let priority = config.priority.unwrap_or(DEFAULT_PRIORITY);
-        if !(1..PRIORITY_LIMIT).contains(&priority) {
+        if !(1..HELLO_PRIORITY).contains(&priority) {
             return Err(ConnectError::InvalidConfig {
                 endpoint: queue.endpoint.to_string(),
                 reason: format!(
-                    "priority {priority} is outside 1..{PRIORITY_LIMIT} (0 marks the end of stream)"
+                    "priority {priority} is outside 1 to {} (0 and {HELLO_PRIORITY} carry the end-of-stream markers)",
+                    HELLO_PRIORITY - 1
                 ),
             });
         }
         Ok(Self {
             queue,
             priority,
-            used_by: 0,
+            marks: SenderMarks::default(),
             closed: false,
         })
     }
 
-    /// Sends `msg` with `priority` (1 to 32767), waiting as long as it
+    /// Sends `msg` with `priority` (1 to 32766), waiting as long as it
     /// takes for room.
     pub fn send_with_priority(&mut self, msg: &[u8], priority: u32) -> Result<(), SendError> {
         self.send_with_priority_deadline(msg, priority, Deadline::Never)
@@ -158,11 +177,12 @@ impl MqSender {
         deadline: Deadline,
     ) -> Result<(), SendError> {
         SendError::check_len(msg.len(), self.queue.max, &self.queue.endpoint)?;
-        if !(1..PRIORITY_LIMIT).contains(&priority) {
+        if !(1..HELLO_PRIORITY).contains(&priority) {
             return Err(SendError::InvalidMessage {
                 endpoint: self.queue.endpoint.clone(),
                 reason: format!(
-                    "priority {priority} is outside 1..{PRIORITY_LIMIT} (0 is the end-of-stream marker's)"
+                    "priority {priority} is outside 1 to {} (0 and {HELLO_PRIORITY} carry the end-of-stream markers)",
+                    HELLO_PRIORITY - 1
                 ),
             });
         }
@@ -171,8 +191,19 @@ impl MqSender {
                 endpoint: self.queue.endpoint.clone(),
             });
         }
-        self.used_by = current_pid();
+        if let Some(hello) = self.hello_due() {
+            self.queue.send(&hello, HELLO_PRIORITY, deadline)?;
+            self.marks.announced(&hello);
+        }
         self.queue.send(msg, priority, deadline)
+    }
+
+    /// The hello this process owes before its first message (none on a
+    /// queue too small for markers).
+    fn hello_due(&self) -> Option<[u8; MARKER_LEN]> {
+        self.marks
+            .hello_due()
+            .filter(|_| self.queue.msgsize >= MARKER_LEN)
     }
 }
 
@@ -187,7 +218,9 @@ impl Sender for MqSender {
         if self.closed {
             return Ok(());
         }
-        self.queue.send(&[], END_PRIORITY, deadline)?;
+        if let Some(end) = self.marks.end_due() {
+            self.queue.send(&end, END_PRIORITY, deadline)?;
+        }
         self.closed = true;
         Ok(())
     }
@@ -203,9 +236,11 @@ impl Sender for MqSender {
 
 impl Drop for MqSender {
     fn drop(&mut self) {
-        if self.used_by == current_pid() && !self.closed {
+        if !self.closed
+            && let Some(end) = self.marks.end_due()
+        {
             let deadline = Deadline::after(END_MARKER_WAIT);
-            let _ = self.queue.send(&[], END_PRIORITY, deadline);
+            let _ = self.queue.send(&end, END_PRIORITY, deadline);
         }
     }
 }
@@ -223,6 +258,7 @@ impl MqReceiver {
         Ok(Self {
             queue,
             unlink,
+            senders: Senders::default(),
             ended: false,
         })
     }
@@ -246,11 +282,32 @@ impl MqReceiver {
         if self.ended {
             return Err(disconnected());
         }
-        let (len, priority) = self.queue.receive(buf, deadline)?;
-        if len == 0 && priority == END_PRIORITY {
-            self.ended = true;
-            return Err(disconnected());
-        }
+        let (len, priority) = loop {
+            // Every sender ended: what is queued still comes, then the end.
+            let wait = if self.senders.draining() {
+                Deadline::Now
+            } else {
+                deadline
+            };
+            match self.queue.receive(buf, wait) {
+                Err(RecvError::Empty) if self.senders.draining() => {
+                    self.ended = true;
+                    return Err(disconnected());
+                }
+                Err(e) => return Err(e),
+                Ok((_, priority @ (END_PRIORITY | HELLO_PRIORITY))) => {
+                    match Marker::decode(buf) {
+                        Some(marker) => self.senders.note(marker),
+                        // Another program's message at the top priority.
+                        None if priority == HELLO_PRIORITY => break (buf.len(), priority),
+                        // Nothing at priority 0 is data.
+                        None if buf.is_empty() => self.senders.note_bare(),
+                        None => {}
+                    }
+                }
+                Ok(message) => break message,
+            }
+        };
         if len > self.queue.max {
             buf.clear();
             return Err(RecvError::MessageTooLarge {

@@ -30,32 +30,61 @@ pub(crate) fn wait_fd(
     events: libc::c_short,
     deadline: Deadline,
 ) -> io::Result<Option<libc::c_short>> {
+    let mut pfd = [libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    }];
+    Ok((ppoll_until(&mut pfd, deadline)? > 0).then_some(pfd[0].revents))
+}
+
+/// Waits until any of `fds` reports one of `events` (or an error or
+/// hang-up), or `deadline` passes: `false` on timeout.
+pub(crate) fn wait_any(
+    fds: &[BorrowedFd<'_>],
+    events: libc::c_short,
+    deadline: Deadline,
+) -> io::Result<bool> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        })
+        .collect();
+    Ok(ppoll_until(&mut pfds, deadline)? > 0)
+}
+
+/// `ppoll` on `pfds` until one reports or `deadline` passes (0), retrying
+/// on EINTR with the time still left.
+fn ppoll_until(pfds: &mut [libc::pollfd], deadline: Deadline) -> io::Result<usize> {
     loop {
         let timeout = remaining(deadline).map(|left| libc::timespec {
             tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
         });
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events,
-            revents: 0,
-        };
         let timeout_ptr = timeout
             .as_ref()
             .map_or(std::ptr::null(), std::ptr::from_ref);
-        // SAFETY: `pfd` is one valid pollfd that lives across the call (nfds
-        // 1); `timeout_ptr` is null or points to `timeout`, which also
-        // lives across it; a null signal mask leaves the mask unchanged.
-        let ready = unsafe { libc::ppoll(&mut pfd, 1, timeout_ptr, std::ptr::null()) };
-        match ready {
-            0 => return Ok(None),
-            n if n > 0 => return Ok(Some(pfd.revents)),
-            _ => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
+        // SAFETY: `pfds` is a live slice of valid pollfds (nfds its
+        // length) that lives across the call; `timeout_ptr` is null or
+        // points to `timeout`, which also lives across it; a null signal
+        // mask leaves the mask unchanged.
+        let ready = unsafe {
+            libc::ppoll(
+                pfds.as_mut_ptr(),
+                pfds.len() as libc::nfds_t,
+                timeout_ptr,
+                std::ptr::null(),
+            )
+        };
+        if let Ok(n) = usize::try_from(ready) {
+            return Ok(n);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! mapping of socket errors.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,8 +62,19 @@ impl SocketListener {
     }
 }
 
-impl Listener for SocketListener {
-    fn accept_deadline(&mut self, deadline: Deadline) -> Result<Connection, ConnectError> {
+impl SocketListener {
+    /// The listening socket, for waiting on it with others.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Turns an accepted socket into a connection, as `accept` does.
+    pub(crate) fn wrap(&self, fd: OwnedFd) -> Result<Connection, ConnectError> {
+        (self.wrap)(fd, &self.config, &self.url)
+    }
+
+    /// Accepts the next connected socket, waiting until `deadline`.
+    pub(crate) fn accept_fd(&mut self, deadline: Deadline) -> Result<OwnedFd, ConnectError> {
         let start = Instant::now();
         loop {
             if deadline != Deadline::Never {
@@ -95,7 +106,7 @@ impl Listener for SocketListener {
                 if let Some(uid) = self.config.peer_uid {
                     super::unix::check_peer(&fd, uid, &self.url)?;
                 }
-                return (self.wrap)(fd, &self.config, &self.url);
+                return Ok(fd);
             }
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
@@ -105,6 +116,13 @@ impl Listener for SocketListener {
                 _ => return Err(socket_error(&self.url, "accept", error)),
             }
         }
+    }
+}
+
+impl Listener for SocketListener {
+    fn accept_deadline(&mut self, deadline: Deadline) -> Result<Connection, ConnectError> {
+        let fd = self.accept_fd(deadline)?;
+        self.wrap(fd)
     }
 
     fn url(&self) -> &str {

@@ -19,12 +19,16 @@
 //!   `?owner=UID` / `?group=GID` allow it
 //!   ([`ConnectError::Untrusted`]; `msgctl(IPC_STAT)` before anything is
 //!   sent or received).
-//! * End of stream: as for [`mq`](super::mq), a used shmlane sender leaves
-//!   a marker when dropped, an empty message of type [`END_TYPE`] (a type
-//!   no sender may use), and a receiver taking any type reports
-//!   [`Disconnected`](super::RecvError::Disconnected) when it reads it.
-//!   A receiver filtering by type waits for its type only and never sees
-//!   the marker. A queue removed while in use disconnects both sides.
+//! * End of stream: as for [`mq`](super::mq), each shmlane sender
+//!   announces itself before its first message and leaves a marker when
+//!   closed or dropped, as messages of type [`END_TYPE`] (a type no sender
+//!   may use, never delivered as data); a receiver taking any type reports
+//!   [`Disconnected`](super::RecvError::Disconnected) once every sender it
+//!   heard announce has ended and the queue is drained. Markers carry a
+//!   random sender id: one left by an earlier run or written by another
+//!   program ends nothing. A receiver filtering by type waits for its type
+//!   only and never sees the markers. A queue removed while in use
+//!   disconnects both sides.
 //! * A receiver that created the queue and received from it removes it
 //!   (`IPC_RMID`) when dropped, unless `?persist=true`; removing a System V
 //!   queue destroys it for everyone at once, so an end only a forked copy
@@ -40,6 +44,7 @@ use std::time::Duration;
 
 use super::config::Config;
 use super::poll::Backoff;
+use super::queue_end::{MARKER_LEN, Marker, SenderMarks, Senders};
 use super::{Adapter, ConnectError, Deadline, Receiver, RecvError, SendError, Sender};
 use crate::sync::current_pid;
 use crate::trust::Found;
@@ -289,7 +294,8 @@ pub struct SysvSender {
     queue: Queue,
     message_type: i64,
     buf: MsgBuf,
-    used_by: u32,
+    /// This sender's hello and end markers.
+    marks: SenderMarks,
     /// `close` left the end-of-stream marker.
     closed: bool,
 }
@@ -307,12 +313,12 @@ impl SysvSender {
                 ),
             });
         }
-        let buf = MsgBuf::new(queue.max);
+        let buf = MsgBuf::new(queue.max.max(MARKER_LEN));
         Ok(Self {
             queue,
             message_type,
             buf,
-            used_by: 0,
+            marks: SenderMarks::default(),
             closed: false,
         })
     }
@@ -344,7 +350,11 @@ impl SysvSender {
                 endpoint: self.queue.endpoint.clone(),
             });
         }
-        self.used_by = current_pid();
+        if let Some(hello) = self.marks.hello_due() {
+            self.fill(END_TYPE, &hello);
+            self.queue.send(&self.buf, hello.len(), deadline)?;
+            self.marks.announced(&hello);
+        }
         self.fill(t, msg);
         self.queue.send(&self.buf, msg.len(), deadline)
     }
@@ -368,8 +378,10 @@ impl Sender for SysvSender {
         if self.closed {
             return Ok(());
         }
-        self.fill(END_TYPE, &[]);
-        self.queue.send(&self.buf, 0, deadline)?;
+        if let Some(end) = self.marks.end_due() {
+            self.fill(END_TYPE, &end);
+            self.queue.send(&self.buf, end.len(), deadline)?;
+        }
         self.closed = true;
         Ok(())
     }
@@ -385,11 +397,13 @@ impl Sender for SysvSender {
 
 impl Drop for SysvSender {
     fn drop(&mut self) {
-        if self.used_by == current_pid() && !self.closed {
-            self.fill(END_TYPE, &[]);
+        if !self.closed
+            && let Some(end) = self.marks.end_due()
+        {
+            self.fill(END_TYPE, &end);
             let _ = self
                 .queue
-                .send(&self.buf, 0, Deadline::after(END_MARKER_WAIT));
+                .send(&self.buf, end.len(), Deadline::after(END_MARKER_WAIT));
         }
     }
 }
@@ -404,6 +418,9 @@ pub struct SysvReceiver {
     buf: MsgBuf,
     created: bool,
     persist: bool,
+    /// The senders that announced themselves and have not ended.
+    senders: Senders,
+    /// Every sender ended and the queue was drained.
     ended: bool,
     used_by: u32,
 }
@@ -412,13 +429,14 @@ impl SysvReceiver {
     /// Opens (creating if missing) the queue with `key` for receiving.
     pub fn open(key: libc::key_t, config: &Config) -> Result<Self, ConnectError> {
         let (queue, created) = Queue::open(key, config)?;
-        let buf = MsgBuf::new(queue.max + 1);
+        let buf = MsgBuf::new((queue.max + 1).max(MARKER_LEN));
         Ok(Self {
             queue,
             message_type: config.message_type.unwrap_or(0),
             buf,
             created,
             persist: config.persists(),
+            senders: Senders::default(),
             ended: false,
             used_by: 0,
         })
@@ -442,15 +460,24 @@ impl SysvReceiver {
             return Err(self.disconnected());
         }
         self.used_by = current_pid();
-        let text = self.buf.text_capacity().min(self.queue.max + 1);
-        let flags = libc::MSG_NOERROR
-            | if deadline == Deadline::Never {
-                0
-            } else {
-                libc::IPC_NOWAIT
-            };
+        let text = self
+            .buf
+            .text_capacity()
+            .min((self.queue.max + 1).max(MARKER_LEN));
         let mut backoff = Backoff::new();
         loop {
+            // Every sender ended: what is queued still comes, then the end.
+            let deadline = if self.senders.draining() {
+                Deadline::Now
+            } else {
+                deadline
+            };
+            let flags = libc::MSG_NOERROR
+                | if deadline == Deadline::Never {
+                    0
+                } else {
+                    libc::IPC_NOWAIT
+                };
             // SAFETY: the buffer holds an mtype and `text` bytes of text
             // (text <= text_capacity); the kernel writes within them.
             let n = unsafe {
@@ -465,8 +492,13 @@ impl SysvReceiver {
             if let Ok(len) = usize::try_from(n) {
                 let message_type = self.buf.0[0];
                 if message_type == END_TYPE {
-                    self.ended = true;
-                    return Err(self.disconnected());
+                    let text = &self.buf.bytes()[TYPE_LEN..TYPE_LEN + len.min(text)];
+                    match Marker::decode(text) {
+                        Some(marker) => self.senders.note(marker),
+                        None if len == 0 => self.senders.note_bare(),
+                        None => {}
+                    }
+                    continue;
                 }
                 if len > self.queue.max {
                     out.clear();
@@ -483,6 +515,10 @@ impl SysvReceiver {
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
                 Some(libc::EINTR) => {}
+                Some(libc::ENOMSG) if self.senders.draining() => {
+                    self.ended = true;
+                    return Err(self.disconnected());
+                }
                 Some(libc::ENOMSG) if backoff.sleep(deadline) => {}
                 Some(libc::ENOMSG) => {
                     return Err(match deadline {

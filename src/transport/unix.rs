@@ -67,12 +67,12 @@ const STREAM_OPTIONS: &[&str] = &[
 /// The options `unix+seqpacket://` takes.
 const SEQPACKET_OPTIONS: &[&str] = &["max", "timeout_ms", "mode", "owner", "group", "peer_uid"];
 
-const STREAM_SIDES: Sides = Sides {
+pub(crate) const STREAM_SIDES: Sides = Sides {
     connect: |url| connect(&url.name, &url.config),
     listen: |url| listen(&url.name, &url.config),
 };
 
-const SEQPACKET_SIDES: Sides = Sides {
+pub(crate) const SEQPACKET_SIDES: Sides = Sides {
     connect: |url| connect_seqpacket(&url.name, &url.config),
     listen: |url| listen_seqpacket(&url.name, &url.config),
 };

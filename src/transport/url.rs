@@ -77,7 +77,7 @@ fn scheme_list() -> String {
 }
 
 /// The query keys, as [`Config`] names them.
-const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid";
+const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid, keepalive_s, user_timeout_ms";
 
 impl Url {
     pub(crate) fn parse(text: &str) -> Result<Self, ConnectError> {
@@ -350,6 +350,14 @@ fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String>
         "peer_uid" => {
             already(config.peer_uid.is_some())?;
             config.peer_uid = Some(number(key, value)?);
+        }
+        "keepalive_s" => {
+            already(config.keepalive.is_some())?;
+            config.keepalive = Some(Duration::from_secs(number(key, value)?));
+        }
+        "user_timeout_ms" => {
+            already(config.user_timeout.is_some())?;
+            config.user_timeout = Some(Duration::from_millis(number(key, value)?));
         }
         _ => return Err(format!("unknown option {key:?} (known: {KEYS})")),
     }

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use super::stream_fd::{FdKind, StreamFd, would_block};
+use super::stream_fd::{FdKind, StreamFd, peer_lost, would_block};
 use super::wire;
 use crate::error::Corruption;
 use crate::sync::current_pid;
@@ -14,7 +14,9 @@ use crate::transport::path::PathGuard;
 use crate::transport::poll::{READABLE, wait_fd};
 use crate::transport::{Deadline, Receiver, RecvError};
 
-/// Size of a receiver's read-ahead buffer (more only for a bigger frame).
+/// Size of a receiver's read-ahead buffer (more only for a bigger frame),
+/// and the most it grows by per read: a frame's buffer grows as its bytes
+/// arrive, never ahead of them to what a length prefix claims.
 const READ_AHEAD: usize = 64 * 1024;
 
 /// The receiving end of a stream channel: see
@@ -38,6 +40,9 @@ pub struct StreamReceiver {
     corrupted: Option<Corruption>,
     used_by: u32,
     _guard: Option<PathGuard>,
+    /// Reads that brought bytes, for the tests of read sizes.
+    #[cfg(test)]
+    pub(super) reads: usize,
 }
 
 impl StreamReceiver {
@@ -62,6 +67,8 @@ impl StreamReceiver {
             corrupted: None,
             used_by: 0,
             _guard: guard,
+            #[cfg(test)]
+            reads: 0,
         }
     }
 
@@ -79,6 +86,12 @@ impl StreamReceiver {
                 },
             }),
         }
+    }
+
+    /// Bytes the read-ahead buffer holds memory for.
+    #[cfg(test)]
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     fn io(&self, op: &'static str, source: io::Error) -> RecvError {
@@ -111,9 +124,10 @@ impl StreamReceiver {
         wire::frame_needs(self.framing, &self.buf[self.start..self.end], self.max)
     }
 
-    /// Makes room after `end` for the rest of the current frame: moves the
-    /// unread bytes to the front, and grows the buffer only if one frame
-    /// needs more than it holds.
+    /// Makes room after `end` for more of the current frame: moves the
+    /// unread bytes to the front, and grows the buffer only when it is full
+    /// of one frame that needs more, by at most [`READ_AHEAD`] a time, so
+    /// memory follows the bytes that arrived, not the bytes announced.
     fn make_room(&mut self) {
         if self.start == self.end {
             (self.start, self.end, self.scanned) = (0, 0, 0);
@@ -124,8 +138,14 @@ impl StreamReceiver {
             self.end -= self.start;
             self.start = 0;
         }
-        if needs > self.buf.len() {
-            self.buf.resize(needs, 0);
+        if self.end == self.buf.len() && needs > self.buf.len() {
+            // A line's length is known only at its end: room for the
+            // longest one it may be, a block at a time.
+            let most = match self.framing {
+                Framing::Length => needs,
+                Framing::Lines => self.max + 1,
+            };
+            self.buf.resize(most.min(self.buf.len() + READ_AHEAD), 0);
         }
     }
 
@@ -156,6 +176,10 @@ impl StreamReceiver {
                 }
                 Ok(n) => {
                     self.end += n;
+                    #[cfg(test)]
+                    {
+                        self.reads += 1;
+                    }
                     return Ok(true);
                 }
                 Err(e) if would_block(&e) => true,
@@ -163,6 +187,12 @@ impl StreamReceiver {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return Err(RecvError::Reset {
                         endpoint: self.endpoint.clone(),
+                    });
+                }
+                Err(e) if peer_lost(&e) => {
+                    return Err(RecvError::PeerLost {
+                        endpoint: self.endpoint.clone(),
+                        source: e,
                     });
                 }
                 Err(e) => return Err(self.io("read", e)),

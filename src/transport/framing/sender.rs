@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::stream_fd::{FdKind, StreamFd, would_block};
+use super::stream_fd::{FdKind, StreamFd, peer_lost, would_block};
 use super::wire::length_prefix;
 use crate::sync::current_pid;
 use crate::transport::config::Framing;
@@ -111,6 +111,13 @@ impl StreamSender {
                 self.gone = true;
                 SendError::Disconnected {
                     endpoint: self.endpoint.clone(),
+                }
+            }
+            _ if peer_lost(&e) => {
+                self.gone = true;
+                SendError::PeerLost {
+                    endpoint: self.endpoint.clone(),
+                    source: e,
                 }
             }
             _ => self.io(op, e),

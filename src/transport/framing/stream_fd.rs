@@ -40,6 +40,15 @@ pub(super) fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
+/// The peer stopped answering: TCP's user timeout or keepalive gave up
+/// (`ETIMEDOUT`), or an ICMP said its host is gone (`EHOSTUNREACH`).
+pub(super) fn peer_lost(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ETIMEDOUT | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
+}
+
 impl StreamFd {
     pub(super) fn new(fd: OwnedFd, kind: FdKind) -> Self {
         Self {

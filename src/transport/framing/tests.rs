@@ -55,7 +55,7 @@ fn frames_split_across_reads_are_reassembled() {
 }
 
 #[test]
-fn a_frame_bigger_than_the_read_ahead_grows_the_buffer_once() {
+fn a_frame_bigger_than_the_read_ahead_arrives_whole() {
     let (mut tx, mut rx) = pipe_pair(Framing::Length, 200_000);
     let big: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
     let sender = crate::sync::thread::spawn(move || {
@@ -152,4 +152,56 @@ fn a_timed_send_that_fills_the_pipe_keeps_the_rest_pending() {
     let (first, second) = reader.join().unwrap();
     assert_eq!(first, big);
     assert_eq!(second, b"x");
+}
+
+/// Issue 15, B7: four bytes of a valid prefix commit no memory; the buffer
+/// grows with the bytes that come.
+#[test]
+fn a_length_prefix_alone_does_not_size_the_buffer() {
+    const MAX: usize = 64 << 20;
+    let (tx, mut rx) = pipe_pair(Framing::Length, MAX);
+    let mut raw = std::fs::File::from(tx.into_fd().unwrap());
+    raw.write_all(&(MAX as u32).to_be_bytes()).unwrap();
+    raw.write_all(&[1; 100]).unwrap();
+    let mut out = Vec::new();
+    assert!(matches!(rx.try_recv(&mut out), Err(RecvError::Empty)));
+    assert!(
+        rx.buffer_capacity() <= 2 * 64 * 1024,
+        "a 4-byte prefix made the buffer {} bytes",
+        rx.buffer_capacity()
+    );
+    // The stalled sender sends 200 KiB more: the buffer follows them.
+    let chunk = vec![2u8; 50 * 1024];
+    for _ in 0..4 {
+        raw.write_all(&chunk).unwrap();
+        assert!(matches!(rx.try_recv(&mut out), Err(RecvError::Empty)));
+    }
+    assert!(
+        rx.buffer_capacity() < 1 << 20,
+        "200 KiB of a frame made the buffer {} bytes",
+        rx.buffer_capacity()
+    );
+}
+
+/// Issue 15, B7: a line longer than the read-ahead is read in blocks, not
+/// one byte per read.
+#[test]
+fn a_long_line_is_read_in_blocks() {
+    const LINE: usize = 300_000;
+    let (tx, mut rx) = pipe_pair(Framing::Lines, 1 << 20);
+    let mut raw = std::fs::File::from(tx.into_fd().unwrap());
+    let writer = crate::sync::thread::spawn(move || {
+        let mut line = vec![b'x'; LINE];
+        line.push(b'\n');
+        raw.write_all(&line).unwrap();
+    });
+    let mut out = Vec::new();
+    assert_eq!(rx.recv(&mut out).unwrap(), LINE);
+    writer.join().unwrap();
+    assert!(out.iter().all(|&b| b == b'x'));
+    assert!(
+        rx.reads < LINE / 4096,
+        "{} reads for a {LINE}-byte line",
+        rx.reads
+    );
 }
