@@ -55,6 +55,12 @@ struct FrameAt {
 }
 
 impl Consumer {
+    /// The segment, for the async endpoints' wake word.
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn memory(&self) -> &RingMemory<u64> {
+        &self.ring
+    }
+
     /// Creates the named byte ring `name` and attaches as its consumer.
     ///
     /// # Examples

@@ -199,8 +199,9 @@ impl Producer {
         },
     }
 
-    /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
+    /// The segment, for the fuzz targets' hostile writes and the async
+    /// endpoints' wake word.
+    #[cfg(all(any(feature = "test-support", feature = "tokio"), not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<u64> {
         &self.ring
     }

@@ -125,8 +125,9 @@ impl<T: Pod + Send> Producer<T> {
 }
 
 impl<T: Pod> Producer<T> {
-    /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
+    /// The segment, for the fuzz targets' hostile writes and the async
+    /// endpoints' wake word.
+    #[cfg(all(any(feature = "test-support", feature = "tokio"), not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<T> {
         &self.ring
     }

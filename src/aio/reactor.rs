@@ -1,0 +1,337 @@
+//! The process's one waiter thread: it sleeps in `futex_waitv` on the wake
+//! words of every parked async endpoint (plus a word of its own, moved to
+//! make it re-arm) and wakes a task's [`Waker`] when its word moves.
+//!
+//! A registered word lives in a mapping that its endpoint owns. The thread
+//! reads registered words only while holding the table's lock, and an
+//! endpoint removes its entry under that lock ([`unpark`]) before it can
+//! drop its mapping, so no read here ever touches an unmapped word. The
+//! kernel's own read inside `futex_waitv` happens after the lock is
+//! released; it is fault-safe (`EFAULT`), and the futex key of a shared
+//! mapping outlives an unmap, so at worst the thread sleeps on a word
+//! nobody uses any more until its next re-arm or tick.
+//!
+//! A fork leaves the child without this thread, and with this table's lock
+//! possibly held by it: the reactor is per process ([`reactor`] makes a new
+//! one in a child; the parent's copy is never touched there).
+
+use std::sync::Mutex;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering, current_pid};
+use crate::wait::{LIVENESS_TICK, futex};
+
+/// Most words one `futex_waitv` call takes (the kernel's FUTEX_WAITV_MAX).
+const WAITV_MAX: usize = 128;
+/// How often the thread looks at every word when it cannot sleep on all of
+/// them (more than `WAITV_MAX - 1` parked endpoints, or a kernel without
+/// `futex_waitv`): a short-period park instead of a wake per word.
+const POLL_PERIOD: Duration = Duration::from_millis(1);
+/// The thread's name, as /proc/self/task/TID/comm shows it (tests look
+/// for it).
+pub const THREAD_NAME: &str = "shmlane-aio";
+
+/// A parked endpoint's entry in the table.
+#[derive(Debug)]
+struct Entry {
+    ticket: u64,
+    /// The wake word (in the endpoint's mapping), live while the entry is.
+    word: *const AtomicU32,
+    /// The value it had when the endpoint announced itself.
+    expected: u32,
+    waker: Waker,
+    /// When it parked: after a liveness tick the task is woken to check its
+    /// peer, as a blocking call checks once a tick.
+    since: Instant,
+}
+
+// SAFETY: `word` is only dereferenced under the table's lock while the
+// entry is in the table, where its owner keeps the mapping alive (module
+// docs); the pointer itself is plain data.
+unsafe impl Send for Entry {}
+
+/// One process's waiter thread and the table it watches.
+struct Reactor {
+    pid: u32,
+    entries: Mutex<Vec<Entry>>,
+    next_ticket: AtomicU64,
+    /// Moved (and woken) when an entry is added, so that a sleeping thread
+    /// adds the new word to its set.
+    rearm: AtomicU32,
+}
+
+/// A registration, to hand back to [`unpark`].
+#[derive(Clone, Copy)]
+pub(crate) struct Ticket {
+    reactor: &'static Reactor,
+    id: u64,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket").field("id", &self.id).finish()
+    }
+}
+
+/// The address of this process's reactor (0: none yet). A leaked `Box`:
+/// the thread holds a `'static` reference to it.
+static CURRENT: AtomicU64 = AtomicU64::new(0);
+
+/// This process's reactor, started on first use (and anew in a forked
+/// child, whose copy of the parent's has no thread); `None` if its thread
+/// cannot be spawned.
+fn reactor() -> Option<&'static Reactor> {
+    let pid = current_pid();
+    loop {
+        // SYNC: aio-reactor (Acquire: the reactor's fields, written before
+        // its address was published with the Release below)
+        let address = CURRENT.load(Ordering::Acquire);
+        if address != 0 {
+            // SAFETY: a non-zero CURRENT is the address of a leaked (never
+            // freed) Reactor, published with Release below.
+            let found = unsafe { &*(address as *const Reactor) };
+            if found.pid == pid {
+                return Some(found);
+            }
+        }
+        let fresh: &'static Reactor = Box::leak(Box::new(Reactor {
+            pid,
+            entries: Mutex::new(Vec::new()),
+            next_ticket: AtomicU64::new(0),
+            rearm: AtomicU32::new(0),
+        }));
+        let new = fresh as *const Reactor as u64;
+        // SYNC: aio-reactor (Release: the reactor's fields before its address)
+        if CURRENT
+            .compare_exchange(address, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Another thread of this process won: drop ours (never shared).
+            // SAFETY: `fresh` was leaked just above and nobody else saw it.
+            drop(unsafe { Box::from_raw(new as *mut Reactor) });
+            continue;
+        }
+        let spawned = std::thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || fresh.run());
+        if spawned.is_err() {
+            // Let the next call try again (this one stays leaked: small).
+            let _ = CURRENT.compare_exchange(new, 0, Ordering::AcqRel, Ordering::Relaxed);
+            return None;
+        }
+        return Some(fresh);
+    }
+}
+
+/// Registers a parked task: `waker` is woken once `word` no longer holds
+/// `expected` (or after a liveness tick). The caller must [`unpark`] the
+/// ticket before the mapping holding `word` can go away. Without a waiter
+/// thread (it could not be spawned) the task is woken at once: it polls
+/// instead of sleeping, and nothing is lost.
+pub(crate) fn park(word: &AtomicU32, expected: u32, waker: &Waker) -> Option<Ticket> {
+    let Some(reactor) = reactor() else {
+        waker.wake_by_ref();
+        return None;
+    };
+    let id = reactor.next_ticket.fetch_add(1, Ordering::Relaxed);
+    let entry = Entry {
+        ticket: id,
+        word,
+        expected,
+        waker: waker.clone(),
+        since: Instant::now(),
+    };
+    lock(&reactor.entries).push(entry);
+    // SYNC: aio-rearm (Release: the new entry before the move that makes
+    // the thread look at the table again; its Acquire load in `run`)
+    reactor.rearm.fetch_add(1, Ordering::Release);
+    futex::wake(&reactor.rearm, 1);
+    Some(Ticket { reactor, id })
+}
+
+/// Removes a registration (a no-op if the thread already woke it). After
+/// this returns the thread no longer reads the entry's word. A ticket
+/// inherited across a fork names the parent's reactor, which the child
+/// must not lock (its thread is not here): there is nothing to remove.
+pub(crate) fn unpark(ticket: Ticket) {
+    if ticket.reactor.pid != current_pid() {
+        return;
+    }
+    let mut entries = lock(&ticket.reactor.entries);
+    if let Some(at) = entries.iter().position(|e| e.ticket == ticket.id) {
+        entries.swap_remove(at);
+    }
+}
+
+/// The table's lock; a panic while holding it (none is possible: the
+/// critical sections only move entries and load atomics) is ignored.
+fn lock(entries: &Mutex<Vec<Entry>>) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+    entries
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What one look at the table leaves to do: the words to sleep on and
+/// until when.
+struct Round {
+    waitv: Vec<Waitv>,
+    /// Some entries could not go into `waitv`.
+    overflow: bool,
+    /// The earliest liveness tick of an entry.
+    until: Option<Instant>,
+}
+
+impl Reactor {
+    fn run(&'static self) {
+        let mut futex_waitv_works = true;
+        let mut due = Vec::new();
+        loop {
+            // SYNC: aio-rearm (Acquire: pairs with `park`'s Release)
+            let rearm_seen = self.rearm.load(Ordering::Acquire);
+            let round = self.look(rearm_seen, &mut due);
+            for waker in due.drain(..) {
+                waker.wake();
+            }
+            let until = if round.overflow || !futex_waitv_works {
+                let soon = Instant::now() + POLL_PERIOD;
+                Some(round.until.map_or(soon, |t| t.min(soon)))
+            } else {
+                round.until
+            };
+            if futex_waitv_works {
+                match futex_waitv(&round.waitv, until) {
+                    Err(libc::ENOSYS) => futex_waitv_works = false,
+                    Err(libc::EFAULT | libc::EINVAL) => {
+                        // A word we could not wait on (an unmapped one, in
+                        // a race with its unpark): look again shortly.
+                        std::thread::sleep(POLL_PERIOD);
+                    }
+                    _ => {}
+                }
+            }
+            if !futex_waitv_works {
+                // Linux before 5.16: sleep on our own word only, and look
+                // at the others every POLL_PERIOD while any is parked.
+                let nap = until.map(|t| t.saturating_duration_since(Instant::now()));
+                futex::wait(&self.rearm, rearm_seen, nap);
+            }
+        }
+    }
+
+    /// Under the lock: wakes (into `due`) the entries whose word moved or
+    /// whose tick passed, and lists the rest to sleep on.
+    fn look(&self, rearm_seen: u32, due: &mut Vec<Waker>) -> Round {
+        let now = Instant::now();
+        let mut round = Round {
+            waitv: Vec::with_capacity(WAITV_MAX),
+            overflow: false,
+            until: None,
+        };
+        round.waitv.push(Waitv::new(&self.rearm, rearm_seen));
+        let mut entries = lock(&self.entries);
+        entries.retain(|entry| {
+            // SAFETY: an entry's word stays mapped while the entry is in
+            // the table, and we hold the table's lock (module docs).
+            let word = unsafe { &*entry.word };
+            let moved = word.load(Ordering::Relaxed) != entry.expected;
+            let tick = entry.since + LIVENESS_TICK;
+            if moved || now >= tick {
+                due.push(entry.waker.clone());
+                return false;
+            }
+            round.until = Some(round.until.map_or(tick, |t: Instant| t.min(tick)));
+            let listed = round
+                .waitv
+                .iter()
+                .any(|w| w.uaddr == word.as_ptr() as u64 && w.val == u64::from(entry.expected));
+            if !listed {
+                if round.waitv.len() < WAITV_MAX {
+                    round.waitv.push(Waitv::new(word, entry.expected));
+                } else {
+                    round.overflow = true;
+                }
+            }
+            true
+        });
+        round
+    }
+}
+
+/// The kernel's `struct futex_waitv`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct Waitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// `FUTEX2_SIZE_U32`: a 32-bit futex word. Never `FUTEX2_PRIVATE`, not
+/// even for the re-arm word: its wakes are the shared FUTEX_WAKE of
+/// `wait::futex`, and a private and a shared futex on one word have
+/// different keys (a shared wake would miss a private sleeper).
+const FUTEX2_SIZE_U32: u32 = 0x02;
+
+impl Waitv {
+    fn new(word: &AtomicU32, expected: u32) -> Self {
+        Self {
+            val: u64::from(expected),
+            uaddr: word.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        }
+    }
+}
+
+/// Sleeps until one of `waitv`'s words is woken (or does not hold its
+/// value) or `until` passes. `Err(errno)` for ENOSYS (no futex_waitv),
+/// EFAULT and EINVAL; every other outcome means "look again".
+fn futex_waitv(waitv: &[Waitv], until: Option<Instant>) -> Result<(), i32> {
+    let deadline = until.map(monotonic_at);
+    let deadline_ptr = deadline
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waitv` is an array of `waitv.len()` (1..=128) initialised
+    // `struct futex_waitv`s whose addresses were live words when listed
+    // (the kernel reads them fault-safely), `deadline` outlives the call,
+    // and CLOCK_MONOTONIC is the clock it is measured on.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waitv.as_ptr(),
+            waitv.len() as libc::c_uint,
+            0 as libc::c_uint,
+            deadline_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if result >= 0 {
+        return Ok(());
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(errno @ (libc::ENOSYS | libc::EFAULT | libc::EINVAL)) => Err(errno),
+        _ => Ok(()),
+    }
+}
+
+/// `at` as an absolute CLOCK_MONOTONIC time (the clock `Instant` reads).
+fn monotonic_at(at: Instant) -> libc::timespec {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill; the clock
+    // always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let left = at.saturating_duration_since(Instant::now());
+    let nanos = i128::from(now.tv_nsec) + i128::from(left.subsec_nanos());
+    libc::timespec {
+        tv_sec: now
+            .tv_sec
+            .saturating_add(left.as_secs() as libc::time_t)
+            .saturating_add((nanos / 1_000_000_000) as libc::time_t),
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    }
+}
