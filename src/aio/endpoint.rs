@@ -62,9 +62,9 @@ macro_rules! async_receiver {
                 let this = &mut *this;
                 this.park.abandon(&this.inner);
                 // SAFETY: `this` is never dropped (ManuallyDrop) nor used
-                // again, so `inner` is moved out exactly once; `park` holds
-                // no resource once abandoned (plain values), so skipping its
-                // drop leaks nothing.
+                // again, so `park` and `inner` are each moved out once.
+                drop(unsafe { std::ptr::read(&this.park) });
+                // SAFETY: as just above.
                 unsafe { std::ptr::read(&this.inner) }
             }
 
@@ -204,9 +204,10 @@ macro_rules! async_sender {
                 this.park.abandon(&this.inner);
                 this.outgoing = None;
                 // SAFETY: `this` is never dropped (ManuallyDrop) nor used
-                // again, so `inner` is moved out exactly once; `park` holds
-                // no resource once abandoned and `outgoing` is now `None`,
-                // so skipping their drops leaks nothing.
+                // again, so `park` and `inner` are each moved out once;
+                // `outgoing` is `None` now, so skipping its drop leaks nothing.
+                drop(unsafe { std::ptr::read(&this.park) });
+                // SAFETY: as just above.
                 unsafe { std::ptr::read(&this.inner) }
             }
 

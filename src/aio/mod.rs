@@ -28,7 +28,8 @@
 //! The task withdraws its announcement at its next poll. A parked task is
 //! also woken once every [`LIVENESS_TICK`](crate::LIVENESS_TICK) to check
 //! that its peer is alive, as a blocking call does. Before parking, an
-//! operation re-polls by yielding to the executor for a few tens of
+//! operation polls a few times in place (as a blocking call does before it
+//! waits), then re-polls by yielding to the executor for a few tens of
 //! microseconds (a peer answering at once costs no syscall on either
 //! side); an idle endpoint costs the waiter thread one wake per tick.
 //!
@@ -59,10 +60,11 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use crate::WaitStrategy;
 use crate::ring::RingMemory;
 use crate::segment::Counters;
-use crate::sync::{AtomicU64, Ordering};
-use crate::wait::{LIVENESS_TICK, Prepared, Signal};
+use crate::sync::{AtomicU64, Ordering, spin_hint};
+use crate::wait::{self, LIVENESS_TICK, Prepared, Signal};
 
 /// How long an operation that finds nothing to do re-polls (yielding to
 /// the executor between polls) before it parks: a ping-pong peer usually
@@ -113,6 +115,8 @@ pub(crate) struct Park {
     idle_since: Option<Instant>,
     /// When it last checked its peer's liveness.
     checked_at: Option<Instant>,
+    /// Keeps the waiter thread running while this endpoint lives.
+    _member: reactor::Enlisted,
 }
 
 impl Park {
@@ -129,6 +133,18 @@ impl Park {
         if let Some(done) = attempt(end) {
             self.idle_since = None;
             return Poll::Ready(done);
+        }
+        if woken.is_none() {
+            // A few polls with a pause between, as a blocking call makes
+            // before it waits: in a busy stream most waits end here, and a
+            // yield to the executor costs more (it may poll its I/O driver).
+            for _ in 0..wait::brief_spins(WaitStrategy::SpinThenPark) {
+                spin_hint();
+                if let Some(done) = attempt(end) {
+                    self.idle_since = None;
+                    return Poll::Ready(done);
+                }
+            }
         }
         let view = end.view();
         if let Some(prepared) = woken {

@@ -14,6 +14,11 @@
 //! A fork leaves the child without this thread, and with this table's lock
 //! possibly held by it: the reactor is per process ([`reactor`] makes a new
 //! one in a child; the parent's copy is never touched there).
+//!
+//! The thread lives while async endpoints do: it starts at the first park
+//! and is stopped and joined when the process's last async endpoint is
+//! dropped ([`Enlisted`]), so that a process that is done with its async
+//! endpoints has no extra thread (and may fork safely).
 
 use std::sync::Mutex;
 use std::task::Waker;
@@ -51,10 +56,23 @@ struct Entry {
 // docs); the pointer itself is plain data.
 unsafe impl Send for Entry {}
 
+/// What the lock guards: the parked entries and the thread's lifecycle.
+#[derive(Debug, Default)]
+struct Table {
+    entries: Vec<Entry>,
+    /// Live async endpoints of this process ([`Enlisted`]).
+    users: usize,
+    /// The running thread's generation (`None`: no thread); a thread whose
+    /// generation is no longer here exits.
+    thread: Option<u64>,
+    generations: u64,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
 /// One process's waiter thread and the table it watches.
 struct Reactor {
     pid: u32,
-    entries: Mutex<Vec<Entry>>,
+    table: Mutex<Table>,
     next_ticket: AtomicU64,
     /// Moved (and woken) when an entry is added, so that a sleeping thread
     /// adds the new word to its set.
@@ -79,9 +97,8 @@ impl std::fmt::Debug for Ticket {
 static CURRENT: AtomicU64 = AtomicU64::new(0);
 
 /// This process's reactor, started on first use (and anew in a forked
-/// child, whose copy of the parent's has no thread); `None` if its thread
-/// cannot be spawned.
-fn reactor() -> Option<&'static Reactor> {
+/// child, whose copy of the parent's has no thread).
+fn reactor() -> &'static Reactor {
     let pid = current_pid();
     loop {
         // SYNC: aio-reactor (Acquire: the reactor's fields, written before
@@ -92,12 +109,12 @@ fn reactor() -> Option<&'static Reactor> {
             // freed) Reactor, published with Release below.
             let found = unsafe { &*(address as *const Reactor) };
             if found.pid == pid {
-                return Some(found);
+                return found;
             }
         }
         let fresh: &'static Reactor = Box::leak(Box::new(Reactor {
             pid,
-            entries: Mutex::new(Vec::new()),
+            table: Mutex::new(Table::default()),
             next_ticket: AtomicU64::new(0),
             rearm: AtomicU32::new(0),
         }));
@@ -105,22 +122,87 @@ fn reactor() -> Option<&'static Reactor> {
         // SYNC: aio-reactor (Release: the reactor's fields before its address)
         if CURRENT
             .compare_exchange(address, new, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+            .is_ok()
         {
-            // Another thread of this process won: drop ours (never shared).
-            // SAFETY: `fresh` was leaked just above and nobody else saw it.
-            drop(unsafe { Box::from_raw(new as *mut Reactor) });
-            continue;
+            return fresh;
         }
-        let spawned = std::thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn(move || fresh.run());
-        if spawned.is_err() {
-            // Let the next call try again (this one stays leaked: small).
-            let _ = CURRENT.compare_exchange(new, 0, Ordering::AcqRel, Ordering::Relaxed);
-            return None;
+        // Another thread of this process won: drop ours (never shared).
+        // SAFETY: `fresh` was leaked just above and nobody else saw it.
+        drop(unsafe { Box::from_raw(new as *mut Reactor) });
+    }
+}
+
+/// An async endpoint's membership: the waiter thread runs while any
+/// member lives, and the last one to go stops and joins it.
+pub(crate) struct Enlisted {
+    reactor: &'static Reactor,
+}
+
+impl std::fmt::Debug for Enlisted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enlisted").finish_non_exhaustive()
+    }
+}
+
+impl Enlisted {
+    pub(crate) fn new() -> Self {
+        let reactor = reactor();
+        lock(&reactor.table).users += 1;
+        Self { reactor }
+    }
+}
+
+impl Default for Enlisted {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Enlisted {
+    fn drop(&mut self) {
+        // Inherited across a fork: the parent's reactor, not ours to touch.
+        if self.reactor.pid != current_pid() {
+            return;
         }
-        return Some(fresh);
+        let handle = {
+            let mut table = lock(&self.reactor.table);
+            table.users -= 1;
+            if table.users > 0 {
+                return;
+            }
+            table.thread = None;
+            table.handle.take()
+        };
+        let Some(handle) = handle else {
+            return;
+        };
+        self.reactor.rearm.fetch_add(1, Ordering::Release);
+        futex::wake(&self.reactor.rearm, 1);
+        // An executor that runs a task inside `wake` could drop the last
+        // endpoint on the waiter thread itself: it exits on its own then.
+        if handle.thread().id() != std::thread::current().id() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Starts the thread if none runs; `false` if it cannot be spawned.
+fn ensure_thread(reactor: &'static Reactor, table: &mut Table) -> bool {
+    if table.thread.is_some() {
+        return true;
+    }
+    table.generations += 1;
+    let generation = table.generations;
+    let spawned = std::thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || reactor.run(generation));
+    match spawned {
+        Ok(handle) => {
+            table.thread = Some(generation);
+            table.handle = Some(handle);
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -130,10 +212,7 @@ fn reactor() -> Option<&'static Reactor> {
 /// thread (it could not be spawned) the task is woken at once: it polls
 /// instead of sleeping, and nothing is lost.
 pub(crate) fn park(word: &AtomicU32, expected: u32, waker: &Waker) -> Option<Ticket> {
-    let Some(reactor) = reactor() else {
-        waker.wake_by_ref();
-        return None;
-    };
+    let reactor = reactor();
     let id = reactor.next_ticket.fetch_add(1, Ordering::Relaxed);
     let entry = Entry {
         ticket: id,
@@ -142,7 +221,15 @@ pub(crate) fn park(word: &AtomicU32, expected: u32, waker: &Waker) -> Option<Tic
         waker: waker.clone(),
         since: Instant::now(),
     };
-    lock(&reactor.entries).push(entry);
+    {
+        let mut table = lock(&reactor.table);
+        if !ensure_thread(reactor, &mut table) {
+            drop(table);
+            waker.wake_by_ref();
+            return None;
+        }
+        table.entries.push(entry);
+    }
     // SYNC: aio-rearm (Release: the new entry before the move that makes
     // the thread look at the table again; its Acquire load in `run`)
     reactor.rearm.fetch_add(1, Ordering::Release);
@@ -158,7 +245,7 @@ pub(crate) fn unpark(ticket: Ticket) {
     if ticket.reactor.pid != current_pid() {
         return;
     }
-    let mut entries = lock(&ticket.reactor.entries);
+    let entries = &mut lock(&ticket.reactor.table).entries;
     if let Some(at) = entries.iter().position(|e| e.ticket == ticket.id) {
         entries.swap_remove(at);
     }
@@ -166,8 +253,8 @@ pub(crate) fn unpark(ticket: Ticket) {
 
 /// The table's lock; a panic while holding it (none is possible: the
 /// critical sections only move entries and load atomics) is ignored.
-fn lock(entries: &Mutex<Vec<Entry>>) -> std::sync::MutexGuard<'_, Vec<Entry>> {
-    entries
+fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
+    table
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -183,13 +270,15 @@ struct Round {
 }
 
 impl Reactor {
-    fn run(&'static self) {
+    fn run(&'static self, generation: u64) {
         let mut futex_waitv_works = true;
         let mut due = Vec::new();
         loop {
             // SYNC: aio-rearm (Acquire: pairs with `park`'s Release)
             let rearm_seen = self.rearm.load(Ordering::Acquire);
-            let round = self.look(rearm_seen, &mut due);
+            let Some(round) = self.look(generation, rearm_seen, &mut due) else {
+                return;
+            };
             for waker in due.drain(..) {
                 waker.wake();
             }
@@ -220,8 +309,9 @@ impl Reactor {
     }
 
     /// Under the lock: wakes (into `due`) the entries whose word moved or
-    /// whose tick passed, and lists the rest to sleep on.
-    fn look(&self, rearm_seen: u32, due: &mut Vec<Waker>) -> Round {
+    /// whose tick passed, and lists the rest to sleep on; `None` when this
+    /// thread (of `generation`) is to exit.
+    fn look(&self, generation: u64, rearm_seen: u32, due: &mut Vec<Waker>) -> Option<Round> {
         let now = Instant::now();
         let mut round = Round {
             waitv: Vec::with_capacity(WAITV_MAX),
@@ -229,8 +319,11 @@ impl Reactor {
             until: None,
         };
         round.waitv.push(Waitv::new(&self.rearm, rearm_seen));
-        let mut entries = lock(&self.entries);
-        entries.retain(|entry| {
+        let mut table = lock(&self.table);
+        if table.thread != Some(generation) {
+            return None;
+        }
+        table.entries.retain(|entry| {
             // SAFETY: an entry's word stays mapped while the entry is in
             // the table, and we hold the table's lock (module docs).
             let word = unsafe { &*entry.word };
@@ -254,7 +347,7 @@ impl Reactor {
             }
             true
         });
-        round
+        Some(round)
     }
 }
 
