@@ -4,6 +4,10 @@
 //! down mid-call, and an idle endpoint that leaves the waiter thread
 //! blocked in futex_waitv instead of polling.
 #![cfg(all(feature = "tokio", not(any(miri, shmlane_loom))))]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the peers dropped while a task waits run on test threads, not ring code"
+)]
 
 mod common;
 
@@ -307,4 +311,35 @@ fn a_byte_ring_that_fails_when_full_fails_an_async_send_at_once() {
         tx.send([2u8; 24]).await.unwrap();
         assert_eq!(tx.send(b"x").await, Err(GrantError::Full));
     });
+}
+
+#[test]
+fn the_waiter_thread_lives_only_while_async_endpoints_do() {
+    let _watchdog = Watchdog::new("waiter thread lifecycle", LIMIT);
+    // In a forked child: one thread, and no other test's endpoints.
+    let child = fork_child(|| {
+        assert_eq!(thread_named(aio::THREAD_NAME), None, "none before use");
+        let (tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+        let (tx, mut rx) = (tx.into_async(), rx.into_async());
+        park(&mut rx.recv());
+        assert!(
+            thread_named(aio::THREAD_NAME).is_some(),
+            "started by a park"
+        );
+        drop(tx);
+        assert!(
+            thread_named(aio::THREAD_NAME).is_some(),
+            "an endpoint lives"
+        );
+        let rx = rx.into_inner(); // the last async endpoint goes: joined
+        // (its /proc entry may outlive the join by a moment)
+        wait_until("waiter thread gone", LIMIT, || {
+            thread_named(aio::THREAD_NAME).is_none()
+        });
+        let mut rx = rx.into_async();
+        park(&mut rx.recv());
+        assert!(thread_named(aio::THREAD_NAME).is_some(), "started again");
+        0
+    });
+    assert_eq!(child.wait(LIMIT), 0);
 }

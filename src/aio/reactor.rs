@@ -176,8 +176,7 @@ impl Drop for Enlisted {
         let Some(handle) = handle else {
             return;
         };
-        self.reactor.rearm.fetch_add(1, Ordering::Release);
-        futex::wake(&self.reactor.rearm, 1);
+        self.reactor.rearm_thread();
         // An executor that runs a task inside `wake` could drop the last
         // endpoint on the waiter thread itself: it exits on its own then.
         if handle.thread().id() != std::thread::current().id() {
@@ -230,10 +229,7 @@ pub(crate) fn park(word: &AtomicU32, expected: u32, waker: &Waker) -> Option<Tic
         }
         table.entries.push(entry);
     }
-    // SYNC: aio-rearm (Release: the new entry before the move that makes
-    // the thread look at the table again; its Acquire load in `run`)
-    reactor.rearm.fetch_add(1, Ordering::Release);
-    futex::wake(&reactor.rearm, 1);
+    reactor.rearm_thread();
     Some(Ticket { reactor, id })
 }
 
@@ -270,12 +266,22 @@ struct Round {
 }
 
 impl Reactor {
+    /// Makes the thread look at the table again (a new entry, or a stop):
+    /// moves its word and wakes it. Relaxed: what the thread then reads is
+    /// ordered by the table's lock; the word only makes the kernel refuse
+    /// (or end) its sleep.
+    fn rearm_thread(&self) {
+        self.rearm.fetch_add(1, Ordering::Relaxed);
+        futex::wake(&self.rearm, 1);
+    }
+
     fn run(&'static self, generation: u64) {
         let mut futex_waitv_works = true;
         let mut due = Vec::new();
         loop {
-            // SYNC: aio-rearm (Acquire: pairs with `park`'s Release)
-            let rearm_seen = self.rearm.load(Ordering::Acquire);
+            // Read before the table: a change to the table after this
+            // read moves the word, and the sleep below is refused.
+            let rearm_seen = self.rearm.load(Ordering::Relaxed);
             let Some(round) = self.look(generation, rearm_seen, &mut due) else {
                 return;
             };
