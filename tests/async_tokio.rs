@@ -50,6 +50,17 @@ fn park<F: Future + Unpin>(future: &mut F) {
     assert!(poll_once(future).is_pending());
 }
 
+/// The waiter thread's id, once it runs (a new thread takes its name a
+/// moment after it starts).
+fn waiter_thread() -> nix::unistd::Pid {
+    let mut found = None;
+    wait_until("the waiter thread", LIMIT, || {
+        found = thread_named(aio::THREAD_NAME);
+        found.is_some()
+    });
+    found.expect("found above")
+}
+
 #[test]
 fn an_async_service_answers_a_blocking_client_in_another_process() {
     let _watchdog = Watchdog::new("async service round trips", LIMIT);
@@ -229,7 +240,7 @@ fn an_idle_async_consumer_leaves_the_waiter_thread_blocked_in_futex_waitv() {
     let mut rx = rx.into_async();
     let mut recv = rx.recv();
     park(&mut recv);
-    let waiter = thread_named(aio::THREAD_NAME).expect("the waiter thread exists");
+    let waiter = waiter_thread();
     // Blocked in futex_waitv (not polling): it stays there until a tick or
     // a wake, and a publisher sees the announced sleeper.
     wait_until("waiter thread in futex_waitv", LIMIT, || {
@@ -322,15 +333,9 @@ fn the_waiter_thread_lives_only_while_async_endpoints_do() {
         let (tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
         let (tx, mut rx) = (tx.into_async(), rx.into_async());
         park(&mut rx.recv());
-        assert!(
-            thread_named(aio::THREAD_NAME).is_some(),
-            "started by a park"
-        );
-        drop(tx);
-        assert!(
-            thread_named(aio::THREAD_NAME).is_some(),
-            "an endpoint lives"
-        );
+        let waiter = waiter_thread(); // started by the park
+        let tx = tx.into_inner();
+        assert_eq!(thread_named(aio::THREAD_NAME), Some(waiter), "rx lives");
         let rx = rx.into_inner(); // the last async endpoint goes: joined
         // (its /proc entry may outlive the join by a moment)
         wait_until("waiter thread gone", LIMIT, || {
@@ -338,7 +343,8 @@ fn the_waiter_thread_lives_only_while_async_endpoints_do() {
         });
         let mut rx = rx.into_async();
         park(&mut rx.recv());
-        assert!(thread_named(aio::THREAD_NAME).is_some(), "started again");
+        waiter_thread(); // started again
+        drop((tx, rx));
         0
     });
     assert_eq!(child.wait(LIMIT), 0);
