@@ -349,3 +349,30 @@ fn the_waiter_thread_lives_only_while_async_endpoints_do() {
     });
     assert_eq!(child.wait(LIMIT), 0);
 }
+
+#[test]
+fn a_parked_task_learns_of_a_killed_peer_within_its_liveness_ticks() {
+    let _watchdog = Watchdog::new("killed peer", LIMIT);
+    let name = ShmName::new("aio-killed");
+    let rx = spsc::Consumer::<u64>::create(name.as_str(), &opts()).unwrap();
+    let producer = fork_child(|| {
+        let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts()).unwrap();
+        tx.push(1).unwrap();
+        loop {
+            std::thread::sleep(Duration::from_secs(1)); // killed here
+        }
+    });
+    let pid = producer.pid();
+    let mut rx = rx.into_async();
+    runtime().block_on(async {
+        assert_eq!(rx.recv().await, Ok(1));
+        // SIGKILL wakes nobody: the parked task finds out at a tick.
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        });
+        assert_eq!(rx.recv().await, Err(PopError::Disconnected));
+        killer.join().unwrap();
+    });
+    producer.kill(); // reaps it
+}

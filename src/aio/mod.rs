@@ -27,7 +27,8 @@
 //! every parked endpoint and wakes the task's `Waker` when its word moves.
 //! The task withdraws its announcement at its next poll. A parked task is
 //! also woken once every [`LIVENESS_TICK`](crate::LIVENESS_TICK) to check
-//! that its peer is alive, as a blocking call does. Before parking, an
+//! that its peer is alive, as a blocking call does (staying announced and
+//! registered: its word has not moved). Before parking, an
 //! operation polls a few times in place (as a blocking call does before it
 //! waits), then re-polls by yielding to the executor for a few tens of
 //! microseconds (a peer answering at once costs no syscall on either
@@ -129,6 +130,9 @@ impl Park {
         cx: &mut Context<'_>,
         mut attempt: impl FnMut(&mut E) -> Option<R>,
     ) -> Poll<R> {
+        if let Some(parked) = self.poll_parked(end, cx, &mut attempt) {
+            return parked;
+        }
         let woken = self.disarm(end);
         if let Some(done) = attempt(end) {
             self.idle_since = None;
@@ -188,6 +192,40 @@ impl Park {
         let ticket = reactor::park(word, expected, cx.waker());
         self.armed = Some(Armed { ticket, prepared });
         Poll::Pending
+    }
+
+    /// A poll of a parked operation whose word has not moved (a liveness
+    /// tick, or an executor polling it for another reason): it stays
+    /// announced and registered, as a blocking sleeper stays announced
+    /// across its ticks, and only checks its peer (once a tick) and its
+    /// ring. `None` when it is not parked or its word moved: the caller
+    /// takes the full path.
+    fn poll_parked<E: Waitable, R>(
+        &mut self,
+        end: &mut E,
+        cx: &mut Context<'_>,
+        attempt: &mut impl FnMut(&mut E) -> Option<R>,
+    ) -> Option<Poll<R>> {
+        let armed = self.armed.as_ref()?;
+        let ticket = armed.ticket?;
+        let (word, expected) = end.view().signal.sleep_target(armed.prepared);
+        if word.load(Ordering::Relaxed) != expected || !reactor::refresh(ticket, cx.waker()) {
+            return None;
+        }
+        let now = Instant::now();
+        if self
+            .checked_at
+            .is_none_or(|at| now.duration_since(at) >= LIVENESS_TICK)
+        {
+            self.checked_at = Some(now);
+            end.check_liveness();
+        }
+        let Some(done) = attempt(end) else {
+            return Some(Poll::Pending);
+        };
+        self.disarm(end);
+        self.idle_since = None;
+        Some(Poll::Ready(done))
     }
 
     /// Withdraws a parked operation (unregisters it and takes its

@@ -46,8 +46,9 @@ struct Entry {
     /// The value it had when the endpoint announced itself.
     expected: u32,
     waker: Waker,
-    /// When it parked: after a liveness tick the task is woken to check its
-    /// peer, as a blocking call checks once a tick.
+    /// When it parked or was last woken for a tick: once a liveness tick
+    /// after, the task is woken to check its peer, as a blocking call
+    /// checks once a tick.
     since: Instant,
 }
 
@@ -247,6 +248,26 @@ pub(crate) fn unpark(ticket: Ticket) {
     }
 }
 
+/// For a parked task polled again while its word has not moved (a
+/// liveness tick, or its executor polling it for another reason): keeps
+/// the registration, with `waker` as the one to wake. `false` if the entry
+/// is gone (the thread woke it: its word moved).
+pub(crate) fn refresh(ticket: Ticket, waker: &Waker) -> bool {
+    if ticket.reactor.pid != current_pid() {
+        return false;
+    }
+    let mut table = lock(&ticket.reactor.table);
+    match table.entries.iter_mut().find(|e| e.ticket == ticket.id) {
+        Some(entry) => {
+            if !entry.waker.will_wake(waker) {
+                entry.waker.clone_from(waker);
+            }
+            true
+        }
+        None => false,
+    }
+}
+
 /// The table's lock; a panic while holding it (none is possible: the
 /// critical sections only move entries and load atomics) is ignored.
 fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
@@ -329,15 +350,21 @@ impl Reactor {
         if table.thread != Some(generation) {
             return None;
         }
-        table.entries.retain(|entry| {
+        table.entries.retain_mut(|entry| {
             // SAFETY: an entry's word stays mapped while the entry is in
             // the table, and we hold the table's lock (module docs).
             let word = unsafe { &*entry.word };
-            let moved = word.load(Ordering::Relaxed) != entry.expected;
-            let tick = entry.since + LIVENESS_TICK;
-            if moved || now >= tick {
+            if word.load(Ordering::Relaxed) != entry.expected {
                 due.push(entry.waker.clone());
                 return false;
+            }
+            let mut tick = entry.since + LIVENESS_TICK;
+            if now >= tick {
+                // A liveness tick: the task checks its peer and stays
+                // parked (entry and announcement kept: see `refresh`).
+                due.push(entry.waker.clone());
+                entry.since = now;
+                tick = now + LIVENESS_TICK;
             }
             round.until = Some(round.until.map_or(tick, |t: Instant| t.min(tick)));
             let listed = round
