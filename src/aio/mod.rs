@@ -26,7 +26,7 @@
 //! process (`shmlane-aio`), which sleeps in `futex_waitv` on the words of
 //! every parked endpoint and wakes the task's `Waker` when its word moves.
 //! The task withdraws its announcement at its next poll. A parked task is
-//! also woken once every [`LIVENESS_TICK`](crate::LIVENESS_TICK) to check
+//! also woken once every [`LIVENESS_TICK`] to check
 //! that its peer is alive, as a blocking call does (staying announced and
 //! registered: its word has not moved). Before parking, an
 //! operation polls a few times in place (as a blocking call does before it
