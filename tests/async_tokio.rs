@@ -376,3 +376,23 @@ fn a_parked_task_learns_of_a_killed_peer_within_its_liveness_ticks() {
     });
     producer.kill(); // reaps it
 }
+
+#[test]
+fn the_wait_strategy_decides_when_an_operation_parks() {
+    let _watchdog = Watchdog::new("wait strategy", LIMIT);
+    for (strategy, parks_at_first_poll) in [
+        (shmlane::WaitStrategy::Park, true),
+        (shmlane::WaitStrategy::SpinThenPark, false),
+        (shmlane::WaitStrategy::Spin, false),
+    ] {
+        let (mut tx, rx) = spsc::pair::<u64>(&opts().wait_strategy(strategy)).unwrap();
+        let mut rx = rx.into_async();
+        let mut recv = rx.recv();
+        assert!(poll_once(&mut recv).is_pending());
+        let before = tx.stats().wake_syscalls;
+        tx.push(1).unwrap_or_else(|e| panic!("push: {e}"));
+        let woke = tx.stats().wake_syscalls - before;
+        assert_eq!(woke == 1, parks_at_first_poll, "{strategy:?}");
+        assert_eq!(poll_once(&mut recv), Poll::Ready(Ok(1)), "{strategy:?}");
+    }
+}

@@ -38,6 +38,10 @@ macro_rules! async_receiver {
             fn check_liveness(&mut self) {
                 self.$check();
             }
+
+            fn strategy(&self) -> $crate::WaitStrategy {
+                self.wait_strategy()
+            }
         }
 
         impl<$($gen)*> $inner {
@@ -176,6 +180,10 @@ macro_rules! async_sender {
 
             fn check_liveness(&mut self) {
                 self.$check();
+            }
+
+            fn strategy(&self) -> $crate::WaitStrategy {
+                self.wait_strategy()
             }
         }
 

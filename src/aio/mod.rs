@@ -32,7 +32,11 @@
 //! operation polls a few times in place (as a blocking call does before it
 //! waits), then re-polls by yielding to the executor for a few tens of
 //! microseconds (a peer answering at once costs no syscall on either
-//! side); an idle endpoint costs the waiter thread one wake per tick.
+//! side); an idle endpoint costs the waiter thread one wake per tick. The
+//! endpoint's [`WaitStrategy`](crate::WaitStrategy) decides: the default
+//! `SpinThenPark` as just said, `Park` parks at once (no in-place polls, no
+//! yields: the least CPU for a rarely busy endpoint), `Spin` never parks
+//! (it yields to the executor until the operation can go on).
 //!
 //! On a kernel without `futex_waitv` (before Linux 5.16), or with more
 //! than 127 endpoints parked at once, the thread looks at the words it
@@ -80,6 +84,8 @@ pub(crate) trait Waitable {
     /// Checks the peer (or peers) now, so that the next operation reports
     /// `Disconnected` if it died.
     fn check_liveness(&mut self);
+    /// How the endpoint waits ([`Options::wait_strategy`](crate::Options::wait_strategy)).
+    fn strategy(&self) -> WaitStrategy;
 }
 
 /// The parts of a [`RingMemory`] a parked operation needs.
@@ -138,11 +144,12 @@ impl Park {
             self.idle_since = None;
             return Poll::Ready(done);
         }
+        let strategy = end.strategy();
         if woken.is_none() {
             // A few polls with a pause between, as a blocking call makes
             // before it waits: in a busy stream most waits end here, and a
             // yield to the executor costs more (it may poll its I/O driver).
-            for _ in 0..wait::brief_spins(WaitStrategy::SpinThenPark) {
+            for _ in 0..wait::brief_spins(strategy) {
                 spin_hint();
                 if let Some(done) = attempt(end) {
                     self.idle_since = None;
@@ -161,7 +168,12 @@ impl Park {
             view.waits.fetch_add(1, Ordering::Relaxed);
             now
         });
-        if now.duration_since(since) < YIELD_WINDOW {
+        let yield_for = match strategy {
+            WaitStrategy::Park => Duration::ZERO,
+            WaitStrategy::SpinThenPark => YIELD_WINDOW,
+            WaitStrategy::Spin => Duration::MAX,
+        };
+        if now.duration_since(since) < yield_for {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }

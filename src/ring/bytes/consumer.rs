@@ -61,6 +61,12 @@ impl Consumer {
         &self.ring
     }
 
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
+    }
+
     /// Creates the named byte ring `name` and attaches as its consumer.
     ///
     /// # Examples

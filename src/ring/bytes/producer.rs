@@ -206,6 +206,12 @@ impl Producer {
         &self.ring
     }
 
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
+    }
+
     /// Makes the cache say "full", so that the next call re-reads `head`.
     pub(super) fn forget_room(&mut self) {
         self.cached_head = self.tail.wrapping_sub(self.ring.capacity().get());

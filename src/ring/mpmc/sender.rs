@@ -38,6 +38,12 @@ impl<T: Pod> Sender<T> {
     pub(crate) fn memory(&self) -> &RingMemory<T, Slot<T>> {
         &self.end.ring
     }
+
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.end.strategy
+    }
 }
 
 impl<T: Pod + Send> Sender<T> {

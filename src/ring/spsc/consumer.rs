@@ -125,6 +125,12 @@ impl<T: Pod> Consumer<T> {
         &self.ring
     }
 
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
+    }
+
     /// Items ready, re-reading `tail` only if the cache shows fewer than
     /// `want`.
     #[inline]

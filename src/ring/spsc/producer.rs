@@ -132,6 +132,12 @@ impl<T: Pod> Producer<T> {
         &self.ring
     }
 
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
+    }
+
     /// Makes the cache say "full", so that the next operation takes the slow
     /// path: after a disconnect every push re-checks until a consumer
     /// attaches again.
