@@ -97,13 +97,16 @@ macro_rules! async_receiver {
         impl<$($gen)*> $crate::aio::PollRecv for $ty {
             type Output = Result<$item, $crate::PopError>;
 
+            #[inline]
             fn poll_recv(
                 &mut self,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Self::Output> {
-                self.park.poll(&mut self.inner, cx, |$end: &mut $inner| {
-                    $crate::aio::unless_empty($attempt)
-                })
+                let mut attempt = |$end: &mut $inner| $crate::aio::unless_empty($attempt);
+                match self.park.try_at_once(&mut self.inner, &mut attempt) {
+                    Some(done) => std::task::Poll::Ready(done),
+                    None => self.park.poll(&mut self.inner, cx, attempt),
+                }
             }
 
             fn cancel_recv(&mut self) {
@@ -258,12 +261,13 @@ macro_rules! async_sender {
         impl<$($gen)* $($vgen)*> $crate::aio::PollSend<$value> for $ty {
             type Error = $error;
 
+            #[inline]
             fn poll_send(
                 &mut self,
                 cx: &mut std::task::Context<'_>,
                 value: &mut Option<$value>,
             ) -> std::task::Poll<Result<(), $error>> {
-                self.park.poll(&mut self.inner, cx, |$end: &mut $inner| {
+                let mut attempt = |$end: &mut $inner| {
                     let $v = value.take()?;
                     match $attempt {
                         $crate::aio::endpoint::Sent::Done(result) => Some(result),
@@ -272,7 +276,11 @@ macro_rules! async_sender {
                             None
                         }
                     }
-                })
+                };
+                match self.park.try_at_once(&mut self.inner, &mut attempt) {
+                    Some(done) => std::task::Poll::Ready(done),
+                    None => self.park.poll(&mut self.inner, cx, attempt),
+                }
             }
 
             fn cancel_send(&mut self) {

@@ -71,6 +71,13 @@ use crate::segment::Counters;
 use crate::sync::{AtomicU64, Ordering, spin_hint};
 use crate::wait::{self, LIVENESS_TICK, Prepared, Signal};
 
+/// How long an operation that finds nothing to do polls in place before
+/// it yields to the executor: short enough not to hold up the executor's
+/// other tasks noticeably, long enough for a streaming peer to catch up.
+const SPIN_IN_PLACE: Duration = Duration::from_micros(10);
+/// Rounds of brief spins in place at most (the clock is read once a round).
+const SPIN_ROUNDS: u32 = 1024;
+
 /// How long an operation that finds nothing to do re-polls (yielding to
 /// the executor between polls) before it parks: a ping-pong peer usually
 /// answers within it, and then neither side makes a syscall.
@@ -127,9 +134,27 @@ pub(crate) struct Park {
 }
 
 impl Park {
+    /// The fast path of a poll: the operation done at once, when nothing
+    /// is parked (inlined into every future's poll; the rest is
+    /// [`poll`](Self::poll)).
+    #[inline(always)]
+    pub(crate) fn try_at_once<E, R>(
+        &mut self,
+        end: &mut E,
+        attempt: &mut impl FnMut(&mut E) -> Option<R>,
+    ) -> Option<R> {
+        if self.armed.is_some() {
+            return None;
+        }
+        let done = attempt(end)?;
+        self.idle_since = None;
+        Some(done)
+    }
+
     /// One poll of an operation on `end`: `attempt` does the operation if
     /// it can (`Some`: done, whatever the outcome) and must take nothing
     /// when it answers `None`.
+    #[inline(never)]
     pub(crate) fn poll<E: Waitable, R>(
         &mut self,
         end: &mut E,
@@ -145,15 +170,21 @@ impl Park {
             return Poll::Ready(done);
         }
         let strategy = end.strategy();
-        if woken.is_none() {
-            // A few polls with a pause between, as a blocking call makes
-            // before it waits: in a busy stream most waits end here, and a
-            // yield to the executor costs more (it may poll its I/O driver).
-            for _ in 0..wait::brief_spins(strategy) {
-                spin_hint();
-                if let Some(done) = attempt(end) {
-                    self.idle_since = None;
-                    return Poll::Ready(done);
+        if woken.is_none() && self.idle_since.is_none() {
+            // Polls in place, with a pause between, for up to SPIN_IN_PLACE,
+            // as a blocking call spins before it waits: in a busy stream
+            // most waits end here, and a yield to the executor costs far
+            // more (tokio's wakes and its I/O driver's polls are syscalls).
+            let started = Instant::now();
+            'spin: for _ in 0..SPIN_ROUNDS {
+                for _ in 0..wait::brief_spins(strategy) {
+                    spin_hint();
+                    if let Some(done) = attempt(end) {
+                        return Poll::Ready(done);
+                    }
+                }
+                if started.elapsed() >= SPIN_IN_PLACE {
+                    break 'spin;
                 }
             }
         }
@@ -200,8 +231,7 @@ impl Park {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let (word, expected) = signal.sleep_target(prepared);
-        let ticket = reactor::park(word, expected, cx.waker());
+        let ticket = reactor::park(signal, prepared, cx.waker());
         self.armed = Some(Armed { ticket, prepared });
         Poll::Pending
     }
@@ -244,10 +274,11 @@ impl Park {
     /// announcement back), returning its announcement if there was one.
     pub(crate) fn disarm<E: Waitable>(&mut self, end: &E) -> Option<Prepared> {
         let armed = self.armed.take()?;
-        if let Some(ticket) = armed.ticket {
-            reactor::unpark(ticket);
+        // Still registered: the announcement is ours to withdraw; else the
+        // waiter thread withdrew it when it woke us.
+        if armed.ticket.is_none_or(reactor::unpark) {
+            end.view().signal.cancel(armed.prepared);
         }
-        end.view().signal.cancel(armed.prepared);
         Some(armed.prepared)
     }
 

@@ -25,7 +25,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering, current_pid};
-use crate::wait::{LIVENESS_TICK, futex};
+use crate::wait::{LIVENESS_TICK, Prepared, Signal, futex};
 
 /// Most words one `futex_waitv` call takes (the kernel's FUTEX_WAITV_MAX).
 const WAITV_MAX: usize = 128;
@@ -38,13 +38,14 @@ const POLL_PERIOD: Duration = Duration::from_millis(1);
 pub const THREAD_NAME: &str = "shmlane-aio";
 
 /// A parked endpoint's entry in the table.
-#[derive(Debug)]
 struct Entry {
     ticket: u64,
-    /// The wake word (in the endpoint's mapping), live while the entry is.
-    word: *const AtomicU32,
-    /// The value it had when the endpoint announced itself.
-    expected: u32,
+    /// The wake signal it announced itself on, in the endpoint's mapping:
+    /// used only under the table's lock while the entry is in the table
+    /// (the lifetime is extended in `park`, SAFETY there).
+    signal: Signal<'static>,
+    /// Its announcement: the word's value then, and what to withdraw.
+    prepared: Prepared,
     waker: Waker,
     /// When it parked or was last woken for a tick: once a liveness tick
     /// after, the task is woken to check its peer, as a blocking call
@@ -52,10 +53,14 @@ struct Entry {
     since: Instant,
 }
 
-// SAFETY: `word` is only dereferenced under the table's lock while the
-// entry is in the table, where its owner keeps the mapping alive (module
-// docs); the pointer itself is plain data.
-unsafe impl Send for Entry {}
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("ticket", &self.ticket)
+            .field("prepared", &self.prepared)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What the lock guards: the parked entries and the thread's lifecycle.
 #[derive(Debug, Default)]
@@ -206,18 +211,27 @@ fn ensure_thread(reactor: &'static Reactor, table: &mut Table) -> bool {
     }
 }
 
-/// Registers a parked task: `waker` is woken once `word` no longer holds
-/// `expected` (or after a liveness tick). The caller must [`unpark`] the
-/// ticket before the mapping holding `word` can go away. Without a waiter
+/// Registers a parked task, announced on `signal` as `prepared`: `waker`
+/// is woken once the word it sleeps on moves (the thread then withdraws
+/// the announcement for it, at once, so that publishers stop making wake
+/// syscalls without waiting for the task to run), or after a liveness tick
+/// (the task stays announced). The caller must [`unpark`] the ticket before
+/// the mapping holding the signal's words can go away. Without a waiter
 /// thread (it could not be spawned) the task is woken at once: it polls
 /// instead of sleeping, and nothing is lost.
-pub(crate) fn park(word: &AtomicU32, expected: u32, waker: &Waker) -> Option<Ticket> {
+pub(crate) fn park(signal: Signal<'_>, prepared: Prepared, waker: &Waker) -> Option<Ticket> {
     let reactor = reactor();
     let id = reactor.next_ticket.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: a lifetime extension only (same type otherwise). The entry
+    // is used only under the table's lock while it is in the table, and
+    // the endpoint removes it (`unpark`, under that lock) before its
+    // mapping can go: every async endpoint disarms in its `Drop`, in
+    // `into_inner` and in its futures' `Drop` (SAFETY.md §3).
+    let signal = unsafe { std::mem::transmute::<Signal<'_>, Signal<'static>>(signal) };
     let entry = Entry {
         ticket: id,
-        word,
-        expected,
+        signal,
+        prepared,
         waker: waker.clone(),
         since: Instant::now(),
     };
@@ -234,17 +248,23 @@ pub(crate) fn park(word: &AtomicU32, expected: u32, waker: &Waker) -> Option<Tic
     Some(Ticket { reactor, id })
 }
 
-/// Removes a registration (a no-op if the thread already woke it). After
-/// this returns the thread no longer reads the entry's word. A ticket
-/// inherited across a fork names the parent's reactor, which the child
-/// must not lock (its thread is not here): there is nothing to remove.
-pub(crate) fn unpark(ticket: Ticket) {
+/// Removes a registration. Returns whether it was still there: then the
+/// caller withdraws its announcement itself; if not, the thread woke it
+/// and withdrew it. After this returns the thread no longer reads the
+/// entry's words. A ticket inherited across a fork names the parent's
+/// reactor, which the child must not lock (its thread is not here): the
+/// parent's endpoint owns the announcement, and the child leaves it.
+pub(crate) fn unpark(ticket: Ticket) -> bool {
     if ticket.reactor.pid != current_pid() {
-        return;
+        return false;
     }
     let entries = &mut lock(&ticket.reactor.table).entries;
-    if let Some(at) = entries.iter().position(|e| e.ticket == ticket.id) {
-        entries.swap_remove(at);
+    match entries.iter().position(|e| e.ticket == ticket.id) {
+        Some(at) => {
+            entries.swap_remove(at);
+            true
+        }
+        None => false,
     }
 }
 
@@ -351,10 +371,13 @@ impl Reactor {
             return None;
         }
         table.entries.retain_mut(|entry| {
-            // SAFETY: an entry's word stays mapped while the entry is in
-            // the table, and we hold the table's lock (module docs).
-            let word = unsafe { &*entry.word };
-            if word.load(Ordering::Relaxed) != entry.expected {
+            // An entry's words stay mapped while it is in the table, and
+            // we hold the table's lock (module docs).
+            let (word, expected) = entry.signal.sleep_target(entry.prepared);
+            if word.load(Ordering::Relaxed) != expected {
+                // Woken: withdraw for the task now (it learns so from
+                // `unpark`), as a blocking sleeper withdraws on waking.
+                entry.signal.cancel(entry.prepared);
                 due.push(entry.waker.clone());
                 return false;
             }
@@ -370,10 +393,10 @@ impl Reactor {
             let listed = round
                 .waitv
                 .iter()
-                .any(|w| w.uaddr == word.as_ptr() as u64 && w.val == u64::from(entry.expected));
+                .any(|w| w.uaddr == word.as_ptr() as u64 && w.val == u64::from(expected));
             if !listed {
                 if round.waitv.len() < WAITV_MAX {
-                    round.waitv.push(Waitv::new(word, entry.expected));
+                    round.waitv.push(Waitv::new(word, expected));
                 } else {
                     round.overflow = true;
                 }

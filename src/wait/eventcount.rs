@@ -51,7 +51,7 @@ impl<'a> EventCount<'a> {
     }
 
     /// The word itself (the async endpoints' waiter thread sleeps on it).
-    #[cfg(feature = "tokio")]
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
     pub(crate) fn word(self) -> &'a AtomicU32 {
         self.word
     }

@@ -161,7 +161,7 @@ impl<'a> Signal<'a> {
     /// The word a sleeper prepared as `prepared` sleeps on, and the value
     /// it sleeps while the word holds: what another thread may wait on in
     /// its stead (the async endpoints' waiter thread, `crate::aio`).
-    #[cfg(feature = "tokio")]
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
     pub(crate) fn sleep_target(self, prepared: Prepared) -> (&'a AtomicU32, u32) {
         match self {
             Signal::Event(event) => (event.word(), prepared.seen),

@@ -281,7 +281,7 @@ impl<'a> SemCore<'a> {
     }
 
     /// The value word a sleeper sleeps on (while it is 0).
-    #[cfg(feature = "tokio")]
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
     pub(crate) fn value_word(self) -> &'a AtomicU32 {
         self.value
     }
