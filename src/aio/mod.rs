@@ -33,7 +33,7 @@
 //! waits), then re-polls by yielding to the executor for a few tens of
 //! microseconds (a peer answering at once costs no syscall on either
 //! side); an idle endpoint costs the waiter thread one wake per tick. The
-//! endpoint's [`WaitStrategy`](crate::WaitStrategy) decides: the default
+//! endpoint's [`WaitStrategy`] decides: the default
 //! `SpinThenPark` as just said, `Park` parks at once (no in-place polls, no
 //! yields: the least CPU for a rarely busy endpoint), `Spin` never parks
 //! (it yields to the executor until the operation can go on).
