@@ -102,11 +102,23 @@ macro_rules! async_receiver {
                 &mut self,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Self::Output> {
-                let mut attempt = |$end: &mut $inner| $crate::aio::unless_empty($attempt);
-                match self.park.try_at_once(&mut self.inner, &mut attempt) {
-                    Some(done) => std::task::Poll::Ready(done),
-                    None => self.park.poll(&mut self.inner, cx, attempt),
+                // The fast path, written out here so that it inlines into
+                // the caller's future (through a closure the compiler kept
+                // it out of line, and the result's round trip through the
+                // stack cost more than the pop).
+                if self.park.is_idle() {
+                    let $end = &mut self.inner;
+                    match $attempt {
+                        Err($crate::PopError::Empty) => {}
+                        done => {
+                            self.park.done();
+                            return std::task::Poll::Ready(done);
+                        }
+                    }
                 }
+                self.park.poll(&mut self.inner, cx, |$end: &mut $inner| {
+                    $crate::aio::unless_empty($attempt)
+                })
             }
 
             fn cancel_recv(&mut self) {
@@ -267,7 +279,20 @@ macro_rules! async_sender {
                 cx: &mut std::task::Context<'_>,
                 value: &mut Option<$value>,
             ) -> std::task::Poll<Result<(), $error>> {
-                let mut attempt = |$end: &mut $inner| {
+                // The fast path, inlined (as in `poll_recv`).
+                if self.park.is_idle()
+                    && let Some($v) = value.take()
+                {
+                    let $end = &mut self.inner;
+                    match $attempt {
+                        $crate::aio::endpoint::Sent::Done(result) => {
+                            self.park.done();
+                            return std::task::Poll::Ready(result);
+                        }
+                        $crate::aio::endpoint::Sent::Full(back) => *value = Some(back),
+                    }
+                }
+                self.park.poll(&mut self.inner, cx, |$end: &mut $inner| {
                     let $v = value.take()?;
                     match $attempt {
                         $crate::aio::endpoint::Sent::Done(result) => Some(result),
@@ -276,11 +301,7 @@ macro_rules! async_sender {
                             None
                         }
                     }
-                };
-                match self.park.try_at_once(&mut self.inner, &mut attempt) {
-                    Some(done) => std::task::Poll::Ready(done),
-                    None => self.park.poll(&mut self.inner, cx, attempt),
-                }
+                })
             }
 
             fn cancel_send(&mut self) {

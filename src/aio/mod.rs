@@ -134,21 +134,17 @@ pub(crate) struct Park {
 }
 
 impl Park {
-    /// The fast path of a poll: the operation done at once, when nothing
-    /// is parked (inlined into every future's poll; the rest is
-    /// [`poll`](Self::poll)).
+    /// Whether no operation is parked: the endpoints' inlined fast path
+    /// (try the operation at once) may run.
     #[inline(always)]
-    pub(crate) fn try_at_once<E, R>(
-        &mut self,
-        end: &mut E,
-        attempt: &mut impl FnMut(&mut E) -> Option<R>,
-    ) -> Option<R> {
-        if self.armed.is_some() {
-            return None;
-        }
-        let done = attempt(end)?;
+    pub(crate) fn is_idle(&self) -> bool {
+        self.armed.is_none()
+    }
+
+    /// The fast path's operation was done.
+    #[inline(always)]
+    pub(crate) fn done(&mut self) {
         self.idle_since = None;
-        Some(done)
     }
 
     /// One poll of an operation on `end`: `attempt` does the operation if
