@@ -29,9 +29,9 @@
 //! also woken once every [`LIVENESS_TICK`] to check
 //! that its peer is alive, as a blocking call does (staying announced and
 //! registered: its word has not moved). Before parking, an
-//! operation polls a few times in place (as a blocking call does before it
-//! waits), then re-polls by yielding to the executor for a few tens of
-//! microseconds (a peer answering at once costs no syscall on either
+//! operation polls in place for up to 10 µs (as a blocking call spins
+//! before it waits), then re-polls by yielding to the executor for a few
+//! tens of microseconds (a peer answering at once costs no syscall on either
 //! side); an idle endpoint costs the waiter thread one wake per tick. The
 //! endpoint's [`WaitStrategy`] decides: the default
 //! `SpinThenPark` as just said, `Park` parks at once (no in-place polls, no
