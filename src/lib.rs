@@ -81,6 +81,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+pub mod aio;
 mod error;
 mod index;
 mod options;

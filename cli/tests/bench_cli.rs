@@ -217,6 +217,14 @@ fn iceoryx2_cases_without_the_feature_say_how_to_build_them() {
     );
 }
 
+#[cfg(not(feature = "tokio"))]
+#[test]
+fn async_cases_without_the_feature_say_how_to_build_them() {
+    for case in ["async-rtt", "async-tput", "async-idle-cpu", "tokio-uds-rtt"] {
+        refused(&["--case", case], &[case, "--features tokio"]);
+    }
+}
+
 #[test]
 fn the_answer_tables_come_first_then_every_case() {
     let _lock = bench_lock();

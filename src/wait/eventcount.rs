@@ -50,6 +50,12 @@ impl<'a> EventCount<'a> {
         Self { word }
     }
 
+    /// The word itself (the async endpoints' waiter thread sleeps on it).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn word(self) -> &'a AtomicU32 {
+        self.word
+    }
+
     /// Publisher side, after the Release store that published: wakes one
     /// sleeper, if any. One fence (light when registered) and one load.
     #[inline(always)]

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use crate::options::{WaitStrategy, Waiter};
 use crate::segment::Counters;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
-use eventcount::{EventCount, Prepared};
+use eventcount::EventCount;
+pub(crate) use eventcount::Prepared;
 use semaphore::SemCore;
 
 /// The longest single sleep: a peer that dies while we sleep (which wakes
@@ -113,7 +114,7 @@ impl<'a> Signal<'a> {
         }
     }
 
-    fn prepare(self) -> Prepared {
+    pub(crate) fn prepare(self) -> Prepared {
         match self {
             Signal::Event(event) => event.prepare(),
             Signal::Sem(sem) => {
@@ -149,7 +150,7 @@ impl<'a> Signal<'a> {
         }
     }
 
-    fn cancel(self, prepared: Prepared) {
+    pub(crate) fn cancel(self, prepared: Prepared) {
         match self {
             Signal::Event(event) => event.cancel(prepared),
             Signal::Sem(sem) if prepared.counted => sem.withdraw(),
@@ -157,10 +158,22 @@ impl<'a> Signal<'a> {
         }
     }
 
+    /// The word a sleeper prepared as `prepared` sleeps on, and the value
+    /// it sleeps while the word holds: what another thread may wait on in
+    /// its stead (the async endpoints' waiter thread, `crate::aio`).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn sleep_target(self, prepared: Prepared) -> (&'a AtomicU32, u32) {
+        match self {
+            Signal::Event(event) => (event.word(), prepared.seen),
+            // A semaphore sleeper sleeps while the value is 0.
+            Signal::Sem(sem) => (sem.value_word(), 0),
+        }
+    }
+
     /// After a wake that moved the word, the sleeper found nothing: hand
     /// the wake on to another sleeper of the word (eventcount only: the
     /// semaphore waiter has one sleeper per word).
-    fn pass_on(self, prepared: Prepared, counters: &Counters) {
+    pub(crate) fn pass_on(self, prepared: Prepared, counters: &Counters) {
         if let Signal::Event(event) = self
             && event.epoch_moved(prepared)
         {

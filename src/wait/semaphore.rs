@@ -279,6 +279,12 @@ impl<'a> SemCore<'a> {
     pub(crate) fn waiters(self) -> &'a AtomicU32 {
         self.waiters
     }
+
+    /// The value word a sleeper sleeps on (while it is 0).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn value_word(self) -> &'a AtomicU32 {
+        self.value
+    }
 }
 
 /// A named, process-shared counting semaphore in a shared-memory segment:

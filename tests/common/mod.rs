@@ -619,3 +619,22 @@ impl Drop for SemKey {
         let _ = shmlane::sysvsem::remove(self.0);
     }
 }
+
+/// The id of this process's thread named `name` (its comm, at most 15
+/// bytes), if there is one.
+pub fn thread_named(name: &str) -> Option<Pid> {
+    std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+        let task = task.ok()?;
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        (comm.trim_end() == name)
+            .then(|| task.file_name().to_str()?.parse().ok().map(Pid::from_raw))
+            .flatten()
+    })
+}
+
+/// The number of the syscall this process's thread `tid` is blocked in,
+/// from /proc/self/task/TID/syscall (`None` while it runs).
+pub fn thread_syscall(tid: Pid) -> Option<libc::c_long> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}

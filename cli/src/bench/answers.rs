@@ -47,6 +47,7 @@ pub const THROUGHPUT: &[(&str, &str)] = &[
     ("shm SPSC ring, blocking",      "spsc-blocking-tput"),
     ("ArrayQueue, threads",          "arrayqueue-tput"),
     ("shm MPMC ring",                "mpmc-tput"),
+    ("shm SPSC ring, async (tokio)", "async-tput"),
     ("iceoryx2 pub/sub",             "iceoryx2-tput"),
     ("pipe",                         "pipe-tput"),
     ("shm byte ring, batched",       "bytes-tput"),
@@ -65,6 +66,8 @@ pub const BLOCKING: &[(&str, &str, Option<&str>)] = &[
     ("shm MPMC ring, parked pool",   "mpmc-fanout-rtt",    None),
     ("shm:// transport",             "shm-rtt",            None),
     ("pipe",                         "pipe-rtt-raw",       None),
+    ("tokio unix socket",            "tokio-uds-rtt",      None),
+    ("shm SPSC ring, async (tokio)", "async-rtt",          Some("async-idle-cpu")),
 ];
 
 /// The rows of `done` a list names, each with its mechanism, in list order

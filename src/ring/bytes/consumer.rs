@@ -55,6 +55,18 @@ struct FrameAt {
 }
 
 impl Consumer {
+    /// The segment, for the async endpoints' wake word.
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn memory(&self) -> &RingMemory<u64> {
+        &self.ring
+    }
+
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
+    }
+
     /// Creates the named byte ring `name` and attaches as its consumer.
     ///
     /// # Examples

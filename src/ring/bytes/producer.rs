@@ -199,10 +199,17 @@ impl Producer {
         },
     }
 
-    /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
+    /// The segment, for the fuzz targets' hostile writes and the async
+    /// endpoints' wake word.
+    #[cfg(all(any(feature = "test-support", feature = "tokio"), not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<u64> {
         &self.ring
+    }
+
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
     }
 
     /// Makes the cache say "full", so that the next call re-reads `head`.

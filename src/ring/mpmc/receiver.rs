@@ -140,6 +140,18 @@ impl<T: Pod + Send> Receiver<T> {
 }
 
 impl<T: Pod> Receiver<T> {
+    /// The segment, for the async endpoints' wake word.
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn memory(&self) -> &RingMemory<T, super::Slot<T>> {
+        &self.end.ring
+    }
+
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.end.strategy
+    }
+
     /// Removes and returns the oldest item: [`PopError::Empty`] if there
     /// is none ready, [`PopError::Disconnected`] once every sender is gone
     /// and every item they committed has been received.

@@ -119,6 +119,18 @@ impl<T: Pod + Send> Consumer<T> {
 }
 
 impl<T: Pod> Consumer<T> {
+    /// The segment, for the async endpoints' wake word.
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn memory(&self) -> &RingMemory<T> {
+        &self.ring
+    }
+
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
+    }
+
     /// Items ready, re-reading `tail` only if the cache shows fewer than
     /// `want`.
     #[inline]

@@ -125,10 +125,17 @@ impl<T: Pod + Send> Producer<T> {
 }
 
 impl<T: Pod> Producer<T> {
-    /// The segment, for the fuzz targets' hostile writes.
-    #[cfg(all(feature = "test-support", not(shmlane_loom)))]
+    /// The segment, for the fuzz targets' hostile writes and the async
+    /// endpoints' wake word.
+    #[cfg(all(any(feature = "test-support", feature = "tokio"), not(shmlane_loom)))]
     pub(crate) fn memory(&self) -> &RingMemory<T> {
         &self.ring
+    }
+
+    /// How this endpoint waits (the async endpoints follow it too).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {
+        self.strategy
     }
 
     /// Makes the cache say "full", so that the next operation takes the slow

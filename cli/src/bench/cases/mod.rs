@@ -11,7 +11,8 @@
 //! in-process MPMC baseline), `mpmc` (the shmlane MPMC ring),
 //! `first_message` (fresh 64 MiB rings with and without prefault), and
 //! with the cargo feature `iceoryx2`, `iox2` (iceoryx2's publish-subscribe,
-//! the peer a user would pick instead).
+//! the peer a user would pick instead), and with the cargo feature `tokio`,
+//! `aio` (the async endpoints on tokio, beside a tokio Unix socket).
 //!
 //! A new case is a function `fn(&Setup) -> Result<Figures, BenchError>` in
 //! its family's file, usually built on [`stream`] or [`busy_rtt`] (or on
@@ -21,6 +22,8 @@
 //! case in `transport` beside a raw baseline in `ipc_raw` (ARCHITECTURE.md,
 //! "adding a transport").
 
+#[cfg(feature = "tokio")]
+pub mod aio;
 pub mod arrayqueue;
 pub mod atomic;
 pub mod bytes;
@@ -144,6 +147,16 @@ pub const CASES: &[Case] = &[
     Case::new("tcp-rtt-raw",          Proc,   transport::SIZES, Some("tcp-rtt-raw"),        ipc_raw::case_tcp),
     Case::new("tcp-rtt",              Proc,   transport::SIZES, Some("tcp-rtt-raw"),        transport::case_tcp),
     Case::new("shm-rtt",              Proc,   transport::SIZES, Some("spsc-blocking-rtt"),  transport::case_shm),
+    // The async endpoints, beside tokio's Unix socket and the blocking ring
+    // (cargo feature tokio).
+    #[cfg(feature = "tokio")]
+    Case::new("tokio-uds-rtt",        Proc,   U64,              Some("tokio-uds-rtt"),      aio::case_uds_rtt),
+    #[cfg(feature = "tokio")]
+    Case::new("async-rtt",            Proc,   U64,              Some("tokio-uds-rtt"),      aio::case_rtt),
+    #[cfg(feature = "tokio")]
+    Case::new("async-tput",           Proc,   U64,              Some("spsc-blocking-tput"), aio::case_tput),
+    #[cfg(feature = "tokio")]
+    Case::new("async-idle-cpu",       Proc,   U64,              None,                       aio::case_idle_cpu),
     // The peer a user would pick instead (cargo feature iceoryx2).
     #[cfg(feature = "iceoryx2")]
     Case::new("iceoryx2-rtt",         Proc,   U64,              Some("spsc-rtt"),           iox2::case_rtt),
@@ -154,8 +167,14 @@ pub const CASES: &[Case] = &[
 /// Cases of cargo features, with the feature each needs: registered in
 /// [`CASES`] only when built with it, and named here so that asking for
 /// one without it says which feature to build with.
-pub const FEATURE_CASES: &[(&str, &str)] =
-    &[("iceoryx2-rtt", "iceoryx2"), ("iceoryx2-tput", "iceoryx2")];
+pub const FEATURE_CASES: &[(&str, &str)] = &[
+    ("iceoryx2-rtt", "iceoryx2"),
+    ("iceoryx2-tput", "iceoryx2"),
+    ("tokio-uds-rtt", "tokio"),
+    ("async-rtt", "tokio"),
+    ("async-tput", "tokio"),
+    ("async-idle-cpu", "tokio"),
+];
 
 /// What a case needs to know from the command line.
 #[derive(Debug, Clone, Copy)]

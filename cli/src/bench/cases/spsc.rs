@@ -288,7 +288,7 @@ pub fn case_idle_cpu(setup: &Setup) -> Result<Figures, BenchError> {
 }
 
 /// CPU time (user + system) this process has used so far.
-fn cpu_time() -> Result<Duration, BenchError> {
+pub(super) fn cpu_time() -> Result<Duration, BenchError> {
     let usage = getrusage(UsageWho::RUSAGE_SELF).map_err(BenchError::os("getrusage"))?;
     Ok(duration(usage.user_time()) + duration(usage.system_time()))
 }

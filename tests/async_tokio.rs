@@ -1,0 +1,398 @@
+//! The async endpoints (cargo feature `tokio`): round trips between
+//! processes, cancellation (a dropped receive loses nothing, a dropped send
+//! hands its value back), a peer dropped while a task waits, a runtime shut
+//! down mid-call, and an idle endpoint that leaves the waiter thread
+//! blocked in futex_waitv instead of polling.
+#![cfg(all(feature = "tokio", not(any(miri, shmlane_loom))))]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the peers dropped while a task waits run on test threads, not ring code"
+)]
+
+mod common;
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use common::{ShmName, Watchdog, fork_child, thread_named, thread_syscall, wait_until};
+use futures_core::Stream;
+use futures_sink::Sink;
+use shmlane::aio::{self, PollRecv};
+use shmlane::{GrantError, Options, PopError, PushError, bytes, mpmc, spsc};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const ROUNDS: u64 = 2_000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn opts() -> Options {
+    Options::new().capacity(64)
+}
+
+/// Polls `future` once with a waker that does nothing.
+fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Polls `future` until it parks: once, and again past the yield window
+/// (the first poll that finds nothing re-polls through the executor for a
+/// few tens of microseconds before it registers with the waiter thread).
+fn park<F: Future + Unpin>(future: &mut F) {
+    assert!(poll_once(future).is_pending());
+    std::thread::sleep(Duration::from_millis(1));
+    assert!(poll_once(future).is_pending());
+}
+
+/// The waiter thread's id, once it runs (a new thread takes its name a
+/// moment after it starts).
+fn waiter_thread() -> nix::unistd::Pid {
+    let mut found = None;
+    wait_until("the waiter thread", LIMIT, || {
+        found = thread_named(aio::THREAD_NAME);
+        found.is_some()
+    });
+    found.expect("found above")
+}
+
+#[test]
+fn an_async_service_answers_a_blocking_client_in_another_process() {
+    let _watchdog = Watchdog::new("async service round trips", LIMIT);
+    let (requests, replies) = (ShmName::new("aio-req"), ShmName::new("aio-rep"));
+    let rx = spsc::Consumer::<u64>::create(requests.as_str(), &opts()).unwrap();
+    let tx = spsc::Producer::<u64>::create(replies.as_str(), &opts()).unwrap();
+    let client = fork_child(|| {
+        let mut tx = spsc::Producer::<u64>::open(requests.as_str(), &opts()).unwrap();
+        let mut rx = spsc::Consumer::<u64>::open(replies.as_str(), &opts()).unwrap();
+        for n in 0..ROUNDS {
+            tx.send(n).unwrap();
+            assert_eq!(rx.recv().unwrap(), n * 2);
+        }
+        0
+    });
+    runtime().block_on(async {
+        let (mut rx, mut tx) = (rx.into_async(), tx.into_async());
+        for n in 0..ROUNDS {
+            let request = rx.recv().await.unwrap();
+            assert_eq!(request, n);
+            tx.send(request * 2).await.unwrap();
+        }
+        // The client detaches: the service's next receive says so.
+        assert_eq!(rx.recv().await, Err(PopError::Disconnected));
+    });
+    assert_eq!(client.wait(LIMIT), 0);
+}
+
+#[test]
+fn a_blocking_service_answers_an_async_client_in_another_process() {
+    let _watchdog = Watchdog::new("async client round trips", LIMIT);
+    let (requests, replies) = (ShmName::new("aio-req"), ShmName::new("aio-rep"));
+    let tx = bytes::Producer::create(requests.as_str(), &Options::new().capacity(4096)).unwrap();
+    let rx = mpmc::Receiver::<u64>::create(replies.as_str(), &opts()).unwrap();
+    let service = fork_child(|| {
+        let mut rx =
+            bytes::Consumer::open(requests.as_str(), &Options::new().capacity(4096)).unwrap();
+        let mut tx = mpmc::Sender::<u64>::open(replies.as_str(), &opts()).unwrap();
+        let mut frame = Vec::new();
+        while let Ok(len) = rx.recv(&mut frame) {
+            tx.send(len as u64 + u64::from(frame[0])).unwrap();
+        }
+        0
+    });
+    let (mut tx, mut rx) = (aio::bytes::AsyncProducer::new(tx), rx.into_async());
+    runtime().block_on(async {
+        for n in 0..ROUNDS {
+            let frame = vec![(n % 200) as u8; 1 + (n % 300) as usize];
+            tx.send(&frame).await.unwrap();
+            assert_eq!(rx.recv().await.unwrap(), frame.len() as u64 + n % 200);
+        }
+    });
+    drop(tx); // the service's receive ends
+    assert_eq!(service.wait(LIMIT), 0);
+    drop(rx);
+}
+
+#[test]
+fn a_dropped_recv_future_loses_no_item() {
+    let _watchdog = Watchdog::new("dropped recv", LIMIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+    let mut rx = rx.into_async();
+    // Parked: the future registered with the waiter thread.
+    for _ in 0..3 {
+        park(&mut rx.recv());
+    }
+    let mut recv = rx.recv();
+    park(&mut recv);
+    tx.push(7).unwrap(); // arrives while the future is parked ...
+    drop(recv); // ... which is dropped before it takes it
+    runtime().block_on(async {
+        assert_eq!(rx.recv().await, Ok(7));
+    });
+    let mut rx = rx.into_inner();
+    assert_eq!(rx.pop(), Err(PopError::Empty));
+}
+
+#[test]
+fn a_dropped_send_future_sent_its_value_or_hands_it_back() {
+    let _watchdog = Watchdog::new("dropped send", LIMIT);
+    let (tx, mut rx) = spsc::pair::<u64>(&Options::new().capacity(2)).unwrap();
+    let mut tx = tx.into_async();
+    runtime().block_on(async {
+        tx.send(1).await.unwrap();
+        tx.send(2).await.unwrap();
+    });
+    let mut send = tx.send(3);
+    park(&mut send); // the ring is full
+    assert_eq!(send.take_back(), Some(3), "not sent: handed back");
+    drop(send);
+    assert_eq!(
+        (rx.pop(), rx.pop(), rx.pop()),
+        (Ok(1), Ok(2), Err(PopError::Empty))
+    );
+    let mut send = tx.send(4);
+    assert_eq!(poll_once(&mut send), Poll::Ready(Ok(())));
+    assert_eq!(send.take_back(), None, "sent: nothing to hand back");
+    drop(send);
+    assert_eq!(rx.pop(), Ok(4));
+}
+
+#[test]
+fn a_peer_dropped_while_a_task_waits_ends_the_wait() {
+    let _watchdog = Watchdog::new("peer dropped while waiting", LIMIT);
+    let (tx, rx) = mpmc::pair::<u64>(&Options::new().capacity(2)).unwrap();
+    let (mut tx, mut rx) = (tx.into_async(), rx.into_async());
+    runtime().block_on(async {
+        // Both ends in use first (an end never used detaches nothing).
+        tx.send(1).await.unwrap();
+        assert_eq!(rx.recv().await, Ok(1));
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(tx);
+        });
+        assert_eq!(rx.recv().await, Err(PopError::Disconnected));
+        dropper.join().unwrap();
+    });
+    let (tx, rx) = spsc::pair::<u64>(&Options::new().capacity(2)).unwrap();
+    let (mut tx, mut rx) = (tx.into_async(), rx.into_async());
+    runtime().block_on(async {
+        tx.send(1).await.unwrap();
+        assert_eq!(rx.recv().await, Ok(1));
+        tx.send(2).await.unwrap();
+        tx.send(3).await.unwrap();
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(rx);
+        });
+        assert_eq!(tx.send(4).await, Err(PushError::Disconnected(4)));
+        dropper.join().unwrap();
+    });
+}
+
+#[test]
+fn a_runtime_shut_down_mid_call_leaves_no_sleeper_behind() {
+    let _watchdog = Watchdog::new("runtime shut down", LIMIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+    let runtime = runtime();
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel();
+    // Outlives the runtime, so that the ring's consumer is still attached
+    // when the test publishes after the shutdown.
+    let rx: &'static mut aio::spsc::AsyncConsumer<u64> = Box::leak(Box::new(rx.into_async()));
+    let task = runtime.spawn(async move {
+        let mut recv = rx.recv();
+        // Tell the test once a poll past the yield window returned
+        // Pending: that poll parked (registered with the waiter thread).
+        let first = std::time::Instant::now();
+        poll_fn(|cx| {
+            let polled = Pin::new(&mut recv).poll(cx);
+            if first.elapsed() > Duration::from_millis(1) {
+                let _ = parked_tx.send(());
+            }
+            polled
+        })
+        .await
+    });
+    runtime.block_on(async {
+        while parked_rx.try_recv().is_err() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert!(!task.is_finished());
+    drop(runtime); // drops the task and its future: no panic
+    let before = tx.stats().wake_syscalls;
+    tx.push(1).unwrap_or_else(|e| panic!("push: {e}"));
+    assert_eq!(
+        tx.stats().wake_syscalls,
+        before,
+        "the dropped task withdrew its announcement: no wake syscall"
+    );
+}
+
+#[test]
+fn an_idle_async_consumer_leaves_the_waiter_thread_blocked_in_futex_waitv() {
+    let _watchdog = Watchdog::new("idle async consumer", LIMIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+    let mut rx = rx.into_async();
+    let mut recv = rx.recv();
+    park(&mut recv);
+    let waiter = waiter_thread();
+    // Blocked in futex_waitv (not polling): it stays there until a tick or
+    // a wake, and a publisher sees the announced sleeper.
+    wait_until("waiter thread in futex_waitv", LIMIT, || {
+        thread_syscall(waiter) == Some(libc::SYS_futex_waitv)
+    });
+    let before = tx.stats().wake_syscalls;
+    tx.push(5).unwrap_or_else(|e| panic!("push: {e}"));
+    assert_eq!(
+        tx.stats().wake_syscalls,
+        before + 1,
+        "the parked consumer is woken"
+    );
+    runtime().block_on(async { assert_eq!((&mut recv).await, Ok(5)) });
+    drop(recv);
+    // Awake (not parked), the consumer costs the publisher no syscall.
+    let before = tx.stats().wake_syscalls;
+    for n in 0..10 {
+        tx.push(n).unwrap_or_else(|e| panic!("push: {e}"));
+        assert_eq!(poll_once(&mut rx.recv()), Poll::Ready(Ok(n)));
+    }
+    assert_eq!(tx.stats().wake_syscalls, before);
+}
+
+#[test]
+fn streams_and_sinks_move_every_item_in_order() {
+    let _watchdog = Watchdog::new("stream and sink", LIMIT);
+    let (tx, rx) = spsc::pair::<u64>(&Options::new().capacity(8)).unwrap();
+    let (mut tx, mut rx) = (tx.into_async(), rx.into_async());
+    let (btx, brx) = bytes::pair(&Options::new().capacity(256)).unwrap();
+    let (mut btx, mut brx) = (btx.into_async(), brx.into_async());
+    runtime().block_on(async {
+        let producer = async {
+            for n in 0..1000u64 {
+                poll_fn(|cx| Pin::new(&mut tx).poll_ready(cx))
+                    .await
+                    .unwrap();
+                Pin::new(&mut tx).start_send(n).unwrap();
+                poll_fn(|cx| Pin::new(&mut btx).poll_ready(cx))
+                    .await
+                    .unwrap();
+                Pin::new(&mut btx)
+                    .start_send(n.to_le_bytes().to_vec())
+                    .unwrap();
+            }
+            poll_fn(|cx| Pin::new(&mut tx).poll_close(cx))
+                .await
+                .unwrap();
+            poll_fn(|cx| Pin::new(&mut btx).poll_close(cx))
+                .await
+                .unwrap();
+            drop((tx, btx));
+        };
+        let consumer = async {
+            let mut next = 0u64;
+            while let Some(item) = poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)).await {
+                assert_eq!(item, Ok(next));
+                let frame = poll_fn(|cx| Pin::new(&mut brx).poll_next(cx))
+                    .await
+                    .unwrap();
+                assert_eq!(frame, Ok(next.to_le_bytes().to_vec()));
+                next += 1;
+            }
+            assert_eq!(next, 1000);
+            assert!(poll_fn(|cx| brx.poll_recv(cx)).await == Err(PopError::Disconnected));
+        };
+        tokio::join!(producer, consumer);
+    });
+}
+
+#[test]
+fn a_byte_ring_that_fails_when_full_fails_an_async_send_at_once() {
+    let opts = Options::new()
+        .capacity(64)
+        .overflow(shmlane::Overflow::Fail);
+    let (tx, _rx) = bytes::pair(&opts).unwrap();
+    let mut tx = tx.into_async();
+    runtime().block_on(async {
+        tx.send([1u8; 24]).await.unwrap();
+        tx.send([2u8; 24]).await.unwrap();
+        assert_eq!(tx.send(b"x").await, Err(GrantError::Full));
+    });
+}
+
+#[test]
+fn the_waiter_thread_lives_only_while_async_endpoints_do() {
+    let _watchdog = Watchdog::new("waiter thread lifecycle", LIMIT);
+    // In a forked child: one thread, and no other test's endpoints.
+    let child = fork_child(|| {
+        assert_eq!(thread_named(aio::THREAD_NAME), None, "none before use");
+        let (tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+        let (tx, mut rx) = (tx.into_async(), rx.into_async());
+        park(&mut rx.recv());
+        let waiter = waiter_thread(); // started by the park
+        let tx = tx.into_inner();
+        assert_eq!(thread_named(aio::THREAD_NAME), Some(waiter), "rx lives");
+        let rx = rx.into_inner(); // the last async endpoint goes: joined
+        // (its /proc entry may outlive the join by a moment)
+        wait_until("waiter thread gone", LIMIT, || {
+            thread_named(aio::THREAD_NAME).is_none()
+        });
+        let mut rx = rx.into_async();
+        park(&mut rx.recv());
+        waiter_thread(); // started again
+        drop((tx, rx));
+        0
+    });
+    assert_eq!(child.wait(LIMIT), 0);
+}
+
+#[test]
+fn a_parked_task_learns_of_a_killed_peer_within_its_liveness_ticks() {
+    let _watchdog = Watchdog::new("killed peer", LIMIT);
+    let name = ShmName::new("aio-killed");
+    let rx = spsc::Consumer::<u64>::create(name.as_str(), &opts()).unwrap();
+    let producer = fork_child(|| {
+        let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts()).unwrap();
+        tx.push(1).unwrap();
+        loop {
+            std::thread::sleep(Duration::from_secs(1)); // killed here
+        }
+    });
+    let pid = producer.pid();
+    let mut rx = rx.into_async();
+    runtime().block_on(async {
+        assert_eq!(rx.recv().await, Ok(1));
+        // SIGKILL wakes nobody: the parked task finds out at a tick.
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        });
+        assert_eq!(rx.recv().await, Err(PopError::Disconnected));
+        killer.join().unwrap();
+    });
+    producer.kill(); // reaps it
+}
+
+#[test]
+fn the_wait_strategy_decides_when_an_operation_parks() {
+    let _watchdog = Watchdog::new("wait strategy", LIMIT);
+    for (strategy, parks_at_first_poll) in [
+        (shmlane::WaitStrategy::Park, true),
+        (shmlane::WaitStrategy::SpinThenPark, false),
+        (shmlane::WaitStrategy::Spin, false),
+    ] {
+        let (mut tx, rx) = spsc::pair::<u64>(&opts().wait_strategy(strategy)).unwrap();
+        let mut rx = rx.into_async();
+        let mut recv = rx.recv();
+        assert!(poll_once(&mut recv).is_pending());
+        let before = tx.stats().wake_syscalls;
+        tx.push(1).unwrap_or_else(|e| panic!("push: {e}"));
+        let woke = tx.stats().wake_syscalls - before;
+        assert_eq!(woke == 1, parks_at_first_poll, "{strategy:?}");
+        assert_eq!(poll_once(&mut recv), Poll::Ready(Ok(1)), "{strategy:?}");
+    }
+}
