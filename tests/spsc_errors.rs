@@ -410,3 +410,32 @@ fn the_creator_never_unlinks_a_name_that_now_names_another_segment() {
     );
     spsc::Consumer::<u64>::open(name.as_str(), &Options::new()).expect("second segment opens");
 }
+
+/// Issue 15, A3: a named segment truncated under a live endpoint (by a
+/// process with write permission) is found at the next liveness tick of a
+/// blocking call: `Corrupted`, and the endpoint poisoned before it touches
+/// a slot past the new end (which would raise SIGBUS).
+#[test]
+fn a_segment_shrunk_under_a_blocked_endpoint_is_corrupted_not_sigbus() {
+    let _dog = common::Watchdog::new("shrunk segment", Duration::from_secs(20));
+    let name = ShmName::new("shrunk");
+    let opts = Options::new().capacity(4096);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &opts).expect("create");
+    let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &opts).expect("open");
+    tx.push(1).expect("push");
+    assert_eq!(rx.pop(), Ok(1));
+    // Keep the header's page, cut the slots off.
+    OpenOptions::new()
+        .write(true)
+        .open(name.path())
+        .and_then(|f| f.set_len(4096))
+        .expect("truncate");
+    let err = rx.recv_timeout(Duration::from_secs(5)).expect_err("shrunk");
+    assert!(
+        matches!(err, PopError::Corrupted(c) if c.what.contains("shrunk")),
+        "{err:?}"
+    );
+    // Poisoned: later calls say so without touching the slots.
+    assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
+    drop(tx);
+}

@@ -515,10 +515,18 @@ impl<T: Pod, S> RingMemory<T, S> {
     ) -> Option<Wake> {
         let signal = self.wait_signal();
         let waits = self.own_waits();
+        // A named segment shrunk under our mapping (a peer's ftruncate):
+        // found at the liveness tick, before the caller touches a slot.
+        let shrunk: Cell<Option<Corruption>> = Cell::new(None);
+        let mut ready = || match shrunk.get() {
+            Some(corruption) => Some(Wake::Corrupted(corruption)),
+            None => ready(),
+        };
         let mut checked = || {
             check_peers();
             if !cfg!(shmlane_loom) {
                 self.peer_checked_at.set(Some(Instant::now()));
+                shrunk.set(self.attachment.storage().shrunk());
             }
         };
         let counters = self.counters();

@@ -528,6 +528,19 @@ unsafe impl Storage for Mapping {
         let _ = removal::unlink_unused(&self.file, remover, &link.shm_name, inode);
     }
 
+    fn shrunk(&self) -> Option<Corruption> {
+        // A memfd is sealed against shrinking.
+        self.link.as_ref()?;
+        let len = fstat(self.file.as_fd()).ok()?.st_size;
+        let mapped = self.map.len() as u64;
+        let len = u64::try_from(len).unwrap_or(0);
+        (len < mapped).then_some(Corruption {
+            what: "segment file shrunk under its mapping (truncated by a process with write permission)",
+            found: len,
+            limit: mapped,
+        })
+    }
+
     fn still_named(&self) -> Result<bool, OpenError> {
         if self.link.is_none() {
             return Ok(true);

@@ -60,6 +60,14 @@ pub(crate) unsafe trait Storage: Send + Sync {
     /// storages without a name.
     fn remove_if_last(&self, _detached: bool) {}
 
+    /// Whether the file under a named segment is now shorter than the
+    /// mapping (a peer with write permission truncated it): the next access
+    /// past its end would raise SIGBUS. A syscall; `None` for storages that
+    /// cannot shrink (heap, sealed memfd).
+    fn shrunk(&self) -> Option<crate::error::Corruption> {
+        None
+    }
+
     /// After the endpoint took its lock: whether the segment's name still
     /// links it, once any removal in progress is done (`false`: it was
     /// removed meanwhile; let it go and look the name up again). Always

@@ -487,8 +487,13 @@ impl<T: Pod> Receiver<T> {
                 Err(PopError::Empty) => {}
                 done => return done,
             }
-            if self.wait_for_items(deadline).is_none() {
-                return Err(PopError::Timeout);
+            match self.wait_for_items(deadline) {
+                None => return Err(PopError::Timeout),
+                // The segment shrank under the mapping: no slot is touched.
+                Some(Wake::Corrupted(corruption)) => {
+                    return Err(PopError::Corrupted(self.end.poisoned_by(corruption)));
+                }
+                Some(Wake::Ready | Wake::Disconnected) => {}
             }
         }
     }

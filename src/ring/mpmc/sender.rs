@@ -431,8 +431,12 @@ impl<T: Pod> Sender<T> {
         let deadline = limit.deadline();
         loop {
             match self.wait_for_room(deadline) {
-                // The retry re-reads the slot and reports any corruption.
-                Some(Wake::Ready | Wake::Corrupted(_)) => {}
+                Some(Wake::Ready) => {}
+                // The segment shrank under the mapping: no slot is touched.
+                Some(Wake::Corrupted(corruption)) => {
+                    let corruption = self.end.poisoned_by(corruption);
+                    return Err(PushError::Corrupted(value, corruption));
+                }
                 Some(Wake::Disconnected) => return Err(PushError::Disconnected(value)),
                 None => return Err(PushError::Timeout(value)),
             }
@@ -606,8 +610,11 @@ impl<T: Pod> Sender<T> {
                 continue;
             }
             match self.wait_for_room(deadline) {
-                // The retry re-reads the slot and reports any corruption.
-                Some(Wake::Ready | Wake::Corrupted(_)) => {}
+                Some(Wake::Ready) => {}
+                // The segment shrank under the mapping: no slot is touched.
+                Some(Wake::Corrupted(corruption)) => {
+                    return Err(ReserveError::Corrupted(self.end.poisoned_by(corruption)));
+                }
                 Some(Wake::Disconnected) => return Err(ReserveError::Disconnected),
                 None => return Err(ReserveError::Timeout),
             }
