@@ -112,10 +112,13 @@ thread_local! {
 }
 
 /// Records `message` as this thread's last error.
+#[inline]
 fn set_last_error(message: Cow<'static, CStr>) {
     // `try_with`: a call made while the thread exits reports its status
     // without a message.
     let _ = LAST_FIXED.try_with(|fixed| match message {
+        // A poll loop repeats the same message: no store then.
+        Cow::Borrowed(text) if fixed.get().is_some_and(|last| std::ptr::eq(last, text)) => {}
         Cow::Borrowed(text) => fixed.set(Some(text)),
         Cow::Owned(text) => {
             let _ = LAST_FORMATTED.try_with(|formatted| *formatted.borrow_mut() = text);
@@ -318,6 +321,7 @@ impl From<OpenError> for Fail {
 }
 
 impl<T> From<PushError<T>> for Fail {
+    #[inline]
     fn from(error: PushError<T>) -> Self {
         use ShmlaneStatus as S;
         match error {
@@ -332,6 +336,7 @@ impl<T> From<PushError<T>> for Fail {
 }
 
 impl From<PopError> for Fail {
+    #[inline]
     fn from(error: PopError) -> Self {
         use ShmlaneStatus as S;
         match error {
@@ -347,6 +352,7 @@ impl From<PopError> for Fail {
 }
 
 impl<E: Into<Fail> + std::fmt::Display> From<RecordError<E>> for Fail {
+    #[inline]
     fn from(error: RecordError<E>) -> Self {
         match error {
             RecordError::Ring(inner) => inner.into(),
