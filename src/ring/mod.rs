@@ -439,11 +439,7 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// The line of the index this endpoint writes, with its side's counters.
     #[inline(always)]
     fn own_line(&self) -> &IndexLine {
-        let ring = &self.header().ring;
-        match self.role {
-            Role::Producer => &ring.tail,
-            Role::Consumer => &ring.head,
-        }
+        side_line(self.header(), self.role)
     }
 
     /// This side's syscall counters.
@@ -869,6 +865,14 @@ impl<T: Pod> RingMemory<T, UnsafeCell<T>> {
     }
 }
 
+/// The line of the index `role` writes, with that side's counters.
+fn side_line(header: &Header, role: Role) -> &IndexLine {
+    match role {
+        Role::Producer => &header.ring.tail,
+        Role::Consumer => &header.ring.head,
+    }
+}
+
 /// Adds `*idle_polls` to `line`'s hits (one add, and only if there are
 /// any) and zeroes it.
 fn add_hits(line: &IndexLine, idle_polls: &mut u32) {
@@ -881,33 +885,23 @@ fn add_hits(line: &IndexLine, idle_polls: &mut u32) {
 
 impl<T, S> Drop for RingMemory<T, S> {
     fn drop(&mut self) {
-        {
-            // SAFETY: as in `header()`: the storage is still owned here.
-            let header = unsafe { self.header.as_ref() };
-            let line = match self.role {
-                Role::Producer => &header.ring.tail,
-                Role::Consumer => &header.ring.head,
-            };
-            add_hits(line, &mut self.idle_polls);
-        }
+        // SAFETY: as in `header()`: the storage is still owned here (it
+        // drops after this body, with `attachment`).
+        let header = unsafe { self.header.as_ref() };
+        let line = side_line(header, self.role);
+        add_hits(line, &mut self.idle_polls);
         // Before `mark_detached`, which forgets who marked the row.
         let user = self.attachment.used_here();
         let detached = self.attachment.mark_detached();
         if detached {
             // Wake the peer whatever its sleeper count says: it must see the
             // disconnect now, not at its next liveness tick.
-            // SAFETY: as in `header()`: the storage is still owned here.
-            let header = unsafe { self.header.as_ref() };
             let wake = &header.ring.wake;
             let peer = match self.role {
                 Role::Producer => &wake.not_empty,
                 Role::Consumer => &wake.not_full,
             };
-            let own = match self.role {
-                Role::Producer => &header.ring.tail.syscalls,
-                Role::Consumer => &header.ring.head.syscalls,
-            };
-            Signal::new(self.waiter, &peer.event, &peer.sem).wake_all(own);
+            Signal::new(self.waiter, &peer.event, &peer.sem).wake_all(&line.syscalls);
         }
         if user {
             // The last endpoint out removes the name (SAFETY.md section 1).

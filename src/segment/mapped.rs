@@ -441,10 +441,11 @@ impl Drop for Mapping {
 /// no role (the registry). A probe only: `F_OFD_GETLK` sets no lock, and
 /// works on a read-only descriptor.
 pub(super) fn role_locks_held(file: &File, first: usize, rows: usize) -> io::Result<bool> {
-    let mut probe = role_lock(first);
-    probe.l_len = rows as i64;
-    fcntl(file, FcntlArg::F_OFD_GETLK(&mut probe))?;
-    Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
+    Ok(removal::locks_held(
+        file,
+        ROLE_LOCK_BASE + first as i64,
+        rows as i64,
+    )?)
 }
 
 /// The write lock on `role`'s byte.
@@ -514,9 +515,7 @@ unsafe impl Storage for Mapping {
     fn role_is_held(&self, role: usize) -> io::Result<bool> {
         // GETLK reports a lock of another open file description that would
         // conflict with ours: the role's holder, if it is alive.
-        let mut probe = role_lock(role);
-        fcntl(&self.file, FcntlArg::F_OFD_GETLK(&mut probe))?;
-        Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
+        role_locks_held(&self.file, role, 1)
     }
 
     fn remove_if_last(&self, detached: bool) {

@@ -67,20 +67,25 @@ pub(super) fn hold_creator_lock(file: &File) -> Result<(), Errno> {
     fcntl(file, FcntlArg::F_OFD_SETLK(&request)).map(drop)
 }
 
-/// Whether another open file description holds the creator byte of `file`.
-pub(super) fn creator_lock_held(file: &File) -> Result<bool, Errno> {
-    let mut probe = lock_request(libc::F_WRLCK, CREATOR_LOCK, 1);
+/// Whether another open file description holds a lock on any of `bytes`
+/// bytes from `start` of `file`: the one probe every liveness question
+/// asks (`F_OFD_GETLK` sets nothing, works on a read-only descriptor, and
+/// this description's own locks never conflict with it).
+pub(super) fn locks_held(file: &File, start: i64, bytes: i64) -> Result<bool, Errno> {
+    let mut probe = lock_request(libc::F_WRLCK, start, bytes);
     fcntl(file, FcntlArg::F_OFD_GETLK(&mut probe))?;
     Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
 }
 
+/// Whether another open file description holds the creator byte of `file`.
+pub(super) fn creator_lock_held(file: &File) -> Result<bool, Errno> {
+    locks_held(file, CREATOR_LOCK, 1)
+}
+
 /// Whether another open file description holds any liveness lock of
-/// `file` (a probe: `F_OFD_GETLK` sets nothing, and works on a read-only
-/// descriptor; this description's own locks never conflict with it).
+/// `file`.
 pub(super) fn in_use_by_others(file: &File) -> Result<bool, Errno> {
-    let mut probe = lock_request(libc::F_WRLCK, ROLE_LOCK_BASE, LIVENESS_LOCKS as i64);
-    fcntl(file, FcntlArg::F_OFD_GETLK(&mut probe))?;
-    Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
+    locks_held(file, ROLE_LOCK_BASE, LIVENESS_LOCKS as i64)
 }
 
 /// Runs `body` holding the gate of `file` (exclusively if `exclusive`,
