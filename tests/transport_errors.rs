@@ -546,3 +546,61 @@ fn a_reset_connection_is_not_a_clean_end() {
         other => panic!("expected Reset, got {other:?}"),
     }
 }
+
+/// Runs the calling thread on CPU 0 only, and, if `idle`, under
+/// `SCHED_IDLE`, so that a normal thread woken on CPU 0 preempts it at
+/// once: how a test makes "the other side runs first" certain.
+fn run_on_cpu0(idle: bool) {
+    let mut cpus = nix::sched::CpuSet::new();
+    cpus.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpus).unwrap();
+    if idle {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param; pid 0 is this thread.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    }
+}
+
+#[test]
+fn a_connection_stands_when_its_listener_removes_the_path_after_accepting() {
+    // A listener for one connection (a shell's `shmlane recv`, Python's
+    // `transport.receiver`) removes its path as soon as it has accepted,
+    // which may be before the connecting side returns from `connect`:
+    // the connection must still be made. Both threads share CPU 0 and the
+    // connecting one is SCHED_IDLE, so the listener, woken by the
+    // connect, accepts and removes the path before `connect` returns.
+    let _dog = Watchdog::new("listener removes its path", LIMIT);
+    for round in 0..20 {
+        let path = TempPath::new("gone-after-accept");
+        let listener = std::os::unix::net::UnixListener::bind(&path.0).unwrap();
+        std::thread::scope(|s| {
+            let server = s.spawn(|| {
+                run_on_cpu0(false);
+                let (mut stream, _) = listener.accept().unwrap();
+                std::fs::remove_file(&path.0).unwrap();
+                let mut got = Vec::new();
+                std::io::Read::read_to_end(&mut stream, &mut got).unwrap();
+                got
+            });
+            let client = s.spawn(|| {
+                run_on_cpu0(true);
+                let url = format!("{}?timeout_ms=10000", path.url("unix"));
+                let mut tx = transport::sender(&url)?;
+                tx.send(b"x").unwrap();
+                Ok::<_, ConnectError>(())
+            });
+            let connected = client.join().unwrap();
+            if connected.is_err() {
+                // Let the server's accept end.
+                drop(std::os::unix::net::UnixStream::connect(&path.0));
+            }
+            let got = server.join().unwrap();
+            if let Err(e) = connected {
+                panic!("round {round}: the connect failed: {e}");
+            }
+            // One length-prefixed frame.
+            assert!(got.ends_with(b"x"), "round {round}: {got:?}");
+        });
+    }
+}

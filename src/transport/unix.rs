@@ -272,42 +272,73 @@ fn remove_stale(
 
 fn connect_kind(path: &Path, config: &Config, kind: Kind) -> Result<Connection, ConnectError> {
     let (endpoint, addr) = prepare(path, config, kind)?;
-    let fd = connect_with_retry(config, &endpoint, |_| {
+    let mut refusal = None;
+    let attempt = connect_with_retry(config, &endpoint, |_| {
+        // A missing path is retried like a refused connection: the
+        // listener may not have bound it yet.
+        if let Err(e) = check_socket_file(path, config, &endpoint) {
+            return Err(match e {
+                FileCheck::Missing(io) => io,
+                FileCheck::Refused(err) => {
+                    refusal = Some(err);
+                    io::Error::from_raw_os_error(libc::EPERM)
+                }
+            });
+        }
         let fd = kind.socket()?;
         nix::sys::socket::connect(fd.as_raw_fd(), &addr)?;
         Ok(fd)
-    })?;
-    check_listener(path, &fd, config, &endpoint)?;
+    });
+    if let Some(err) = refusal {
+        return Err(err);
+    }
+    let fd = attempt?;
+    check_listener(&fd, config, &endpoint)?;
     kind.connection(fd, config, &endpoint)
 }
 
-/// Before anything is sent: the path is a socket (not a symbolic link)
-/// that a trusted user owns, and the process listening on it, as the
-/// kernel recorded at its `listen` (`SO_PEERCRED`, which no later change
-/// of the path can fake), is a trusted user's. The socket file's mode is
+/// Why the path may not be connected to.
+enum FileCheck {
+    /// Not there (yet): worth another attempt.
+    Missing(io::Error),
+    /// There, and refused: the answer.
+    Refused(ConnectError),
+}
+
+/// Before connecting: the path is a socket (not a symbolic link) that a
+/// trusted user owns. Checked before `connect`, not after: a listener
+/// that takes a single connection removes its path once it has accepted,
+/// which may be before this side looks again. The socket file's mode is
 /// not judged: it says who may connect to that listener, which is the
 /// listener's business (`?peer_uid=`).
-fn check_listener(
-    path: &Path,
-    fd: &OwnedFd,
-    config: &Config,
-    endpoint: &str,
-) -> Result<(), ConnectError> {
-    let trust = config.trust_or_default();
-    let st = lstat(path).map_err(|e| fs_error(endpoint, "lstat", e.into()))?;
+fn check_socket_file(path: &Path, config: &Config, endpoint: &str) -> Result<(), FileCheck> {
+    let st = match lstat(path) {
+        Ok(st) => st,
+        Err(e @ (Errno::ENOENT | Errno::ENOTDIR)) => return Err(FileCheck::Missing(e.into())),
+        Err(e) => return Err(FileCheck::Refused(fs_error(endpoint, "lstat", e.into()))),
+    };
     if !is_type(st.st_mode, SFlag::S_IFSOCK) {
-        return Err(ConnectError::WrongFileType {
+        return Err(FileCheck::Refused(ConnectError::WrongFileType {
             endpoint: endpoint.to_owned(),
             expected: "socket",
             found: file_type_name(st.st_mode),
-        });
+        }));
     }
-    trust
+    config
+        .trust_or_default()
         .check(Found::file(st.st_uid, st.st_gid, st.st_mode), false)
-        .map_err(|d| d.into_connect_error(endpoint))?;
+        .map_err(|d| FileCheck::Refused(d.into_connect_error(endpoint)))
+}
+
+/// After connecting, before anything is sent: the process listening, as
+/// the kernel recorded at its `listen` (`SO_PEERCRED`, which no change of
+/// the path between the file check and `connect` can fake), is a trusted
+/// user's.
+fn check_listener(fd: &OwnedFd, config: &Config, endpoint: &str) -> Result<(), ConnectError> {
     let cred = getsockopt(fd, sockopt::PeerCredentials)
         .map_err(|e| socket_error(endpoint, "getsockopt(SO_PEERCRED)", e.into()))?;
-    trust
+    config
+        .trust_or_default()
         .check(Found::file(cred.uid(), cred.gid(), 0), false)
         .map_err(|mut d| {
             d.problem = format!(
