@@ -9,8 +9,8 @@ use bytemuck::Pod;
 use super::RingMemory;
 use super::recovery::Stuck;
 use super::stamp::{
-    GENERATION_MASK, GENERATION_SHIFT, LAP_SHIFT, READING, ROW_MASK, ROW_SHIFT, STATE_MASK, Slot,
-    WRITING,
+    EMPTY, GENERATION_MASK, GENERATION_SHIFT, LAP_SHIFT, READING, ROW_MASK, ROW_SHIFT, STATE_MASK,
+    Slot, WRITING,
 };
 use crate::error::{Corruption, OpenError};
 use crate::options::Options;
@@ -26,6 +26,9 @@ pub(super) struct Endpoint<T: Pod> {
     pub(super) cursor: u64,
     /// log2 of the capacity: position to lap.
     shift: u32,
+    /// [`hint_stride`] minus one: a publish or release of the position
+    /// before a multiple of the stride moves the hint.
+    hint_mask: u64,
     /// Rows of the participant table.
     pub(super) rows: u64,
     /// Owner bits (row and generation) of this endpoint's claims.
@@ -53,10 +56,12 @@ impl<T: Pod + Send> Endpoint<T> {
         let (head, tail) = (ring.head().load(acquire), ring.tail().load(acquire));
         // The hints may be apart by up to the capacity either way (a
         // receiver's release can move `head` before a sender's publish
-        // moves `tail`), and by one more for each participant that died
+        // moves `tail`), by one more for each participant that died
         // between its publish or release and its move of the hint (found by
-        // `shmlane torture`); further is corruption.
-        let limit = capacity + u64::from(ring.participants());
+        // `shmlane torture`), and by a stride, which either may lag behind
+        // the position it stands for; further is corruption.
+        let stride = hint_stride(capacity);
+        let limit = capacity + u64::from(ring.participants()) + stride;
         if tail.wrapping_sub(head) > limit && head.wrapping_sub(tail) > limit {
             return Err(OpenError::Corrupted {
                 name: ring.name().to_owned(),
@@ -100,6 +105,7 @@ impl<T: Pod + Send> Endpoint<T> {
         Ok(Self {
             cursor,
             shift: capacity.trailing_zeros(),
+            hint_mask: stride - 1,
             rows: u64::from(ring.participants()),
             tag,
             strategy: opts.wait_strategy.unwrap_or_default(),
@@ -171,32 +177,64 @@ impl<T: Pod> Endpoint<T> {
     }
 }
 
-/// Moves the hint `index` forward to `next`, never back.
+/// Positions between two moves of a hint on the hot path (the capacity, if
+/// smaller). A compare-exchange on the shared hint line per operation is
+/// the contention per-slot stamps exist to avoid, and a locked instruction
+/// that drains the store buffer on every send and receive; a hint that lags
+/// by less than a stride costs a cursor that jumps to it at most that many
+/// stamp loads, which every walk already tolerates (a stale cursor).
+pub(super) const HINT_STRIDE: u64 = 32;
+
+/// The hint stride of a ring of `capacity` (a power of two): below a lap,
+/// so a hint never lags by a whole lap.
+fn hint_stride(capacity: u64) -> u64 {
+    HINT_STRIDE.min(capacity)
+}
+
+impl<T: Pod> Endpoint<T> {
+    /// After this endpoint's publish (sender) or release (receiver) of
+    /// `position`: moves its role's hint to the next position when that
+    /// ends a stride.
+    #[inline(always)]
+    pub(super) fn hint_passed(&self, position: u64) {
+        let next = position.wrapping_add(1);
+        if next & self.hint_mask == 0 {
+            let index = match self.ring.role() {
+                Role::Producer => self.ring.tail(),
+                Role::Consumer => self.ring.head(),
+            };
+            advance(index, next, self.hint_mask + 1);
+        }
+    }
+}
+
+/// Moves the hint `index` forward to `next`, never back, expecting it at
+/// `next - step` (the last move).
 ///
-/// SYNC: mpmc-hint (Release, here and in `advance_slow`): an endpoint that
+/// SYNC: mpmc-hint (Release, here and in `advance_to`): an endpoint that
 /// jumps its cursor to the hint (`catch_up`, Acquire) then sees every slot
 /// before it at least as far as the mover saw it, so a slot it never
 /// looked at cannot read as an earlier lap (which would look impossible).
-/// Free on x86: the compare-exchange is a locked instruction anyway.
 #[inline(always)]
-pub(super) fn advance(index: &AtomicU64, next: u64) {
+fn advance(index: &AtomicU64, next: u64, step: u64) {
     let current = index.load(Ordering::Relaxed);
-    if current == next.wrapping_sub(1)
+    if current == next.wrapping_sub(step)
         && index
             .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
             .is_ok()
     {
         return;
     }
-    advance_slow(index, next);
+    advance_to(index, next);
 }
 
-/// `advance` when another endpoint moved the hint too: a bounded
-/// maximum-loop (a hostile peer changing the hint all the time cannot keep
-/// us here; the hint is only a hint).
+/// Moves the hint `index` forward to `next` wherever it is (off the hot
+/// path, or when another endpoint moved it too): a bounded maximum-loop (a
+/// hostile peer changing the hint all the time cannot keep us here; the
+/// hint is only a hint).
 #[cold]
 #[inline(never)]
-fn advance_slow(index: &AtomicU64, next: u64) {
+pub(super) fn advance_to(index: &AtomicU64, next: u64) {
     let mut current = index.load(Ordering::Relaxed);
     for _ in 0..16 {
         if (next.wrapping_sub(current) as i64) <= 0 {
@@ -211,15 +249,38 @@ fn advance_slow(index: &AtomicU64, next: u64) {
 }
 
 impl<T: Pod> Endpoint<T> {
-    /// Items in the ring from the hints, clamped to `0..=capacity`.
+    /// Items in the ring, clamped to `0..=capacity`: from the hints, each
+    /// carried forward over the positions its stride has not recorded yet
+    /// (the stamps say how far the senders claimed and the receivers
+    /// released).
     pub(super) fn len(&self) -> usize {
         let relaxed = Ordering::Relaxed;
-        let (head, tail) = (
-            self.ring.head().load(relaxed),
-            self.ring.tail().load(relaxed),
-        );
+        let released = |position: u64, stamp: u64| {
+            (stamp.wrapping_sub(self.base(position)) as i64) >> LAP_SHIFT >= 1
+        };
+        let claimed = |position: u64, stamp: u64| {
+            let laps = (stamp.wrapping_sub(self.base(position)) as i64) >> LAP_SHIFT;
+            laps >= 1 || (laps == 0 && stamp & STATE_MASK != EMPTY)
+        };
+        let head = self.carried(self.ring.head().load(relaxed), released);
+        let tail = self.carried(self.ring.tail().load(relaxed), claimed);
         let used = tail.wrapping_sub(head) as i64;
         used.clamp(0, self.ring.capacity().get() as i64) as usize
+    }
+
+    /// `hint` moved forward over the positions for which `done` holds, at
+    /// most a stride and a position per participant (those that died
+    /// between a publish or release and a hint move).
+    fn carried(&self, hint: u64, done: impl Fn(u64, u64) -> bool) -> u64 {
+        let mut position = hint;
+        for _ in 0..=self.hint_mask + self.rows {
+            let stamp = self.stamp(position).load(Ordering::Relaxed);
+            if !done(position, stamp) {
+                break;
+            }
+            position = position.wrapping_add(1);
+        }
+        position
     }
 }
 
@@ -227,7 +288,7 @@ impl<T: Pod> Endpoint<T> {
 /// attempt moves past a slot another endpoint took, so only a ring that
 /// many others keep changing (or a hostile one) uses them up.
 pub(super) fn walk_limit(rows: u64) -> u64 {
-    4 * rows + 64
+    4 * rows + 64 + HINT_STRIDE
 }
 
 impl<T: Pod> Endpoint<T> {

@@ -8,7 +8,7 @@ use bytemuck::Pod;
 use super::super::item::{Load, TakeValue};
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::endpoint::{Endpoint, advance, walk_limit};
+use super::endpoint::{Endpoint, walk_limit};
 use super::stamp::{
     EMPTY, FULL, LAP_SHIFT, ONE_LAP, READING, STATE_MASK, Slot, WRITING, decode, misfit,
 };
@@ -249,7 +249,7 @@ impl<T: Pod> Receiver<T> {
         end.stamp(position)
             .store(end.base(position).wrapping_add(ONE_LAP), Ordering::Release);
         end.ring.notify_peer();
-        advance(end.ring.head(), position.wrapping_add(1));
+        end.hint_passed(position);
         value
     }
 
@@ -350,7 +350,7 @@ impl<T: Pod> Receiver<T> {
                     );
                     if passed.is_ok() {
                         end.ring.notify_peer();
-                        advance(end.ring.head(), position.wrapping_add(1));
+                        end.hint_passed(position);
                     }
                     end.cursor = position.wrapping_add(1);
                 }

@@ -4,7 +4,7 @@
 
 use bytemuck::Pod;
 
-use super::endpoint::{Endpoint, advance};
+use super::endpoint::{Endpoint, advance_to};
 use super::stamp::{FULL, LAP_SHIFT, ONE_LAP, READING, SKIPPED, Seen, WRITING, decode};
 use crate::error::Corruption;
 use crate::sync::Ordering;
@@ -109,7 +109,7 @@ impl<T: Pod> Endpoint<T> {
             counter.fetch_add(1, Ordering::Relaxed);
             if seen.state == READING {
                 // The item now fills the senders' next position.
-                advance(self.ring.tail(), position.wrapping_add(1));
+                advance_to(self.ring.tail(), position.wrapping_add(1));
             }
             // Receivers may be waiting on it (and a sender on the room a
             // skip will free once passed over).

@@ -8,7 +8,7 @@ use bytemuck::Pod;
 use super::super::item::Store;
 #[cfg(not(shmlane_loom))]
 use super::Source;
-use super::endpoint::{Endpoint, advance, walk_limit};
+use super::endpoint::{Endpoint, walk_limit};
 use super::reservation::Reservation;
 use super::stamp::{
     EMPTY, FULL, LAP_SHIFT, READING, SKIPPED, STATE_MASK, Slot, WRITING, decode, misfit,
@@ -269,7 +269,7 @@ impl<T: Pod> Sender<T> {
         end.stamp(position)
             .store(end.base(position) | state, Ordering::Release);
         end.ring.notify_peer();
-        advance(end.ring.tail(), position.wrapping_add(1));
+        end.hint_passed(position);
     }
 
     /// Appends `value`, or hands it back: [`PushError::Full`] when the ring

@@ -422,3 +422,39 @@ fn an_unused_clone_dropped_detaches() {
     }
     assert!(matches!(tx.try_send(9), Err(PushError::Disconnected(9))));
 }
+
+#[test]
+fn hints_move_once_a_stride_and_len_and_newcomers_see_past_them() {
+    use super::endpoint::HINT_STRIDE;
+    let (mut tx, mut rx) = ring(128);
+    let hints = |tx: &Sender<u64>| {
+        let relaxed = Ordering::Relaxed;
+        let ring = &tx.end.ring;
+        (ring.head().load(relaxed), ring.tail().load(relaxed))
+    };
+    let sent = HINT_STRIDE + 5;
+    for v in 0..sent {
+        tx.try_send(v).unwrap();
+        // One compare-exchange on the shared hint line per stride, not
+        // per send.
+        assert_eq!(hints(&tx).1, (v + 1) / HINT_STRIDE * HINT_STRIDE);
+    }
+    assert_eq!(tx.len() as u64, sent);
+    for v in 0..3 {
+        assert_eq!(rx.try_recv(), Ok(v));
+    }
+    assert_eq!(hints(&tx), (0, HINT_STRIDE));
+    assert_eq!(rx.len() as u64, sent - 3);
+    // A sender and a receiver that start at the lagging hints continue
+    // where the ring is: no slot written twice, nothing received twice.
+    let mut late_tx = tx.try_clone().unwrap();
+    let mut late_rx = rx.try_clone().unwrap();
+    late_tx.try_send(1000).unwrap();
+    let mut got = Vec::new();
+    while let Ok(v) = late_rx.try_recv() {
+        got.push(v);
+    }
+    let expected: Vec<u64> = (3..sent).chain([1000]).collect();
+    assert_eq!(got, expected);
+    assert!(rx.is_empty() && tx.is_empty());
+}
