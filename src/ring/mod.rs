@@ -822,11 +822,16 @@ impl<T: Pod, S> RingMemory<T, S> {
 
     /// The counters, with the positions as pushes and pops.
     pub(crate) fn stats(&self) -> Stats {
+        let relaxed = Ordering::Relaxed;
+        self.stats_at(self.head().load(relaxed), self.tail().load(relaxed))
+    }
+
+    /// The counters, with `pops` and `pushes` as the positions (a ring
+    /// whose indices are hints knows better ones).
+    pub(crate) fn stats_at(&self, pops: u64, pushes: u64) -> Stats {
         let ring = &self.header().ring;
         let events = self.events();
         let relaxed = Ordering::Relaxed;
-        let pushes = self.tail().load(relaxed);
-        let pops = self.head().load(relaxed);
         let both = |of: fn(&Counters) -> &AtomicU64| {
             of(&ring.head.syscalls)
                 .load(relaxed)

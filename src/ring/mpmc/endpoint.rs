@@ -254,6 +254,14 @@ impl<T: Pod> Endpoint<T> {
     /// (the stamps say how far the senders claimed and the receivers
     /// released).
     pub(super) fn len(&self) -> usize {
+        let (head, tail) = self.positions();
+        let used = tail.wrapping_sub(head) as i64;
+        used.clamp(0, self.ring.capacity().get() as i64) as usize
+    }
+
+    /// The first position not yet released and the first not yet claimed
+    /// (exact when no operation is in flight).
+    fn positions(&self) -> (u64, u64) {
         let relaxed = Ordering::Relaxed;
         let released = |position: u64, stamp: u64| {
             (stamp.wrapping_sub(self.base(position)) as i64) >> LAP_SHIFT >= 1
@@ -264,8 +272,24 @@ impl<T: Pod> Endpoint<T> {
         };
         let head = self.carried(self.ring.head().load(relaxed), released);
         let tail = self.carried(self.ring.tail().load(relaxed), claimed);
-        let used = tail.wrapping_sub(head) as i64;
-        used.clamp(0, self.ring.capacity().get() as i64) as usize
+        (head, tail)
+    }
+
+    /// The ring's counters, with the positions the stamps say (see
+    /// `positions`) as pops and pushes.
+    pub(super) fn stats(&self) -> crate::ring::Stats {
+        let (head, tail) = self.positions();
+        self.ring.stats_at(head, tail)
+    }
+
+    /// For `endpoint_accessors!`: the ring's capacity in slots.
+    pub(super) fn capacity(&self) -> crate::index::Capacity {
+        self.ring.capacity()
+    }
+
+    /// For `endpoint_accessors!`: what the memory options did.
+    pub(super) fn memory_report(&self) -> crate::MemoryReport {
+        self.ring.memory_report()
     }
 
     /// `hint` moved forward over the positions for which `done` holds, at

@@ -571,7 +571,7 @@ impl<T: Pod> Receiver<T> {
     }
 
     endpoint_accessors! {
-        memory: end.ring,
+        memory: end,
         gone: end.peers_gone,
         check: end.check_peers => check_peers,
         unit: "slots",

@@ -305,8 +305,10 @@ fn decode_segment(
     let fill = match kind {
         RingKind::Semaphore | RingKind::Shared => None,
         RingKind::Mpmc => {
-            // Hints: a lagging head can make the difference negative or
-            // larger than the ring.
+            // Hints, moved once every 32 positions (endpoints carry them
+            // over the stamps; this header-only view does not): the counts
+            // lag by up to 31, and a lagging head can make the difference
+            // negative or larger than the ring.
             let diff = counters.pushes.wrapping_sub(counters.pops);
             Some(Ok(if diff > u64::MAX / 2 {
                 0
