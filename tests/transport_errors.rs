@@ -604,3 +604,94 @@ fn a_connection_stands_when_its_listener_removes_the_path_after_accepting() {
         });
     }
 }
+
+#[test]
+fn an_opening_fifo_writer_waits_in_slices_until_a_reader_comes() {
+    let _dog = Watchdog::new("opening fifo", LIMIT);
+    let path = TempPath::new("opening-fifo");
+    let url = path.url("fifo");
+    let mut opening = transport::Opening::sender(&url).unwrap();
+    // No reader: each slice comes back empty-handed, without an error.
+    for _ in 0..3 {
+        assert!(opening.wait(Duration::from_millis(5)).unwrap().is_none());
+    }
+    let mut rx = transport::receiver(&url).unwrap();
+    let mut tx = loop {
+        if let Some(tx) = opening.wait(Duration::from_millis(5)).unwrap() {
+            break tx;
+        }
+    };
+    tx.send(b"after the slices").unwrap();
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"after the slices");
+    // Spent: a further wait is an error, not a second end.
+    assert!(matches!(
+        opening.wait(Duration::from_millis(5)),
+        Err(ConnectError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn an_opening_listener_binds_at_once_and_its_timeout_spans_the_slices() {
+    let _dog = Watchdog::new("opening listener", LIMIT);
+    let path = TempPath::new("opening-listen");
+    let url = path.url("unix");
+    let mut opening = transport::Opening::receiver(&url).unwrap();
+    // Bound before the first wait: a sender connects (no retry needed).
+    let mut tx = transport::sender(&url).unwrap();
+    tx.send(b"early").unwrap();
+    let mut rx = opening.wait(LIMIT).unwrap().expect("the connection");
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"early");
+    drop((tx, rx, opening));
+
+    // `?timeout_ms=` bounds the whole wait, not each slice.
+    let start = Instant::now();
+    let mut opening = transport::Opening::receiver(&format!("{url}?timeout_ms=60")).unwrap();
+    let mut slices = 0;
+    let outcome = loop {
+        match opening.wait(Duration::from_millis(10)) {
+            Ok(None) => slices += 1,
+            Ok(Some(_)) => panic!("nobody connected"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(outcome, ConnectError::Timeout { .. }),
+        "{outcome:?}"
+    );
+    assert!(slices >= 2, "{slices} slices");
+    assert_waited(start, Duration::from_millis(60), "the opening");
+}
+
+#[test]
+fn an_opening_that_does_not_wait_answers_at_once() {
+    let _dog = Watchdog::new("opening once", LIMIT);
+    let path = TempPath::new("opening-once");
+    // A connect without ?timeout_ms= is one attempt: no listener, an error.
+    let mut opening = transport::Opening::sender(&path.url("unix")).unwrap();
+    let refused = opening
+        .wait(Duration::from_millis(5))
+        .map(|end| end.is_some());
+    assert!(
+        matches!(refused, Err(ConnectError::NotFound { .. })),
+        "{refused:?}"
+    );
+    // With one, slices retry until a listener comes.
+    let url = format!("{}?timeout_ms=10000", path.url("unix"));
+    let mut opening = transport::Opening::sender(&url).unwrap();
+    assert!(opening.wait(Duration::from_millis(5)).unwrap().is_none());
+    let mut listener = transport::listen(&path.url("unix")).unwrap();
+    let mut tx = loop {
+        if let Some(tx) = opening.wait(Duration::from_millis(5)).unwrap() {
+            break tx;
+        }
+    };
+    let mut server = listener.accept_timeout(LIMIT).unwrap();
+    tx.send(b"retried").unwrap();
+    let mut buf = Vec::new();
+    server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"retried");
+}

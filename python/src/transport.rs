@@ -34,34 +34,49 @@ impl std::fmt::Debug for Receiving {
 
 /// Opens the sending end of the channel `url` (`shm://NAME`, `mq:///NAME`,
 /// `unix:///PATH`, `tcp://HOST:PORT`, ...). May wait for the other side
-/// as the mechanism does (a FIFO's reader, `shm://`'s receiver), without
-/// the GIL.
+/// as the mechanism does (a FIFO's reader, `shm://`'s receiver, a listener
+/// within `?timeout_ms=`), without the GIL and in slices, so Ctrl-C ends
+/// the wait.
 #[pyfunction]
 pub(crate) fn sender(py: Python<'_>, url: &str) -> PyResult<Sender> {
-    let opened = py.detach(|| transport::sender(url));
-    opened
-        .map(|tx| Sender {
-            end: Handle::new("sender", tx),
-        })
-        .map_err(|e| e.to_py(py))
+    let tx = open_sliced(py, || transport::Opening::sender(url))?;
+    Ok(Sender {
+        end: Handle::new("sender", tx),
+    })
 }
 
 /// Opens the receiving end of the channel `url` (on a socket URL: listens
-/// and accepts one connection, without the GIL).
+/// and accepts one connection, without the GIL and in slices, so Ctrl-C
+/// ends the wait).
 #[pyfunction]
 pub(crate) fn receiver(py: Python<'_>, url: &str) -> PyResult<Receiver> {
-    let opened = py.detach(|| transport::receiver(url));
-    opened
-        .map(|end| Receiver {
-            end: Handle::new(
-                "receiver",
-                Receiving {
-                    end,
-                    buf: Vec::new(),
-                },
-            ),
-        })
-        .map_err(|e| e.to_py(py))
+    let end = open_sliced(py, || transport::Opening::receiver(url))?;
+    Ok(Receiver {
+        end: Handle::new(
+            "receiver",
+            Receiving {
+                end,
+                buf: Vec::new(),
+            },
+        ),
+    })
+}
+
+/// Opens an end a [`blocking::SLICE`] at a time without the GIL; between
+/// slices, pending signals are handled (a KeyboardInterrupt is raised from
+/// here, and the half-open end is dropped).
+fn open_sliced<E: Send>(
+    py: Python<'_>,
+    start: impl FnOnce() -> Result<transport::Opening<E>, transport::ConnectError> + Send,
+) -> PyResult<E> {
+    let mut opening = py.detach(start).map_err(|e| e.to_py(py))?;
+    loop {
+        match py.detach(|| opening.wait(blocking::SLICE)) {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) => py.check_signals()?,
+            Err(e) => return Err(e.to_py(py)),
+        }
+    }
 }
 
 #[pymethods]

@@ -2,6 +2,7 @@
 meanwhile) and ends with KeyboardInterrupt on Ctrl-C even with no timeout;
 the handle is usable afterwards."""
 
+import os
 import signal
 import threading
 
@@ -87,3 +88,26 @@ def test_a_blocked_call_lets_other_threads_run(waits, kind):
     helper.start()
     wait(30)
     helper.join()
+
+
+@pytest.mark.parametrize("scheme", ["fifo", "unix"])
+def test_ctrl_c_interrupts_an_end_waiting_for_its_other_side(tmp_ipc_path, scheme):
+    # A FIFO writer waits for a reader and a socket receiver for a
+    # connection, as long as it takes: only Ctrl-C ends these.
+    url = f"{scheme}://{tmp_ipc_path}"
+    opening = transport.sender if scheme == "fifo" else transport.receiver
+    main = threading.main_thread().ident
+    interrupter = threading.Timer(0.2, signal.pthread_kill, args=(main, signal.SIGINT))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupter.start()
+            opening(url)
+    finally:
+        interrupter.cancel()
+        interrupter.join()
+    if scheme == "unix":
+        # The half-open listener was dropped: its path is gone, and the
+        # address can be listened on again.
+        assert not os.path.exists(tmp_ipc_path)
+        with pytest.raises(shmlane.Timeout):
+            transport.receiver(f"{url}?timeout_ms=10")

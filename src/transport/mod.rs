@@ -73,6 +73,7 @@ mod config;
 pub mod fifo;
 mod framing;
 pub mod mq;
+mod opening;
 mod path;
 pub mod pipe;
 mod poll;
@@ -92,6 +93,7 @@ pub use self::config::{
     DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
 };
 pub use self::framing::{StreamReceiver, StreamSender};
+pub use self::opening::Opening;
 pub use self::serve::ServingReceiver;
 pub use self::socket::SocketListener;
 use self::url::{Scheme, Url};
