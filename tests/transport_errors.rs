@@ -695,3 +695,29 @@ fn an_opening_that_does_not_wait_answers_at_once() {
     server.receiver.recv_timeout(&mut buf, LIMIT).unwrap();
     assert_eq!(buf, b"retried");
 }
+
+#[test]
+fn an_opening_shm_sender_keeps_its_segment_while_it_waits_for_a_receiver() {
+    use std::os::unix::fs::MetadataExt;
+    let _dog = Watchdog::new("opening shm", LIMIT);
+    let name = common::ShmName::new("opening-shm");
+    let url = format!("shm://{}", name.as_str());
+    let mut opening = transport::Opening::sender(&url).unwrap();
+    let inode = || std::fs::metadata(name.path()).map(|m| m.ino()).ok();
+    let first = inode().expect("the sender made the segment at the start");
+    for _ in 0..3 {
+        assert!(opening.wait(Duration::from_millis(5)).unwrap().is_none());
+        // The same segment all along: no slice drops and remakes it.
+        assert_eq!(inode(), Some(first));
+    }
+    let mut rx = transport::receiver(&url).unwrap();
+    let mut tx = loop {
+        if let Some(tx) = opening.wait(Duration::from_millis(5)).unwrap() {
+            break tx;
+        }
+    };
+    tx.send(b"held").unwrap();
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"held");
+}

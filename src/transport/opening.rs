@@ -15,15 +15,36 @@ enum Side {
 }
 
 /// What opening does while the other side is missing.
-enum Await {
+enum Await<E> {
     /// A listener is bound; each slice waits for a connection.
     Accept(Box<dyn Listener>),
     /// Each slice is a bounded open of the mechanism (a FIFO writer for
     /// its reader, a connect for its listener, an `shm://` sender for its
     /// receiver).
     Retry,
+    /// The end is open and waits for its peer to attach (an `shm://`
+    /// sender holds its segment meanwhile); each slice waits some more.
+    Peer(Box<dyn AwaitingPeer<E>>),
     /// The mechanism does not wait: one attempt is the answer.
     Once,
+}
+
+/// An end that is open but waits for its peer before it is handed out.
+pub(crate) trait AwaitingPeer<E>: Send {
+    /// Waits until the peer is there (`true`) or `deadline` passes.
+    fn wait_until(&mut self, deadline: Deadline) -> bool;
+    /// The end, once the peer is there.
+    fn finish(self: Box<Self>) -> E;
+}
+
+impl AwaitingPeer<Box<dyn Sender>> for super::shm::PendingSender {
+    fn wait_until(&mut self, deadline: Deadline) -> bool {
+        super::shm::PendingSender::wait_until(self, deadline)
+    }
+
+    fn finish(self: Box<Self>) -> Box<dyn Sender> {
+        Box::new(super::shm::PendingSender::finish(*self))
+    }
 }
 
 /// An end of the channel `url` names, being opened: [`wait`](Self::wait)
@@ -65,7 +86,7 @@ pub struct Opening<E> {
     side: Side,
     open: fn(&Url) -> Result<E, ConnectError>,
     from: fn(Connection) -> E,
-    awaiting: Option<Await>,
+    awaiting: Option<Await<E>>,
     /// When the whole wait ends: the URL's `?timeout_ms=` from the start,
     /// or as long as the mechanism waits without one.
     deadline: Deadline,
@@ -87,7 +108,12 @@ impl Opening<Box<dyn Sender>> {
     pub fn sender(url: &str) -> Result<Self, ConnectError> {
         let url = Url::parse(url)?;
         let open = adapter(url.scheme).sender;
-        Self::start(url, Side::Sender, open, |connection| connection.sender)
+        let mut opening = Self::start(url, Side::Sender, open, |connection| connection.sender)?;
+        if opening.url.scheme == Scheme::Shm {
+            let pending = super::shm::PendingSender::start(&opening.url.name, &opening.url.config)?;
+            opening.awaiting = Some(Await::Peer(Box::new(pending)));
+        }
+        Ok(opening)
     }
 }
 
@@ -184,6 +210,20 @@ impl<E> Opening<E> {
                     Err(e) => Err(self.waited(e)),
                 }
             }
+            Await::Peer(mut pending) => {
+                if pending.wait_until(Deadline::after(this_slice)) {
+                    Ok(Some(pending.finish()))
+                } else if passed(deadline) {
+                    Err(ConnectError::Timeout {
+                        endpoint: self.url.endpoint.clone(),
+                        what: "waiting for a receiver",
+                        waited_ms: elapsed_ms(self.started),
+                    })
+                } else {
+                    self.awaiting = Some(Await::Peer(pending));
+                    Ok(None)
+                }
+            }
             Await::Retry => {
                 let mut url = self.url.clone();
                 url.config.open_timeout = Some(this_slice);
@@ -211,7 +251,7 @@ impl<E> Opening<E> {
             ConnectError::Timeout { endpoint, what, .. } => ConnectError::Timeout {
                 endpoint,
                 what,
-                waited_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                waited_ms: elapsed_ms(self.started),
             },
             other => other,
         }
@@ -225,4 +265,9 @@ fn passed(deadline: Deadline) -> bool {
         Deadline::At(at) => Instant::now() >= at,
         Deadline::Never => false,
     }
+}
+
+/// Milliseconds since `start`, for a timeout error.
+fn elapsed_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

@@ -234,35 +234,64 @@ impl ShmSender {
     /// Opens (creating if missing) the segment `name` for sending, then
     /// waits for a receiver (up to `?timeout_ms=`).
     pub fn open(name: &str, config: &Config) -> Result<Self, ConnectError> {
-        let plan = options(name, config)?;
-        let endpoint: Arc<str> = format!("shm://{}", plan.segment).into();
-        let ring = bytes::Producer::open_or_create_with(&plan.segment, &plan.open, &plan.create)
-            .map_err(|e| connect_error(&endpoint, e))?;
-        check_max(&endpoint, ring.max_frame(), &plan)?;
         let deadline = config.open_timeout.map_or(Deadline::Never, Deadline::after);
-        let mut backoff = Backoff::new();
-        while !ring.consumer_present() {
-            if !backoff.sleep(deadline) {
-                return Err(ConnectError::Timeout {
-                    endpoint: endpoint.to_string(),
-                    what: "waiting for a receiver",
-                    waited_ms: config
-                        .open_timeout
-                        .map_or(0, |t| t.as_millis().try_into().unwrap_or(u64::MAX)),
-                });
-            }
+        let mut pending = PendingSender::start(name, config)?;
+        if pending.wait_until(deadline) {
+            return Ok(pending.finish());
         }
-        let max = ring.max_frame();
-        Ok(Self {
-            ring: Some(ring),
-            max,
-            endpoint,
+        Err(ConnectError::Timeout {
+            endpoint: pending.endpoint.to_string(),
+            what: "waiting for a receiver",
+            waited_ms: config
+                .open_timeout
+                .map_or(0, |t| t.as_millis().try_into().unwrap_or(u64::MAX)),
         })
     }
 
     /// The ring's counters (`None` once closed).
     pub fn stats(&self) -> Option<crate::Stats> {
         self.ring.as_ref().map(bytes::Producer::stats)
+    }
+}
+
+/// A sending end whose segment is open and which waits for a receiver
+/// (`transport::Opening` waits for one a slice at a time, holding the
+/// segment meanwhile).
+pub(crate) struct PendingSender {
+    ring: bytes::Producer,
+    endpoint: Arc<str>,
+}
+
+impl PendingSender {
+    /// Opens (creating if missing) the segment `name` for sending.
+    pub(crate) fn start(name: &str, config: &Config) -> Result<Self, ConnectError> {
+        let plan = options(name, config)?;
+        let endpoint: Arc<str> = format!("shm://{}", plan.segment).into();
+        let ring = bytes::Producer::open_or_create_with(&plan.segment, &plan.open, &plan.create)
+            .map_err(|e| connect_error(&endpoint, e))?;
+        check_max(&endpoint, ring.max_frame(), &plan)?;
+        Ok(Self { ring, endpoint })
+    }
+
+    /// Waits until a receiver holds the segment (`true`) or `deadline`.
+    pub(crate) fn wait_until(&mut self, deadline: Deadline) -> bool {
+        let mut backoff = Backoff::new();
+        while !self.ring.consumer_present() {
+            if !backoff.sleep(deadline) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The sender, once a receiver is there.
+    pub(crate) fn finish(self) -> ShmSender {
+        let max = self.ring.max_frame();
+        ShmSender {
+            ring: Some(self.ring),
+            max,
+            endpoint: self.endpoint,
+        }
     }
 }
 
