@@ -216,8 +216,13 @@ fn a_consumer_killed_mid_receive_loses_nothing() {
     });
     let writers = [0, 1].map(|id| fork_child(|| produce(&name, id, PER)));
     ready.wait(&stalled, WAIT);
-    stalled.kill();
+    // The consumers first: killed while it was the only receiver, the
+    // stalled one would leave the producers, once the ring filled, no
+    // receiver at all, and they would rightly report `Disconnected` (a
+    // flaky "a producer failed" when forking the consumers was slow).
     let readers = consumers(&name, &counts, PER, 1);
+    wait_for_receivers(&name, 3);
+    stalled.kill();
     // The recovered item may come after later ones of its producer (the
     // one exception to per-producer order); everything else is in order.
     finish(writers, creator, readers, &counts, PER);
@@ -350,4 +355,21 @@ fn a_pair_end_dropped_unused_by_the_parent_stays_the_childs() {
     }
     assert_eq!(child.wait(WAIT), 0);
     assert_eq!(rx.recv(), Err(PopError::Disconnected));
+}
+
+/// Waits until `n` receivers of the ring `name` hold their rows (a forked
+/// consumer opens its end some time after the fork).
+fn wait_for_receivers(name: &ShmName, n: usize) {
+    common::wait_until("the consumers to open", WAIT, || {
+        let Ok(entry) = shmlane::registry::inspect(name.as_str()) else {
+            return false;
+        };
+        entry.segment().is_some_and(|segment| {
+            let holding = segment
+                .endpoints
+                .iter()
+                .filter(|end| end.role == Some("receiver") && end.alive == Some(true));
+            holding.count() >= n
+        })
+    });
 }
