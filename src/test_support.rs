@@ -392,7 +392,7 @@ fn hostile_spsc(selector: u8, mut input: Input<'_>) {
     let (mut producer, mut consumer) = (PoisonCheck::default(), PoisonCheck::default());
     let mut next = 0u64;
     while let Some(tag) = input.byte() {
-        let op = tag % 7;
+        let op = tag % 9;
         match op {
             0 => {
                 let result = tx.push(next);
@@ -494,7 +494,7 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
     let (mut sender, mut receiver) = (PoisonCheck::default(), PoisonCheck::default());
     let mut next = 0u64;
     while let Some(tag) = input.byte() {
-        let op = tag % 7;
+        let op = tag % 9;
         match op {
             0 => {
                 let result = tx.try_send(next);
@@ -541,6 +541,39 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
                     v
                 };
                 cell.forge_stamp(stamp);
+            }
+            6 => {
+                // A participant row: its state word (generation and
+                // state), its role, or its sleeper mark.
+                let (Some(which), Some(v)) = (input.byte(), input.u64()) else {
+                    break;
+                };
+                let storage = tx.memory().attachment().storage();
+                let row = usize::from(which >> 2) % storage.peer_rows().len();
+                let v = v as u32;
+                match which & 3 {
+                    0 => storage.peer_rows()[row].state.store(v, Ordering::Release),
+                    1 => storage.peer_rows()[row].role.store(v, Ordering::Relaxed),
+                    _ => storage.sleeper_marks()[row].store(v, Ordering::Relaxed),
+                }
+                // A liveness check reads them all (and takes marks).
+                tx.check_peers();
+                rx.check_peers();
+            }
+            7 => {
+                // A wake word (sleeper count, HEAVY, epoch), then a wait
+                // that announces itself on it.
+                let (Some(which), Some(v)) = (input.byte(), input.u64()) else {
+                    break;
+                };
+                let wake = &tx.memory().header().ring.wake;
+                let word = if which & 1 == 0 {
+                    &wake.not_empty.event
+                } else {
+                    &wake.not_full.event
+                };
+                word.store(v as u32, Ordering::Relaxed);
+                receiver.saw(corrupted(rx.recv_timeout(Duration::from_millis(1))));
             }
             _ => receiver.saw(corrupted(rx.recv_timeout(Duration::ZERO))),
         }

@@ -373,3 +373,74 @@ fn wait_for_receivers(name: &ShmName, n: usize) {
         })
     });
 }
+
+/// Forks a receiver of `name` that blocks in `recv` on the empty ring
+/// until it is asleep in the kernel, then SIGKILLs it there: it dies
+/// counted as a sleeper on the receivers' wake word.
+fn kill_a_parked_receiver(name: &ShmName, opts: &Options) {
+    let parked = fork_child(|| {
+        let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), opts).expect("open");
+        let _ = rx.recv();
+        1
+    });
+    common::wait_until_sleeping(parked.pid(), WAIT);
+    parked.kill();
+}
+
+/// Wake syscalls that `sends` sends of `tx` make (with a live receiver
+/// that never sleeps draining them).
+fn wakes_per(tx: &mut mpmc::Sender<u64>, rx: &mut mpmc::Receiver<u64>, sends: u64) -> u64 {
+    let before = tx.stats().wake_syscalls;
+    for v in 0..sends {
+        tx.try_send(v).unwrap();
+        assert_eq!(rx.try_recv(), Ok(v));
+    }
+    tx.stats().wake_syscalls - before
+}
+
+/// Issue 14, defect 4: a participant SIGKILLed while parked left its +1
+/// in its word's sleeper count for ever, and every later publish paid a
+/// wake syscall for nobody. Whoever finds it dead takes the count off.
+#[test]
+fn a_receiver_killed_asleep_leaves_no_sleeper_behind() {
+    let _dog = Watchdog::new("a receiver killed asleep", WAIT);
+    let name = ShmName::new("mpmc-dead-sleeper");
+    let opts = Options::new().capacity(64).participants(8);
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &opts).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &opts).unwrap();
+    assert_eq!(wakes_per(&mut tx, &mut rx, 10), 0, "nobody sleeps yet");
+
+    // Found dead by a liveness check (what a sender's blocking call or
+    // idle poll runs every tick).
+    kill_a_parked_receiver(&name, &opts);
+    tx.check_peers();
+    assert_eq!(
+        wakes_per(&mut tx, &mut rx, 10),
+        0,
+        "the dead sleeper's count was taken off"
+    );
+
+    // Found dead by the next receiver to claim its row.
+    kill_a_parked_receiver(&name, &opts);
+    let mut replacement = mpmc::Receiver::<u64>::open(name.as_str(), &opts).unwrap();
+    assert_eq!(
+        wakes_per(&mut tx, &mut rx, 10),
+        0,
+        "the row's new holder took it off"
+    );
+    // A count that is in is still woken: the replacement parks, and a
+    // send wakes it.
+    std::thread::scope(|s| {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let sleeper = s.spawn(move || {
+            tid_tx.send(nix::unistd::gettid()).unwrap();
+            replacement.recv()
+        });
+        let tid = tid_rx.recv().unwrap();
+        common::wait_until("the replacement asleep", WAIT, || {
+            common::thread_state(nix::unistd::getpid(), tid) == Some('S')
+        });
+        tx.send(77).unwrap();
+        assert_eq!(sleeper.join().unwrap(), Ok(77));
+    });
+}

@@ -159,7 +159,12 @@ impl<T: Pod, S> RingMemory<T, S> {
             0 => Attachment::claim(storage, role)?,
             rows => Attachment::claim_participant(storage, role, rows)?,
         };
-        Ok(Self::new(attachment, layout, role))
+        let ring = Self::new(attachment, layout, role);
+        // The row's previous holder died asleep: its count is off now.
+        if let Some(sleeper) = ring.attachment.take_inherited_sleeper() {
+            ring.release_sleepers(sleeper, 1);
+        }
+        Ok(ring)
     }
 
     /// Another endpoint of `role` on this segment, with its own hold on it
@@ -488,7 +493,7 @@ impl<T: Pod, S> RingMemory<T, S> {
     #[inline(always)]
     pub(crate) fn wait_signal(&self) -> Signal<'_> {
         let (own, _) = self.wake_words();
-        Signal::new(self.waiter, &own.event, &own.sem)
+        Signal::new(self.waiter, &own.event, &own.sem).marked(self.attachment.sleeper_mark())
     }
 
     /// The one blocking helper of every ring kind: waits on this endpoint's
@@ -594,12 +599,16 @@ impl<T: Pod, S> RingMemory<T, S> {
         Signal::new(self.waiter, &peer.event, &peer.sem).notify(self.light, self.counters());
     }
 
-    /// Takes `n` sleepers off this endpoint's wait word: those a dead
-    /// participant of an MPMC ring left announced (the caller knows `n`
-    /// from the dead participant's row). A saturated count stays saturated.
-    #[allow(dead_code, reason = "for the MPMC recovery (issue 14, defect 4)")]
-    pub(crate) fn release_sleepers(&self, n: u32) {
-        self.wait_signal().release_sleepers(n);
+    /// Takes `n` sleepers off the wake word endpoints of `role` sleep on:
+    /// those dead MPMC participants left counted (the caller took their
+    /// sleeper marks). A saturated count stays saturated.
+    pub(crate) fn release_sleepers(&self, role: Role, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let (own, peer) = self.wake_words();
+        let word = if role == self.role { own } else { peer };
+        Signal::new(self.waiter, &word.event, &word.sem).release_sleepers(n);
     }
 
     /// The slot size and alignment of the layout validated at attach.

@@ -23,7 +23,7 @@ pub(super) use super::snapshot::Strict;
 /// "SHMLANE" and a format byte, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\x01");
 /// Bumped whenever the byte layout of a segment changes.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 /// `init_state` once the creator has written the header.
 pub(super) const INIT_READY: u32 = 0x5245_4459;
 /// Bytes of the type name kept for display; the hash covers all of it.

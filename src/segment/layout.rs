@@ -218,8 +218,9 @@ pub(crate) const fn max_frame_limit(words: Capacity) -> u64 {
     (words.get() / 2 - 1) * 8
 }
 
-/// Where the participant table (if `participants > 0`) and the slot area
-/// start: `(peers_offset, slots_offset)`.
+/// Where the participant table (if `participants > 0`: its rows, then one
+/// 4-byte sleeper mark per row) and the slot area start:
+/// `(peers_offset, slots_offset)`.
 pub(super) fn body_offsets(slot_align: u32, participants: u32) -> (u64, u64) {
     let align = SLOT_AREA_ALIGN.max(u64::from(slot_align));
     let header = HEADER_LEN as u64;
@@ -227,7 +228,7 @@ pub(super) fn body_offsets(slot_align: u32, participants: u32) -> (u64, u64) {
         return (0, header.next_multiple_of(align));
     }
     let peers = header.next_multiple_of(align_of::<PeerSlot>() as u64);
-    let table = u64::from(participants) * size_of::<PeerSlot>() as u64;
+    let table = u64::from(participants) * (size_of::<PeerSlot>() + size_of::<u32>()) as u64;
     (peers, (peers + table).next_multiple_of(align))
 }
 

@@ -487,6 +487,22 @@ unsafe impl Storage for Mapping {
         unsafe { std::slice::from_raw_parts(first, rows) }
     }
 
+    fn sleeper_marks(&self) -> &[AtomicU32] {
+        let (offset, rows) = self.peers;
+        if rows == 0 {
+            return &[];
+        }
+        let marks = offset + rows * size_of::<PeerSlot>();
+        // SAFETY: point (4): the marks follow the rows, before
+        // `slots_offset` (`body_offsets`), so the pointer stays in bounds.
+        let first = unsafe { self.map.as_ptr().add(marks) }.cast::<AtomicU32>();
+        // SAFETY: point (4): `marks + rows * 4` is at most `slots_offset`,
+        // inside the mapping; `marks` is a multiple of 8 (the rows' size),
+        // so aligned for `AtomicU32`; any bytes are a valid `AtomicU32`;
+        // the slice borrows `self`, which owns the mapping.
+        unsafe { std::slice::from_raw_parts(first, rows) }
+    }
+
     fn duplicate(&self, layout: &Layout) -> Result<Box<dyn Storage>, OpenError> {
         let (mapping, _) = self.reopen(layout)?;
         Ok(Box::new(mapping))

@@ -24,6 +24,7 @@ use super::header::{FLAG_HAD_RECEIVER, FLAG_HAD_SENDER};
 use super::{PeerSlot, Storage};
 use crate::error::{Corruption, OpenError};
 use crate::sync::{AtomicU32, Ordering};
+use crate::wait::SleeperMark;
 
 /// The roles of a ring with one producer and one consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,13 @@ impl Role {
         }
     }
 
+    /// The role a participant row records as `code`, if any.
+    fn from_code(code: u32) -> Option<Role> {
+        [Role::Producer, Role::Consumer]
+            .into_iter()
+            .find(|role| role.code() == code)
+    }
+
     /// The role on the other end of the ring.
     pub(crate) fn peer(self) -> Role {
         match self {
@@ -71,6 +79,12 @@ const VACANT: u32 = 0;
 const ATTACHED: u32 = 1;
 const DETACHED: u32 = 2;
 const GENERATION: u32 = 0b100;
+
+/// A row's sleeper mark for the generation in `state` (a row state word):
+/// the generation with the low bit set, so never 0.
+fn mark_value(state: u32) -> u32 {
+    (state & !STATE_BITS) | 1
+}
 /// The bits of a participant row's generation that its slot claims carry.
 pub(crate) const CLAIM_GENERATION_MASK: u32 = 0xff;
 /// Compare-exchanges on a row's state word before giving up: only a peer
@@ -172,6 +186,10 @@ pub(crate) struct Attachment {
     /// vacant row whose lock nobody holds means the other end is gone (it
     /// was dropped, or died, before its first use).
     paired: bool,
+    /// A participant row's previous holder died counted as a sleeper of
+    /// this role (its mark was still up when this endpoint claimed the
+    /// row): the ring takes that count off (`take_inherited_sleeper`).
+    inherited_sleeper: Cell<Option<Role>>,
     /// This endpoint found its peer dead (its lock gone while its row said
     /// attached) and marked it detached: the peer did not end cleanly.
     peer_died: Cell<bool>,
@@ -192,6 +210,7 @@ impl Attachment {
                 generation: Cell::new(0),
                 claimed_in: (crate::sync::current_pid(), forks()),
                 paired: false,
+                inherited_sleeper: Cell::new(None),
                 peer_died: Cell::new(false),
             }),
             Ok(false) => Err(OpenError::RoleTaken {
@@ -230,6 +249,13 @@ impl Attachment {
                 }
             }
             let slot = &storage.peer_rows()[row];
+            // The lock was free: the previous holder is gone. If it died
+            // counted as a sleeper, its count is ours to take off.
+            let inherited = storage
+                .sleeper_marks()
+                .get(row)
+                .filter(|mark| mark.swap(0, Ordering::Relaxed) != 0)
+                .and_then(|_| Role::from_code(slot.role.load(Ordering::Relaxed)));
             slot.role.store(role.code(), Ordering::Relaxed);
             // SYNC: peer-state (Release, in update_row: the role is seen
             // with the new generation)
@@ -257,6 +283,7 @@ impl Attachment {
                 generation: Cell::new(generation),
                 claimed_in: (crate::sync::current_pid(), forks()),
                 paired: false,
+                inherited_sleeper: Cell::new(inherited),
                 peer_died: Cell::new(false),
             };
             attachment.bump_roster();
@@ -484,7 +511,9 @@ impl Attachment {
     /// Records row `row`, whose state word read `seen`, as detached if
     /// nobody holds its lock. An error (no lock support) is taken as
     /// "alive": never declare a peer dead without evidence.
-    fn detach_if_dead(&self, row: usize, seen: u32) {
+    /// Marks row `row` detached if its lock is free and its state is still
+    /// `seen`; whether it did.
+    fn detach_if_dead(&self, row: usize, seen: u32) -> bool {
         if let Ok(false) = self.storage.role_is_held(row) {
             // A replacement that attached meanwhile changed the generation
             // (or the state), and then this does nothing.
@@ -499,8 +528,30 @@ impl Attachment {
                     self.peer_died.set(true);
                 }
                 self.bump_roster();
+                return true;
             }
         }
+        false
+    }
+
+    /// The role whose sleeper count the previous holder of this row left
+    /// raised when it died (see the field), once.
+    pub(crate) fn take_inherited_sleeper(&self) -> Option<Role> {
+        self.inherited_sleeper.take()
+    }
+
+    /// MPMC: where this endpoint records that it is counted as a sleeper
+    /// (its row's mark, with its generation); `None` for one-to-one rings,
+    /// whose replacement clears the word instead.
+    pub(crate) fn sleeper_mark(&self) -> Option<SleeperMark<'_>> {
+        if !self.participant {
+            return None;
+        }
+        let flag = self.storage.sleeper_marks().get(self.row)?;
+        Some(SleeperMark {
+            flag,
+            value: mark_value(self.generation.get()),
+        })
     }
 
     /// Whether this endpoint found its peer dead rather than detached (a
@@ -538,17 +589,28 @@ impl Attachment {
     /// MPMC: records as detached every row of `role` whose lock nobody
     /// holds (its endpoint died, or was dropped unused). Syscalls: call it
     /// from slow paths only.
-    pub(crate) fn check_role_alive(&self, role: Role) {
+    ///
+    /// Returns how many of them died counted as sleepers on `role`'s wake
+    /// word (their marks, now taken): the caller takes that many off it.
+    pub(crate) fn check_role_alive(&self, role: Role) -> u32 {
+        let mut sleepers = 0;
         for (row, slot) in self.storage.peer_rows().iter().enumerate() {
             if row == self.row || slot.role.load(Ordering::Relaxed) != role.code() {
                 continue;
             }
             // SYNC: peer-state (Acquire: as in peer_status)
             let seen = slot.state.load(Ordering::Acquire);
-            if seen & STATE_BITS != DETACHED {
-                self.detach_if_dead(row, seen);
+            if seen & STATE_BITS != DETACHED && self.detach_if_dead(row, seen) {
+                // Only the mark of the generation found dead: a new holder
+                // of the row has taken it already, or has one of its own.
+                let taken = self.storage.sleeper_marks().get(row).is_some_and(|mark| {
+                    mark.compare_exchange(mark_value(seen), 0, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                });
+                sleepers += u32::from(taken);
             }
         }
+        sleepers
     }
 
     /// MPMC: whether the endpoint that claimed a slot, stamped with row

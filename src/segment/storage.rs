@@ -10,7 +10,7 @@ use bytemuck::Zeroable;
 
 use super::header::{Header, Layout, PeerSlot};
 use crate::error::OpenError;
-use crate::sync::{Ordering, UnsafeCell};
+use crate::sync::{AtomicU32, Ordering, UnsafeCell};
 
 /// Memory holding one segment: a header followed by a slot area.
 ///
@@ -30,13 +30,21 @@ use crate::sync::{Ordering, UnsafeCell};
 ///    documented in SAFETY.md);
 /// 4. [`peer_rows`](Self::peer_rows) returns the same rows every time,
 ///    shared with every other endpoint of the segment: the header's for
-///    a layout without a participant table, the table's otherwise.
+///    a layout without a participant table, the table's otherwise; and
+///    [`sleeper_marks`](Self::sleeper_marks) the same marks, one per
+///    participant row (none without a table).
 pub(crate) unsafe trait Storage: Send + Sync {
     /// The segment header.
     fn header(&self) -> &Header;
 
     /// The peer table: one row per role (the header's), or per participant.
     fn peer_rows(&self) -> &[PeerSlot];
+
+    /// A participant table's sleeper marks, one per row (empty without a
+    /// table): nonzero while the row's endpoint is counted as a sleeper on
+    /// its role's wake word, so that whoever finds it dead can take its
+    /// count off (MPMC; see `wait::SleeperMark`).
+    fn sleeper_marks(&self) -> &[AtomicU32];
 
     /// Another view of the same segment with a hold of its own (its own
     /// open file description, for a mapping), for one more endpoint.
@@ -106,6 +114,8 @@ struct HeapSegment<S> {
     header: Header,
     /// The participant table (empty: the header's rows are the table).
     peers: Box<[PeerSlot]>,
+    /// One sleeper mark per participant row.
+    marks: Box<[AtomicU32]>,
     slots: Box<[S]>,
 }
 
@@ -129,12 +139,14 @@ impl<S: FreshCell> Heap<S> {
             .map_err(|_| no_memory(layout))?;
         slots.extend((0..capacity).map(|_| S::fresh()));
         let peers = (0..layout.participants).map(|_| PeerSlot::zeroed());
+        let marks = (0..layout.participants).map(|_| AtomicU32::new(0));
         let header = Header::zeroed();
         header.initialize(layout, 0);
         Ok(Self {
             shared: Arc::new(HeapSegment {
                 header,
                 peers: peers.collect(),
+                marks: marks.collect(),
                 slots: slots.into_boxed_slice(),
             }),
         })
@@ -171,6 +183,10 @@ unsafe impl<S: Send + FreshCell + 'static> Storage for Heap<S> {
         } else {
             &self.shared.peers
         }
+    }
+
+    fn sleeper_marks(&self) -> &[AtomicU32] {
+        &self.shared.marks
     }
 
     fn duplicate(&self, _layout: &Layout) -> Result<Box<dyn Storage>, OpenError> {

@@ -77,6 +77,11 @@ mod imp {
                     self.0.fetch_or(value, order)
                 }
 
+                #[inline(always)]
+                pub(crate) fn swap(&self, value: $int, order: Ordering) -> $int {
+                    self.0.swap(value, order)
+                }
+
                 /// The address, for futex syscalls.
                 #[inline(always)]
                 pub(crate) fn as_ptr(&self) -> *mut $int {

@@ -39,15 +39,35 @@ pub(crate) struct Prepared {
     pub(crate) recheck: bool,
 }
 
+/// Where a sleeper that shares its word with others (an MPMC
+/// participant) records that its count is in: `value` (nonzero, naming the
+/// row's generation) in `flag` from its announcement until it withdraws.
+/// Whoever finds the participant dead takes the mark (a compare-exchange
+/// from `value` to 0: one winner) and with it one sleeper off the count,
+/// which the dead sleeper would otherwise hold for ever. A process killed
+/// between its count and its mark leaves the count raised (extra wakes,
+/// never a lost one); a mark is never taken for a count that is not in.
+#[derive(Clone, Copy)]
+pub(crate) struct SleeperMark<'a> {
+    pub(crate) flag: &'a AtomicU32,
+    pub(crate) value: u32,
+}
+
 /// A view of an eventcount word in a segment.
 #[derive(Clone, Copy)]
 pub(crate) struct EventCount<'a> {
     word: &'a AtomicU32,
+    mark: Option<SleeperMark<'a>>,
 }
 
 impl<'a> EventCount<'a> {
     pub(crate) fn new(word: &'a AtomicU32) -> Self {
-        Self { word }
+        Self { word, mark: None }
+    }
+
+    /// The same word, for a sleeper that records its count in `mark`.
+    pub(crate) fn marked(self, mark: Option<SleeperMark<'a>>) -> Self {
+        Self { mark, ..self }
     }
 
     /// The word itself (the async endpoints' waiter thread sleeps on it).
@@ -131,6 +151,9 @@ impl<'a> EventCount<'a> {
                         counted,
                         recheck: false,
                     };
+                    if let (true, Some(mark)) = (counted, self.mark) {
+                        mark.flag.store(mark.value, Ordering::Relaxed);
+                    }
                     break;
                 }
                 Err(seen) => current = seen,
@@ -202,6 +225,11 @@ impl<'a> EventCount<'a> {
     /// below 0.
     pub(crate) fn cancel(self, prepared: Prepared) {
         if prepared.counted {
+            // The mark first: a death between the two leaves a count
+            // nobody will take (extra wakes), never a mark without one.
+            if let Some(mark) = self.mark {
+                mark.flag.store(0, Ordering::Relaxed);
+            }
             self.update(|word| match word & SLEEPERS {
                 0 | SLEEPERS => None,
                 _ => Some(word - 1),

@@ -24,7 +24,7 @@ use crate::options::{WaitStrategy, Waiter};
 use crate::segment::Counters;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 use eventcount::EventCount;
-pub(crate) use eventcount::Prepared;
+pub(crate) use eventcount::{Prepared, SleeperMark};
 use semaphore::SemCore;
 
 /// The longest single sleep: a peer that dies while we sleep (which wakes
@@ -181,6 +181,15 @@ impl<'a> Signal<'a> {
         }
     }
 
+    /// The same signal, for a sleeper that records its count in `mark`
+    /// (an MPMC participant; the semaphore waiter is refused for MPMC).
+    pub(crate) fn marked(self, mark: Option<SleeperMark<'a>>) -> Self {
+        match self {
+            Signal::Event(event) => Signal::Event(event.marked(mark)),
+            sem @ Signal::Sem(_) => sem,
+        }
+    }
+
     /// Forget sleepers of a dead endpoint (its replacement calls this).
     pub(crate) fn clear_sleepers(self) {
         match self {
@@ -193,7 +202,6 @@ impl<'a> Signal<'a> {
     /// the caller knows how many it left announced; see
     /// `EventCount::release_sleepers`). The semaphore waiter is refused for
     /// MPMC, so it has nothing to release.
-    #[allow(dead_code, reason = "the MPMC recovery calls it (issue 14, defect 4)")]
     pub(crate) fn release_sleepers(self, n: u32) {
         if let Signal::Event(event) = self {
             event.release_sleepers(n);
@@ -651,6 +659,32 @@ mod tests {
         word.store(3, Ordering::Relaxed);
         signal.release_sleepers(1);
         assert_eq!(word.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_marked_sleeper_raises_its_mark_only_while_its_count_is_in() {
+        let header = Header::zeroed();
+        let word = event_word(&header);
+        let flag = AtomicU32::new(0);
+        let mark = SleeperMark {
+            flag: &flag,
+            value: 0x45,
+        };
+        let event = EventCount::new(word).marked(Some(mark));
+        let prepared = event.prepare();
+        assert!(prepared.counted);
+        assert_eq!(word.load(Ordering::Relaxed) & eventcount::SLEEPERS, 1);
+        assert_eq!(flag.load(Ordering::Relaxed), 0x45, "counted: marked");
+        event.cancel(prepared);
+        assert_eq!(word.load(Ordering::Relaxed) & eventcount::SLEEPERS, 0);
+        assert_eq!(flag.load(Ordering::Relaxed), 0, "withdrawn: unmarked");
+        // A saturated word takes no count, so no mark either: nobody may
+        // take one off for it.
+        word.store(eventcount::SLEEPERS, Ordering::Relaxed);
+        let prepared = event.prepare();
+        assert!(!prepared.counted);
+        assert_eq!(flag.load(Ordering::Relaxed), 0);
+        event.cancel(prepared);
     }
 
     #[test]

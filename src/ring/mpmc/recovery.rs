@@ -28,9 +28,10 @@ impl<T: Pod> Endpoint<T> {
     /// Looks (a syscall) for peers that died, and for a dead claimant of
     /// the slot at the cursor, undoing its claim.
     pub(super) fn check_peers(&self) {
-        self.ring
-            .attachment()
-            .check_role_alive(self.ring.role().peer());
+        let peer = self.ring.role().peer();
+        // Peers found dead asleep: their counts come off their wake word.
+        let sleepers = self.ring.attachment().check_role_alive(peer);
+        self.ring.release_sleepers(peer, sleepers);
         // A receiver's claims behind the cursor: a dead claimant's item is
         // taken over by the next receive (`recover_passed`), which a
         // blocked receive makes at once (its readiness check sees this).
