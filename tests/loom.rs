@@ -113,6 +113,30 @@ fn a_drop_wakes_a_blocked_consumer_after_the_drain() {
     });
 }
 
+/// The producer blocks on a full ring; the consumer takes one item and
+/// drops: the producer's second blocking push gets the room, its third
+/// `Disconnected` (its value handed back), and it is never left asleep
+/// (issue 14: a consumer drop that wakes a blocked producer).
+#[test]
+fn a_consumer_drop_wakes_a_blocked_producer() {
+    model(|| {
+        let opts = Options::new().capacity(1).wait_strategy(WaitStrategy::Park);
+        let (mut tx, mut rx) = spsc::heap_pair::<u64>(&opts).unwrap();
+        let consumer = thread::spawn(move || {
+            assert_eq!(rx.recv(), Ok(1));
+            drop(rx);
+        });
+        tx.push(1).unwrap();
+        // Blocks until the consumer takes 1 (room) or drops (gone): both
+        // are answers, never a sleep through them.
+        match tx.send(2) {
+            Ok(()) => assert_eq!(tx.send(3), Err(PushError::Disconnected(3))),
+            Err(e) => assert_eq!(e, PushError::Disconnected(2)),
+        }
+        consumer.join().unwrap();
+    });
+}
+
 /// P/V ping-pong between two threads on two semaphores.
 #[test]
 fn semaphore_ping_pong_never_deadlocks() {
@@ -359,6 +383,32 @@ fn mpmc_blocking_receivers_wake_for_every_item_and_the_disconnect() {
 }
 
 const BLOCKING_BOUND: usize = 0;
+
+/// One slot, a sender that blocks while it is full and a receiver that
+/// blocks while it is empty, three items: the sender sleeping on a full
+/// ring is woken by each release (SYNC: mpmc-release, eventcount-dekker),
+/// every item arrives once and in order, and the receiver then sees the
+/// sender's drop as `Disconnected`.
+#[test]
+fn mpmc_a_sender_blocked_on_a_full_ring_wakes_for_room() {
+    model_bounded(1, || {
+        let opts = Options::new()
+            .capacity(1)
+            .participants(2)
+            .wait_strategy(WaitStrategy::Park);
+        let (mut tx, mut rx) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        let sender = thread::spawn(move || {
+            for v in 0..3 {
+                tx.send(v).unwrap();
+            }
+        });
+        for v in 0..3 {
+            assert_eq!(rx.recv(), Ok(v));
+        }
+        assert_eq!(rx.recv(), Err(PopError::Disconnected));
+        sender.join().unwrap();
+    });
+}
 
 /// One sender, one receiver, one slot, three items: every slot hand-over
 /// across laps (SYNC: mpmc-release: the sender writes a slot only after the
