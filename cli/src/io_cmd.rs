@@ -11,7 +11,9 @@
 //! `send` sends each line of stdin as one message (without its newline),
 //! or with `--raw` all of stdin as one message. `recv` writes each message
 //! to stdout followed by a newline, until the sender is gone, `--count`
-//! messages, or `--timeout` seconds without one.
+//! messages, or `--timeout` seconds without one. `bridge FROM TO` forwards
+//! every message from one URL to another (`transport::bridge`) until the
+//! source ends, `--count` messages, or a signal.
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
@@ -69,6 +71,19 @@ pub struct RecvArgs {
     serve: bool,
 }
 
+/// Options of `shmlane bridge`.
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// Where to receive from (as for recv: on a socket URL the bridge
+    /// listens and accepts one connection; ?role=connect connects).
+    from: String,
+    /// Where to send to (as for send).
+    to: String,
+    /// Stop after N messages.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+}
+
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1e9).contains(&v) => Ok(Duration::from_secs_f64(v)),
@@ -93,6 +108,8 @@ pub enum IoError {
     Stdio(&'static str, io::Error),
     /// Ended by a signal, after detaching.
     Interrupted(Signal),
+    /// A bridge failed.
+    Bridge(transport::BridgeError),
 }
 
 impl IoError {
@@ -103,7 +120,17 @@ impl IoError {
             | Self::Open(ConnectError::Timeout { .. })
             | Self::Send(SendError::Timeout) => 3,
             Self::Recv(RecvError::Reset { .. } | RecvError::PeerLost { .. })
-            | Self::Send(SendError::PeerLost { .. }) => 4,
+            | Self::Send(SendError::PeerLost { .. })
+            | Self::Bridge(
+                transport::BridgeError::Recv {
+                    source: RecvError::Reset { .. } | RecvError::PeerLost { .. },
+                    ..
+                }
+                | transport::BridgeError::Send {
+                    source: SendError::PeerLost { .. },
+                    ..
+                },
+            ) => 4,
             Self::Interrupted(signal) => u8::try_from(signals::exit_code(*signal)).unwrap_or(1),
             _ => 1,
         }
@@ -122,6 +149,7 @@ impl fmt::Display for IoError {
             }
             Self::Stdio(what, e) => write!(f, "{what}: {e}"),
             Self::Interrupted(signal) => write!(f, "stopped by {signal}"),
+            Self::Bridge(e) => write!(f, "{e}"),
         }
     }
 }
@@ -207,7 +235,7 @@ fn send_one(
 /// `shmlane send`.
 pub fn send(args: &SendArgs) -> Result<(), IoError> {
     let url = bounded_open(&args.url, args.timeout);
-    let mut tx = transport::sender(&url).map_err(IoError::Open)?;
+    let mut tx = open_sliced(transport::Opening::sender(&url))?;
     let (max, endpoint) = (tx.max_message_size(), tx.endpoint().to_owned());
     if args.raw {
         // At most one byte past the maximum: enough to know it is too
@@ -293,7 +321,7 @@ pub fn recv(args: &RecvArgs) -> Result<(), IoError> {
     let mut rx: Box<dyn Receiver> = if args.serve {
         Box::new(transport::serve(&args.url).map_err(IoError::Open)?)
     } else {
-        transport::receiver(&args.url).map_err(IoError::Open)?
+        open_sliced(transport::Opening::receiver(&args.url))?
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -333,4 +361,44 @@ pub fn recv(args: &RecvArgs) -> Result<(), IoError> {
         }
     }
     Ok(())
+}
+
+/// Opens an end a [`SLICE`] at a time (`transport::Opening`), looking for
+/// a signal between slices.
+fn open_sliced<E>(opening: Result<transport::Opening<E>, ConnectError>) -> Result<E, IoError> {
+    let mut opening = opening.map_err(IoError::Open)?;
+    loop {
+        if let Some(signal) = signals::caught() {
+            return Err(IoError::Interrupted(signal));
+        }
+        if let Some(end) = opening.wait(SLICE).map_err(IoError::Open)? {
+            return Ok(end);
+        }
+    }
+}
+
+/// `shmlane bridge`: the receiving end first (it may be the one that
+/// listens or creates), then the sending end, then every message from one
+/// to the other. Prints what it moved on stderr.
+pub fn bridge(args: &BridgeArgs) -> Result<(), IoError> {
+    let mut from = open_sliced(transport::Opening::receiver(&args.from))?;
+    let mut to = open_sliced(transport::Opening::sender(&args.to))?;
+    let mut interrupted = None;
+    let moved = transport::bridge(&mut *from, &mut *to, SLICE, |stats| {
+        interrupted = signals::caught();
+        interrupted.is_none() && args.count.is_none_or(|count| stats.messages < count)
+    });
+    match moved {
+        Ok((_, stats)) => {
+            eprintln!(
+                "shmlane bridge: {} messages, {} bytes from {} to {}",
+                stats.messages,
+                stats.bytes,
+                from.endpoint(),
+                to.endpoint()
+            );
+            interrupted.map_or(Ok(()), |signal| Err(IoError::Interrupted(signal)))
+        }
+        Err(e) => Err(IoError::Bridge(e)),
+    }
 }

@@ -38,6 +38,11 @@ enum Command {
     /// followed by a newline.
     #[command(after_help = io_cmd::EXIT_STATUS)]
     Recv(io_cmd::RecvArgs),
+    /// Forward every message from one transport URL to another (any two
+    /// mechanisms), until the source ends, --count messages, or a signal;
+    /// print what it moved.
+    #[command(after_help = io_cmd::EXIT_STATUS)]
+    Bridge(io_cmd::BridgeArgs),
     /// List shmlane segments in /dev/shm: kind, slot size, capacity, fill,
     /// creator, endpoints (pid, alive or dead), live or stale, age.
     Ls(admin::LsArgs),
@@ -59,7 +64,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let moves_messages = matches!(cli.command, Command::Send(_) | Command::Recv(_));
+    let moves_messages = matches!(
+        cli.command,
+        Command::Send(_) | Command::Recv(_) | Command::Bridge(_)
+    );
     if moves_messages && let Err(e) = signals::install() {
         eprintln!("shmlane: error: cannot take SIGINT, SIGTERM and SIGHUP: {e}");
         return ExitCode::FAILURE;
@@ -75,6 +83,7 @@ fn main() -> ExitCode {
         },
         Command::Send(args) => return io_exit(io_cmd::send(&args)),
         Command::Recv(args) => return io_exit(io_cmd::recv(&args)),
+        Command::Bridge(args) => return io_exit(io_cmd::bridge(&args)),
         Command::Ls(args) => admin::ls(&args).map_err(Into::into),
         Command::Inspect(args) => admin::inspect(&args).map_err(Into::into),
         Command::Stat(args) => admin::stat(&args).map_err(Into::into),

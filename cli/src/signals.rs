@@ -6,10 +6,11 @@
 //! The three signals are blocked in every thread and taken by one thread
 //! with `sigwait`, which only records which came: no work in a signal
 //! handler, and no syscall of the command's is interrupted. The command
-//! waits in slices of [`SLICE`] and looks between them. Where it cannot
-//! (an `open` that waits for the other side without a timeout), the
-//! signal thread ends the process itself after [`GRACE`]; whatever it
-//! leaves is stale, and the next `create` or `open_or_create` replaces it.
+//! waits in slices of [`SLICE`] and looks between them, opening included
+//! (`transport::Opening`). Should a slice not end (a destination that
+//! never drains while a cut frame is finished), the signal thread ends the
+//! process itself after [`GRACE`]; whatever it leaves is stale, and the
+//! next `create` or `open_or_create` replaces it.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;

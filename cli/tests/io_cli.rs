@@ -276,3 +276,82 @@ fn raw_stdin_above_the_maximum_fails_without_reading_to_the_end() {
         "{stderr}"
     );
 }
+
+/// Issue 18: `shmlane bridge FROM TO` forwards between two mechanisms: a
+/// Unix socket in, shared memory out, every line in order; on SIGINT it
+/// stops cleanly (exit 130, its counters on stderr) and the end of the
+/// stream reaches the receiver downstream, which exits 0.
+#[test]
+fn bridge_forwards_from_a_socket_into_shared_memory_and_stops_on_sigint() {
+    let socket = TempPath::new("bridge-in");
+    let name = IpcName::shm("bridge-out");
+    let out_url = format!("shm://{}", name.name);
+    let receiver = recv(&[&out_url]);
+    let mut cmd = shmlane();
+    cmd.args(["bridge", &format!("unix://{}", socket.str()), &out_url])
+        .stderr(Stdio::piped());
+    let bridge = start(cmd);
+    let lines: String = (0..500)
+        .map(|i| format!("tick {i} {}\n", i * 7919 % 1000))
+        .collect();
+    let url = format!("unix://{}?timeout_ms=30000", socket.str());
+    success(&send(&[&url], lines.as_bytes()), "send");
+    // The sender closed its connection: the source ended, so the bridge
+    // drains, closes shm:// after the last line, and exits 0 by itself.
+    let bridged = finish(bridge, "bridge");
+    success(&bridged, "bridge");
+    let stderr = String::from_utf8_lossy(&bridged.stderr);
+    assert!(stderr.contains("500 messages"), "{stderr}");
+    assert_eq!(success(&finish(receiver, "recv"), "recv"), lines);
+
+    // A bridge with no end in sight stops on SIGINT, and says so.
+    let socket = TempPath::new("bridge-sigint");
+    let name = IpcName::shm("bridge-sigint-out");
+    let out_url = format!("shm://{}", name.name);
+    let receiver = recv(&[&out_url]);
+    let mut cmd = shmlane();
+    cmd.args(["bridge", &format!("unix://{}", socket.str()), &out_url])
+        .stderr(Stdio::piped());
+    let bridge = start(cmd);
+    let mut cmd = shmlane();
+    cmd.args(["send", &format!("unix://{}?timeout_ms=30000", socket.str())])
+        .stdin(Stdio::piped());
+    let mut sender = start(cmd);
+    let mut stdin = sender.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(b"first\nsecond\n")
+        .expect("the sender reads stdin");
+    stdin.flush().expect("flush");
+    // Both lines through the bridge (read from the receiver's stdout)
+    // before the signal.
+    let mut receiver = receiver;
+    let out = receiver.stdout.take().expect("piped stdout");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines() {
+            if lines_tx.send(line.expect("utf-8 lines")).is_err() {
+                return;
+            }
+        }
+    });
+    let limit = std::time::Duration::from_secs(30);
+    assert_eq!(lines_rx.recv_timeout(limit).as_deref(), Ok("first"));
+    assert_eq!(lines_rx.recv_timeout(limit).as_deref(), Ok("second"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(bridge.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal the bridge");
+    let stopped = finish(bridge, "bridge");
+    assert_eq!(stopped.status.code(), Some(130), "{stopped:?}");
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stderr.contains("2 messages"), "{stderr}");
+    // The bridge closed shm:// as it stopped: the receiver sees the end of
+    // the stream and exits 0 with nothing more.
+    success(&finish(receiver, "recv"), "recv");
+    reader.join().expect("the stdout reader");
+    assert!(lines_rx.try_recv().is_err(), "nothing after the two lines");
+    drop(stdin);
+    let _ = finish(sender, "send");
+}

@@ -69,6 +69,7 @@
 //! of the write end is closed, so a child must drop the write end it
 //! inherited and does not use.
 
+mod bridge;
 mod config;
 pub mod fifo;
 mod framing;
@@ -88,6 +89,7 @@ mod url;
 
 use std::time::{Duration, Instant};
 
+pub use self::bridge::{BridgeEnd, BridgeError, BridgeStats, bridge};
 pub use self::config::{
     Config, DEFAULT_CREATE_MODE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TCP_CONNECT_TIMEOUT,
     DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
