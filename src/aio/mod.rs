@@ -9,6 +9,11 @@
 //!   [`AsyncConsumer`](bytes::AsyncConsumer) over the byte ring.
 //! * [`mpmc`]: [`AsyncSender`](mpmc::AsyncSender) and
 //!   [`AsyncReceiver`](mpmc::AsyncReceiver) over the MPMC ring.
+//! * [`transport`]: [`AsyncSender`](transport::AsyncSender) and
+//!   [`AsyncReceiver`](transport::AsyncReceiver) over any transport URL,
+//!   from [`transport::async_sender`](crate::transport::async_sender) and
+//!   [`transport::async_receiver`](crate::transport::async_receiver)
+//!   (`shm://` waits as the rings do; a descriptor in tokio's epoll).
 //!
 //! Each wraps the blocking endpoint it is made from (`new`, or
 //! `into_async()` on the endpoint) and gives it back (`into_inner`). The
@@ -56,6 +61,7 @@ mod future;
 pub mod mpmc;
 mod reactor;
 pub mod spsc;
+pub mod transport;
 
 pub use future::{PollRecv, PollSend, RecvFuture, SendFuture};
 pub use reactor::THREAD_NAME;

@@ -87,6 +87,7 @@ pub mod tcp;
 pub mod unix;
 mod url;
 
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 pub use self::bridge::{BridgeEnd, BridgeError, BridgeStats, bridge};
@@ -135,6 +136,14 @@ pub trait Sender: Send {
 
     /// The channel, as a URL without its options (for messages).
     fn endpoint(&self) -> &str;
+
+    /// A descriptor an event loop (epoll, tokio's `AsyncFd`) can watch:
+    /// it becomes writable when a send that found no room may go on.
+    /// `None` for mechanisms without one (shared memory, System V
+    /// queues). The async ends (`transport::async_sender`) wait on it.
+    fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
 
     /// Sends `msg`, waiting as long as it takes for room.
     fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
@@ -218,6 +227,15 @@ pub trait Receiver: Send {
     /// The channel, as a URL without its options (for messages).
     fn endpoint(&self) -> &str;
 
+    /// A descriptor an event loop (epoll, tokio's `AsyncFd`) can watch:
+    /// it becomes readable when a receive that found nothing may go on.
+    /// `None` for mechanisms without one (shared memory, System V queues,
+    /// a serving receiver's many connections). The async ends
+    /// (`transport::async_receiver`) wait on it.
+    fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
     /// Receives the next message, waiting as long as it takes.
     fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         self.recv_deadline(buf, Deadline::Never)
@@ -286,6 +304,24 @@ pub fn sender(url: &str) -> Result<Box<dyn Sender>, ConnectError> {
 pub fn receiver(url: &str) -> Result<Box<dyn Receiver>, ConnectError> {
     let url = Url::parse(url)?;
     (adapter(url.scheme).receiver)(&url)
+}
+
+/// Opens the sending end of the channel `url` names, as
+/// [`sender`] does, for async code: the open waits for the other side
+/// without blocking the runtime, and the end's `send().await` waits for
+/// room without a thread of its own (see [`crate::aio::transport`]).
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+pub async fn async_sender(url: &str) -> Result<crate::aio::transport::AsyncSender, ConnectError> {
+    crate::aio::transport::sender(url).await
+}
+
+/// Opens the receiving end of the channel `url` names, as [`receiver`]
+/// does, for async code (see [`async_sender`]).
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+pub async fn async_receiver(
+    url: &str,
+) -> Result<crate::aio::transport::AsyncReceiver, ConnectError> {
+    crate::aio::transport::receiver(url).await
 }
 
 /// A receiver that serves any number of senders over time at the socket

@@ -232,6 +232,11 @@ impl Sender for MqSender {
     fn endpoint(&self) -> &str {
         &self.queue.endpoint
     }
+
+    fn ready_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.queue.fd.as_fd())
+    }
 }
 
 impl Drop for MqSender {
@@ -332,6 +337,11 @@ impl Receiver for MqReceiver {
 
     fn endpoint(&self) -> &str {
         &self.queue.endpoint
+    }
+
+    fn ready_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.queue.fd.as_fd())
     }
 }
 

@@ -37,6 +37,16 @@ pub(crate) trait AwaitingPeer<E>: Send {
     fn finish(self: Box<Self>) -> E;
 }
 
+impl AwaitingPeer<super::shm::ShmSender> for super::shm::PendingSender {
+    fn wait_until(&mut self, deadline: Deadline) -> bool {
+        super::shm::PendingSender::wait_until(self, deadline)
+    }
+
+    fn finish(self: Box<Self>) -> super::shm::ShmSender {
+        super::shm::PendingSender::finish(*self)
+    }
+}
+
 impl AwaitingPeer<Box<dyn Sender>> for super::shm::PendingSender {
     fn wait_until(&mut self, deadline: Deadline) -> bool {
         super::shm::PendingSender::wait_until(self, deadline)
@@ -53,7 +63,9 @@ impl AwaitingPeer<Box<dyn Sender>> for super::shm::PendingSender {
 /// URL's `?timeout_ms=` in all, or as long as the mechanism waits without
 /// one), and between slices the caller is free: a program that handles
 /// signals or a shutdown flag can open a FIFO writer or a listening
-/// socket without blocking in the kernel beyond a slice.
+/// socket without blocking in the kernel beyond a slice. One exception: a
+/// `tcp://` connect is a single attempt within its `?timeout_ms=` (10 s by
+/// default), as a connect cut short would have to start over.
 ///
 /// A listening end binds its address when the `Opening` is made, so
 /// peers may connect at once; dropping it stops listening.
@@ -85,7 +97,8 @@ pub struct Opening<E> {
     url: Url,
     side: Side,
     open: fn(&Url) -> Result<E, ConnectError>,
-    from: fn(Connection) -> E,
+    /// The end of an accepted connection (`None` where none is accepted).
+    from: Option<fn(Connection) -> E>,
     awaiting: Option<Await<E>>,
     /// When the whole wait ends: the URL's `?timeout_ms=` from the start,
     /// or as long as the mechanism waits without one.
@@ -108,12 +121,50 @@ impl Opening<Box<dyn Sender>> {
     pub fn sender(url: &str) -> Result<Self, ConnectError> {
         let url = Url::parse(url)?;
         let open = adapter(url.scheme).sender;
-        let mut opening = Self::start(url, Side::Sender, open, |connection| connection.sender)?;
+        let mut opening = Self::start(
+            url,
+            Side::Sender,
+            open,
+            Some(|connection: Connection| connection.sender),
+        )?;
         if opening.url.scheme == Scheme::Shm {
             let pending = super::shm::PendingSender::start(&opening.url.name, &opening.url.config)?;
             opening.awaiting = Some(Await::Peer(Box::new(pending)));
         }
         Ok(opening)
+    }
+}
+
+/// The `shm://` ends as themselves, not boxed: the async ends wait on
+/// their rings (`crate::aio::transport`).
+#[cfg(feature = "tokio")]
+impl Opening<super::shm::ShmSender> {
+    /// Starts opening the sending end of the `shm://` URL `url`
+    /// (`Ok(None)` for another scheme).
+    pub(crate) fn shm_sender(url: &str) -> Result<Option<Self>, ConnectError> {
+        let url = Url::parse(url)?;
+        if url.scheme != Scheme::Shm {
+            return Ok(None);
+        }
+        let open = |url: &Url| super::shm::ShmSender::open(&url.name, &url.config);
+        let mut opening = Self::start(url, Side::Sender, open, None)?;
+        let pending = super::shm::PendingSender::start(&opening.url.name, &opening.url.config)?;
+        opening.awaiting = Some(Await::Peer(Box::new(pending)));
+        Ok(Some(opening))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Opening<super::shm::ShmReceiver> {
+    /// Starts opening the receiving end of the `shm://` URL `url`
+    /// (`Ok(None)` for another scheme).
+    pub(crate) fn shm_receiver(url: &str) -> Result<Option<Self>, ConnectError> {
+        let url = Url::parse(url)?;
+        if url.scheme != Scheme::Shm {
+            return Ok(None);
+        }
+        let open = |url: &Url| super::shm::ShmReceiver::open(&url.name, &url.config);
+        Self::start(url, Side::Receiver, open, None).map(Some)
     }
 }
 
@@ -123,7 +174,12 @@ impl Opening<Box<dyn Receiver>> {
     pub fn receiver(url: &str) -> Result<Self, ConnectError> {
         let url = Url::parse(url)?;
         let open = adapter(url.scheme).receiver;
-        Self::start(url, Side::Receiver, open, |connection| connection.receiver)
+        Self::start(
+            url,
+            Side::Receiver,
+            open,
+            Some(|connection: Connection| connection.receiver),
+        )
     }
 }
 
@@ -132,7 +188,7 @@ impl<E> Opening<E> {
         url: Url,
         side: Side,
         open: fn(&Url) -> Result<E, ConnectError>,
-        from: fn(Connection) -> E,
+        from: Option<fn(Connection) -> E>,
     ) -> Result<Self, ConnectError> {
         let started = Instant::now();
         let default_role = match side {
@@ -141,7 +197,7 @@ impl<E> Opening<E> {
         };
         let listen = adapter(url.scheme)
             .listen
-            .filter(|_| url.config.role.unwrap_or(default_role) == Role::Listen);
+            .filter(|_| from.is_some() && url.config.role.unwrap_or(default_role) == Role::Listen);
         let (awaiting, deadline) = match (listen, url.config.open_timeout) {
             (Some(listen), timeout) => {
                 let mut bare = url.clone();
@@ -149,6 +205,10 @@ impl<E> Opening<E> {
                 let deadline = timeout.map_or(Deadline::Never, Deadline::after);
                 (Await::Accept(listen(&bare)?), deadline)
             }
+            // A TCP connect is one attempt within the URL's timeout: cut
+            // into slices, a connect to a host further away than a slice
+            // would start over each time and never finish.
+            (None, Some(_)) if url.scheme == Scheme::Tcp => (Await::Once, Deadline::Now),
             (None, Some(timeout)) => (Await::Retry, Deadline::after(timeout)),
             (None, None) => match Self::waits_unbounded(&url, side) {
                 Some(deadline) => (Await::Retry, deadline),
@@ -180,6 +240,11 @@ impl<E> Opening<E> {
         }
     }
 
+    /// The channel being opened, as a URL without its options.
+    pub fn endpoint(&self) -> &str {
+        &self.url.endpoint
+    }
+
     /// Waits up to `slice` for the other side: `Some(end)` once open,
     /// `None` if the slice passed (call again), or the error opening ends
     /// with ([`ConnectError::Timeout`] once the URL's `?timeout_ms=` has
@@ -202,7 +267,8 @@ impl<E> Opening<E> {
             Await::Once => (self.open)(&self.url).map(Some),
             Await::Accept(mut listener) => {
                 match listener.accept_deadline(Deadline::after(this_slice)) {
-                    Ok(connection) => Ok(Some((self.from)(connection))),
+                    // `from` is set wherever a listener is (`start`).
+                    Ok(connection) => Ok(self.from.map(|from| from(connection))),
                     Err(ConnectError::Timeout { .. }) if !passed(deadline) => {
                         self.awaiting = Some(Await::Accept(listener));
                         Ok(None)

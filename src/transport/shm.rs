@@ -252,6 +252,32 @@ impl ShmSender {
     pub fn stats(&self) -> Option<crate::Stats> {
         self.ring.as_ref().map(bytes::Producer::stats)
     }
+
+    /// The ring (`None` once closed), for the async end to wait on.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn ring_mut(&mut self) -> Option<&mut bytes::Producer> {
+        self.ring.as_mut()
+    }
+
+    /// The channel's error for a ring error.
+    pub(crate) fn send_error(&self, e: GrantError) -> SendError {
+        match e {
+            GrantError::FrameTooLarge { len, max } => SendError::MessageTooLarge {
+                len,
+                max,
+                endpoint: self.endpoint.clone(),
+            },
+            GrantError::Full => SendError::Full,
+            GrantError::Timeout => SendError::Timeout,
+            GrantError::Disconnected => SendError::Disconnected {
+                endpoint: self.endpoint.clone(),
+            },
+            GrantError::Corrupted(corruption) => SendError::Corrupted {
+                endpoint: self.endpoint.clone(),
+                corruption,
+            },
+        }
+    }
 }
 
 /// A sending end whose segment is open and which waits for a receiver
@@ -310,6 +336,32 @@ impl ShmReceiver {
     pub fn stats(&self) -> crate::Stats {
         self.ring.stats()
     }
+
+    /// The ring, for the async end to wait on.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn ring_mut(&mut self) -> &mut bytes::Consumer {
+        &mut self.ring
+    }
+
+    /// The channel's error for a ring error.
+    pub(crate) fn recv_error(&self, e: PopError) -> RecvError {
+        match e {
+            PopError::Empty => RecvError::Empty,
+            PopError::Timeout => RecvError::Timeout,
+            // The sender's process died without closing: a cut stream,
+            // as a reset connection is.
+            PopError::Disconnected if self.ring.peer_crashed() => RecvError::Reset {
+                endpoint: self.endpoint.clone(),
+            },
+            PopError::Disconnected => RecvError::Disconnected {
+                endpoint: self.endpoint.clone(),
+            },
+            PopError::Corrupted(corruption) => RecvError::Corrupted {
+                endpoint: self.endpoint.clone(),
+                corruption,
+            },
+        }
+    }
 }
 
 impl super::Sender for ShmSender {
@@ -324,22 +376,7 @@ impl super::Sender for ShmSender {
             Deadline::At(at) => ring.send_deadline(msg, at),
             Deadline::Never => ring.send(msg),
         };
-        sent.map_err(|e| match e {
-            GrantError::FrameTooLarge { len, max } => SendError::MessageTooLarge {
-                len,
-                max,
-                endpoint: self.endpoint.clone(),
-            },
-            GrantError::Full => SendError::Full,
-            GrantError::Timeout => SendError::Timeout,
-            GrantError::Disconnected => SendError::Disconnected {
-                endpoint: self.endpoint.clone(),
-            },
-            GrantError::Corrupted(corruption) => SendError::Corrupted {
-                endpoint: self.endpoint.clone(),
-                corruption,
-            },
-        })
+        sent.map_err(|e| self.send_error(e))
     }
 
     /// Detaches from the ring: every frame sent is in it, and the
@@ -365,22 +402,7 @@ impl super::Receiver for ShmReceiver {
             Deadline::At(at) => self.ring.recv_deadline(buf, at),
             Deadline::Never => self.ring.recv(buf),
         };
-        received.map_err(|e| match e {
-            PopError::Empty => RecvError::Empty,
-            PopError::Timeout => RecvError::Timeout,
-            // The sender's process died without closing: a cut stream,
-            // as a reset connection is.
-            PopError::Disconnected if self.ring.peer_crashed() => RecvError::Reset {
-                endpoint: self.endpoint.clone(),
-            },
-            PopError::Disconnected => RecvError::Disconnected {
-                endpoint: self.endpoint.clone(),
-            },
-            PopError::Corrupted(corruption) => RecvError::Corrupted {
-                endpoint: self.endpoint.clone(),
-                corruption,
-            },
-        })
+        received.map_err(|e| self.recv_error(e))
     }
 
     fn max_message_size(&self) -> usize {

@@ -502,6 +502,10 @@ impl Sender for SeqpacketSender {
     fn endpoint(&self) -> &str {
         &self.endpoint
     }
+
+    fn ready_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
+    }
 }
 
 impl SeqpacketSender {
@@ -617,6 +621,10 @@ impl Receiver for SeqpacketReceiver {
 
     fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    fn ready_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
     }
 }
 

@@ -277,6 +277,11 @@ impl Receiver for StreamReceiver {
     fn endpoint(&self) -> &str {
         &self.endpoint
     }
+
+    fn ready_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.fd.as_ref().map(|stream| stream.fd.as_fd())
+    }
 }
 
 impl Drop for StreamReceiver {
