@@ -248,8 +248,23 @@ impl AsyncSender {
 
     /// Sends `msg`, waiting for room without a thread of its own.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        let mut accepted = false;
-        std::future::poll_fn(|cx| self.poll_send(cx, msg, &mut accepted)).await
+        Withdrawn {
+            end: self,
+            op: |end: &mut Self, cx: &mut Context<'_>, accepted: &mut bool| {
+                end.poll_send(cx, msg, accepted)
+            },
+            state: false,
+        }
+        .await
+    }
+
+    /// Withdraws a parked send (its future was dropped).
+    fn cancel(&mut self) {
+        if let SendEnd::Ring { tx, park } = &mut self.end
+            && let Some(ring) = tx.ring_mut()
+        {
+            park.abandon(ring);
+        }
     }
 
     /// One poll of a send: `accepted` turns true once the message is the
@@ -393,7 +408,19 @@ impl AsyncReceiver {
     /// [`RecvError::Disconnected`] once the sender is gone and everything
     /// it sent was received. Cancel-safe.
     pub async fn recv(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
-        std::future::poll_fn(|cx| self.poll_recv(cx, buf)).await
+        Withdrawn {
+            end: self,
+            op: |end: &mut Self, cx: &mut Context<'_>, _: &mut ()| end.poll_recv(cx, buf),
+            state: (),
+        }
+        .await
+    }
+
+    /// Withdraws a parked receive (its future was dropped).
+    fn cancel(&mut self) {
+        if let RecvEnd::Ring { rx, park } = &mut self.end {
+            park.abandon(rx.ring_mut());
+        }
     }
 
     /// One poll of a receive into `buf`.
@@ -447,6 +474,51 @@ impl Drop for AsyncReceiver {
         if let RecvEnd::Ring { rx, park } = &mut self.end {
             park.abandon(rx.ring_mut());
         }
+    }
+}
+
+/// An end that can withdraw a parked operation.
+trait Cancel {
+    fn cancel(&mut self);
+}
+
+impl Cancel for AsyncSender {
+    fn cancel(&mut self) {
+        AsyncSender::cancel(self);
+    }
+}
+
+impl Cancel for AsyncReceiver {
+    fn cancel(&mut self) {
+        AsyncReceiver::cancel(self);
+    }
+}
+
+/// The future of one operation of an end, withdrawing it from the ring's
+/// sleepers if it is dropped before it is ready (so publishers go back to
+/// making no wake syscall at once, not at the end's next call).
+struct Withdrawn<'a, E: Cancel, S, F> {
+    end: &'a mut E,
+    op: F,
+    state: S,
+}
+
+impl<E: Cancel, S: Unpin, F: Unpin, R> Future for Withdrawn<'_, E, S, F>
+where
+    F: FnMut(&mut E, &mut Context<'_>, &mut S) -> Poll<R>,
+{
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        let this = self.get_mut();
+        (this.op)(this.end, cx, &mut this.state)
+    }
+}
+
+impl<E: Cancel, S, F> Drop for Withdrawn<'_, E, S, F> {
+    fn drop(&mut self) {
+        // After a `Ready` the end is idle already: nothing to withdraw.
+        self.end.cancel();
     }
 }
 
