@@ -152,3 +152,68 @@ fn mq_a_foreign_peers_bare_marker_still_ends_its_stream() {
     assert_eq!(buf, b"hi");
     ends(&mut rx);
 }
+
+/// A sole sender SIGKILLed after its messages leaves no end marker: the
+/// receiver, waiting with no timeout, still gets every message queued,
+/// then `Reset` (the stream was cut, not closed) within about a liveness
+/// tick, from the announced sender's process being gone.
+#[test]
+fn mq_a_sole_senders_crash_cuts_the_stream_after_the_drain() {
+    let _dog = Watchdog::new("mq sole sender crash", LIMIT);
+    let name = QueueName::new("crash");
+    let config = Config::new().max_message_size(256);
+    let mut rx = mq::MqReceiver::open(&name.0, &config).unwrap();
+    let ready = common::Ready::new();
+    let sender = common::fork_child(|| {
+        let mut tx = mq::MqSender::open(&name.0, &config).expect("sender");
+        for msg in [&b"one"[..], b"two"] {
+            tx.send(msg).expect("send");
+        }
+        ready.signal();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    ready.wait(&sender, LIMIT);
+    sender.kill();
+    let mut buf = Vec::new();
+    for expected in [&b"one"[..], b"two"] {
+        rx.recv(&mut buf).unwrap();
+        assert_eq!(buf, expected);
+    }
+    // Untimed: without the liveness look, this would wait for ever.
+    let end = rx.recv(&mut buf);
+    assert!(matches!(end, Err(RecvError::Reset { .. })), "{end:?}");
+    // And so it stays.
+    assert!(matches!(
+        rx.try_recv(&mut buf),
+        Err(RecvError::Reset { .. })
+    ));
+}
+
+/// The same for `sysvmq://`, whose waits are polled (msgrcv has no timed
+/// form): a receive with a timeout, far longer than a tick, ends with
+/// `Reset` once the queue is drained.
+#[test]
+fn sysvmq_a_sole_senders_crash_cuts_a_timed_receive() {
+    let _dog = Watchdog::new("sysvmq sole sender crash", LIMIT);
+    let key = SysvKey::new();
+    let config = Config::new().max_message_size(256);
+    let mut rx = sysv_mq::SysvReceiver::open(key.0, &config).unwrap();
+    let ready = common::Ready::new();
+    let sender = common::fork_child(|| {
+        let mut tx = sysv_mq::SysvSender::open(key.0, &config).expect("sender");
+        tx.send(b"only").expect("send");
+        ready.signal();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    ready.wait(&sender, LIMIT);
+    sender.kill();
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"only");
+    let end = rx.recv_timeout(&mut buf, LIMIT);
+    assert!(matches!(end, Err(RecvError::Reset { .. })), "{end:?}");
+}

@@ -38,9 +38,12 @@
 //!   receiver counts only senders whose announcement it took: a sender
 //!   that announced itself to an earlier receiver (one that stopped after
 //!   `--count` messages, say) ends nothing for a later one. A sender that
-//!   dies without being dropped leaves no end marker: it stops counting
-//!   once another sender ends, but a sole sender's crash is not seen, so
-//!   receive with a timeout where that matters. A queue whose message
+//!   dies without being dropped leaves no end marker: a waiting receiver
+//!   looks once a liveness tick whether the announced senders' processes
+//!   still exist (its waits are cut into ticks while senders are counted,
+//!   which costs nothing: the kernel still wakes it at a message), and
+//!   once the last one is gone without its end, it gets what is queued,
+//!   then [`Reset`](super::RecvError::Reset). A queue whose message
 //!   size is under 16 bytes carries no markers. Senders cannot learn that
 //!   receivers are gone: with nobody receiving, sends wait (or time out)
 //!   once the queue is full.
@@ -56,7 +59,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::stat::{Mode, fchmod, fstat};
 
@@ -66,6 +69,7 @@ use super::queue_end::{MARKER_LEN, Marker, SenderMarks, Senders};
 use super::{Adapter, ConnectError, Deadline, Receiver, RecvError, SendError, Sender};
 use crate::sync::current_pid;
 use crate::trust::Found;
+use crate::wait::LIVENESS_TICK;
 
 /// The options `mq://` takes.
 const OPTIONS: &[&str] = &[
@@ -281,23 +285,37 @@ impl MqReceiver {
         buf: &mut Vec<u8>,
         deadline: Deadline,
     ) -> Result<(usize, u32), RecvError> {
-        let disconnected = || RecvError::Disconnected {
-            endpoint: self.queue.endpoint.clone(),
-        };
         if self.ended {
-            return Err(disconnected());
+            return Err(self.ended_error());
         }
         let (len, priority) = loop {
             // Every sender ended: what is queued still comes, then the end.
+            // While senders are counted, a wait looks at least once a
+            // liveness tick whether their processes still exist: a sender
+            // that crashed leaves no end marker.
+            let tick = Instant::now() + LIVENESS_TICK;
             let wait = if self.senders.draining() {
                 Deadline::Now
+            } else if self.senders.any_live() && before(tick, deadline) {
+                Deadline::At(tick)
             } else {
                 deadline
             };
             match self.queue.receive(buf, wait) {
                 Err(RecvError::Empty) if self.senders.draining() => {
                     self.ended = true;
-                    return Err(disconnected());
+                    return Err(self.ended_error());
+                }
+                Err(RecvError::Timeout | RecvError::Empty) if wait != deadline => {
+                    self.senders.prune_dead();
+                }
+                Err(RecvError::Empty) if self.senders.any_live() => {
+                    // A non-blocking caller's idle polls look too, once a
+                    // tick (a syscall per counted sender).
+                    self.senders.prune_if_due();
+                    if !self.senders.draining() {
+                        return Err(RecvError::Empty);
+                    }
                 }
                 Err(e) => return Err(e),
                 Ok((_, priority @ (END_PRIORITY | HELLO_PRIORITY))) => {
@@ -322,6 +340,26 @@ impl MqReceiver {
             });
         }
         Ok((len, priority))
+    }
+
+    /// The error of a stream that ended: cut (a sender's process went
+    /// away without its end marker) or closed.
+    fn ended_error(&self) -> RecvError {
+        let endpoint = self.queue.endpoint.clone();
+        if self.senders.crashed() {
+            RecvError::Reset { endpoint }
+        } else {
+            RecvError::Disconnected { endpoint }
+        }
+    }
+}
+
+/// Whether `at` comes before `deadline`.
+fn before(at: Instant, deadline: Deadline) -> bool {
+    match deadline {
+        Deadline::Now => false,
+        Deadline::At(end) => at < end,
+        Deadline::Never => true,
     }
 }
 

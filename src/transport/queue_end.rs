@@ -130,6 +130,11 @@ pub(crate) struct Senders {
     /// Every announced sender ended or died: the stream ends once the
     /// queue holds nothing more.
     draining: bool,
+    /// A sender was found gone without its end marker (its process no
+    /// longer exists): the stream was cut, not closed.
+    crashed: bool,
+    /// When [`prune_if_due`](Self::prune_if_due) last looked.
+    pruned_at: Option<std::time::Instant>,
 }
 
 impl Senders {
@@ -147,8 +152,47 @@ impl Senders {
             return; // never announced here: stale or injected
         };
         self.live.swap_remove(at);
-        self.live.retain(|s| process_exists(s.pid));
+        self.prune_dead();
         self.draining = self.live.is_empty();
+    }
+
+    /// Forgets the announced senders whose process no longer exists (a
+    /// crash, or a leftover hello of an earlier run): a syscall per
+    /// sender, so callers do it at most once a liveness tick. When that
+    /// leaves none, the stream drains and then ends as cut.
+    pub(crate) fn prune_dead(&mut self) {
+        let before = self.live.len();
+        self.live.retain(|s| process_exists(s.pid));
+        if self.live.len() < before {
+            self.crashed = true;
+            if self.live.is_empty() {
+                self.draining = true;
+            }
+        }
+    }
+
+    /// [`prune_dead`](Self::prune_dead), if a liveness tick passed since
+    /// the last look: for receives that find the queue empty again and
+    /// again (non-blocking calls, polled waits).
+    pub(crate) fn prune_if_due(&mut self) {
+        let now = std::time::Instant::now();
+        let due = self
+            .pruned_at
+            .is_none_or(|at| now.duration_since(at) >= crate::wait::LIVENESS_TICK);
+        if due && self.any_live() {
+            self.pruned_at = Some(now);
+            self.prune_dead();
+        }
+    }
+
+    /// Whether a sender this receiver heard is still counted.
+    pub(crate) fn any_live(&self) -> bool {
+        !self.live.is_empty()
+    }
+
+    /// Whether a sender ended without its end marker (see the field).
+    pub(crate) fn crashed(&self) -> bool {
+        self.crashed
     }
 
     /// Takes note of a bare marker (an empty message at the marker place),

@@ -28,7 +28,12 @@
 //!   random sender id: one left by an earlier run or written by another
 //!   program ends nothing. A receiver filtering by type waits for its type
 //!   only and never sees the markers. A queue removed while in use
-//!   disconnects both sides.
+//!   disconnects both sides. A sender that crashed leaves no end marker:
+//!   a timed or non-blocking receive looks once a liveness tick whether
+//!   the announced senders' processes still exist, and once the last one
+//!   is gone without its end, it gets what is queued, then
+//!   [`Reset`](super::RecvError::Reset). An untimed receive sleeps in
+//!   `msgrcv` and cannot look.
 //! * A receiver that created the queue and received from it removes it
 //!   (`IPC_RMID`) when dropped, unless `?persist=true`; removing a System V
 //!   queue destroys it for everyone at once, so an end only a forked copy
@@ -457,7 +462,7 @@ impl SysvReceiver {
         deadline: Deadline,
     ) -> Result<(usize, i64), RecvError> {
         if self.ended {
-            return Err(self.disconnected());
+            return Err(self.ended_error());
         }
         self.used_by = current_pid();
         let text = self
@@ -517,10 +522,17 @@ impl SysvReceiver {
                 Some(libc::EINTR) => {}
                 Some(libc::ENOMSG) if self.senders.draining() => {
                     self.ended = true;
-                    return Err(self.disconnected());
+                    return Err(self.ended_error());
                 }
-                Some(libc::ENOMSG) if backoff.sleep(deadline) => {}
                 Some(libc::ENOMSG) => {
+                    // A sender that crashed leaves no end marker: polled
+                    // waits and idle polls look once a tick whether the
+                    // announced senders' processes still exist (an untimed
+                    // receive sleeps in msgrcv, which has no timed form).
+                    self.senders.prune_if_due();
+                    if self.senders.draining() || backoff.sleep(deadline) {
+                        continue;
+                    }
                     return Err(match deadline {
                         Deadline::Now => RecvError::Empty,
                         _ => RecvError::Timeout,
@@ -538,6 +550,18 @@ impl SysvReceiver {
                     });
                 }
             }
+        }
+    }
+
+    /// The error of a stream that ended: cut (a sender's process went
+    /// away without its end marker) or closed.
+    fn ended_error(&self) -> RecvError {
+        if self.senders.crashed() {
+            RecvError::Reset {
+                endpoint: self.queue.endpoint.clone(),
+            }
+        } else {
+            self.disconnected()
         }
     }
 
