@@ -207,3 +207,67 @@ fn one_item_wakes_one_of_several_sleeping_receivers() {
     });
     assert_eq!(child.wait(LIMIT), 0);
 }
+
+#[test]
+fn two_items_published_behind_a_slow_writer_wake_two_receivers() {
+    // Two receivers park. Sender A claims position 0 and holds it (a
+    // reservation: WRITING); sender B publishes position 1, whose one wake
+    // finds position 0 still being written, so its receiver sleeps again.
+    // A commits: its one wake finds two items. The receiver that takes
+    // the first hands the second on at once, with a wake syscall of its
+    // own; without that, the second receiver slept on until its liveness
+    // tick found the item (no syscall: one wake in all).
+    let child = fork_child(|| {
+        let _dog = Watchdog::new("hand on", LIMIT);
+        let opts = Options::new()
+            .capacity(4)
+            .participants(8)
+            .wait_strategy(WaitStrategy::Park);
+        let (mut tx_a, mut rx) = mpmc::heap_pair::<u64>(&opts).unwrap();
+        tx_a.send(0).unwrap();
+        assert_eq!(rx.recv(), Ok(0));
+        let mut tx_b = tx_a.try_clone().unwrap();
+        let tids = Arc::new([const { AtomicI32::new(0) }; 2]);
+        let mut receivers = Vec::new();
+        for i in 0..2 {
+            let mut rx = rx.try_clone().unwrap();
+            let tids = Arc::clone(&tids);
+            receivers.push(std::thread::spawn(move || {
+                tids[i].store(gettid().as_raw(), Ordering::Release);
+                // The end comes back undropped: a drop wakes too.
+                (rx.recv(), rx)
+            }));
+        }
+        let started = || {
+            tids.iter()
+                .map(|t| t.load(Ordering::Acquire))
+                .collect::<Vec<_>>()
+        };
+        wait_until("receivers started", LIMIT, || {
+            started().iter().all(|&t| t != 0)
+        });
+        let all = started();
+        wait_until("both asleep", LIMIT, || all_asleep(&all));
+        let mut held = tx_a.reserve_blocking().unwrap();
+        *held.get_mut() = 1;
+        tx_b.send(2).unwrap();
+        // B's wake came to nothing: both asleep again, position 0 held.
+        wait_until("both asleep again", LIMIT, || all_asleep(&all));
+        let wakes_before = rx.stats().wake_syscalls;
+        held.commit();
+        let (mut got, ends): (Vec<u64>, Vec<_>) = receivers
+            .into_iter()
+            .map(|r| {
+                let (item, end) = r.join().unwrap();
+                (item.unwrap(), end)
+            })
+            .unzip();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        let wakes = rx.stats().wake_syscalls - wakes_before;
+        drop(ends);
+        assert_eq!(wakes, 2, "A's wake, then the first receiver's hand-on");
+        0
+    });
+    assert_eq!(child.wait(LIMIT), 0);
+}

@@ -623,6 +623,15 @@ impl<T: Pod, S> RingMemory<T, S> {
         &self.layout
     }
 
+    /// Wakes one sleeper of this endpoint's own word, if one is announced
+    /// (MPMC: an endpoint that waited and then found more ready than the
+    /// one it took hands the rest on; see SAFETY.md §5, "one wake per
+    /// item").
+    #[cold]
+    pub(crate) fn notify_own(&self) {
+        self.wait_signal().notify(self.light, self.counters());
+    }
+
     /// After a change both directions may wait for (MPMC undoing a dead
     /// endpoint's claim): wake sleepers of either.
     #[cold]

@@ -482,11 +482,17 @@ impl<T: Pod> Receiver<T> {
             }
         }
         let deadline = limit.deadline();
+        let mut waited = false;
         loop {
             match self.try_recv_item(load) {
                 Err(PopError::Empty) => {}
+                Ok(item) if waited => {
+                    self.hand_on();
+                    return Ok(item);
+                }
                 done => return done,
             }
+            waited = true;
             match self.wait_for_items(deadline) {
                 None => return Err(PopError::Timeout),
                 // The segment shrank under the mapping: no slot is touched.
@@ -495,6 +501,24 @@ impl<T: Pod> Receiver<T> {
                 }
                 Some(Wake::Ready | Wake::Disconnected) => {}
             }
+        }
+    }
+
+    /// After a wait that ended with an item: if the next position holds
+    /// one too, wake another sleeping receiver for it. A publish wakes one
+    /// receiver per item, but a receiver woken for an item behind a slot
+    /// still being written finds nothing and sleeps again; when that slot
+    /// is published, its one wake finds two items, and without this the
+    /// second waited for the next receive or the liveness tick.
+    #[cold]
+    fn hand_on(&self) {
+        let end = &self.end;
+        let position = end.cursor;
+        // A look only (SYNC: mpmc-publish: the woken receiver's claim
+        // acquires).
+        let stamp = end.stamp(position).load(Ordering::Relaxed);
+        if stamp == end.base(position) | FULL {
+            end.ring.notify_own();
         }
     }
 

@@ -442,8 +442,28 @@ impl<T: Pod> Sender<T> {
             }
             value = match self.try_send_item(value) {
                 Err(PushError::Full(value)) => value,
+                Ok(()) => {
+                    self.hand_on();
+                    return Ok(());
+                }
                 done => return done,
             };
+        }
+    }
+
+    /// After a wait that ended with a send: if the next position is free
+    /// too, wake another sleeping sender for it (the receivers' case
+    /// turned around: a release wakes one sender per slot, and a sender
+    /// woken for room behind a slot still being read sleeps again).
+    #[cold]
+    fn hand_on(&self) {
+        let end = &self.end;
+        let position = end.cursor;
+        // A look only (SYNC: mpmc-release: the woken sender's claim
+        // acquires).
+        let stamp = end.stamp(position).load(Ordering::Relaxed);
+        if stamp == end.base(position) | EMPTY {
+            end.ring.notify_own();
         }
     }
 
