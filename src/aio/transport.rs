@@ -130,21 +130,28 @@ impl FdWait {
         })
     }
 
-    /// Polls `attempt` (`None`: not ready) until it answers, waiting for
-    /// readiness between attempts.
+    /// Polls `attempt` (`None`: not ready) until it answers, waiting
+    /// between attempts for the descriptor to turn readable (`write`:
+    /// writable), or for a pause.
     fn poll<R>(
         &mut self,
         cx: &mut Context<'_>,
+        write: bool,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Poll<io::Result<R>> {
         match self {
             FdWait::Fd(fd) => loop {
-                // What the end holds already (a read-ahead) needs no
-                // readiness: try before waiting.
+                // What the end holds already (a read-ahead, a frame's
+                // rest) needs no readiness: try before waiting.
                 if let Some(done) = attempt() {
                     return Poll::Ready(Ok(done));
                 }
-                let mut guard = match fd.poll_read_ready(cx) {
+                let ready = if write {
+                    fd.poll_write_ready(cx)
+                } else {
+                    fd.poll_read_ready(cx)
+                };
+                let mut guard = match ready {
                     Poll::Ready(guard) => guard?,
                     Poll::Pending => return Poll::Pending,
                 };
@@ -165,30 +172,6 @@ impl FdWait {
                     return Poll::Pending;
                 }
             },
-        }
-    }
-
-    /// As [`poll`](Self::poll), for a sender: waits for writability.
-    fn poll_write<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut attempt: impl FnMut() -> Option<R>,
-    ) -> Poll<io::Result<R>> {
-        match self {
-            FdWait::Fd(fd) => loop {
-                if let Some(done) = attempt() {
-                    return Poll::Ready(Ok(done));
-                }
-                let mut guard = match fd.poll_write_ready(cx) {
-                    Poll::Ready(guard) => guard?,
-                    Poll::Pending => return Poll::Pending,
-                };
-                if let Some(done) = attempt() {
-                    return Poll::Ready(Ok(done));
-                }
-                guard.clear_ready();
-            },
-            FdWait::Polled(_) => self.poll(cx, attempt),
         }
     }
 }
@@ -288,7 +271,7 @@ impl AsyncSender {
                 sent.map(|result| result.map_err(|e| tx.send_error(e)))
             }
             SendEnd::Other { wait, tx } => {
-                let polled = wait.poll_write(cx, || {
+                let polled = wait.poll(cx, true, || {
                     if *accepted {
                         return unless_full(tx.flush_deadline(Deadline::Now));
                     }
@@ -312,7 +295,7 @@ impl AsyncSender {
             SendEnd::Ring { .. } => Ok(()),
             SendEnd::Other { wait, tx } => {
                 let polled = std::future::poll_fn(|cx| {
-                    wait.poll_write(cx, || unless_full(tx.flush_deadline(Deadline::Now)))
+                    wait.poll(cx, true, || unless_full(tx.flush_deadline(Deadline::Now)))
                 })
                 .await;
                 polled.unwrap_or_else(|e| Err(io_failed(tx.endpoint(), e)))
@@ -334,7 +317,7 @@ impl AsyncSender {
             SendEnd::Other { tx, wait } => {
                 // An end marker may need room too (a queue's).
                 let closed = std::future::poll_fn(|cx| {
-                    wait.poll_write(cx, || unless_full(tx.close_deadline(Deadline::Now)))
+                    wait.poll(cx, true, || unless_full(tx.close_deadline(Deadline::Now)))
                 })
                 .await
                 .unwrap_or_else(|e| Err(io_failed(tx.endpoint(), e)));
@@ -438,7 +421,9 @@ impl AsyncReceiver {
                 received.map(|result| result.map_err(|e| rx.recv_error(e)))
             }
             RecvEnd::Other { wait, rx } => {
-                let polled = wait.poll(cx, || unless_empty(rx.recv_deadline(buf, Deadline::Now)));
+                let polled = wait.poll(cx, false, || {
+                    unless_empty(rx.recv_deadline(buf, Deadline::Now))
+                });
                 polled.map(|r| {
                     r.unwrap_or_else(|source| {
                         Err(RecvError::Io {

@@ -208,6 +208,26 @@ impl<T: Pod> Endpoint<T> {
     }
 }
 
+impl<T: Pod> Endpoint<T> {
+    /// After a blocking call that waited and then went through: if the
+    /// position at the cursor is `ready` at its lap too (`FULL` for a
+    /// receiver, `EMPTY` for a sender), wake one more sleeper of this
+    /// endpoint's own word for it. A publish (release) wakes one sleeper
+    /// per item (slot), but one woken for a position behind a slot still
+    /// being written (read) finds nothing and sleeps again; when that slot
+    /// moves, its one wake finds two ready positions, and without this the
+    /// second waited for the next call or the liveness tick.
+    pub(super) fn hand_on(&self, ready: u64) {
+        let position = self.cursor;
+        // A look only (SYNC: mpmc-publish / mpmc-release: the woken
+        // endpoint's claim acquires).
+        let stamp = self.stamp(position).load(Ordering::Relaxed);
+        if stamp == self.base(position) | ready {
+            self.ring.notify_own();
+        }
+    }
+}
+
 /// Moves the hint `index` forward to `next`, never back, expecting it at
 /// `next - step` (the last move).
 ///

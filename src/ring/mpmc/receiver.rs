@@ -504,22 +504,11 @@ impl<T: Pod> Receiver<T> {
         }
     }
 
-    /// After a wait that ended with an item: if the next position holds
-    /// one too, wake another sleeping receiver for it. A publish wakes one
-    /// receiver per item, but a receiver woken for an item behind a slot
-    /// still being written finds nothing and sleeps again; when that slot
-    /// is published, its one wake finds two items, and without this the
-    /// second waited for the next receive or the liveness tick.
+    /// After a wait that ended with an item: another sleeping receiver
+    /// for the next one, if it is there (`Endpoint::hand_on`).
     #[cold]
     fn hand_on(&self) {
-        let end = &self.end;
-        let position = end.cursor;
-        // A look only (SYNC: mpmc-publish: the woken receiver's claim
-        // acquires).
-        let stamp = end.stamp(position).load(Ordering::Relaxed);
-        if stamp == end.base(position) | FULL {
-            end.ring.notify_own();
-        }
+        self.end.hand_on(FULL);
     }
 
     /// Waits until the slot at the cursor may hold something, every sender

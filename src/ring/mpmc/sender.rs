@@ -451,20 +451,11 @@ impl<T: Pod> Sender<T> {
         }
     }
 
-    /// After a wait that ended with a send: if the next position is free
-    /// too, wake another sleeping sender for it (the receivers' case
-    /// turned around: a release wakes one sender per slot, and a sender
-    /// woken for room behind a slot still being read sleeps again).
+    /// After a wait that ended with a send: another sleeping sender for
+    /// the next slot, if it is free (`Endpoint::hand_on`).
     #[cold]
     fn hand_on(&self) {
-        let end = &self.end;
-        let position = end.cursor;
-        // A look only (SYNC: mpmc-release: the woken sender's claim
-        // acquires).
-        let stamp = end.stamp(position).load(Ordering::Relaxed);
-        if stamp == end.base(position) | EMPTY {
-            end.ring.notify_own();
-        }
+        self.end.hand_on(EMPTY);
     }
 
     /// Waits until the slot at the cursor may be free, every receiver is
