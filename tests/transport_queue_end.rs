@@ -153,6 +153,23 @@ fn mq_a_foreign_peers_bare_marker_still_ends_its_stream() {
     ends(&mut rx);
 }
 
+/// Forks a process that runs `send` (opening a sender and sending through
+/// it), then hangs with the sender it returns still open (a drop would
+/// leave the end marker), and SIGKILLs it there: a sole sender gone
+/// without its end marker.
+fn crash_after<S>(send: impl FnOnce() -> S) {
+    let ready = common::Ready::new();
+    let sender = common::fork_child(|| {
+        let _open = send();
+        ready.signal();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    ready.wait(&sender, LIMIT);
+    sender.kill();
+}
+
 /// A sole sender SIGKILLed after its messages leaves no end marker: the
 /// receiver, waiting with no timeout, still gets every message queued,
 /// then `Reset` (the stream was cut, not closed) within about a liveness
@@ -163,19 +180,13 @@ fn mq_a_sole_senders_crash_cuts_the_stream_after_the_drain() {
     let name = QueueName::new("crash");
     let config = Config::new().max_message_size(256);
     let mut rx = mq::MqReceiver::open(&name.0, &config).unwrap();
-    let ready = common::Ready::new();
-    let sender = common::fork_child(|| {
+    crash_after(|| {
         let mut tx = mq::MqSender::open(&name.0, &config).expect("sender");
         for msg in [&b"one"[..], b"two"] {
             tx.send(msg).expect("send");
         }
-        ready.signal();
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        tx
     });
-    ready.wait(&sender, LIMIT);
-    sender.kill();
     let mut buf = Vec::new();
     for expected in [&b"one"[..], b"two"] {
         rx.recv(&mut buf).unwrap();
@@ -200,17 +211,11 @@ fn sysvmq_a_sole_senders_crash_cuts_a_timed_receive() {
     let key = SysvKey::new();
     let config = Config::new().max_message_size(256);
     let mut rx = sysv_mq::SysvReceiver::open(key.0, &config).unwrap();
-    let ready = common::Ready::new();
-    let sender = common::fork_child(|| {
+    crash_after(|| {
         let mut tx = sysv_mq::SysvSender::open(key.0, &config).expect("sender");
         tx.send(b"only").expect("send");
-        ready.signal();
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        tx
     });
-    ready.wait(&sender, LIMIT);
-    sender.kill();
     let mut buf = Vec::new();
     rx.recv_timeout(&mut buf, LIMIT).unwrap();
     assert_eq!(buf, b"only");

@@ -277,6 +277,14 @@ fn raw_stdin_above_the_maximum_fails_without_reading_to_the_end() {
     );
 }
 
+/// `shmlane bridge unix://SOCKET TO`, its stderr (the counters) piped.
+fn start_bridge(socket: &TempPath, to: &str) -> Child {
+    let mut cmd = shmlane();
+    cmd.args(["bridge", &format!("unix://{}", socket.str()), to])
+        .stderr(Stdio::piped());
+    start(cmd)
+}
+
 /// Issue 18: `shmlane bridge FROM TO` forwards between two mechanisms: a
 /// Unix socket in, shared memory out, every line in order; on SIGINT it
 /// stops cleanly (exit 130, its counters on stderr) and the end of the
@@ -287,10 +295,7 @@ fn bridge_forwards_from_a_socket_into_shared_memory_and_stops_on_sigint() {
     let name = IpcName::shm("bridge-out");
     let out_url = format!("shm://{}", name.name);
     let receiver = recv(&[&out_url]);
-    let mut cmd = shmlane();
-    cmd.args(["bridge", &format!("unix://{}", socket.str()), &out_url])
-        .stderr(Stdio::piped());
-    let bridge = start(cmd);
+    let bridge = start_bridge(&socket, &out_url);
     let lines: String = (0..500)
         .map(|i| format!("tick {i} {}\n", i * 7919 % 1000))
         .collect();
@@ -309,10 +314,7 @@ fn bridge_forwards_from_a_socket_into_shared_memory_and_stops_on_sigint() {
     let name = IpcName::shm("bridge-sigint-out");
     let out_url = format!("shm://{}", name.name);
     let receiver = recv(&[&out_url]);
-    let mut cmd = shmlane();
-    cmd.args(["bridge", &format!("unix://{}", socket.str()), &out_url])
-        .stderr(Stdio::piped());
-    let bridge = start(cmd);
+    let bridge = start_bridge(&socket, &out_url);
     let mut cmd = shmlane();
     cmd.args(["send", &format!("unix://{}?timeout_ms=30000", socket.str())])
         .stdin(Stdio::piped());

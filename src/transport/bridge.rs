@@ -100,26 +100,12 @@ pub fn bridge(
 ) -> Result<(BridgeEnd, BridgeStats), BridgeError> {
     let mut stats = BridgeStats::default();
     let mut msg = Vec::new();
-    let send_failed = |to: &dyn Sender, source, stats| BridgeError::Send {
-        to: to.endpoint().to_owned(),
-        source,
-        stats,
-    };
-    loop {
-        let received = from.recv_deadline(&mut msg, Deadline::after(slice));
-        match received {
+    let end = loop {
+        match from.recv_deadline(&mut msg, Deadline::after(slice)) {
             Ok(_) => {}
-            Err(RecvError::Timeout) => {
-                if keep_going(&stats) {
-                    continue;
-                }
-                close(to, slice).map_err(|e| send_failed(to, e, stats))?;
-                return Ok((BridgeEnd::Stopped, stats));
-            }
-            Err(RecvError::Disconnected { .. }) => {
-                close(to, slice).map_err(|e| send_failed(to, e, stats))?;
-                return Ok((BridgeEnd::Drained, stats));
-            }
+            Err(RecvError::Timeout) if keep_going(&stats) => continue,
+            Err(RecvError::Timeout) => break BridgeEnd::Stopped,
+            Err(RecvError::Disconnected { .. }) => break BridgeEnd::Drained,
             Err(source) => {
                 return Err(BridgeError::Recv {
                     from: from.endpoint().to_owned(),
@@ -128,23 +114,33 @@ pub fn bridge(
                 });
             }
         }
-        match send_whole(to, &msg, slice, || keep_going(&stats)) {
-            Ok(true) => {
-                stats.messages += 1;
-                stats.bytes += msg.len() as u64;
-                if !keep_going(&stats) {
-                    close(to, slice).map_err(|e| send_failed(to, e, stats))?;
-                    return Ok((BridgeEnd::Stopped, stats));
-                }
-            }
-            Ok(false) => {
-                return Err(BridgeError::StoppedHolding {
-                    to: to.endpoint().to_owned(),
-                    stats,
-                });
-            }
-            Err(e) => return Err(send_failed(to, e, stats)),
+        let sent = match send_whole(to, &msg, slice, || keep_going(&stats)) {
+            Ok(sent) => sent,
+            Err(source) => return Err(send_failed(to, source, stats)),
+        };
+        if !sent {
+            return Err(BridgeError::StoppedHolding {
+                to: to.endpoint().to_owned(),
+                stats,
+            });
         }
+        stats.messages += 1;
+        stats.bytes += msg.len() as u64;
+        if !keep_going(&stats) {
+            break BridgeEnd::Stopped;
+        }
+    };
+    // Drained or stopped with nothing held: the end of the stream goes on.
+    close(to, slice).map_err(|source| send_failed(to, source, stats))?;
+    Ok((end, stats))
+}
+
+/// A failure of the destination, with what was moved before.
+fn send_failed(to: &dyn Sender, source: SendError, stats: BridgeStats) -> BridgeError {
+    BridgeError::Send {
+        to: to.endpoint().to_owned(),
+        source,
+        stats,
     }
 }
 

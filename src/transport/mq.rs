@@ -286,7 +286,7 @@ impl MqReceiver {
         deadline: Deadline,
     ) -> Result<(usize, u32), RecvError> {
         if self.ended {
-            return Err(self.ended_error());
+            return Err(self.senders.ended(self.queue.endpoint.clone()));
         }
         let (len, priority) = loop {
             // Every sender ended: what is queued still comes, then the end.
@@ -304,7 +304,7 @@ impl MqReceiver {
             match self.queue.receive(buf, wait) {
                 Err(RecvError::Empty) if self.senders.draining() => {
                     self.ended = true;
-                    return Err(self.ended_error());
+                    return Err(self.senders.ended(self.queue.endpoint.clone()));
                 }
                 Err(RecvError::Timeout | RecvError::Empty) if wait != deadline => {
                     self.senders.prune_dead();
@@ -340,17 +340,6 @@ impl MqReceiver {
             });
         }
         Ok((len, priority))
-    }
-
-    /// The error of a stream that ended: cut (a sender's process went
-    /// away without its end marker) or closed.
-    fn ended_error(&self) -> RecvError {
-        let endpoint = self.queue.endpoint.clone();
-        if self.senders.crashed() {
-            RecvError::Reset { endpoint }
-        } else {
-            RecvError::Disconnected { endpoint }
-        }
     }
 }
 

@@ -128,8 +128,7 @@ impl Opening<Box<dyn Sender>> {
             Some(|connection: Connection| connection.sender),
         )?;
         if opening.url.scheme == Scheme::Shm {
-            let pending = super::shm::PendingSender::start(&opening.url.name, &opening.url.config)?;
-            opening.awaiting = Some(Await::Peer(Box::new(pending)));
+            opening = opening.awaiting_receiver()?;
         }
         Ok(opening)
     }
@@ -142,15 +141,13 @@ impl Opening<super::shm::ShmSender> {
     /// Starts opening the sending end of the `shm://` URL `url`
     /// (`Ok(None)` for another scheme).
     pub(crate) fn shm_sender(url: &str) -> Result<Option<Self>, ConnectError> {
-        let url = Url::parse(url)?;
-        if url.scheme != Scheme::Shm {
+        let Some(url) = shm_url(url)? else {
             return Ok(None);
-        }
+        };
         let open = |url: &Url| super::shm::ShmSender::open(&url.name, &url.config);
-        let mut opening = Self::start(url, Side::Sender, open, None)?;
-        let pending = super::shm::PendingSender::start(&opening.url.name, &opening.url.config)?;
-        opening.awaiting = Some(Await::Peer(Box::new(pending)));
-        Ok(Some(opening))
+        Self::start(url, Side::Sender, open, None)?
+            .awaiting_receiver()
+            .map(Some)
     }
 }
 
@@ -159,10 +156,9 @@ impl Opening<super::shm::ShmReceiver> {
     /// Starts opening the receiving end of the `shm://` URL `url`
     /// (`Ok(None)` for another scheme).
     pub(crate) fn shm_receiver(url: &str) -> Result<Option<Self>, ConnectError> {
-        let url = Url::parse(url)?;
-        if url.scheme != Scheme::Shm {
+        let Some(url) = shm_url(url)? else {
             return Ok(None);
-        }
+        };
         let open = |url: &Url| super::shm::ShmReceiver::open(&url.name, &url.config);
         Self::start(url, Side::Receiver, open, None).map(Some)
     }
@@ -183,7 +179,25 @@ impl Opening<Box<dyn Receiver>> {
     }
 }
 
+/// `url` parsed, if it is an `shm://` URL.
+#[cfg(feature = "tokio")]
+fn shm_url(url: &str) -> Result<Option<Url>, ConnectError> {
+    let url = Url::parse(url)?;
+    Ok((url.scheme == Scheme::Shm).then_some(url))
+}
+
 impl<E> Opening<E> {
+    /// An `shm://` sender: it opens (or makes) its segment now and each
+    /// slice waits for a receiver to attach, holding the segment.
+    fn awaiting_receiver(mut self) -> Result<Self, ConnectError>
+    where
+        super::shm::PendingSender: AwaitingPeer<E> + 'static,
+    {
+        let pending = super::shm::PendingSender::start(&self.url.name, &self.url.config)?;
+        self.awaiting = Some(Await::Peer(Box::new(pending)));
+        Ok(self)
+    }
+
     fn start(
         url: Url,
         side: Side,

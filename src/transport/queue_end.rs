@@ -20,6 +20,9 @@
 //! at the marker place), which counts only while no shmlane sender has
 //! announced itself to the receiver.
 
+use std::sync::Arc;
+
+use super::RecvError;
 use crate::sync::current_pid;
 
 /// Bytes of a marker. A queue whose messages are shorter carries none.
@@ -190,9 +193,14 @@ impl Senders {
         !self.live.is_empty()
     }
 
-    /// Whether a sender ended without its end marker (see the field).
-    pub(crate) fn crashed(&self) -> bool {
-        self.crashed
+    /// The error of a drained stream of `endpoint`: cut (a sender's
+    /// process went away without its end marker) or closed.
+    pub(crate) fn ended(&self, endpoint: Arc<str>) -> RecvError {
+        if self.crashed {
+            RecvError::Reset { endpoint }
+        } else {
+            RecvError::Disconnected { endpoint }
+        }
     }
 
     /// Takes note of a bare marker (an empty message at the marker place),

@@ -462,7 +462,7 @@ impl SysvReceiver {
         deadline: Deadline,
     ) -> Result<(usize, i64), RecvError> {
         if self.ended {
-            return Err(self.ended_error());
+            return Err(self.senders.ended(self.queue.endpoint.clone()));
         }
         self.used_by = current_pid();
         let text = self
@@ -522,7 +522,7 @@ impl SysvReceiver {
                 Some(libc::EINTR) => {}
                 Some(libc::ENOMSG) if self.senders.draining() => {
                     self.ended = true;
-                    return Err(self.ended_error());
+                    return Err(self.senders.ended(self.queue.endpoint.clone()));
                 }
                 Some(libc::ENOMSG) => {
                     // A sender that crashed leaves no end marker: polled
@@ -550,18 +550,6 @@ impl SysvReceiver {
                     });
                 }
             }
-        }
-    }
-
-    /// The error of a stream that ended: cut (a sender's process went
-    /// away without its end marker) or closed.
-    fn ended_error(&self) -> RecvError {
-        if self.senders.crashed() {
-            RecvError::Reset {
-                endpoint: self.queue.endpoint.clone(),
-            }
-        } else {
-            self.disconnected()
         }
     }
 
