@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{ShmName, Watchdog};
 use futures_core::Stream;
-use shmlane::transport::{self, RecvError};
+use shmlane::transport::{self, ConnectError, RecvError};
 use transport_support::{QueueName, SysvKey, TempPath};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -143,5 +143,29 @@ fn a_dropped_receive_loses_nothing_and_the_stream_ends_with_the_sender() {
             got.push(msg.unwrap());
         }
         assert_eq!(got, [b"kept".to_vec(), b"and the next".to_vec()]);
+    });
+}
+
+/// `zenoh://` has no async end (Zenoh's engine panics when blocked inside
+/// a current-thread runtime): opening one says so, in a typed error, on
+/// any build.
+#[test]
+fn zenoh_has_no_async_end_and_says_so() {
+    runtime().block_on(async {
+        for opened in [
+            transport::async_sender("zenoh://shmlane-test/async")
+                .await
+                .map(|_| ()),
+            transport::async_receiver("zenoh://shmlane-test/async")
+                .await
+                .map(|_| ()),
+        ] {
+            match opened {
+                Err(ConnectError::Unsupported { reason, .. }) => {
+                    assert!(reason.contains("zenoh://"), "{reason}")
+                }
+                other => panic!("expected Unsupported, got {other:?}"),
+            }
+        }
     });
 }

@@ -5,6 +5,7 @@
 #![cfg(not(any(miri, shmlane_loom)))]
 
 mod common;
+mod transport_support;
 
 use std::time::Duration;
 
@@ -84,6 +85,60 @@ fn shm_to_tcp_to_shm_delivers_every_message_in_order_and_whole() {
             assert_eq!(stats.messages, COUNT);
             let bytes: u64 = (0..COUNT).map(|seq| message(seq).len() as u64).sum();
             assert_eq!(stats.bytes, bytes);
+        }
+    });
+}
+
+/// Issue 18: shm -> zenoh -> shm, as two hosts would bridge a ring over
+/// Zenoh (here two sessions on loopback): every message arrives in
+/// order, whole (sequence number and checksum), and the end crosses too.
+#[cfg(feature = "zenoh")]
+#[test]
+fn shm_to_zenoh_to_shm_delivers_every_message_in_order_and_whole() {
+    const COUNT: u64 = 10_000;
+    let _dog = Watchdog::new("shm -> zenoh -> shm", LIMIT);
+    let (a, b) = (ShmName::new("zbridge-a"), ShmName::new("zbridge-b"));
+    let (a_url, b_url) = (
+        format!("shm://{}", a.as_str()),
+        format!("shm://{}", b.as_str()),
+    );
+    let zenoh = transport_support::ZenohChannel::new("bridge");
+    // "Host 2": subscribes (its session listens) and forwards into shm://b.
+    let mut into_b = transport::receiver(&zenoh.receiver_url("")).unwrap();
+    let mut consumer = transport::receiver(&b_url).unwrap();
+    let zenoh_url = zenoh.sender_url("timeout_ms=10000");
+    std::thread::scope(|s| {
+        let host2 = s.spawn(|| {
+            let mut to = transport::sender(&b_url).unwrap();
+            bridge(&mut *into_b, &mut *to, SLICE, |_| true)
+        });
+        // "Host 1": forwards shm://a onto the key.
+        let mut from = transport::receiver(&a_url).unwrap();
+        let host1 = s.spawn(move || {
+            let mut to = transport::sender(&zenoh_url).unwrap();
+            bridge(&mut *from, &mut *to, SLICE, |_| true)
+        });
+        let producer = s.spawn(|| {
+            let mut tx = transport::sender(&a_url).unwrap();
+            for seq in 0..COUNT {
+                tx.send(&message(seq)).unwrap();
+            }
+            tx.close().unwrap();
+        });
+        let mut msg = Vec::new();
+        for seq in 0..COUNT {
+            consumer.recv_timeout(&mut msg, LIMIT).unwrap();
+            check(&msg, seq);
+        }
+        assert!(matches!(
+            consumer.recv_timeout(&mut msg, LIMIT),
+            Err(RecvError::Disconnected { .. })
+        ));
+        producer.join().unwrap();
+        for host in [host1.join().unwrap(), host2.join().unwrap()] {
+            let (end, stats) = host.unwrap();
+            assert_eq!(end, BridgeEnd::Drained);
+            assert_eq!(stats.messages, COUNT);
         }
     });
 }

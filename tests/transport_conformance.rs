@@ -255,6 +255,37 @@ fn fresh_tcp() -> (String, Cleanup) {
     ("tcp://127.0.0.1:0".into(), Cleanup::Nothing)
 }
 
+/// `zenoh://`: the key and the receiver's loopback port in one base URL
+/// (`zenoh://KEY#PORT`, cut apart by [`zenoh_ends`]), so a test's sessions
+/// reach each other and nothing else.
+#[cfg(feature = "zenoh")]
+fn fresh_zenoh() -> (String, Cleanup) {
+    let channel = transport_support::ZenohChannel::new("zenoh");
+    (
+        format!("{}#{}", channel.key, channel.endpoint),
+        Cleanup::Nothing,
+    )
+}
+
+/// The receiver's session listens on the channel's port, the sender's
+/// connects to it.
+#[cfg(feature = "zenoh")]
+fn zenoh_ends(
+    base: &str,
+    tx_max: usize,
+    rx_max: usize,
+    _: &'static str,
+) -> Result<Ends, ConnectError> {
+    let (key, endpoint) = base.split_once('#').expect("KEY#ENDPOINT");
+    let channel = transport_support::ZenohChannel {
+        key: key.to_owned(),
+        endpoint: endpoint.to_owned(),
+    };
+    let rx = transport::receiver(&channel.receiver_url(&format!("max={rx_max}")))?;
+    let tx = transport::sender(&channel.sender_url(&format!("max={tx_max}&timeout_ms=10000")))?;
+    Ok((tx, rx))
+}
+
 fn framing_of(lines: bool) -> Framing {
     if lines {
         Framing::Lines
@@ -396,6 +427,17 @@ const TCP_LINES: Kind = Kind {
     options: "framing=lines",
     raw: Some(|max| raw_tcp(max, true)),
     ..TCP
+};
+#[cfg(feature = "zenoh")]
+const ZENOH: Kind = Kind {
+    // Every sender needs the receiver's endpoint, which `fresh` hides in
+    // the base URL: the second-sender cases are transport_zenoh.rs's.
+    named: false,
+    fresh: fresh_zenoh,
+    options: "",
+    make: zenoh_ends,
+    oversize: Oversize::Dropped,
+    raw: None,
 };
 
 // ---------------------------------------------------------------------------
@@ -1263,4 +1305,30 @@ conformance! {
     tcp: TCP;
     tcp_lines: TCP_LINES;
     shm: SHM;
+}
+
+/// The cases that apply to a network transport of sessions (cargo feature
+/// `zenoh`): order, sizes, end of stream, and a message above the
+/// receiver's maximum. Not the rest: a Zenoh session cannot cross a
+/// `fork` (it runs threads), a publication is never `Full` (it waits on
+/// the link), and the engine allocates per message. Receive timeouts and
+/// a second sender are in tests/transport_zenoh.rs.
+#[cfg(feature = "zenoh")]
+mod zenoh {
+    use super::*;
+
+    #[test]
+    fn order_and_boundaries() {
+        super::order_and_boundaries(&ZENOH);
+    }
+
+    #[test]
+    fn drain_then_disconnected() {
+        super::drain_then_disconnected(&ZENOH);
+    }
+
+    #[test]
+    fn oversize_on_the_receiving_side() {
+        super::oversize_on_the_receiving_side(&ZENOH);
+    }
 }

@@ -721,3 +721,23 @@ fn an_opening_shm_sender_keeps_its_segment_while_it_waits_for_a_receiver() {
     rx.recv_timeout(&mut buf, LIMIT).unwrap();
     assert_eq!(buf, b"held");
 }
+
+/// Issue 18: in a build without the cargo feature `zenoh`, a `zenoh://`
+/// URL parses and says which feature it needs, rather than "unknown
+/// scheme".
+#[cfg(not(feature = "zenoh"))]
+#[test]
+fn zenoh_without_its_feature_names_the_feature() {
+    for opened in [
+        transport::sender("zenoh://md/ticks").map(|_| ()),
+        transport::receiver("zenoh://md/ticks?connect=tcp/127.0.0.1:7447").map(|_| ()),
+    ] {
+        match opened {
+            Err(ConnectError::Unsupported { endpoint, reason }) => {
+                assert_eq!(endpoint, "zenoh://md/ticks");
+                assert!(reason.contains("feature `zenoh`"), "{reason}");
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+}

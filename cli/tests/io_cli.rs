@@ -357,3 +357,51 @@ fn bridge_forwards_from_a_socket_into_shared_memory_and_stops_on_sigint() {
     drop(stdin);
     let _ = finish(sender, "send");
 }
+
+/// Issue 18: `shmlane bridge` from shared memory onto Zenoh and back, as
+/// two hosts would run it (here two bridge processes over loopback TCP):
+/// every line the sender wrote reaches the last receiver, in order, and
+/// the end of the stream crosses both bridges.
+#[cfg(feature = "zenoh")]
+#[test]
+fn bridge_carries_shared_memory_over_zenoh_and_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let key = format!("shmlane-test/{}/cli-bridge", std::process::id());
+    let (a, b) = (IpcName::shm("zbridge-a"), IpcName::shm("zbridge-b"));
+    let (a_url, b_url) = (format!("shm://{}", a.name), format!("shm://{}", b.name));
+    let receiver = recv(&[&b_url]);
+    // Host 2: subscribes (its session listens) and forwards into shm://b.
+    let mut host2 = shmlane();
+    host2
+        .args([
+            "bridge",
+            &format!("zenoh://{key}?listen=tcp/127.0.0.1:{port}"),
+            &b_url,
+        ])
+        .stderr(Stdio::piped());
+    let host2 = start(host2);
+    // Host 1: forwards shm://a onto the key.
+    let mut host1 = shmlane();
+    host1
+        .args([
+            "bridge",
+            &a_url,
+            &format!("zenoh://{key}?connect=tcp/127.0.0.1:{port}&timeout_ms=30000"),
+        ])
+        .stderr(Stdio::piped());
+    let host1 = start(host1);
+    let lines: String = (0..300)
+        .map(|i| format!("tick {i} {}\n", i * 31 % 97))
+        .collect();
+    success(&send(&[&a_url], lines.as_bytes()), "send");
+    for (host, name) in [(host1, "bridge to zenoh"), (host2, "bridge from zenoh")] {
+        let out = finish(host, name);
+        success(&out, name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("300 messages"), "{name}: {stderr}");
+    }
+    assert_eq!(success(&finish(receiver, "recv"), "recv"), lines);
+}

@@ -545,6 +545,7 @@ async fn opened<E: Send + 'static>(mut opening: Opening<E>) -> Result<E, Connect
 /// Opens the sending end of `url`, async (see
 /// [`transport::async_sender`](crate::transport::async_sender)).
 pub(crate) async fn sender(url: &str) -> Result<AsyncSender, ConnectError> {
+    crate::transport::refuse_without_async_end(url)?;
     if let Some(opening) = Opening::shm_sender(url)? {
         let tx = opened(opening).await?;
         return Ok(AsyncSender::new(SendEnd::Ring {
@@ -560,6 +561,7 @@ pub(crate) async fn sender(url: &str) -> Result<AsyncSender, ConnectError> {
 /// Opens the receiving end of `url`, async (see
 /// [`transport::async_receiver`](crate::transport::async_receiver)).
 pub(crate) async fn receiver(url: &str) -> Result<AsyncReceiver, ConnectError> {
+    crate::transport::refuse_without_async_end(url)?;
     if let Some(opening) = Opening::shm_receiver(url)? {
         let rx = opened(opening).await?;
         return Ok(AsyncReceiver {

@@ -65,6 +65,34 @@ pub enum Role {
     Connect,
 }
 
+/// How a `zenoh://` end joins the Zenoh network (`?mode=peer` or
+/// `?mode=client`, Zenoh's own names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ZenohMode {
+    /// A peer: connects to other peers directly (and to routers), and
+    /// listens for them (the default).
+    #[default]
+    Peer,
+    /// A client: connects to one router or peer (`?connect=`) and reaches
+    /// the rest through it.
+    Client,
+}
+
+/// What a `zenoh://` sender does when its link to the network is congested
+/// (`?reliability=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reliability {
+    /// The send waits for room (Zenoh's `CongestionControl::Block`) and
+    /// nothing is dropped on the way: messages arrive in order, each once,
+    /// while the link holds (the default).
+    #[default]
+    Reliable,
+    /// Under congestion a message is dropped rather than waited for
+    /// (`CongestionControl::Drop`): for data where the newest sample
+    /// matters more than each one (telemetry, video frames).
+    BestEffort,
+}
+
 /// Settings of one channel end. Build it with the methods, or let a URL's
 /// query set it (`?max=4096&framing=lines`): each method names its query
 /// key.
@@ -89,6 +117,15 @@ pub struct Config {
     pub(crate) keepalive: Option<Duration>,
     /// `tcp://`: `TCP_USER_TIMEOUT` (zero: the kernel's default).
     pub(crate) user_timeout: Option<Duration>,
+    /// `zenoh://`: peer or client (`?mode=peer|client`).
+    pub(crate) zenoh_mode: Option<ZenohMode>,
+    /// `zenoh://`: Zenoh endpoints to connect to (`?connect=tcp/HOST:PORT`,
+    /// comma-separated).
+    pub(crate) connect: Option<Vec<String>>,
+    /// `zenoh://`: Zenoh endpoints to listen on (`?listen=tcp/HOST:PORT`).
+    pub(crate) listen: Option<Vec<String>>,
+    /// `zenoh://`: `?reliability=reliable|best_effort`.
+    pub(crate) reliability: Option<Reliability>,
 }
 
 impl Config {
@@ -237,8 +274,43 @@ impl Config {
         self
     }
 
+    /// `mode=peer|client` (`zenoh://`): how the end joins the Zenoh
+    /// network. On every other mechanism `mode` is permission bits
+    /// ([`mode`](Self::mode)).
+    pub fn zenoh_mode(mut self, mode: ZenohMode) -> Self {
+        self.zenoh_mode = Some(mode);
+        self
+    }
+
+    /// `connect=ENDPOINT` (`zenoh://`): a Zenoh endpoint to connect to,
+    /// such as `tcp/192.0.2.7:7447`; call again for more (in the URL,
+    /// comma-separated). Unreachable within `?timeout_ms=` (10 s by
+    /// default): [`ConnectError::Unreachable`].
+    pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
+        self.connect
+            .get_or_insert_with(Vec::new)
+            .push(endpoint.into());
+        self
+    }
+
+    /// `listen=ENDPOINT` (`zenoh://`): a Zenoh endpoint to listen on for
+    /// other peers, such as `tcp/0.0.0.0:7447`; call again for more.
+    pub fn listen(mut self, endpoint: impl Into<String>) -> Self {
+        self.listen
+            .get_or_insert_with(Vec::new)
+            .push(endpoint.into());
+        self
+    }
+
+    /// `reliability=reliable|best_effort` (`zenoh://`): what a congested
+    /// link does to a message ([`Reliability`]).
+    pub fn reliability(mut self, reliability: Reliability) -> Self {
+        self.reliability = Some(reliability);
+        self
+    }
+
     /// The options set, by query key.
-    fn set_options(&self) -> [(&'static str, bool); 15] {
+    fn set_options(&self) -> [(&'static str, bool); 19] {
         [
             ("max", self.max_message_size.is_some()),
             ("framing", self.framing.is_some()),
@@ -255,6 +327,10 @@ impl Config {
             ("peer_uid", self.peer_uid.is_some()),
             ("keepalive_s", self.keepalive.is_some()),
             ("user_timeout_ms", self.user_timeout.is_some()),
+            ("mode=peer|client", self.zenoh_mode.is_some()),
+            ("connect", self.connect.is_some()),
+            ("listen", self.listen.is_some()),
+            ("reliability", self.reliability.is_some()),
         ]
     }
 

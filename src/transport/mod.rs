@@ -12,6 +12,7 @@
 //! | `unix+seqpacket:///PATH` | Unix seqpacket socket | native | [`unix`] |
 //! | `tcp://HOST:PORT` | TCP, `TCP_NODELAY` | framing | [`tcp`] |
 //! | `shm://NAME` | shmlane's byte ring in shared memory, futex wakeups | native | [`shm`] |
+//! | `zenoh://KEYEXPR` | Zenoh publication and subscription, to other hosts (feature `zenoh`) | native | `zenoh` |
 //!
 //! Byte streams keep message boundaries with a [`Framing`]: a 4-byte
 //! big-endian length prefix (`?framing=length`, the default) or one message
@@ -86,6 +87,8 @@ pub mod sysv_mq;
 pub mod tcp;
 pub mod unix;
 mod url;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
 
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
@@ -93,7 +96,8 @@ use std::time::{Duration, Instant};
 pub use self::bridge::{BridgeEnd, BridgeError, BridgeStats, bridge};
 pub use self::config::{
     Config, DEFAULT_CREATE_MODE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TCP_CONNECT_TIMEOUT,
-    DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, Framing, MAX_MESSAGE_SIZE_LIMIT, Role,
+    DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, Framing, MAX_MESSAGE_SIZE_LIMIT, Reliability,
+    Role, ZenohMode,
 };
 pub use self::framing::{StreamReceiver, StreamSender};
 pub use self::opening::Opening;
@@ -324,6 +328,23 @@ pub async fn async_receiver(
     crate::aio::transport::receiver(url).await
 }
 
+/// Refuses a URL that has no async end: `zenoh://`, whose engine runs a
+/// tokio runtime of its own and panics when asked to block inside a
+/// current-thread one (the async ends' polls and drops run there).
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+pub(crate) fn refuse_without_async_end(url: &str) -> Result<(), ConnectError> {
+    let url = Url::parse(url)?;
+    if url.scheme == Scheme::Zenoh {
+        return Err(ConnectError::Unsupported {
+            endpoint: url.endpoint,
+            reason: "zenoh:// has no async end: open it with transport::sender or \
+                     transport::receiver on a thread of its own (or use Zenoh's own async API)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// A receiver that serves any number of senders over time at the socket
 /// URL `url` (`unix://`, `unix+seqpacket://`, `tcp://`): it listens,
 /// accepts every connection, and takes messages from the connected
@@ -428,5 +449,27 @@ fn adapter(scheme: Scheme) -> &'static Adapter {
         Scheme::UnixSeqpacket => &unix::SEQPACKET_ADAPTER,
         Scheme::Tcp => &tcp::ADAPTER,
         Scheme::Shm => &shm::ADAPTER,
+        #[cfg(feature = "zenoh")]
+        Scheme::Zenoh => &zenoh::ADAPTER,
+        #[cfg(not(feature = "zenoh"))]
+        Scheme::Zenoh => &WITHOUT_ZENOH,
+    }
+}
+
+/// `zenoh://` in a build without the cargo feature `zenoh`: says so.
+#[cfg(not(feature = "zenoh"))]
+const WITHOUT_ZENOH: Adapter = Adapter {
+    sender: |url| Err(without_zenoh(url)),
+    receiver: |url| Err(without_zenoh(url)),
+    pair: None,
+    connect: None,
+    listen: None,
+};
+
+#[cfg(not(feature = "zenoh"))]
+fn without_zenoh(url: &Url) -> ConnectError {
+    ConnectError::Unsupported {
+        endpoint: url.endpoint.clone(),
+        reason: "zenoh:// needs shmlane built with its cargo feature `zenoh`".into(),
     }
 }

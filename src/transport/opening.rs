@@ -57,6 +57,17 @@ impl AwaitingPeer<Box<dyn Sender>> for super::shm::PendingSender {
     }
 }
 
+#[cfg(feature = "zenoh")]
+impl AwaitingPeer<Box<dyn Sender>> for super::zenoh::PendingSender {
+    fn wait_until(&mut self, deadline: Deadline) -> bool {
+        super::zenoh::PendingSender::wait_until(self, deadline)
+    }
+
+    fn finish(self: Box<Self>) -> Box<dyn Sender> {
+        Box::new(super::zenoh::PendingSender::finish(*self))
+    }
+}
+
 /// An end of the channel `url` names, being opened: [`wait`](Self::wait)
 /// for it a slice at a time. Each slice waits as [`sender`](super::sender)
 /// or [`receiver`](super::receiver) would (for the other side, within the
@@ -129,6 +140,12 @@ impl Opening<Box<dyn Sender>> {
         )?;
         if opening.url.scheme == Scheme::Shm {
             opening = opening.awaiting_receiver()?;
+        }
+        #[cfg(feature = "zenoh")]
+        if opening.url.scheme == Scheme::Zenoh {
+            let pending =
+                super::zenoh::PendingSender::start(&opening.url.name, &opening.url.config)?;
+            opening.awaiting = Some(Await::Peer(Box::new(pending)));
         }
         Ok(opening)
     }
@@ -222,7 +239,10 @@ impl<E> Opening<E> {
             // A TCP connect is one attempt within the URL's timeout: cut
             // into slices, a connect to a host further away than a slice
             // would start over each time and never finish.
-            (None, Some(_)) if url.scheme == Scheme::Tcp => (Await::Once, Deadline::Now),
+            // So is a Zenoh session's connect.
+            (None, Some(_)) if matches!(url.scheme, Scheme::Tcp | Scheme::Zenoh) => {
+                (Await::Once, Deadline::Now)
+            }
             (None, Some(timeout)) => (Await::Retry, Deadline::after(timeout)),
             (None, None) => match Self::waits_unbounded(&url, side) {
                 Some(deadline) => (Await::Retry, deadline),
@@ -249,7 +269,7 @@ impl<E> Opening<E> {
     /// connection, which without `?timeout_ms=` is the answer.
     fn waits_unbounded(url: &Url, side: Side) -> Option<Deadline> {
         match (url.scheme, side) {
-            (Scheme::Fifo | Scheme::Shm, Side::Sender) => Some(Deadline::Never),
+            (Scheme::Fifo | Scheme::Shm | Scheme::Zenoh, Side::Sender) => Some(Deadline::Never),
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ use percent_encoding::percent_decode_str;
 use url::{ParseError, SyntaxViolation};
 
 use super::ConnectError;
-use super::config::{Config, Framing, Role};
+use super::config::{Config, Framing, Reliability, Role, ZenohMode};
 
 /// The mechanisms a URL can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,7 @@ pub(crate) enum Scheme {
     UnixSeqpacket,
     Tcp,
     Shm,
+    Zenoh,
 }
 
 /// Every scheme, as written before the `:`. All but `pipe` continue with
@@ -43,6 +44,7 @@ pub(crate) const SCHEMES: &[(&str, Scheme)] = &[
     ("unix+seqpacket", Scheme::UnixSeqpacket),
     ("tcp", Scheme::Tcp),
     ("shm", Scheme::Shm),
+    ("zenoh", Scheme::Zenoh),
 ];
 
 /// A parsed transport URL.
@@ -77,7 +79,7 @@ fn scheme_list() -> String {
 }
 
 /// The query keys, as [`Config`] names them.
-const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid, keepalive_s, user_timeout_ms";
+const KEYS: &str = "max, framing, role, timeout_ms, mode, capacity, priority, type, persist, fd, owner, group, peer_uid, keepalive_s, user_timeout_ms, connect, listen, reliability";
 
 impl Url {
     pub(crate) fn parse(text: &str) -> Result<Self, ConnectError> {
@@ -308,12 +310,50 @@ fn set_option(config: &mut Config, key: &str, value: &str) -> Result<(), String>
             already(config.open_timeout.is_some())?;
             config.open_timeout = Some(Duration::from_millis(number(key, value)?));
         }
+        // Permission bits everywhere but zenoh://, whose `mode` is Zenoh's
+        // own (peer or client); each adapter refuses the other kind.
         "mode" => {
-            already(config.mode.is_some())?;
-            config.mode = Some(
-                u32::from_str_radix(value.trim_start_matches("0o"), 8)
-                    .map_err(|_| format!("mode={value:?} is not an octal number like 0600"))?,
-            );
+            already(config.mode.is_some() || config.zenoh_mode.is_some())?;
+            match value {
+                "peer" => config.zenoh_mode = Some(ZenohMode::Peer),
+                "client" => config.zenoh_mode = Some(ZenohMode::Client),
+                _ => {
+                    config.mode = Some(
+                        u32::from_str_radix(value.trim_start_matches("0o"), 8).map_err(|_| {
+                            format!(
+                                "mode={value:?} is not an octal number like 0600 (nor peer or client, for zenoh://)"
+                            )
+                        })?,
+                    );
+                }
+            }
+        }
+        "connect" | "listen" => {
+            let list = if key == "connect" {
+                &mut config.connect
+            } else {
+                &mut config.listen
+            };
+            already(list.is_some())?;
+            let endpoints: Vec<String> = value.split(',').map(str::to_owned).collect();
+            if endpoints.iter().any(String::is_empty) {
+                return Err(format!(
+                    "{key}={value:?} has an empty endpoint (write {key}=tcp/HOST:PORT, comma-separated)"
+                ));
+            }
+            *list = Some(endpoints);
+        }
+        "reliability" => {
+            already(config.reliability.is_some())?;
+            config.reliability = Some(match value {
+                "reliable" => Reliability::Reliable,
+                "best_effort" => Reliability::BestEffort,
+                _ => {
+                    return Err(format!(
+                        "reliability={value:?}: expected reliable or best_effort"
+                    ));
+                }
+            });
         }
         "capacity" => {
             already(config.capacity.is_some())?;

@@ -91,3 +91,54 @@ impl Drop for SysvKey {
         let _ = sysv_mq::remove(self.0);
     }
 }
+
+/// A fresh Zenoh key (`shmlane-test/PID-N-WHAT`) and a loopback TCP
+/// endpoint for one session to listen on and the others to connect to:
+/// sessions of one test reach each other and nothing else.
+#[cfg(feature = "zenoh")]
+pub struct ZenohChannel {
+    pub key: String,
+    pub endpoint: String,
+}
+
+#[cfg(feature = "zenoh")]
+impl ZenohChannel {
+    pub fn new(what: &str) -> Self {
+        let key = format!(
+            "shmlane-test/{}",
+            unique(what).trim_start_matches("shmlane-test-")
+        );
+        Self::on(&key)
+    }
+
+    /// A channel on `key` with a port of its own (the kernel picks a free
+    /// one; it is free again once this returns).
+    pub fn on(key: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        Self {
+            key: key.to_owned(),
+            endpoint: format!("tcp/127.0.0.1:{port}"),
+        }
+    }
+
+    /// The receiver's URL: it listens.
+    pub fn receiver_url(&self, options: &str) -> String {
+        self.url("listen", options)
+    }
+
+    /// A sender's URL: it connects to the receiver's session.
+    pub fn sender_url(&self, options: &str) -> String {
+        self.url("connect", options)
+    }
+
+    fn url(&self, side: &str, options: &str) -> String {
+        let sep = if options.is_empty() { "" } else { "&" };
+        format!(
+            "zenoh://{}?{side}={}{sep}{options}",
+            self.key, self.endpoint
+        )
+    }
+}

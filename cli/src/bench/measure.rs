@@ -127,8 +127,9 @@ fn per_msg(before: Option<u64>, after: Option<u64>, messages: u64) -> Option<f64
     (messages > 0).then(|| after.saturating_sub(before) as f64 / messages as f64)
 }
 
-/// Round-trip statistics, all in nanoseconds.
-#[derive(Debug, Clone, Copy)]
+/// Round-trip statistics, all in nanoseconds. Serde: an isolated case
+/// (`runner::isolated`) sends them from its own process.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct RttStats {
     pub n: u64,
     pub p50_ns: u64,

@@ -104,6 +104,60 @@ fn with_child<R>(
     }
 }
 
+/// Runs `case` in a forked child of its own and hands back what it
+/// measured: for cases whose library leaves threads running for the rest
+/// of the process (Zenoh's runtime), which would stop every later case from
+/// forking its peer. The child dies with this process; its result comes
+/// back as JSON over a pipe.
+pub fn isolated<R: serde::Serialize + serde::de::DeserializeOwned>(
+    case: impl FnOnce() -> Result<R, BenchError>,
+) -> Result<R, BenchError> {
+    use std::io::{Read, Write};
+
+    ensure_single_threaded()?;
+    let (read_end, write_end) = nix::unistd::pipe().map_err(BenchError::os("pipe"))?;
+    let parent = getpid();
+    // SAFETY: one thread (checked above): the child is a complete copy.
+    let forked = unsafe { fork() }.map_err(BenchError::os("fork"))?;
+    match forked {
+        ForkResult::Child => {
+            drop(read_end);
+            let run = || {
+                prctl::set_pdeathsig(Signal::SIGKILL)
+                    .map_err(BenchError::os("prctl(PR_SET_PDEATHSIG)"))?;
+                if getppid() != parent {
+                    return Err(BenchError::Peer(
+                        "parent ended before the child started".into(),
+                    ));
+                }
+                case()
+            };
+            let outcome: Result<R, String> = match catch_unwind(AssertUnwindSafe(run)) {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err("the case panicked".into()),
+            };
+            let code = match serde_json::to_vec(&outcome) {
+                Ok(json) => i32::from(std::fs::File::from(write_end).write_all(&json).is_err()),
+                Err(_) => 1,
+            };
+            // SAFETY: as in child_main: end at once, touching none of the
+            // parent's state (its stdout buffer, the libraries' atexit).
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let guard = ChildGuard { pid: child };
+            let mut json = Vec::new();
+            let read = std::fs::File::from(read_end).read_to_end(&mut json);
+            guard.reap(false).map_err(BenchError::Peer)?;
+            read.map_err(|e| BenchError::Peer(format!("reading the case's result: {e}")))?;
+            let outcome: Result<R, String> = serde_json::from_slice(&json)
+                .map_err(|e| BenchError::Peer(format!("the case's result: {e}")))?;
+            outcome.map_err(BenchError::Peer)
+        }
+    }
+}
+
 /// The forked child's whole life: set up, run `peer`, exit with its verdict.
 fn child_main(
     parent: Pid,

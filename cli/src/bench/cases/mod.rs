@@ -147,6 +147,9 @@ pub const CASES: &[Case] = &[
     Case::new("tcp-rtt-raw",          Proc,   transport::SIZES, Some("tcp-rtt-raw"),        ipc_raw::case_tcp),
     Case::new("tcp-rtt",              Proc,   transport::SIZES, Some("tcp-rtt-raw"),        transport::case_tcp),
     Case::new("shm-rtt",              Proc,   transport::SIZES, Some("spsc-blocking-rtt"),  transport::case_shm),
+    // Zenoh's engine over loopback TCP (cargo feature zenoh).
+    #[cfg(feature = "zenoh")]
+    Case::new("zenoh-rtt",            Proc,   transport::SIZES, Some("tcp-rtt-raw"),        transport::case_zenoh),
     // The async endpoints, beside tokio's Unix socket and the blocking ring
     // (cargo feature tokio).
     #[cfg(feature = "tokio")]
@@ -174,6 +177,7 @@ pub const FEATURE_CASES: &[(&str, &str)] = &[
     ("async-rtt", "tokio"),
     ("async-tput", "tokio"),
     ("async-idle-cpu", "tokio"),
+    ("zenoh-rtt", "zenoh"),
 ];
 
 /// What a case needs to know from the command line.

@@ -13,6 +13,7 @@
 //! | `unix-rtt` | `uds-rtt-raw` |
 //! | `seqpacket-rtt` | `seqpacket-rtt-raw` |
 //! | `tcp-rtt` | `tcp-rtt-raw` |
+//! | `zenoh-rtt` (feature `zenoh`) | `tcp-rtt-raw` |
 //!
 //! One-way mechanisms use two channels (ping and pong); sockets use one
 //! connection in both directions, as their baselines do.
@@ -22,7 +23,7 @@ use shmlane::transport::{self, Connection, Receiver, Sender};
 use super::Setup;
 use super::ipc_raw::{check_echo, seq_of};
 use crate::bench::error::BenchError;
-use crate::bench::measure::{Budget, Figures, STOP, rtt};
+use crate::bench::measure::{Budget, Figures, RttStats, STOP, rtt};
 use crate::bench::runner::run_pair;
 
 /// Message sizes the transport cases (and their baselines) send, in bytes:
@@ -39,20 +40,34 @@ struct RoundTrip {
     peer_rx: Box<dyn Receiver>,
 }
 
-/// The round trip: the parent sends message `seq` and waits for its echo;
-/// the child echoes until STOP.
+/// One process's ends of a round trip: (out, back).
+type Ends = (Box<dyn Sender>, Box<dyn Receiver>);
+
+/// The round trip over ends made before the peers start.
 fn transport_rtt(setup: &Setup, ends: RoundTrip) -> Result<Figures, BenchError> {
-    let (size, secs) = (setup.size, setup.secs);
     let RoundTrip {
-        mut tx,
-        mut rx,
-        mut peer_tx,
-        mut peer_rx,
+        tx,
+        rx,
+        peer_tx,
+        peer_rx,
     } = ends;
-    let stats = run_pair(
+    rtt_of(setup, move || Ok((peer_tx, peer_rx)), move || Ok((tx, rx))).map(Figures::Rtt)
+}
+
+/// The round trip: the parent sends message `seq` and waits for its echo;
+/// the child echoes until STOP. Each side's ends come from its opener,
+/// called once the peers run (a Zenoh session cannot cross a fork).
+fn rtt_of(
+    setup: &Setup,
+    peer_ends: impl FnOnce() -> Result<Ends, BenchError> + Send,
+    my_ends: impl FnOnce() -> Result<Ends, BenchError>,
+) -> Result<RttStats, BenchError> {
+    let (size, secs) = (setup.size, setup.secs);
+    run_pair(
         setup.peers,
         setup.cores,
         move |_watch| {
+            let (mut peer_tx, mut peer_rx) = peer_ends()?;
             let mut buf = Vec::with_capacity(size);
             loop {
                 peer_rx.recv(&mut buf).map_err(BenchError::lib)?;
@@ -63,6 +78,7 @@ fn transport_rtt(setup: &Setup, ends: RoundTrip) -> Result<Figures, BenchError> 
             }
         },
         move |_watch| {
+            let (mut tx, mut rx) = my_ends()?;
             let mut msg = vec![0u8; size];
             let mut buf = Vec::with_capacity(size);
             let stats = rtt(
@@ -79,8 +95,7 @@ fn transport_rtt(setup: &Setup, ends: RoundTrip) -> Result<Figures, BenchError> 
             tx.send(&msg).map_err(BenchError::lib)?;
             Ok(stats)
         },
-    )?;
-    Ok(Figures::Rtt(stats))
+    )
 }
 
 /// Two one-way channels, `url(tag)` each: ping (parent to child) and pong.
@@ -198,4 +213,47 @@ pub fn case_shm(setup: &Setup) -> Result<Figures, BenchError> {
 pub fn case_tcp(setup: &Setup) -> Result<Figures, BenchError> {
     let url = format!("tcp://127.0.0.1:0?max={}", setup.size);
     transport_rtt(setup, one_connection(&url, setup.size)?)
+}
+
+/// `zenoh-rtt`: a Zenoh publication each way (ping and pong keys) between
+/// two processes over loopback TCP, one session per end. Each process
+/// opens its receiver first (its session listens), then its sender (which
+/// connects to the other's and waits for its subscriber). Run in a process
+/// of its own (`runner::isolated`): Zenoh's runtime threads outlive its sessions.
+#[cfg(feature = "zenoh")]
+pub fn case_zenoh(setup: &Setup) -> Result<Figures, BenchError> {
+    let setup = *setup;
+    crate::bench::runner::isolated(move || {
+        let port = |tag: &str| -> Result<String, BenchError> {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                .map_err(|e| BenchError::Lib(format!("a free port for {tag}: {e}")))?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| BenchError::Lib(format!("a free port for {tag}: {e}")))?
+                .port();
+            Ok(format!("tcp/127.0.0.1:{port}"))
+        };
+        let (ping_at, pong_at) = (port("ping")?, port("pong")?);
+        let size = setup.size;
+        let key = |tag: &str| format!("shmlane-bench/{}/{tag}", std::process::id());
+        let (ping, pong) = (key("ping"), key("pong"));
+        let open = move |rx_key: String, rx_at: String, tx_key: String, tx_at: String| {
+            move || -> Result<Ends, BenchError> {
+                let rx =
+                    transport::receiver(&format!("zenoh://{rx_key}?max={size}&listen={rx_at}"))
+                        .map_err(BenchError::lib)?;
+                let tx = transport::sender(&format!(
+                    "zenoh://{tx_key}?max={size}&connect={tx_at}&timeout_ms=10000"
+                ))
+                .map_err(BenchError::lib)?;
+                Ok((tx, rx))
+            }
+        };
+        rtt_of(
+            &setup,
+            open(ping.clone(), ping_at.clone(), pong.clone(), pong_at.clone()),
+            open(pong, pong_at, ping, ping_at),
+        )
+    })
+    .map(Figures::Rtt)
 }
