@@ -587,3 +587,11 @@ pub use crate::wait::WaitTally;
 pub fn wait_tally() -> WaitTally {
     crate::wait::tally()
 }
+
+/// Whether this process's async waiter thread sleeps without
+/// `futex_waitv` (set `SHMLANE_NO_FUTEX_WAITV=1` before it starts to take
+/// that path): `None` before the thread started.
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+pub fn async_waiter_without_futex_waitv() -> Option<bool> {
+    crate::aio::reactor::waits_without_futex_waitv()
+}

@@ -396,3 +396,71 @@ fn the_wait_strategy_decides_when_an_operation_parks() {
         assert_eq!(poll_once(&mut recv), Poll::Ready(Ok(1)), "{strategy:?}");
     }
 }
+
+/// The switch that makes the waiter thread behave as on a kernel without
+/// `futex_waitv` (Linux before 5.16), read when the thread starts.
+const NO_FUTEX_WAITV: &str = "SHMLANE_NO_FUTEX_WAITV";
+
+/// Not a test of its own: the body that
+/// [`parked_tasks_wake_on_a_kernel_without_futex_waitv`] runs in a child
+/// process (this binary again, with [`NO_FUTEX_WAITV`] set), so that the
+/// process's waiter thread starts on the fallback path.
+#[test]
+fn parked_tasks_wake_on_a_kernel_without_futex_waitv_body() {
+    if std::env::var_os(NO_FUTEX_WAITV).is_none() {
+        return; // run by the test below only
+    }
+    let _watchdog = Watchdog::new("waiter without futex_waitv", LIMIT);
+    let (mut tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+    let mut rx = rx.into_async();
+    let mut recv = rx.recv();
+    park(&mut recv);
+    // Asleep on its own word (a plain futex wait with a short period),
+    // never in futex_waitv.
+    let waiter = waiter_thread();
+    wait_until("waiter thread in a plain futex wait", LIMIT, || {
+        thread_syscall(waiter) == Some(libc::SYS_futex)
+    });
+    assert_eq!(
+        shmlane::test_support::async_waiter_without_futex_waitv(),
+        Some(true),
+        "the waiter thread took the fallback path"
+    );
+    tx.push(5).unwrap_or_else(|e| panic!("push: {e}"));
+    runtime().block_on(async { assert_eq!((&mut recv).await, Ok(5)) });
+    drop(recv);
+    // A producer that pauses, so the task parks again and again: every
+    // item arrives, in order, then the end.
+    let producer = std::thread::spawn(move || {
+        for n in 0..200u64 {
+            if n % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            tx.send(n).unwrap();
+        }
+    });
+    runtime().block_on(async {
+        for n in 0..200u64 {
+            assert_eq!(rx.recv().await, Ok(n));
+        }
+        assert_eq!(rx.recv().await, Err(PopError::Disconnected));
+    });
+    producer.join().unwrap();
+}
+
+/// The waiter thread's fallback for kernels without `futex_waitv`: parked
+/// tasks still wake for every item and for the end.
+#[test]
+fn parked_tasks_wake_on_a_kernel_without_futex_waitv() {
+    let _watchdog = Watchdog::new("fallback child", LIMIT);
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "parked_tasks_wake_on_a_kernel_without_futex_waitv_body",
+            "--test-threads=1",
+        ])
+        .env(NO_FUTEX_WAITV, "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -45,7 +45,9 @@
 //!
 //! On a kernel without `futex_waitv` (before Linux 5.16), or with more
 //! than 127 endpoints parked at once, the thread looks at the words it
-//! could not sleep on every millisecond instead.
+//! could not sleep on every millisecond instead. `SHMLANE_NO_FUTEX_WAITV=1`
+//! in the environment, read when the thread starts, takes that path on
+//! any kernel (the tests' switch for it).
 //!
 //! # Cancellation
 //!
@@ -59,7 +61,7 @@ pub mod bytes;
 mod endpoint;
 mod future;
 pub mod mpmc;
-mod reactor;
+pub(crate) mod reactor;
 pub mod spsc;
 pub mod transport;
 

@@ -317,7 +317,8 @@ impl Reactor {
     }
 
     fn run(&'static self, generation: u64) {
-        let mut futex_waitv_works = true;
+        let mut futex_waitv_works = !futex_waitv_disabled();
+        WAITV_FALLBACK.set(u32::from(!futex_waitv_works));
         let mut due = Vec::new();
         loop {
             // Read before the table: a change to the table after this
@@ -337,7 +338,10 @@ impl Reactor {
             };
             if futex_waitv_works {
                 match futex_waitv(&round.waitv, until) {
-                    Err(libc::ENOSYS) => futex_waitv_works = false,
+                    Err(libc::ENOSYS) => {
+                        futex_waitv_works = false;
+                        WAITV_FALLBACK.set(1);
+                    }
                     Err(libc::EFAULT | libc::EINVAL) => {
                         // A word we could not wait on (an unmapped one, in
                         // a race with its unpark): look again shortly.
@@ -405,6 +409,23 @@ impl Reactor {
         });
         Some(round)
     }
+}
+
+/// `SHMLANE_NO_FUTEX_WAITV=1`: the waiter thread behaves as on a kernel
+/// without `futex_waitv` (before 5.16) from its start; the tests' switch for
+/// that path, read when the thread starts.
+fn futex_waitv_disabled() -> bool {
+    std::env::var_os("SHMLANE_NO_FUTEX_WAITV").is_some_and(|v| v == "1")
+}
+
+/// 1 once this process's waiter thread sleeps without `futex_waitv`.
+static WAITV_FALLBACK: crate::sync::PerProcess = crate::sync::PerProcess::new();
+
+/// Whether this process's waiter thread has started and waits without
+/// `futex_waitv` (its kernel lacks it, or `SHMLANE_NO_FUTEX_WAITV=1`):
+/// `None` before it started.
+pub(crate) fn waits_without_futex_waitv() -> Option<bool> {
+    WAITV_FALLBACK.get().map(|fallback| fallback != 0)
 }
 
 /// The kernel's `struct futex_waitv`.
