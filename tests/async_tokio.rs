@@ -464,3 +464,76 @@ fn parked_tasks_wake_on_a_kernel_without_futex_waitv() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// `send_slice` and `recv_many` (one await per batch): every item, in
+/// order, through a ring much smaller than the stream (so batches wrap
+/// and wait), then the end.
+#[test]
+fn batches_move_every_item_in_order_and_the_end() {
+    let _watchdog = Watchdog::new("async batches", LIMIT);
+    const ITEMS: u64 = 50_000;
+    let (tx, rx) = spsc::pair::<u64>(&Options::new().capacity(64)).unwrap();
+    let (mut tx, mut rx) = (tx.into_async(), rx.into_async());
+    let producer = std::thread::spawn(move || {
+        runtime().block_on(async {
+            let items: Vec<u64> = (0..ITEMS).collect();
+            let mut rest = &items[..];
+            while !rest.is_empty() {
+                // Odd sizes, so batches straddle the ring's end.
+                let take = rest.len().min(97);
+                let n = tx.send_slice(&rest[..take]).await.unwrap();
+                assert!(n > 0 && n <= take, "{n} of {take}");
+                rest = &rest[n..];
+            }
+            assert_eq!(tx.send_slice(&[]).await, Ok(0));
+        });
+    });
+    runtime().block_on(async {
+        let mut got = Vec::new();
+        while (got.len() as u64) < ITEMS {
+            let before = got.len();
+            let n = rx.recv_many(&mut got, 40).await.unwrap();
+            assert!(n > 0 && n <= 40 && got.len() == before + n);
+        }
+        assert!(got.iter().copied().eq(0..ITEMS), "order");
+        producer.join().unwrap();
+        assert_eq!(
+            rx.recv_many(&mut got, 40).await,
+            Err(PopError::Disconnected)
+        );
+    });
+}
+
+/// A parked `recv_many` or `send_slice` dropped before it is ready moves
+/// nothing and leaves the endpoint usable (cancel safety).
+#[test]
+fn a_dropped_batch_moves_nothing() {
+    let _watchdog = Watchdog::new("dropped batches", LIMIT);
+    let (tx, rx) = spsc::pair::<u64>(&Options::new().capacity(4)).unwrap();
+    let (mut tx, mut rx) = (tx.into_async(), rx.into_async());
+    let mut got = Vec::new();
+    {
+        let mut parked = rx.recv_many(&mut got, 8);
+        assert!(poll_once(&mut parked).is_pending());
+    }
+    assert!(got.is_empty());
+    // Fill the ring, then park a send of more.
+    assert_eq!(
+        poll_once(&mut tx.send_slice(&[1, 2, 3, 4])),
+        Poll::Ready(Ok(4))
+    );
+    {
+        let mut parked = tx.send_slice(&[5, 6]);
+        assert!(poll_once(&mut parked).is_pending());
+    }
+    runtime().block_on(async {
+        assert_eq!(rx.recv_many(&mut got, 8).await, Ok(4));
+        assert_eq!(got, [1, 2, 3, 4]);
+        // The dropped send put nothing in; the ring is empty.
+        assert_eq!(poll_once(&mut rx.recv()), Poll::Pending);
+        assert_eq!(tx.send_slice(&[5, 6]).await, Ok(2));
+        got.clear();
+        assert_eq!(rx.recv_many(&mut got, 8).await, Ok(2));
+        assert_eq!(got, [5, 6]);
+    });
+}

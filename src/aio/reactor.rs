@@ -424,6 +424,7 @@ static WAITV_FALLBACK: crate::sync::PerProcess = crate::sync::PerProcess::new();
 /// Whether this process's waiter thread has started and waits without
 /// `futex_waitv` (its kernel lacks it, or `SHMLANE_NO_FUTEX_WAITV=1`):
 /// `None` before it started.
+#[cfg(feature = "test-support")]
 pub(crate) fn waits_without_futex_waitv() -> Option<bool> {
     WAITV_FALLBACK.get().map(|fallback| fallback != 0)
 }

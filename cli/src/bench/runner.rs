@@ -109,6 +109,7 @@ fn with_child<R>(
 /// of the process (Zenoh's runtime), which would stop every later case from
 /// forking its peer. The child dies with this process; its result comes
 /// back as JSON over a pipe.
+#[cfg(feature = "zenoh")]
 pub fn isolated<R: serde::Serialize + serde::de::DeserializeOwned>(
     case: impl FnOnce() -> Result<R, BenchError>,
 ) -> Result<R, BenchError> {

@@ -262,6 +262,71 @@ pub fn case_tput(setup: &Setup) -> Result<Figures, BenchError> {
     stream(setup, tx, rx).map(Figures::Tput)
 }
 
+/// A stream end moved in batches of up to [`BATCH`] values per await
+/// (`send_slice` / `recv_many`), as `spsc-chunk-tput` moves chunks.
+struct Batched<E>(OnRuntime<E>);
+
+/// Values per batch of `async-tput-batch` (the chunk cases' size).
+const BATCH: usize = 256;
+
+impl StreamTx for Batched<AsyncProducer<u64>> {
+    fn send(&mut self, from: u64, count: u64, _: &Watch<'_>) -> Result<(), BenchError> {
+        self.0.block_on(async |tx| {
+            let mut values = [0u64; BATCH];
+            let (mut next, end) = (from, from + count);
+            while next < end {
+                let want = usize::try_from(end - next).unwrap_or(BATCH).min(BATCH);
+                for (slot, v) in values[..want].iter_mut().zip(next..) {
+                    *slot = v;
+                }
+                let sent = tx
+                    .send_slice(&values[..want])
+                    .await
+                    .map_err(BenchError::lib)?;
+                next += sent as u64;
+            }
+            Ok(())
+        })?
+    }
+
+    fn send_stop(&mut self, watch: &Watch<'_>) -> Result<(), BenchError> {
+        self.0.send_stop(watch)
+    }
+
+    fn wake_syscalls(&self) -> Option<u64> {
+        self.0.wake_syscalls()
+    }
+}
+
+impl StreamRx for Batched<AsyncConsumer<u64>> {
+    fn recv_rep(&mut self, _: &Watch<'_>) -> Result<u64, BenchError> {
+        self.0.block_on(async |rx| {
+            let (mut next, mut batch) = (0, Vec::with_capacity(BATCH));
+            loop {
+                batch.clear();
+                rx.recv_many(&mut batch, BATCH)
+                    .await
+                    .map_err(BenchError::lib)?;
+                if check_seq(&batch, &mut next)?.1 {
+                    return Ok(next);
+                }
+            }
+        })?
+    }
+}
+
+/// `async-tput-batch`: the same stream through `send_slice().await` and
+/// `recv_many().await`, one await per batch: what an async consumer of a
+/// busy stream should use.
+pub fn case_tput_batch(setup: &Setup) -> Result<Figures, BenchError> {
+    let (tx, rx) = ring()?;
+    let (tx, rx) = (
+        Batched(OnRuntime::new(tx.into_async())),
+        Batched(OnRuntime::new(rx.into_async())),
+    );
+    stream(setup, tx, rx).map(Figures::Tput)
+}
+
 /// `async-idle-cpu`: what an async consumer parked on an empty ring costs
 /// its process (runtime thread and waiter thread together), as
 /// `spsc-idle-cpu` measures a blocked one: the child awaits one value that

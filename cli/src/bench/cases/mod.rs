@@ -159,6 +159,8 @@ pub const CASES: &[Case] = &[
     #[cfg(feature = "tokio")]
     Case::new("async-tput",           Proc,   U64,              Some("spsc-blocking-tput"), aio::case_tput),
     #[cfg(feature = "tokio")]
+    Case::new("async-tput-batch",     Proc,   U64,              Some("spsc-blocking-tput"), aio::case_tput_batch),
+    #[cfg(feature = "tokio")]
     Case::new("async-idle-cpu",       Proc,   U64,              None,                       aio::case_idle_cpu),
     // The peer a user would pick instead (cargo feature iceoryx2).
     #[cfg(feature = "iceoryx2")]
@@ -176,6 +178,7 @@ pub const FEATURE_CASES: &[(&str, &str)] = &[
     ("tokio-uds-rtt", "tokio"),
     ("async-rtt", "tokio"),
     ("async-tput", "tokio"),
+    ("async-tput-batch", "tokio"),
     ("async-idle-cpu", "tokio"),
     ("zenoh-rtt", "zenoh"),
 ];
