@@ -65,18 +65,20 @@
 //!   [`mpmc::heap_pair`], and `try_clone` of MPMC ends),
 //!   [`Semaphore::in_process`], [`Options`], and every non-blocking and
 //!   blocking call on them (`push`/`pop`, `send`/`recv`,
-//!   `try_send`/`try_recv`, `reserve`, `grant`/`commit`, and the
-//!   `_timeout`/`_deadline` forms), `stats()`, `is_disconnected()`.
+//!   `try_send`/`try_recv`, `reserve`, `grant`/`commit`, the chunks
+//!   `write_chunk`/`read_chunk`, `bytes::Consumer::read` and its `Frame`,
+//!   and the `_timeout`/`_deadline` forms), `stats()`, `is_disconnected()`.
 //! * **Compiled out**: named segments (`create`/`open` of every ring and
 //!   of [`Semaphore`]), memfd pairs (`spsc::pair`, `bytes::pair`,
-//!   `mpmc::pair`, `Semaphore::anonymous`), `transport`, and the in-place
-//!   views loom's cells cannot lend: `write_chunk`/`read_chunk` (every
-//!   form), `bytes::Consumer::read` (every form) and its `Frame`, and the
-//!   bytes of a `bytes::Grant`.
+//!   `mpmc::pair`, `Semaphore::anonymous`), `transport`.
 //! * **Different**: a `_timeout` or `_deadline` call never times out (it
 //!   waits as the plain blocking call does), every blocking call parks at
 //!   once whatever its [`WaitStrategy`], and there is no check of a peer's
-//!   liveness.
+//!   liveness. loom's cells cannot be viewed as slices, so a chunk, a
+//!   `Frame` and a `Grant` hand out a copy: a read chunk or frame loads
+//!   its slots when taken, a write chunk or grant stores them at commit
+//!   (each access tracked, inside the same window as the in-place views'),
+//!   and a write chunk starts zeroed rather than holding the old items.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]

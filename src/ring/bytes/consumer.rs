@@ -523,10 +523,9 @@ impl Consumer {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read(&mut self) -> Result<Frame<'_>, PopError> {
         let at = self.next_with(false, None)?;
-        Ok(Frame { consumer: self, at })
+        Ok(Frame::new(self, at))
     }
 
     /// Like [`read`](Self::read), waiting for a frame, waiting as long as it takes (as the endpoint's
@@ -544,7 +543,6 @@ impl Consumer {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_blocking(&mut self) -> Result<Frame<'_>, PopError> {
         self.read_within(Limit::Forever)
     }
@@ -566,7 +564,6 @@ impl Consumer {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Frame<'_>, PopError> {
         self.read_within(Limit::Timeout(timeout))
     }
@@ -588,15 +585,13 @@ impl Consumer {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_deadline(&mut self, deadline: Instant) -> Result<Frame<'_>, PopError> {
         self.read_within(Limit::Deadline(deadline))
     }
 
-    #[cfg(not(shmlane_loom))]
     fn read_within(&mut self, limit: Limit) -> Result<Frame<'_>, PopError> {
         let at = self.next_with(true, limit.deadline())?;
-        Ok(Frame { consumer: self, at })
+        Ok(Frame::new(self, at))
     }
 }
 
@@ -617,13 +612,34 @@ impl Drop for Consumer {
 /// producer does not touch them, a hostile one could change them while you
 /// read (see SAFETY.md). Use [`Consumer::recv`] when the producer is
 /// not trusted.
-#[cfg(not(shmlane_loom))]
+///
+/// Under loom the ring's cells cannot be viewed as bytes: the frame copies
+/// its payload out (each word's access tracked) when it is read, and its
+/// bytes are that copy; the release is the same.
 pub struct Frame<'a> {
     consumer: &'a mut Consumer,
     at: FrameAt,
+    #[cfg(shmlane_loom)]
+    staged: Vec<u8>,
 }
 
-#[cfg(not(shmlane_loom))]
+impl<'a> Frame<'a> {
+    fn new(consumer: &'a mut Consumer, at: FrameAt) -> Self {
+        #[cfg(shmlane_loom)]
+        {
+            let mut staged = Vec::with_capacity(at.len);
+            copy_from_ring(&consumer.ring, at.payload, at.len, &mut staged);
+            Self {
+                consumer,
+                at,
+                staged,
+            }
+        }
+        #[cfg(not(shmlane_loom))]
+        Self { consumer, at }
+    }
+}
+
 impl Frame<'_> {
     /// Frees the frame (the same as dropping it).
     ///
@@ -667,10 +683,15 @@ impl Frame<'_> {
     }
 }
 
-#[cfg(not(shmlane_loom))]
 impl std::ops::Deref for Frame<'_> {
     type Target = [u8];
 
+    #[cfg(shmlane_loom)]
+    fn deref(&self) -> &[u8] {
+        &self.staged
+    }
+
+    #[cfg(not(shmlane_loom))]
     fn deref(&self) -> &[u8] {
         let bytes = payload_ptr(&self.consumer.ring, self.at.payload, self.at.len);
         // SAFETY: the payload run was validated by `next_frame` to lie inside
@@ -682,7 +703,6 @@ impl std::ops::Deref for Frame<'_> {
     }
 }
 
-#[cfg(not(shmlane_loom))]
 impl Drop for Frame<'_> {
     fn drop(&mut self) {
         self.consumer.release_frame(self.at.words);
@@ -699,7 +719,6 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
-#[cfg(not(shmlane_loom))]
 impl std::fmt::Debug for Frame<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frame").field("len", &self.at.len).finish()

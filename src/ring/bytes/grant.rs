@@ -108,6 +108,18 @@ impl Grant<'_> {
         let n = n.min(self.len);
         match self.target {
             GrantTarget::Ring(placement) => {
+                // Loom: the bytes were written into the scratch buffer
+                // (see `Deref`); into the frame's words now, before the
+                // publish, each access tracked.
+                #[cfg(shmlane_loom)]
+                {
+                    let slot = self.producer.payload_slot(placement);
+                    super::frame::copy_to_ring(
+                        &self.producer.ring,
+                        slot,
+                        &self.producer.scratch[..n],
+                    );
+                }
                 self.producer.publish_frame(placement, n as u64);
                 n
             }
@@ -116,6 +128,24 @@ impl Grant<'_> {
                 0
             }
         }
+    }
+}
+
+/// Loom: the ring's cells cannot be viewed as bytes, so a grant's bytes
+/// are the producer's scratch buffer, copied into the frame at commit.
+#[cfg(shmlane_loom)]
+impl std::ops::Deref for Grant<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.producer.scratch[..self.len]
+    }
+}
+
+#[cfg(shmlane_loom)]
+impl std::ops::DerefMut for Grant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.producer.scratch[..self.len]
     }
 }
 
@@ -155,7 +185,6 @@ impl std::ops::DerefMut for Grant<'_> {
     }
 }
 
-#[cfg(not(shmlane_loom))]
 impl std::fmt::Debug for Grant<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Grant")

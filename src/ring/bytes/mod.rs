@@ -78,9 +78,7 @@ mod frame;
 mod grant;
 mod producer;
 
-pub use consumer::Consumer;
-#[cfg(not(shmlane_loom))]
-pub use consumer::Frame;
+pub use consumer::{Consumer, Frame};
 pub use grant::Grant;
 pub use producer::Producer;
 

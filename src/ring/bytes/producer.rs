@@ -488,7 +488,14 @@ impl Producer {
         deadline: Option<Instant>,
     ) -> Result<Grant<'_>, GrantError> {
         let target = match self.reserve(len, wait, deadline)? {
-            Some(placement) => GrantTarget::Ring(placement),
+            Some(placement) => {
+                // Loom: the grant's bytes (see its `Deref`).
+                #[cfg(shmlane_loom)]
+                if self.scratch.len() < len {
+                    self.scratch.resize(len, 0);
+                }
+                GrantTarget::Ring(placement)
+            }
             None => {
                 if self.scratch.len() < len {
                     self.scratch.resize(len, 0);

@@ -1,5 +1,14 @@
 //! The zero-copy batch API: slices straight into the segment.
+//!
+//! Under loom the slot cells are loom's (they cannot be viewed as a
+//! slice): a chunk stages its slots in a buffer of its own, filled from the
+//! cells when a read chunk is taken and stored into them when a write chunk
+//! is committed, every access tracked by loom. The indices, the
+//! publication and the waits are the same code as outside loom, and each
+//! slot is accessed inside the same window (after the reservation, before
+//! the publish), so a protocol race shows as a concurrent cell access.
 
+#[cfg(not(shmlane_loom))]
 use std::ptr::NonNull;
 
 use super::{Consumer, Producer};
@@ -18,10 +27,15 @@ use bytemuck::Pod;
 /// not trusted.
 pub struct WriteChunk<'a, T: Pod> {
     pub(super) producer: &'a mut Producer<T>,
+    #[cfg(not(shmlane_loom))]
     pub(super) first: NonNull<T>,
     pub(super) first_len: usize,
+    #[cfg(not(shmlane_loom))]
     pub(super) second: NonNull<T>,
     pub(super) second_len: usize,
+    /// Loom: the chunk's slots, stored into their cells at commit.
+    #[cfg(shmlane_loom)]
+    pub(super) staged: Vec<T>,
 }
 
 impl<T: Pod> WriteChunk<'_, T> {
@@ -42,6 +56,13 @@ impl<T: Pod> WriteChunk<'_, T> {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(shmlane_loom)]
+    pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
+        self.staged.split_at_mut(self.first_len)
+    }
+
+    /// The two runs, in ring order (see the loom variant above).
+    #[cfg(not(shmlane_loom))]
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
         // SAFETY: the first run is free slots inside the slot area (from
         // `Capacity::split` over `free_slots`), aligned for T, and no
@@ -108,6 +129,14 @@ impl<T: Pod> WriteChunk<'_, T> {
     /// ```
     pub fn commit(self, k: usize) -> usize {
         let k = k.min(self.len());
+        #[cfg(shmlane_loom)]
+        for (i, &value) in self.staged[..k].iter().enumerate() {
+            use crate::ring::item::Store;
+            let position = self.producer.tail.wrapping_add(i as u64);
+            // SAFETY: the chunk's slots are free and this producer's until
+            // the publish below (SYNC: spsc-publish), as for `push`.
+            unsafe { value.store(&self.producer.ring, position) };
+        }
         let tail = self.producer.tail.wrapping_add(k as u64);
         self.producer.publish(tail);
         k
@@ -143,10 +172,15 @@ impl<T: Pod> WriteChunk<'_, T> {
 /// SAFETY.md). Copy the items out first if the peer is not trusted.
 pub struct ReadChunk<'a, T: Pod> {
     pub(super) consumer: &'a mut Consumer<T>,
+    #[cfg(not(shmlane_loom))]
     pub(super) first: NonNull<T>,
     pub(super) first_len: usize,
+    #[cfg(not(shmlane_loom))]
     pub(super) second: NonNull<T>,
     pub(super) second_len: usize,
+    /// Loom: the chunk's items, loaded from their cells when it was taken.
+    #[cfg(shmlane_loom)]
+    pub(super) staged: Vec<T>,
 }
 
 impl<T: Pod> ReadChunk<'_, T> {
@@ -166,6 +200,13 @@ impl<T: Pod> ReadChunk<'_, T> {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(shmlane_loom)]
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        self.staged.split_at(self.first_len)
+    }
+
+    /// The two runs, in ring order (see the loom variant above).
+    #[cfg(not(shmlane_loom))]
     pub fn as_slices(&self) -> (&[T], &[T]) {
         // SAFETY: the first run is published slots inside the slot area
         // (from `Capacity::split` over `available`, SYNC: spsc-publish),

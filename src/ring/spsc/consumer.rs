@@ -9,7 +9,6 @@ use bytemuck::Pod;
 use super::super::Source;
 use super::super::item::{Load, TakeValue};
 use super::super::{RingMemory, Wake};
-#[cfg(not(shmlane_loom))]
 use super::ReadChunk;
 use super::{Refresh, len_or_capacity};
 use crate::error::{Corruption, OpenError, PopError};
@@ -435,7 +434,6 @@ impl<T: Pod> Consumer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
         self.ring.poisoned().map_err(PopError::Corrupted)?;
         let ready = self.ready_or_disconnected(n as u64)?;
@@ -444,6 +442,24 @@ impl<T: Pod> Consumer<T> {
         }
         let len = ready.min(n as u64);
         let (first_slot, first_len, second_len) = self.ring.capacity().split(self.head, len);
+        #[cfg(shmlane_loom)]
+        {
+            let _ = first_slot;
+            let staged = (0..len)
+                .map(|i| {
+                    // SAFETY: the chunk's items are published (SYNC:
+                    // spsc-publish) and this consumer's until released.
+                    unsafe { TakeValue.load(&self.ring, self.head.wrapping_add(i)) }
+                })
+                .collect();
+            Ok(ReadChunk {
+                first_len,
+                second_len,
+                staged,
+                consumer: self,
+            })
+        }
+        #[cfg(not(shmlane_loom))]
         Ok(ReadChunk {
             first: self.ring.slot_run(first_slot, first_len),
             first_len,
@@ -471,7 +487,6 @@ impl<T: Pod> Consumer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_chunk_blocking(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
         self.read_chunk_within(n, Limit::Forever)
     }
@@ -493,7 +508,6 @@ impl<T: Pod> Consumer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_chunk_timeout(
         &mut self,
         n: usize,
@@ -519,7 +533,6 @@ impl<T: Pod> Consumer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_chunk_deadline(
         &mut self,
         n: usize,
@@ -528,7 +541,6 @@ impl<T: Pod> Consumer<T> {
         self.read_chunk_within(n, Limit::Deadline(deadline))
     }
 
-    #[cfg(not(shmlane_loom))]
     fn read_chunk_within(&mut self, n: usize, limit: Limit) -> Result<ReadChunk<'_, T>, PopError> {
         let deadline = limit.deadline();
         loop {

@@ -44,14 +44,12 @@ use crate::options::Options;
 use crate::segment::RingKind;
 use crate::segment::peer::Role;
 
-#[cfg(not(shmlane_loom))]
 mod chunk;
 mod consumer;
 mod producer;
 #[cfg(not(shmlane_loom))]
 mod raw;
 
-#[cfg(not(shmlane_loom))]
 pub use chunk::{ReadChunk, WriteChunk};
 pub use consumer::Consumer;
 pub use producer::Producer;

@@ -9,10 +9,8 @@ use bytemuck::Pod;
 use super::super::Source;
 use super::super::item::Store;
 use super::super::{RingMemory, Wake};
-#[cfg(not(shmlane_loom))]
 use super::WriteChunk;
 use super::{Refresh, len_or_capacity};
-#[cfg(not(shmlane_loom))]
 use crate::error::ReserveError;
 use crate::error::{Corruption, OpenError, PushError};
 use crate::options::Options;
@@ -464,7 +462,6 @@ impl<T: Pod> Producer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.ring.poisoned().map_err(ReserveError::Corrupted)?;
         let free = self.free_slots(n as u64).map_err(ReserveError::Corrupted)?;
@@ -484,6 +481,17 @@ impl<T: Pod> Producer<T> {
         }
         let len = free.min(n as u64);
         let (first_slot, first_len, second_len) = self.ring.capacity().split(self.tail, len);
+        #[cfg(shmlane_loom)]
+        {
+            let _ = first_slot;
+            Ok(WriteChunk {
+                first_len,
+                second_len,
+                staged: vec![T::zeroed(); first_len + second_len],
+                producer: self,
+            })
+        }
+        #[cfg(not(shmlane_loom))]
         Ok(WriteChunk {
             first: self.ring.slot_run(first_slot, first_len),
             first_len,
@@ -511,7 +519,6 @@ impl<T: Pod> Producer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn write_chunk_blocking(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ReserveError> {
         self.write_chunk_within(n, Limit::Forever)
     }
@@ -532,7 +539,6 @@ impl<T: Pod> Producer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn write_chunk_timeout(
         &mut self,
         n: usize,
@@ -557,7 +563,6 @@ impl<T: Pod> Producer<T> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn write_chunk_deadline(
         &mut self,
         n: usize,
@@ -566,7 +571,6 @@ impl<T: Pod> Producer<T> {
         self.write_chunk_within(n, Limit::Deadline(deadline))
     }
 
-    #[cfg(not(shmlane_loom))]
     fn write_chunk_within(
         &mut self,
         n: usize,
