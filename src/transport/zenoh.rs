@@ -31,7 +31,10 @@
 //! * `?reliability=reliable` (the default): a congested link makes the
 //!   send wait (Zenoh's `CongestionControl::Block`), and messages arrive in
 //!   order, each once, while the link holds. `best_effort`: a congested
-//!   link drops the message instead (`CongestionControl::Drop`).
+//!   link drops the message instead (`CongestionControl::Drop`). Either
+//!   way a send waits for the link as Zenoh does, whatever its deadline
+//!   (`try_send` included): a reliable one at most 5 s, after which Zenoh
+//!   closes the congested link (its `wait_before_close`).
 //!
 //! Zenoh runs its sessions on its own tokio runtime; the calls here block
 //! on it, so use them from plain threads (the async ends,
