@@ -595,3 +595,12 @@ pub fn wait_tally() -> WaitTally {
 pub fn async_waiter_without_futex_waitv() -> Option<bool> {
     crate::aio::reactor::waits_without_futex_waitv()
 }
+
+/// `zenoh://` receivers opened from now on in this process follow their
+/// senders by the senders' introductions and end markers only, not by
+/// liveliness tokens (which then cannot hide a missing introduction; a
+/// crashed sender is then not seen).
+#[cfg(feature = "zenoh")]
+pub fn zenoh_receivers_ignore_tokens() {
+    crate::transport::zenoh::IGNORE_TOKENS.set(1);
+}

@@ -10,7 +10,7 @@ mod transport_support;
 use std::time::Duration;
 
 use common::{ShmName, Watchdog};
-use shmlane::transport::{self, BridgeEnd, BridgeError, RecvError, SendError, bridge};
+use shmlane::transport::{self, BridgeEnd, BridgeError, Receiver, RecvError, SendError, bridge};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const SLICE: Duration = Duration::from_millis(20);
@@ -36,29 +36,33 @@ fn check(msg: &[u8], expected_seq: u64) {
     );
 }
 
-#[test]
-fn shm_to_tcp_to_shm_delivers_every_message_in_order_and_whole() {
+/// shm://a -> bridge ("host 1") -> the middle -> bridge ("host 2") ->
+/// shm://b, as two hosts would use it: `host2_source` opens host 2's end of
+/// the middle (in its thread), `host1_destination` is host 1's. Every
+/// message arrives in order and whole (sequence number and checksum), the
+/// end of the stream crosses both bridges, and each counts every message.
+fn through_two_bridges(
+    what: &'static str,
+    host2_source: impl FnOnce() -> Box<dyn Receiver> + Send,
+    host1_destination: &str,
+) {
     const COUNT: u64 = 10_000;
-    let _dog = Watchdog::new("shm -> tcp -> shm", LIMIT);
+    let _dog = Watchdog::new(what, LIMIT);
     let (a, b) = (ShmName::new("bridge-a"), ShmName::new("bridge-b"));
     let (a_url, b_url) = (
         format!("shm://{}", a.as_str()),
         format!("shm://{}", b.as_str()),
     );
-    // "Host 2": listens on TCP and forwards into shm://b.
-    let mut listener = transport::listen("tcp://127.0.0.1:0").unwrap();
-    let tcp_url = format!("{}?timeout_ms=10000", listener.url());
     let mut consumer = transport::receiver(&b_url).unwrap();
     std::thread::scope(|s| {
         let host2 = s.spawn(|| {
-            let mut from = listener.accept_timeout(LIMIT).unwrap().receiver;
+            let mut from = host2_source();
             let mut to = transport::sender(&b_url).unwrap();
             bridge(&mut *from, &mut *to, SLICE, |_| true)
         });
-        // "Host 1": forwards shm://a onto the TCP connection.
         let mut from = transport::receiver(&a_url).unwrap();
         let host1 = s.spawn(move || {
-            let mut to = transport::sender(&tcp_url).unwrap();
+            let mut to = transport::sender(host1_destination).unwrap();
             bridge(&mut *from, &mut *to, SLICE, |_| true)
         });
         let producer = s.spawn(|| {
@@ -73,74 +77,44 @@ fn shm_to_tcp_to_shm_delivers_every_message_in_order_and_whole() {
             consumer.recv_timeout(&mut msg, LIMIT).unwrap();
             check(&msg, seq);
         }
-        // The end of the stream crossed both bridges.
         assert!(matches!(
             consumer.recv_timeout(&mut msg, LIMIT),
             Err(RecvError::Disconnected { .. })
         ));
         producer.join().unwrap();
+        let bytes: u64 = (0..COUNT).map(|seq| message(seq).len() as u64).sum();
         for host in [host1.join().unwrap(), host2.join().unwrap()] {
             let (end, stats) = host.unwrap();
             assert_eq!(end, BridgeEnd::Drained);
-            assert_eq!(stats.messages, COUNT);
-            let bytes: u64 = (0..COUNT).map(|seq| message(seq).len() as u64).sum();
-            assert_eq!(stats.bytes, bytes);
+            assert_eq!((stats.messages, stats.bytes), (COUNT, bytes));
         }
     });
 }
 
+#[test]
+fn shm_to_tcp_to_shm_delivers_every_message_in_order_and_whole() {
+    let mut listener = transport::listen("tcp://127.0.0.1:0").unwrap();
+    let tcp_url = format!("{}?timeout_ms=10000", listener.url());
+    through_two_bridges(
+        "shm -> tcp -> shm",
+        move || listener.accept_timeout(LIMIT).unwrap().receiver,
+        &tcp_url,
+    );
+}
+
 /// Issue 18: shm -> zenoh -> shm, as two hosts would bridge a ring over
-/// Zenoh (here two sessions on loopback): every message arrives in
-/// order, whole (sequence number and checksum), and the end crosses too.
+/// Zenoh (here two sessions on loopback: host 2's subscribes and listens,
+/// host 1's connects to it).
 #[cfg(feature = "zenoh")]
 #[test]
 fn shm_to_zenoh_to_shm_delivers_every_message_in_order_and_whole() {
-    const COUNT: u64 = 10_000;
-    let _dog = Watchdog::new("shm -> zenoh -> shm", LIMIT);
-    let (a, b) = (ShmName::new("zbridge-a"), ShmName::new("zbridge-b"));
-    let (a_url, b_url) = (
-        format!("shm://{}", a.as_str()),
-        format!("shm://{}", b.as_str()),
-    );
     let zenoh = transport_support::ZenohChannel::new("bridge");
-    // "Host 2": subscribes (its session listens) and forwards into shm://b.
-    let mut into_b = transport::receiver(&zenoh.receiver_url("")).unwrap();
-    let mut consumer = transport::receiver(&b_url).unwrap();
-    let zenoh_url = zenoh.sender_url("timeout_ms=10000");
-    std::thread::scope(|s| {
-        let host2 = s.spawn(|| {
-            let mut to = transport::sender(&b_url).unwrap();
-            bridge(&mut *into_b, &mut *to, SLICE, |_| true)
-        });
-        // "Host 1": forwards shm://a onto the key.
-        let mut from = transport::receiver(&a_url).unwrap();
-        let host1 = s.spawn(move || {
-            let mut to = transport::sender(&zenoh_url).unwrap();
-            bridge(&mut *from, &mut *to, SLICE, |_| true)
-        });
-        let producer = s.spawn(|| {
-            let mut tx = transport::sender(&a_url).unwrap();
-            for seq in 0..COUNT {
-                tx.send(&message(seq)).unwrap();
-            }
-            tx.close().unwrap();
-        });
-        let mut msg = Vec::new();
-        for seq in 0..COUNT {
-            consumer.recv_timeout(&mut msg, LIMIT).unwrap();
-            check(&msg, seq);
-        }
-        assert!(matches!(
-            consumer.recv_timeout(&mut msg, LIMIT),
-            Err(RecvError::Disconnected { .. })
-        ));
-        producer.join().unwrap();
-        for host in [host1.join().unwrap(), host2.join().unwrap()] {
-            let (end, stats) = host.unwrap();
-            assert_eq!(end, BridgeEnd::Drained);
-            assert_eq!(stats.messages, COUNT);
-        }
-    });
+    let receiver_url = zenoh.receiver_url("");
+    through_two_bridges(
+        "shm -> zenoh -> shm",
+        move || transport::receiver(&receiver_url).unwrap(),
+        &zenoh.sender_url("timeout_ms=10000"),
+    );
 }
 
 #[test]

@@ -152,11 +152,14 @@ impl Kind {
     }
 }
 
+/// `base` with `max` and `options` added to its query (a base may have
+/// one already: `zenoh://` carries its endpoint there).
 fn with_options(base: &str, max: usize, options: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
     if options.is_empty() {
-        format!("{base}?max={max}")
+        format!("{base}{sep}max={max}")
     } else {
-        format!("{base}?max={max}&{options}")
+        format!("{base}{sep}max={max}&{options}")
     }
 }
 
@@ -255,34 +258,29 @@ fn fresh_tcp() -> (String, Cleanup) {
     ("tcp://127.0.0.1:0".into(), Cleanup::Nothing)
 }
 
-/// `zenoh://`: the key and the receiver's loopback port in one base URL
-/// (`zenoh://KEY#PORT`, cut apart by [`zenoh_ends`]), so a test's sessions
-/// reach each other and nothing else.
+/// `zenoh://`: a sender's URL, which connects to the receiver's session
+/// on a loopback port of the channel's own (`zenoh_ends` makes the
+/// receiver's from it), so a test's sessions reach each other and nothing
+/// else, and a second sender opened by the same URL joins them.
 #[cfg(feature = "zenoh")]
 fn fresh_zenoh() -> (String, Cleanup) {
     let channel = transport_support::ZenohChannel::new("zenoh");
-    (
-        format!("{}#{}", channel.key, channel.endpoint),
-        Cleanup::Nothing,
-    )
+    (channel.sender_url("timeout_ms=10000"), Cleanup::Nothing)
 }
 
-/// The receiver's session listens on the channel's port, the sender's
-/// connects to it.
+/// The receiver's session listens where the senders connect.
 #[cfg(feature = "zenoh")]
 fn zenoh_ends(
     base: &str,
     tx_max: usize,
     rx_max: usize,
-    _: &'static str,
+    options: &'static str,
 ) -> Result<Ends, ConnectError> {
-    let (key, endpoint) = base.split_once('#').expect("KEY#ENDPOINT");
-    let channel = transport_support::ZenohChannel {
-        key: key.to_owned(),
-        endpoint: endpoint.to_owned(),
-    };
-    let rx = transport::receiver(&channel.receiver_url(&format!("max={rx_max}")))?;
-    let tx = transport::sender(&channel.sender_url(&format!("max={tx_max}&timeout_ms=10000")))?;
+    let receiver = base
+        .replace("connect=", "listen=")
+        .replace("&timeout_ms=10000", "");
+    let rx = transport::receiver(&with_options(&receiver, rx_max, options))?;
+    let tx = transport::sender(&with_options(base, tx_max, options))?;
     Ok((tx, rx))
 }
 
@@ -430,9 +428,7 @@ const TCP_LINES: Kind = Kind {
 };
 #[cfg(feature = "zenoh")]
 const ZENOH: Kind = Kind {
-    // Every sender needs the receiver's endpoint, which `fresh` hides in
-    // the base URL: the second-sender cases are transport_zenoh.rs's.
-    named: false,
+    named: true,
     fresh: fresh_zenoh,
     options: "",
     make: zenoh_ends,
@@ -1308,11 +1304,11 @@ conformance! {
 }
 
 /// The cases that apply to a network transport of sessions (cargo feature
-/// `zenoh`): order, sizes, end of stream, and a message above the
-/// receiver's maximum. Not the rest: a Zenoh session cannot cross a
-/// `fork` (it runs threads), a publication is never `Full` (it waits on
-/// the link), and the engine allocates per message. Receive timeouts and
-/// a second sender are in tests/transport_zenoh.rs.
+/// `zenoh`): order, sizes, end of stream, a message above the receiver's
+/// maximum, and two senders on one key. Not the rest: a Zenoh session
+/// cannot cross a `fork` (it runs threads), a publication is never `Full`
+/// (it waits on the link), and the engine allocates per message. Receive
+/// timeouts and a crashed sender are in tests/transport_zenoh.rs.
 #[cfg(feature = "zenoh")]
 mod zenoh {
     use super::*;
@@ -1330,5 +1326,15 @@ mod zenoh {
     #[test]
     fn oversize_on_the_receiving_side() {
         super::oversize_on_the_receiving_side(&ZENOH);
+    }
+
+    #[test]
+    fn two_senders_never_interleave() {
+        super::two_senders_never_interleave(&ZENOH);
+    }
+
+    #[test]
+    fn one_senders_end_leaves_the_others() {
+        super::one_senders_end_leaves_the_others(&ZENOH);
     }
 }

@@ -1,8 +1,8 @@
 //! `zenoh://` (cargo feature `zenoh`), beyond the conformance suite's
-//! cases: two Zenoh sessions per test talking over loopback TCP (one
-//! listens, the others connect; multicast scouting is off), so nothing
-//! beyond this machine is reached. Receive timeouts, the end of a stream
-//! of two senders, a sender that crashes, a pattern receiver, and every
+//! cases (which include two senders on one key): two Zenoh sessions per
+//! test talking over loopback TCP (one listens, the others connect;
+//! multicast scouting is off), so nothing beyond this machine is reached.
+//! Receive timeouts, a sender that crashes, a pattern receiver, and every
 //! bad input the issue names: a malformed key, a sender on a pattern, an
 //! unreachable endpoint, options of other mechanisms, a message over
 //! `max`, nobody subscribed.
@@ -42,41 +42,59 @@ fn a_receive_times_out_and_try_recv_is_empty() {
     assert_eq!(buf, b"late");
 }
 
-/// Two senders on one key: the first one's end leaves the receiver
-/// waiting for the second; the stream ends when both have ended.
+/// The environment variable that makes this test binary run
+/// [`introductions_body`] with receivers that ignore liveliness tokens.
+const INTRODUCTIONS: &str = "SHMLANE_TEST_ZENOH_INTRODUCTIONS";
+
+/// Not a test of its own: the body of
+/// [`a_new_senders_introduction_keeps_the_stream_open`], in a child process
+/// whose receivers ignore liveliness tokens, so that only the new sender's
+/// introduction can tell the receiver it exists before the first sender's
+/// end marker arrives.
 #[test]
-fn one_senders_end_leaves_the_others() {
-    let _dog = Watchdog::new("zenoh two senders", LIMIT);
-    let channel = ZenohChannel::new("two");
+fn introductions_body() {
+    if std::env::var_os(INTRODUCTIONS).is_none() {
+        return; // run by the test below only
+    }
+    shmlane::test_support::zenoh_receivers_ignore_tokens();
+    let channel = ZenohChannel::new("introduced");
     let mut rx = transport::receiver(&channel.receiver_url("")).unwrap();
     let mut first = transport::sender(&channel.sender_url("timeout_ms=10000")).unwrap();
-    let mut second = transport::sender(&channel.sender_url("timeout_ms=10000")).unwrap();
-    let mut buf = Vec::new();
     first.send(b"one").unwrap();
-    second.send(b"two").unwrap();
+    // Open: introduced to the receiver before this returns.
+    let mut second = transport::sender(&channel.sender_url("timeout_ms=10000")).unwrap();
     first.close().unwrap();
     drop(first);
-    let mut got = Vec::new();
-    for _ in 0..2 {
-        rx.recv_timeout(&mut buf, LIMIT).unwrap();
-        got.push(buf.clone());
-    }
-    got.sort();
-    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"one");
     let meanwhile = rx.recv_timeout(&mut buf, Duration::from_millis(300));
     assert!(
         matches!(meanwhile, Err(RecvError::Timeout)),
-        "the first sender's end ended the stream: {meanwhile:?}"
+        "the first sender's end ended a stream the second had joined: {meanwhile:?}"
     );
-    second.send(b"three").unwrap();
+    second.send(b"two").unwrap();
     rx.recv_timeout(&mut buf, LIMIT).unwrap();
-    assert_eq!(buf, b"three");
+    assert_eq!(buf, b"two");
     drop(second);
     let end = rx.recv_timeout(&mut buf, LIMIT);
     assert!(
         matches!(end, Err(RecvError::Disconnected { .. })),
         "{end:?}"
     );
+}
+
+/// A sender's open introduces it to the receivers of its key: another
+/// sender's end marker, however soon after, does not end their stream.
+#[test]
+fn a_new_senders_introduction_keeps_the_stream_open() {
+    let _dog = Watchdog::new("zenoh introductions", LIMIT);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "introductions_body", "--test-threads=1"])
+        .env(INTRODUCTIONS, "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
 }
 
 /// Not a test of its own: the body of the crashing sender that
