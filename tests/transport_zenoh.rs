@@ -117,14 +117,10 @@ fn crashing_sender() {
     }
 }
 
-/// A sender's process killed without closing: the receiver gets every
-/// message it sent, then `Reset` (not `Disconnected`, and no hang).
-#[test]
-fn a_crashed_sender_is_reset_after_its_messages() {
-    let _dog = Watchdog::new("zenoh crashed sender", LIMIT);
-    let channel = ZenohChannel::new("crash");
-    let mut rx = transport::receiver(&channel.receiver_url("")).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// Starts this test binary again as a sender of "a", "b", "c" on
+/// `channel` that then waits to be killed ([`crashing_sender`]).
+fn start_crashing_sender(channel: &ZenohChannel) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "crashing_sender",
@@ -133,7 +129,11 @@ fn a_crashed_sender_is_reset_after_its_messages() {
         ])
         .env(CRASH_URL, channel.sender_url("timeout_ms=10000"))
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Receives "a", "b", "c" from the crashing sender, then SIGKILLs it.
+fn receive_then_kill(rx: &mut Box<dyn transport::Receiver>, mut child: std::process::Child) {
     let mut buf = Vec::new();
     for expected in [&b"a"[..], b"b", b"c"] {
         rx.recv_timeout(&mut buf, LIMIT).unwrap();
@@ -146,12 +146,95 @@ fn a_crashed_sender_is_reset_after_its_messages() {
         Some(libc::SIGKILL),
         "{status}"
     );
+}
+
+/// A sender's process killed without closing: the receiver gets every
+/// message it sent, then `Reset` (not `Disconnected`, and no hang), from a
+/// timed receive and from `try_recv` polling alike.
+#[test]
+fn a_crashed_sender_is_reset_after_its_messages() {
+    let _dog = Watchdog::new("zenoh crashed sender", LIMIT);
+    for polled in [false, true] {
+        let channel = ZenohChannel::new("crash");
+        let mut rx = transport::receiver(&channel.receiver_url("")).unwrap();
+        receive_then_kill(&mut rx, start_crashing_sender(&channel));
+        let mut buf = Vec::new();
+        let end = if polled {
+            loop {
+                match rx.try_recv(&mut buf) {
+                    Err(RecvError::Empty) => std::thread::sleep(Duration::from_millis(10)),
+                    other => break other,
+                }
+            }
+        } else {
+            rx.recv_timeout(&mut buf, LIMIT)
+        };
+        assert!(
+            matches!(end, Err(RecvError::Reset { .. })),
+            "polled {polled}: {end:?}"
+        );
+        assert!(matches!(
+            rx.try_recv(&mut buf),
+            Err(RecvError::Reset { .. })
+        ));
+    }
+}
+
+/// A sender that joins after another crashed keeps the stream going past
+/// the crashed one's grace; the stream ends with `Reset` (a sender of it
+/// crashed) only once the new one has closed.
+#[test]
+fn a_sender_joining_after_a_crash_keeps_the_stream() {
+    let _dog = Watchdog::new("zenoh sender after a crash", LIMIT);
+    let channel = ZenohChannel::new("rejoin");
+    let mut rx = transport::receiver(&channel.receiver_url("")).unwrap();
+    receive_then_kill(&mut rx, start_crashing_sender(&channel));
+    let mut second = transport::sender(&channel.sender_url("timeout_ms=10000")).unwrap();
+    let mut buf = Vec::new();
+    // Past the crashed sender's grace, with the second one up.
+    let meanwhile = rx.recv_timeout(&mut buf, Duration::from_millis(1500));
+    assert!(
+        matches!(meanwhile, Err(RecvError::Timeout)),
+        "the stream ended while a sender was up: {meanwhile:?}"
+    );
+    second.send(b"two").unwrap();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"two");
+    second.close().unwrap();
     let end = rx.recv_timeout(&mut buf, LIMIT);
     assert!(matches!(end, Err(RecvError::Reset { .. })), "{end:?}");
-    assert!(matches!(
-        rx.try_recv(&mut buf),
-        Err(RecvError::Reset { .. })
-    ));
+}
+
+/// Opening a sender a slice at a time (`Opening`, as the CLI and Python
+/// do) waits for a receiver within `?timeout_ms=`, slice after slice.
+#[test]
+fn an_opening_sender_waits_for_its_receiver_in_slices() {
+    let _dog = Watchdog::new("zenoh opening", LIMIT);
+    let channel = ZenohChannel::new("opening");
+    // The sender's session listens; the receiver comes later and connects.
+    let mut opening = transport::Opening::sender(&format!(
+        "zenoh://{}?listen={}&timeout_ms=30000",
+        channel.key, channel.endpoint
+    ))
+    .unwrap();
+    for _ in 0..3 {
+        let slice = opening.wait(Duration::from_millis(20));
+        assert!(matches!(slice, Ok(None)), "{:?}", slice.map(|_| ()));
+    }
+    let mut rx = transport::receiver(&format!(
+        "zenoh://{}?connect={}&timeout_ms=10000",
+        channel.key, channel.endpoint
+    ))
+    .unwrap();
+    let mut tx = loop {
+        if let Some(tx) = opening.wait(Duration::from_millis(20)).unwrap() {
+            break tx;
+        }
+    };
+    tx.send(b"opened").unwrap();
+    let mut buf = Vec::new();
+    rx.recv_timeout(&mut buf, LIMIT).unwrap();
+    assert_eq!(buf, b"opened");
 }
 
 /// A receiver on a pattern hears every key under it, and one sender's end

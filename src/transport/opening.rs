@@ -239,8 +239,12 @@ impl<E> Opening<E> {
             // A TCP connect is one attempt within the URL's timeout: cut
             // into slices, a connect to a host further away than a slice
             // would start over each time and never finish.
-            // So is a Zenoh session's connect.
-            (None, Some(_)) if matches!(url.scheme, Scheme::Tcp | Scheme::Zenoh) => {
+            // So is a Zenoh receiver's session connect. (A Zenoh sender
+            // waits for its receiver in slices, `Opening::sender`.)
+            (None, Some(_))
+                if url.scheme == Scheme::Tcp
+                    || (url.scheme == Scheme::Zenoh && side == Side::Receiver) =>
+            {
                 (Await::Once, Deadline::Now)
             }
             (None, Some(timeout)) => (Await::Retry, Deadline::after(timeout)),

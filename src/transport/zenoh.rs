@@ -22,9 +22,11 @@
 //!   [`SendError::Disconnected`].
 //! * Closing a sender (or dropping it) publishes a delete on the key, the
 //!   end marker, behind the messages: the receiver of that key gets
-//!   [`RecvError::Disconnected`] after the last one. A sender whose process
-//!   dies without closing leaves no marker: the receiver waits (bound it
-//!   with a timed receive).
+//!   [`RecvError::Disconnected`] after the last one (once every sender it
+//!   knows has ended). A sender whose process dies without closing is seen
+//!   by its liveliness token going away: the receiver gets what arrived,
+//!   then [`RecvError::Reset`] (after a grace of a second from the last
+//!   message, for messages still on the way).
 //! * `?max=` (default 64 KiB) is checked by both ends: a longer message is
 //!   [`SendError::MessageTooLarge`] at the sender, and one that arrives is
 //!   dropped with [`RecvError::MessageTooLarge`] while the channel goes on.
@@ -285,7 +287,7 @@ impl PendingSender {
         if !self.await_receiver(deadline) {
             return false;
         }
-        self.sender.introduce(deadline);
+        self.sender.introduce();
         true
     }
 
@@ -343,15 +345,12 @@ impl ZenohSender {
     /// before anything it sends, so another sender's end cannot end their
     /// stream while this one is still to come. (Its liveliness token says
     /// the same, but from another path, in no order with the others'
-    /// messages.) A receiver that does not answer by `deadline` (or
-    /// [`INTRODUCTION`], whichever is first) learns of it by the token.
-    fn introduce(&mut self, deadline: Deadline) {
-        let limit = match deadline {
-            Deadline::At(at) => at
-                .saturating_duration_since(Instant::now())
-                .min(INTRODUCTION),
-            Deadline::Now | Deadline::Never => INTRODUCTION,
-        };
+    /// messages.) A receiver that does not answer within [`INTRODUCTION`]
+    /// learns of it by the token.
+    fn introduce(&mut self) {
+        // Its own limit, not the caller's slice: receivers answer within
+        // milliseconds, and a slice cut short would skip the introduction.
+        let limit = INTRODUCTION;
         let Ok(replies) = self
             .session
             .get(receivers_of(self.key()))
@@ -417,8 +416,13 @@ impl super::Sender for ZenohSender {
         let Some(publisher) = &self.publisher else {
             return Ok(());
         };
-        publisher
-            .delete()
+        // Through the session, always with congestion control Block: a
+        // best-effort publisher could drop the end marker on a congested
+        // link, and a clean end would read as a crash. Same key and
+        // priority as the messages, so it stays behind them.
+        self.session
+            .delete(publisher.key_expr().clone())
+            .congestion_control(CongestionControl::Block)
             .attachment(self.id.as_str())
             .wait()
             .map_err(|error| SendError::Io {
@@ -462,8 +466,8 @@ const INTRODUCTION: Duration = Duration::from_secs(5);
 /// messages (Zenoh sends declarations ahead of data).
 const VANISHED_GRACE: Duration = Duration::from_secs(1);
 
-/// What reaches a receiver, from its subscriber and its senders' tokens,
-/// in one channel.
+/// What reaches a receiver: a sample, or news of a sender (from its
+/// introduction or its token).
 enum Event {
     Sample(Sample),
     /// A sender's token appeared (its id).
@@ -472,14 +476,40 @@ enum Event {
     Gone(String),
 }
 
-/// Messages a receiver may hold before Zenoh waits for it: the channel
-/// pushes back on the link, so a slow receiver slows the sender rather
-/// than growing without bound.
+/// Messages a receiver may hold before Zenoh waits for it, as Zenoh's own
+/// FIFO handler does: the channel pushes back on the link, so a slow
+/// receiver slows the sender rather than growing without bound. (A receiver
+/// that stops reading for longer than Zenoh's `wait_before_close`, 5 s,
+/// makes a reliable sender's link close; news of senders never waits
+/// behind the messages: `SenderNews`.)
 const QUEUE: usize = 256;
+
+/// How a Zenoh callback tells a receiver of a sender coming or going: on a
+/// channel of its own, unbounded (a few words per sender), so that it never
+/// waits behind messages nor blocks Zenoh, with a nudge in the message
+/// channel to wake a receiver that waits there.
+#[derive(Clone)]
+struct SenderNews {
+    news: mpsc::Sender<Event>,
+    nudge: mpsc::SyncSender<Option<Sample>>,
+}
+
+impl SenderNews {
+    fn tell(&self, event: Event) {
+        // Err: the receiver is gone. A full message channel needs no
+        // nudge: the receiver looks at the news before each message.
+        if self.news.send(event).is_ok() {
+            let _ = self.nudge.try_send(None);
+        }
+    }
+}
 
 /// The receiving end of a `zenoh://` channel.
 pub struct ZenohReceiver {
-    events: mpsc::Receiver<Event>,
+    /// The subscriber's samples (`None`: news in `senders`, look there).
+    samples: mpsc::Receiver<Option<Sample>>,
+    /// Senders coming and going, ahead of the samples.
+    senders: mpsc::Receiver<Event>,
     /// A subscription to one key (not a pattern): its senders' end markers
     /// end the stream.
     ends: bool,
@@ -523,18 +553,22 @@ impl ZenohReceiver {
             op,
             source: io(error),
         };
-        let (events_in, events) = mpsc::sync_channel(QUEUE);
-        let samples = events_in.clone();
+        let (samples_in, samples) = mpsc::sync_channel(QUEUE);
+        let (senders_in, senders) = mpsc::channel();
+        let news = SenderNews {
+            news: senders_in,
+            nudge: samples_in.clone(),
+        };
         // Before the subscriber: a sender that sees the subscriber has
         // seen this too (declarations keep their order on a link).
         let introductions = if ends {
-            let events_in = events_in.clone();
+            let news = news.clone();
             let queryable = session
                 .declare_queryable(receivers_of(plan.key.as_str()))
                 .callback(move |query| {
                     if let Some(id) = query.payload().and_then(|p| p.try_to_string().ok()) {
                         // Counted before the answer leaves.
-                        let _ = events_in.send(Event::Alive(id.into_owned()));
+                        news.tell(Event::Alive(id.into_owned()));
                     }
                     let _ = query.reply(query.key_expr().clone(), "").wait();
                 })
@@ -548,7 +582,7 @@ impl ZenohReceiver {
             .declare_subscriber(plan.key.clone())
             .callback(move |sample| {
                 // Err: the receiver is gone, and the sample with it.
-                let _ = samples.send(Event::Sample(sample));
+                let _ = samples_in.send(Some(sample));
             })
             .wait()
             .map_err(|e| declare_error("declare_subscriber", e))?;
@@ -569,7 +603,7 @@ impl ZenohReceiver {
                         return;
                     };
                     let id = id.to_owned();
-                    let _ = events_in.send(match sample.kind() {
+                    news.tell(match sample.kind() {
                         SampleKind::Put => Event::Alive(id),
                         SampleKind::Delete => Event::Gone(id),
                     });
@@ -581,7 +615,8 @@ impl ZenohReceiver {
             None
         };
         Ok(Self {
-            events,
+            samples,
+            senders,
             ends,
             live: HashSet::new(),
             ended: HashSet::new(),
@@ -602,32 +637,51 @@ impl ZenohReceiver {
         self.session.zid().to_string()
     }
 
-    /// The next event, waiting until `deadline` (or, while the last sender
-    /// has vanished, until its grace ends): `Err(true)` if the wait was
-    /// cut by the grace, `Err(false)` if `deadline` passed.
+    /// The next event, news of senders first, waiting until `deadline`
+    /// (or, while the last sender has vanished and no other is up, until
+    /// its grace ends): `Err(true)` once the grace has ended, `Err(false)`
+    /// if `deadline` passed.
     fn next_event(&self, deadline: Deadline) -> Result<Option<Event>, bool> {
-        let grace_end = self.vanished_at.map(|at| at + VANISHED_GRACE);
-        let until = match (deadline, grace_end) {
-            (Deadline::Now, _) => None,
-            (Deadline::At(at), Some(grace)) if grace < at => Some((grace, true)),
-            (Deadline::Never, Some(grace)) => Some((grace, true)),
-            (Deadline::At(at), _) => Some((at, false)),
-            (Deadline::Never, None) => {
-                return Ok(self.events.recv().ok());
+        let grace_end = self
+            .vanished_at
+            .filter(|_| self.live.is_empty())
+            .map(|at| at + VANISHED_GRACE);
+        loop {
+            if let Ok(news) = self.senders.try_recv() {
+                return Ok(Some(news));
             }
-        };
-        let Some((until, by_grace)) = until else {
-            return match self.events.try_recv() {
-                Ok(event) => Ok(Some(event)),
-                Err(mpsc::TryRecvError::Empty) => Err(false),
-                Err(mpsc::TryRecvError::Disconnected) => Ok(None),
+            let until = match (deadline, grace_end) {
+                (Deadline::At(at), Some(grace)) if grace < at => Some((grace, true)),
+                (Deadline::Never | Deadline::Now, Some(grace)) => Some((grace, true)),
+                (Deadline::At(at), _) => Some((at, false)),
+                (Deadline::Now | Deadline::Never, None) => None,
             };
-        };
-        let wait = until.saturating_duration_since(Instant::now());
-        match self.events.recv_timeout(wait) {
-            Ok(event) => Ok(Some(event)),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(by_grace),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(None),
+            let sample = match (deadline, until) {
+                (Deadline::Now, until) => match self.samples.try_recv() {
+                    Ok(sample) => Ok(sample),
+                    Err(mpsc::TryRecvError::Empty) => {
+                        let graced = until.is_some_and(|(at, _)| Instant::now() >= at);
+                        return Err(graced);
+                    }
+                    Err(mpsc::TryRecvError::Disconnected) => Err(()),
+                },
+                (_, Some((until, by_grace))) => {
+                    let wait = until.saturating_duration_since(Instant::now());
+                    match self.samples.recv_timeout(wait) {
+                        Ok(sample) => Ok(sample),
+                        Err(mpsc::RecvTimeoutError::Timeout) => return Err(by_grace),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                }
+                (_, None) => self.samples.recv().map_err(|_| ()),
+            };
+            match sample {
+                Ok(Some(sample)) => return Ok(Some(Event::Sample(sample))),
+                // A nudge: news arrived.
+                Ok(None) => {}
+                // The session's callbacks are gone: nothing more comes.
+                Err(()) => return Ok(self.senders.try_recv().ok()),
+            }
         }
     }
 
@@ -697,6 +751,9 @@ impl super::Receiver for ZenohReceiver {
             let sample = match event {
                 Event::Alive(id) => {
                     if !self.ended.contains(&id) {
+                        // Back (a reconnect) or new: not vanished, and no
+                        // grace runs while a sender is up.
+                        self.vanished.remove(&id);
                         self.live.insert(id);
                     }
                     continue;
@@ -708,14 +765,22 @@ impl super::Receiver for ZenohReceiver {
                     }
                     continue;
                 }
-                Event::Sample(sample) => sample,
+                Event::Sample(sample) => {
+                    // A vanished sender's messages still arriving: its grace
+                    // counts from the last one (its token's removal travels
+                    // ahead of its messages).
+                    if let Some(at) = self.vanished_at.as_mut() {
+                        *at = Instant::now();
+                    }
+                    sample
+                }
             };
             if sample.kind() == SampleKind::Delete {
                 // An end marker: its attachment names the sender.
                 let id = sample
                     .attachment()
                     .and_then(|a| a.try_to_string().ok().map(|id| id.into_owned()));
-                if let Some(id) = id {
+                if let Some(id) = id.filter(|_| self.ends) {
                     self.live.remove(&id);
                     self.vanished.remove(&id);
                     if self.vanished.is_empty() {

@@ -224,16 +224,21 @@ pub fn case_tcp(setup: &Setup) -> Result<Figures, BenchError> {
 pub fn case_zenoh(setup: &Setup) -> Result<Figures, BenchError> {
     let setup = *setup;
     crate::bench::runner::isolated(move || {
-        let port = |tag: &str| -> Result<String, BenchError> {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")
-                .map_err(|e| BenchError::Lib(format!("a free port for {tag}: {e}")))?;
+        // Two free ports: both listeners held until both are known, so the
+        // two differ; each is free again for its session to listen on.
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .map_err(|e| BenchError::Lib(format!("a free loopback port: {e}")))
+        };
+        let (ping_port, pong_port) = (free()?, free()?);
+        let at = |listener: std::net::TcpListener| -> Result<String, BenchError> {
             let port = listener
                 .local_addr()
-                .map_err(|e| BenchError::Lib(format!("a free port for {tag}: {e}")))?
+                .map_err(|e| BenchError::Lib(format!("a free loopback port: {e}")))?
                 .port();
             Ok(format!("tcp/127.0.0.1:{port}"))
         };
-        let (ping_at, pong_at) = (port("ping")?, port("pong")?);
+        let (ping_at, pong_at) = (at(ping_port)?, at(pong_port)?);
         let size = setup.size;
         let key = |tag: &str| format!("shmlane-bench/{}/{tag}", std::process::id());
         let (ping, pong) = (key("ping"), key("pong"));
