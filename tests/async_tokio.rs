@@ -16,7 +16,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::{ShmName, Watchdog, fork_child, thread_named, thread_syscall, wait_until};
+use common::{
+    ShmName, Watchdog, fork_child, put_u64, raw_mapping, thread_named, thread_syscall, wait_until,
+};
 use futures_core::Stream;
 use futures_sink::Sink;
 use shmlane::aio::{self, PollRecv};
@@ -197,7 +199,10 @@ fn a_peer_dropped_while_a_task_waits_ends_the_wait() {
 #[test]
 fn a_runtime_shut_down_mid_call_leaves_no_sleeper_behind() {
     let _watchdog = Watchdog::new("runtime shut down", LIMIT);
-    let (mut tx, rx) = spsc::pair::<u64>(&opts()).unwrap();
+    // Parks at the first poll: a parked task with a quiet live peer is not
+    // polled again until something happens.
+    let opts = opts().wait_strategy(shmlane::WaitStrategy::Park);
+    let (mut tx, rx) = spsc::pair::<u64>(&opts).unwrap();
     let runtime = runtime();
     let (parked_tx, parked_rx) = std::sync::mpsc::channel();
     // Outlives the runtime, so that the ring's consumer is still attached
@@ -205,12 +210,11 @@ fn a_runtime_shut_down_mid_call_leaves_no_sleeper_behind() {
     let rx: &'static mut aio::spsc::AsyncConsumer<u64> = Box::leak(Box::new(rx.into_async()));
     let task = runtime.spawn(async move {
         let mut recv = rx.recv();
-        // Tell the test once a poll past the yield window returned
-        // Pending: that poll parked (registered with the waiter thread).
-        let first = std::time::Instant::now();
+        // Tell the test once a poll returned Pending: with `Park`, that
+        // poll parked (registered with the waiter thread).
         poll_fn(|cx| {
             let polled = Pin::new(&mut recv).poll(cx);
-            if first.elapsed() > Duration::from_millis(1) {
+            if polled.is_pending() {
                 let _ = parked_tx.send(());
             }
             polled
@@ -536,4 +540,102 @@ fn a_dropped_batch_moves_nothing() {
         assert_eq!(rx.recv_many(&mut got, 8).await, Ok(2));
         assert_eq!(got, [5, 6]);
     });
+}
+
+/// A waker that counts its wakes (a test's own counter, nothing for loom
+/// to model).
+#[allow(
+    clippy::disallowed_types,
+    reason = "a test's wake counter, not ring code"
+)]
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Polls `future` once with a waker that counts its wakes.
+#[allow(
+    clippy::disallowed_types,
+    reason = "a test's wake counter, not ring code"
+)]
+fn park_counting<F: Future + Unpin>(future: &mut F) -> std::sync::Arc<CountingWaker> {
+    let counter = std::sync::Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    let polled = Pin::new(future).poll(&mut Context::from_waker(&waker));
+    assert!(polled.is_pending(), "parked");
+    counter
+}
+
+/// Issue 18's idle cost: a task parked on a one-to-one ring whose peer is
+/// alive and quiet is not woken on liveness ticks (the waiter thread looks
+/// at the peer and the indices itself); a push wakes it once.
+#[test]
+fn a_quiet_live_peer_costs_a_parked_task_no_wakes() {
+    let _watchdog = Watchdog::new("quiet peer", LIMIT);
+    let name = ShmName::new("aio-quiet");
+    // Parks at the first poll (no yield, which would wake it).
+    let opts = opts().wait_strategy(shmlane::WaitStrategy::Park);
+    let rx = spsc::Consumer::<u64>::create(name.as_str(), &opts).unwrap();
+    let mut tx = spsc::Producer::<u64>::open(name.as_str(), &opts).unwrap();
+    let mut rx = rx.into_async();
+    let mut recv = rx.recv();
+    let wakes = park_counting(&mut recv);
+    // Three liveness ticks and more.
+    std::thread::sleep(shmlane::LIVENESS_TICK * 4);
+    assert_eq!(
+        wakes.0.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "woken with nothing to see"
+    );
+    tx.push(9).unwrap_or_else(|e| panic!("push: {e}"));
+    wait_until("the push wakes the task", LIMIT, || {
+        wakes.0.load(std::sync::atomic::Ordering::Relaxed) > 0
+    });
+    assert_eq!(poll_once(&mut recv), Poll::Ready(Ok(9)));
+}
+
+/// The tick's other job, kept: an item published without a wake (a
+/// hostile or broken producer that wrote the slot and the tail but never
+/// woke anyone, here written from a second mapping) reaches a parked task
+/// at the next tick, as it reaches a blocked consumer.
+#[test]
+fn an_item_published_without_a_wake_reaches_a_parked_task_at_a_tick() {
+    let _watchdog = Watchdog::new("unwoken publish", LIMIT);
+    let name = ShmName::new("aio-unwoken");
+    let opts = opts().wait_strategy(shmlane::WaitStrategy::Park);
+    let rx = spsc::Consumer::<u64>::create(name.as_str(), &opts).unwrap();
+    // The producer's role is held (a live peer) but it sends nothing.
+    let _tx = spsc::Producer::<u64>::open(name.as_str(), &opts).unwrap();
+    let mut rx = rx.into_async();
+    let mut map = raw_mapping(&name);
+    // Parked (with `Park`, at the first poll) before the item is written.
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        parked_rx.recv().unwrap();
+        let offsets = shmlane::test_support::HeaderOffsets::get();
+        put_u64(&mut map, offsets.slots, 77);
+        put_u64(&mut map, offsets.tail, 1);
+    });
+    runtime().block_on(async {
+        let mut recv = rx.recv();
+        let mut told = Some(parked_tx);
+        let got = poll_fn(|cx| {
+            let polled = Pin::new(&mut recv).poll(cx);
+            if polled.is_pending() {
+                // Parked: now the unwoken publish.
+                told.take().map(|tell| tell.send(()));
+            }
+            polled
+        })
+        .await;
+        assert_eq!(got, Ok(77));
+    });
+    writer.join().unwrap();
 }

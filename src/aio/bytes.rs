@@ -22,6 +22,7 @@ async_sender! {
         other => Sent::Done(other),
     },
     check: check_peer,
+    tick_probe: |end| Some(end.memory().tick_probe()),
 }
 
 async_receiver! {
@@ -38,4 +39,5 @@ async_receiver! {
         end.try_recv(&mut frame).map(|_| frame)
     },
     check: check_peer,
+    tick_probe: |end| Some(end.memory().tick_probe()),
 }

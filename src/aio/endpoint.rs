@@ -22,7 +22,8 @@ macro_rules! async_receiver {
         inner: $inner:ty,
         item: $item:ty,
         attempt: |$end:ident| $attempt:expr,
-        check: $check:ident $(,)?
+        check: $check:ident,
+        tick_probe: |$probed:ident| $probe:expr $(,)?
     ) => {
         $(#[$meta])*
         pub struct $name<$($gen)*> {
@@ -41,6 +42,11 @@ macro_rules! async_receiver {
 
             fn strategy(&self) -> $crate::WaitStrategy {
                 self.wait_strategy()
+            }
+
+            fn tick_probe(&self) -> Option<$crate::ring::TickProbe<'_>> {
+                let $probed = self;
+                $probe
             }
         }
 
@@ -178,7 +184,8 @@ macro_rules! async_sender {
         sink: $sink:ty,
         error: $error:ty,
         attempt: |$end:ident, $v:ident| $attempt:expr,
-        check: $check:ident $(,)?
+        check: $check:ident,
+        tick_probe: |$probed:ident| $probe:expr $(,)?
     ) => {
         $(#[$meta])*
         pub struct $name<$($gen)*> {
@@ -199,6 +206,11 @@ macro_rules! async_sender {
 
             fn strategy(&self) -> $crate::WaitStrategy {
                 self.wait_strategy()
+            }
+
+            fn tick_probe(&self) -> Option<$crate::ring::TickProbe<'_>> {
+                let $probed = self;
+                $probe
             }
         }
 

@@ -74,7 +74,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::WaitStrategy;
-use crate::ring::RingMemory;
+use crate::ring::{RingMemory, TickProbe};
 use crate::segment::Counters;
 use crate::sync::{AtomicU64, Ordering, spin_hint};
 use crate::wait::{self, LIVENESS_TICK, Prepared, Signal};
@@ -101,6 +101,9 @@ pub(crate) trait Waitable {
     fn check_liveness(&mut self);
     /// How the endpoint waits ([`Options::wait_strategy`](crate::Options::wait_strategy)).
     fn strategy(&self) -> WaitStrategy;
+    /// What the waiter thread looks at on a liveness tick instead of
+    /// waking the task (one-to-one rings); `None`: wake it every tick.
+    fn tick_probe(&self) -> Option<TickProbe<'_>>;
 }
 
 /// The parts of a [`RingMemory`] a parked operation needs.
@@ -235,7 +238,7 @@ impl Park {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let ticket = reactor::park(signal, prepared, cx.waker());
+        let ticket = reactor::park(signal, end.tick_probe(), prepared, cx.waker());
         self.armed = Some(Armed { ticket, prepared });
         Poll::Pending
     }

@@ -22,6 +22,9 @@ async_sender! {
         other => Sent::Done(other),
     },
     check: check_peers,
+    // Woken every tick: an MPMC tick also reclaims dead participants'
+    // claims and sleeper marks, which only the endpoint does.
+    tick_probe: |_end| None,
 }
 
 async_receiver! {
@@ -34,4 +37,7 @@ async_receiver! {
     item: T,
     attempt: |end| end.try_recv(),
     check: check_peers,
+    // Woken every tick: an MPMC tick also reclaims dead participants'
+    // claims and sleeper marks, which only the endpoint does.
+    tick_probe: |_end| None,
 }

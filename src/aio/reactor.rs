@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::ring::TickProbe;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, current_pid};
 use crate::wait::{LIVENESS_TICK, Prepared, Signal, futex};
 
@@ -46,6 +47,10 @@ struct Entry {
     signal: Signal<'static>,
     /// Its announcement: the word's value then, and what to withdraw.
     prepared: Prepared,
+    /// What a liveness tick looks at instead of waking the task (one-to-one
+    /// rings; in the endpoint's mapping and storage, lifetime extended in
+    /// `park` as `signal` is); `None`: wake it every tick.
+    probe: Option<TickProbe<'static>>,
     waker: Waker,
     /// When it parked or was last woken for a tick: once a liveness tick
     /// after, the task is woken to check its peer, as a blocking call
@@ -219,7 +224,12 @@ fn ensure_thread(reactor: &'static Reactor, table: &mut Table) -> bool {
 /// the mapping holding the signal's words can go away. Without a waiter
 /// thread (it could not be spawned) the task is woken at once: it polls
 /// instead of sleeping, and nothing is lost.
-pub(crate) fn park(signal: Signal<'_>, prepared: Prepared, waker: &Waker) -> Option<Ticket> {
+pub(crate) fn park(
+    signal: Signal<'_>,
+    probe: Option<TickProbe<'_>>,
+    prepared: Prepared,
+    waker: &Waker,
+) -> Option<Ticket> {
     let reactor = reactor();
     let id = reactor.next_ticket.fetch_add(1, Ordering::Relaxed);
     // SAFETY: a lifetime extension only (same type otherwise). The entry
@@ -228,10 +238,16 @@ pub(crate) fn park(signal: Signal<'_>, prepared: Prepared, waker: &Waker) -> Opt
     // mapping can go: every async endpoint disarms in its `Drop`, in
     // `into_inner` and in its futures' `Drop` (SAFETY.md §3).
     let signal = unsafe { std::mem::transmute::<Signal<'_>, Signal<'static>>(signal) };
+    // SAFETY: as for `signal`: the probe reads the endpoint's mapping and
+    // its storage's box (whose address stays when the endpoint moves),
+    // both kept until the entry is removed.
+    let probe =
+        unsafe { std::mem::transmute::<Option<TickProbe<'_>>, Option<TickProbe<'static>>>(probe) };
     let entry = Entry {
         ticket: id,
         signal,
         prepared,
+        probe,
         waker: waker.clone(),
         since: Instant::now(),
     };
@@ -388,8 +404,11 @@ impl Reactor {
             let mut tick = entry.since + LIVENESS_TICK;
             if now >= tick {
                 // A liveness tick: the task checks its peer and stays
-                // parked (entry and announcement kept: see `refresh`).
-                due.push(entry.waker.clone());
+                // parked (entry and announcement kept: see `refresh`),
+                // unless the probe finds nothing for it to see.
+                if entry.probe.is_none_or(|probe| probe.wake_task()) {
+                    due.push(entry.waker.clone());
+                }
                 entry.since = now;
                 tick = now + LIVENESS_TICK;
             }

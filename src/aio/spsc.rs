@@ -34,6 +34,7 @@ async_sender! {
         other => Sent::Done(other),
     },
     check: check_peer,
+    tick_probe: |end| Some(end.memory().tick_probe()),
 }
 
 async_receiver! {
@@ -57,6 +58,7 @@ async_receiver! {
     item: T,
     attempt: |end| end.pop(),
     check: check_peer,
+    tick_probe: |end| Some(end.memory().tick_probe()),
 }
 
 impl<T: Pod> AsyncProducer<T> {

@@ -23,6 +23,8 @@ use crate::index::Capacity;
 use crate::options::{
     DEFAULT_CAPACITY, DEFAULT_PARTICIPANTS, Options, WaitStrategy, Waiter, refuse_set,
 };
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+use crate::segment::peer::PeerProbe;
 use crate::segment::peer::{Attachment, PeerStatus, Role};
 use crate::segment::{
     Counters, Events, FreshCell, Header, Heap, IndexLine, Layout, RingKind, Storage, Strict,
@@ -828,6 +830,20 @@ impl<T: Pod, S> RingMemory<T, S> {
         self.attachment.peer_died()
     }
 
+    /// What the async waiter thread looks at on a liveness tick of a task
+    /// parked on this one-to-one ring, instead of waking it (see
+    /// [`TickProbe`]).
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn tick_probe(&self) -> TickProbe<'_> {
+        let (head, tail) = (self.head(), self.tail());
+        TickProbe {
+            peer: self.attachment.peer_probe(),
+            seen: (head.load(Ordering::Relaxed), tail.load(Ordering::Relaxed)),
+            head,
+            tail,
+        }
+    }
+
     /// Looks for a dead peer (its role lock gone) and records it (syscall).
     pub(crate) fn check_peer_alive(&self) {
         self.attachment.check_peer_alive();
@@ -885,6 +901,36 @@ impl<T: Pod> RingMemory<T, UnsafeCell<T>> {
         // within or one past the slot area; `UnsafeCell<T>` has `T`'s layout
         // outside loom.
         unsafe { self.slots.add(index).cast() }
+    }
+}
+
+/// A parked one-to-one endpoint's liveness tick, run by the async waiter
+/// thread: the task is woken only if its peer looks gone or either index
+/// moved since it parked (a publish whose wake did not come, say because a
+/// hostile peer cleared the announcement), which are the two things the
+/// task's own tick would find. Otherwise the task sleeps on, and an idle
+/// endpoint costs one thread's wakeup a tick instead of two.
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+#[derive(Clone, Copy)]
+pub(crate) struct TickProbe<'a> {
+    peer: PeerProbe<'a>,
+    head: &'a AtomicU64,
+    tail: &'a AtomicU64,
+    /// The indices when the task parked.
+    seen: (u64, u64),
+}
+
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+impl TickProbe<'_> {
+    /// Whether the task should be woken for this tick.
+    pub(crate) fn wake_task(&self) -> bool {
+        // Relaxed: a change is only a reason to wake; the task's own
+        // loads order what it then reads.
+        let now = (
+            self.head.load(Ordering::Relaxed),
+            self.tail.load(Ordering::Relaxed),
+        );
+        now != self.seen || self.peer.looks_gone()
     }
 }
 

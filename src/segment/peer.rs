@@ -158,6 +158,39 @@ pub(crate) enum PeerStatus {
     Gone,
 }
 
+/// Whether a one-to-one endpoint's peer looks gone, without recording
+/// anything: [`Attachment::check_peer_alive`]'s test, for the async waiter
+/// thread to run on a liveness tick instead of waking the task. It only
+/// decides whether to wake it; the task's own check records the death
+/// (and whether it was a crash).
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+#[derive(Clone, Copy)]
+pub(crate) struct PeerProbe<'a> {
+    /// The storage's box: its address stays while the endpoint moves.
+    storage: &'a dyn Storage,
+    peer: usize,
+    paired: bool,
+}
+
+#[cfg(all(feature = "tokio", not(shmlane_loom)))]
+impl PeerProbe<'_> {
+    /// Gone (detached), or attached (or a pair's end never attached)
+    /// with nobody holding its lock: the task should look. A lock that
+    /// cannot be tested counts as held, as in `detach_if_dead`.
+    pub(crate) fn looks_gone(&self) -> bool {
+        // SYNC: peer-state (Acquire: as in peer_status)
+        let seen = self.storage.peer_rows()[self.peer]
+            .state
+            .load(Ordering::Acquire);
+        match seen & STATE_BITS {
+            DETACHED => true,
+            ATTACHED => matches!(self.storage.role_is_held(self.peer), Ok(false)),
+            VACANT if self.paired => matches!(self.storage.role_is_held(self.peer), Ok(false)),
+            _ => false,
+        }
+    }
+}
+
 /// An endpoint's hold on a segment: the storage and the claimed role, given
 /// up on drop.
 pub(crate) struct Attachment {
@@ -486,6 +519,17 @@ impl Attachment {
             DETACHED => PeerStatus::Gone,
             // VACANT, or the unused value 3, which only a broken peer writes.
             _ => PeerStatus::NotYet,
+        }
+    }
+
+    /// A read-only look at this endpoint's peer, for another thread (the
+    /// async waiter thread) to run while the endpoint is parked.
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn peer_probe(&self) -> PeerProbe<'_> {
+        PeerProbe {
+            storage: &*self.storage,
+            peer: self.role.peer() as usize,
+            paired: self.paired,
         }
     }
 
