@@ -158,6 +158,18 @@ pub(crate) enum PeerStatus {
     Gone,
 }
 
+/// Whether a peer row whose state word reads `seen` is alive exactly when
+/// its lock is held: attached, or (`paired`) a pair's other end that never
+/// attached. The test of `Attachment::check_peer_alive` and of
+/// `PeerProbe::looks_gone`.
+fn lock_decides(seen: u32, paired: bool) -> bool {
+    match seen & STATE_BITS {
+        ATTACHED => true,
+        VACANT => paired,
+        _ => false,
+    }
+}
+
 /// Whether a one-to-one endpoint's peer looks gone, without recording
 /// anything: [`Attachment::check_peer_alive`]'s test, for the async waiter
 /// thread to run on a liveness tick instead of waking the task. It only
@@ -182,12 +194,9 @@ impl PeerProbe<'_> {
         let seen = self.storage.peer_rows()[self.peer]
             .state
             .load(Ordering::Acquire);
-        match seen & STATE_BITS {
-            DETACHED => true,
-            ATTACHED => matches!(self.storage.role_is_held(self.peer), Ok(false)),
-            VACANT if self.paired => matches!(self.storage.role_is_held(self.peer), Ok(false)),
-            _ => false,
-        }
+        seen & STATE_BITS == DETACHED
+            || (lock_decides(seen, self.paired)
+                && matches!(self.storage.role_is_held(self.peer), Ok(false)))
     }
 }
 
@@ -540,16 +549,9 @@ impl Attachment {
         let row = self.row(peer);
         // SYNC: peer-state (Acquire: as in peer_status)
         let seen = row.state.load(Ordering::Acquire);
-        let judged = match seen & STATE_BITS {
-            ATTACHED => true,
-            // A pair's other end that never attached: gone if its lock is.
-            VACANT => self.paired,
-            _ => false,
-        };
-        if !judged {
-            return;
+        if lock_decides(seen, self.paired) {
+            self.detach_if_dead(peer as usize, seen);
         }
-        self.detach_if_dead(peer as usize, seen);
     }
 
     /// Records row `row`, whose state word read `seen`, as detached if

@@ -111,6 +111,15 @@ impl Plan {
         })
     }
 
+    /// A Zenoh call `op` of this end that failed.
+    fn failed(&self, op: &'static str, error: ::zenoh::Error) -> ConnectError {
+        ConnectError::Io {
+            endpoint: self.endpoint.to_string(),
+            op,
+            source: io(error),
+        }
+    }
+
     /// Opens the session; an endpoint that does not answer in time is
     /// `Unreachable`.
     fn open_session(&self) -> Result<Session, ConnectError> {
@@ -124,17 +133,13 @@ impl Plan {
                     endpoint,
                     source: io(error),
                 }
-            } else if text.contains("connect") || text.contains("Unable to connect") {
+            } else if text.contains("connect") {
                 ConnectError::Unreachable {
                     endpoint,
                     source: io(error),
                 }
             } else {
-                ConnectError::Io {
-                    endpoint,
-                    op: "zenoh::open",
-                    source: io(error),
-                }
+                self.failed("zenoh::open", error)
             }
         })
     }
@@ -240,33 +245,28 @@ impl PendingSender {
             Reliability::Reliable => CongestionControl::Block,
             Reliability::BestEffort => CongestionControl::Drop,
         };
-        let declare_error = |op, error| ConnectError::Io {
-            endpoint: plan.endpoint.to_string(),
-            op,
-            source: io(error),
-        };
         let publisher = session
             .declare_publisher(plan.key.clone())
             .congestion_control(congestion)
             .wait()
-            .map_err(|e| declare_error("declare_publisher", e))?;
+            .map_err(|e| plan.failed("declare_publisher", e))?;
         // The listener first, then the status: a receiver that subscribes
         // in between is in one or the other.
         let matching = publisher
             .matching_listener()
             .wait()
-            .map_err(|e| declare_error("matching_listener", e))?;
+            .map_err(|e| plan.failed("matching_listener", e))?;
         let receivers = publisher
             .matching_status()
             .wait()
-            .map_err(|e| declare_error("matching_status", e))?
+            .map_err(|e| plan.failed("matching_status", e))?
             .matching();
         let id = session.zid().to_string();
         let token = session
             .liveliness()
             .declare_token(sender_token(&id, plan.key.as_str()))
             .wait()
-            .map_err(|e| declare_error("liveliness token", e))?;
+            .map_err(|e| plan.failed("liveliness token", e))?;
         Ok(Self {
             sender: ZenohSender {
                 publisher: Some(publisher),
@@ -548,11 +548,6 @@ impl ZenohReceiver {
         let plan = Plan::new(name, config)?;
         let session = plan.open_session()?;
         let ends = !is_pattern(&plan.key);
-        let declare_error = |op, error| ConnectError::Io {
-            endpoint: plan.endpoint.to_string(),
-            op,
-            source: io(error),
-        };
         let (samples_in, samples) = mpsc::sync_channel(QUEUE);
         let (senders_in, senders) = mpsc::channel();
         let news = SenderNews {
@@ -573,7 +568,7 @@ impl ZenohReceiver {
                     let _ = query.reply(query.key_expr().clone(), "").wait();
                 })
                 .wait()
-                .map_err(|e| declare_error("declare_queryable", e))?;
+                .map_err(|e| plan.failed("declare_queryable", e))?;
             Some(queryable)
         } else {
             None
@@ -585,7 +580,7 @@ impl ZenohReceiver {
                 let _ = samples_in.send(Some(sample));
             })
             .wait()
-            .map_err(|e| declare_error("declare_subscriber", e))?;
+            .map_err(|e| plan.failed("declare_subscriber", e))?;
         // A pattern's stream never ends: no senders to follow.
         let tokens = if ends && !tokens_ignored() {
             let prefix = format!("{SENDERS}/");
@@ -609,7 +604,7 @@ impl ZenohReceiver {
                     });
                 })
                 .wait()
-                .map_err(|e| declare_error("liveliness subscriber", e))?;
+                .map_err(|e| plan.failed("liveliness subscriber", e))?;
             Some(tokens)
         } else {
             None
