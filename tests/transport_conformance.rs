@@ -1195,95 +1195,45 @@ fn a_listener_checks_its_peers_uid(kind: &Kind) {
     assert_eq!(buf, b"peer");
 }
 
-macro_rules! conformance {
-    ($($name:ident: $kind:expr;)*) => {$(
+/// A module `$name` of tests, one per listed case, each running that
+/// case against `$kind`.
+macro_rules! cases {
+    ($name:ident: $kind:expr; $($case:ident),* $(,)?) => {
         mod $name {
             use super::*;
 
-            #[test]
-            fn order_and_boundaries() {
-                super::order_and_boundaries(&$kind);
-            }
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(&$kind);
+                }
+            )*
+        }
+    };
+}
 
-            #[test]
-            fn drain_then_disconnected() {
-                super::drain_then_disconnected(&$kind);
-            }
-
-            #[test]
-            fn child_to_parent() {
-                super::child_to_parent(&$kind);
-            }
-
-            #[test]
-            fn parent_to_child() {
-                super::parent_to_child(&$kind);
-            }
-
-            #[test]
-            fn timeouts_both_ways() {
-                super::timeouts_both_ways(&$kind);
-            }
-
-            #[test]
-            fn every_ok_send_arrives_whole() {
-                super::every_ok_send_arrives_whole(&$kind);
-            }
-
-            #[test]
-            fn flush_and_close_report() {
-                super::flush_and_close_report(&$kind);
-            }
-
-            #[test]
-            fn no_sigpipe_with_the_default_action() {
-                super::no_sigpipe_with_the_default_action(&$kind);
-            }
-
-            #[test]
-            fn two_senders_never_interleave() {
-                super::two_senders_never_interleave(&$kind);
-            }
-
-            #[test]
-            fn oversize_on_the_receiving_side() {
-                super::oversize_on_the_receiving_side(&$kind);
-            }
-
-            #[test]
-            fn garbage_on_the_wire() {
-                super::garbage_on_the_wire(&$kind);
-            }
-
-            #[test]
-            fn one_senders_end_leaves_the_others() {
-                super::one_senders_end_leaves_the_others(&$kind);
-            }
-
-            #[test]
-            fn memory_follows_the_bytes() {
-                super::memory_follows_the_bytes(&$kind);
-            }
-
-            #[test]
-            fn no_allocation_per_message() {
-                super::no_allocation_per_message(&$kind);
-            }
-
-            #[test]
-            fn an_object_others_may_write_is_refused() {
-                super::an_object_others_may_write_is_refused(&$kind);
-            }
-
-            #[test]
-            fn a_symbolic_link_at_the_path_is_refused() {
-                super::a_symbolic_link_at_the_path_is_refused(&$kind);
-            }
-
-            #[test]
-            fn a_listener_checks_its_peers_uid() {
-                super::a_listener_checks_its_peers_uid(&$kind);
-            }
+/// Every case, for each mechanism listed.
+macro_rules! conformance {
+    ($($name:ident: $kind:expr;)*) => {$(
+        cases! {
+            $name: $kind;
+            order_and_boundaries,
+            drain_then_disconnected,
+            child_to_parent,
+            parent_to_child,
+            timeouts_both_ways,
+            every_ok_send_arrives_whole,
+            flush_and_close_report,
+            no_sigpipe_with_the_default_action,
+            two_senders_never_interleave,
+            oversize_on_the_receiving_side,
+            garbage_on_the_wire,
+            one_senders_end_leaves_the_others,
+            memory_follows_the_bytes,
+            no_allocation_per_message,
+            an_object_others_may_write_is_refused,
+            a_symbolic_link_at_the_path_is_refused,
+            a_listener_checks_its_peers_uid,
         }
     )*};
 }
@@ -1303,38 +1253,18 @@ conformance! {
     shm: SHM;
 }
 
-/// The cases that apply to a network transport of sessions (cargo feature
-/// `zenoh`): order, sizes, end of stream, a message above the receiver's
-/// maximum, and two senders on one key. Not the rest: a Zenoh session
-/// cannot cross a `fork` (it runs threads), a publication is never `Full`
-/// (it waits on the link), and the engine allocates per message. Receive
-/// timeouts and a crashed sender are in tests/transport_zenoh.rs.
+// The cases that apply to a network transport of sessions (cargo feature
+// `zenoh`): order, sizes, end of stream, a message above the receiver's
+// maximum, and two senders on one key. Not the rest: a Zenoh session
+// cannot cross a `fork` (it runs threads), a publication is never `Full`
+// (it waits on the link), and the engine allocates per message. Receive
+// timeouts and a crashed sender are in tests/transport_zenoh.rs.
 #[cfg(feature = "zenoh")]
-mod zenoh {
-    use super::*;
-
-    #[test]
-    fn order_and_boundaries() {
-        super::order_and_boundaries(&ZENOH);
-    }
-
-    #[test]
-    fn drain_then_disconnected() {
-        super::drain_then_disconnected(&ZENOH);
-    }
-
-    #[test]
-    fn oversize_on_the_receiving_side() {
-        super::oversize_on_the_receiving_side(&ZENOH);
-    }
-
-    #[test]
-    fn two_senders_never_interleave() {
-        super::two_senders_never_interleave(&ZENOH);
-    }
-
-    #[test]
-    fn one_senders_end_leaves_the_others() {
-        super::one_senders_end_leaves_the_others(&ZENOH);
-    }
+cases! {
+    zenoh: ZENOH;
+    order_and_boundaries,
+    drain_then_disconnected,
+    oversize_on_the_receiving_side,
+    two_senders_never_interleave,
+    one_senders_end_leaves_the_others,
 }

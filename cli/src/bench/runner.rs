@@ -124,13 +124,7 @@ pub fn isolated<R: serde::Serialize + serde::de::DeserializeOwned>(
         ForkResult::Child => {
             drop(read_end);
             let run = || {
-                prctl::set_pdeathsig(Signal::SIGKILL)
-                    .map_err(BenchError::os("prctl(PR_SET_PDEATHSIG)"))?;
-                if getppid() != parent {
-                    return Err(BenchError::Peer(
-                        "parent ended before the child started".into(),
-                    ));
-                }
+                die_with(parent)?;
                 case()
             };
             let outcome: Result<R, String> = match catch_unwind(AssertUnwindSafe(run)) {
@@ -159,6 +153,19 @@ pub fn isolated<R: serde::Serialize + serde::de::DeserializeOwned>(
     }
 }
 
+/// Makes this forked child die with `parent`: a benchmark child must never
+/// outlive it.
+fn die_with(parent: Pid) -> Result<(), BenchError> {
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(BenchError::os("prctl(PR_SET_PDEATHSIG)"))?;
+    // The parent may have died before the line above took effect.
+    if getppid() != parent {
+        return Err(BenchError::Peer(
+            "parent ended before the child started".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The forked child's whole life: set up, run `peer`, exit with its verdict.
 fn child_main(
     parent: Pid,
@@ -166,14 +173,7 @@ fn child_main(
     peer: impl FnOnce(Watch<'_>) -> Result<(), BenchError>,
 ) -> ! {
     let run = || {
-        // Die with the parent: a benchmark child must never outlive it.
-        prctl::set_pdeathsig(Signal::SIGKILL).map_err(BenchError::os("prctl(PR_SET_PDEATHSIG)"))?;
-        // The parent may have died before the line above took effect.
-        if getppid() != parent {
-            return Err(BenchError::Peer(
-                "parent ended before the child started".into(),
-            ));
-        }
+        die_with(parent)?;
         pin(core)?;
         let gone = || getppid() != parent;
         peer(Watch::new(&gone))
