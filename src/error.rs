@@ -181,6 +181,11 @@ pub enum OpenError {
 }
 
 /// Why a value was not pushed; the value is handed back.
+///
+/// Two words for a word-sized `T` (the rare `Corrupted` case is boxed):
+/// small enough to come back from a push, blocking or awaited, in
+/// registers. A 40-byte result went through memory, and a busy async
+/// producer waited on its own stores for it.
 #[derive(PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PushError<T> {
@@ -194,20 +199,52 @@ pub enum PushError<T> {
     #[error("the consumer is gone")]
     Disconnected(T),
     /// The segment holds impossible indices; the endpoint cannot continue.
-    #[error("ring is corrupted: {1}")]
-    Corrupted(T, Corruption),
+    #[error("ring is corrupted: {}", .0.corruption)]
+    Corrupted(Box<CorruptedPush<T>>),
+}
+
+/// [`PushError::Corrupted`]'s payload: the value that was not pushed and
+/// what was found wrong in the segment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CorruptedPush<T> {
+    /// The value, handed back.
+    pub value: T,
+    /// What was found wrong.
+    pub corruption: Corruption,
+}
+
+impl<T> fmt::Debug for CorruptedPush<T> {
+    // No `T: Debug` bound, as for `PushError`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorruptedPush")
+            .field("corruption", &self.corruption)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> PushError<T> {
     /// The value that was not pushed.
     pub fn into_inner(self) -> T {
         match self {
-            Self::Full(v) | Self::Timeout(v) | Self::Disconnected(v) | Self::Corrupted(v, _) => v,
+            Self::Full(v) | Self::Timeout(v) | Self::Disconnected(v) => v,
+            Self::Corrupted(refused) => refused.value,
         }
     }
-}
 
-impl<T> PushError<T> {
+    /// What was found wrong, for [`Corrupted`](Self::Corrupted).
+    pub fn corruption(&self) -> Option<&Corruption> {
+        match self {
+            Self::Corrupted(refused) => Some(&refused.corruption),
+            _ => None,
+        }
+    }
+
+    /// `Corrupted`, boxing its payload (cold: only a corrupted ring builds one).
+    #[cold]
+    pub(crate) fn corrupted(value: T, corruption: Corruption) -> Self {
+        Self::Corrupted(Box::new(CorruptedPush { value, corruption }))
+    }
+
     /// The same refusal without its value (the raw endpoints: the caller
     /// still holds the record it passed).
     #[cfg(not(shmlane_loom))]
@@ -216,7 +253,7 @@ impl<T> PushError<T> {
             Self::Full(_) => PushError::Full(()),
             Self::Timeout(_) => PushError::Timeout(()),
             Self::Disconnected(_) => PushError::Disconnected(()),
-            Self::Corrupted(_, c) => PushError::Corrupted((), c),
+            Self::Corrupted(refused) => PushError::corrupted((), refused.corruption),
         }
     }
 }
@@ -248,13 +285,17 @@ impl<T> fmt::Debug for PushError<T> {
             Self::Full(_) => f.write_str("Full(..)"),
             Self::Timeout(_) => f.write_str("Timeout(..)"),
             Self::Disconnected(_) => f.write_str("Disconnected(..)"),
-            Self::Corrupted(_, c) => write!(f, "Corrupted(.., {c:?})"),
+            Self::Corrupted(refused) => write!(f, "Corrupted(.., {:?})", refused.corruption),
         }
     }
 }
 
 /// Why nothing was popped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+///
+/// Two words (the rare `Corrupted` case is boxed), so that a pop's
+/// `Result<T, PopError>` of a word-sized `T` is two words too and comes
+/// back in registers (see [`PushError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PopError {
     /// The ring is empty.
@@ -269,7 +310,16 @@ pub enum PopError {
     Disconnected,
     /// The segment holds impossible indices; the endpoint cannot continue.
     #[error("ring is corrupted: {0}")]
-    Corrupted(Corruption),
+    Corrupted(Box<Corruption>),
+}
+
+impl PopError {
+    /// `Corrupted`, boxing what was found (cold: only a corrupted ring
+    /// builds one).
+    #[cold]
+    pub(crate) fn corrupted(corruption: Corruption) -> Self {
+        Self::Corrupted(Box::new(corruption))
+    }
 }
 
 /// Why no room was reserved to write in place: an SPSC

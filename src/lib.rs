@@ -103,7 +103,8 @@ mod trust;
 mod wait;
 
 pub use error::{
-    Corruption, GrantError, OpenError, PopError, PushError, RecordError, ReserveError, SemError,
+    CorruptedPush, Corruption, GrantError, OpenError, PopError, PushError, RecordError,
+    ReserveError, SemError,
 };
 pub use options::{
     DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_PARTICIPANTS, HugePages,

@@ -344,7 +344,7 @@ pub fn hostile_peer(data: &[u8]) {
 /// The corruption a receive reported, if that is what it reported.
 fn corrupted<T>(result: Result<T, crate::PopError>) -> Option<crate::Corruption> {
     match result {
-        Err(crate::PopError::Corrupted(c)) => Some(c),
+        Err(crate::PopError::Corrupted(c)) => Some(*c),
         _ => None,
     }
 }
@@ -398,7 +398,7 @@ fn hostile_spsc(selector: u8, mut input: Input<'_>) {
                 let result = tx.push(next);
                 next += 1;
                 producer.saw(match result {
-                    Err(crate::PushError::Corrupted(_, c)) => Some(c),
+                    Err(crate::PushError::Corrupted(refused)) => Some(refused.corruption),
                     _ => None,
                 });
             }
@@ -500,7 +500,7 @@ fn hostile_mpmc(selector: u8, mut input: Input<'_>) {
                 let result = tx.try_send(next);
                 next += 1;
                 sender.saw(match result {
-                    Err(PushError::Corrupted(_, c)) => Some(c),
+                    Err(PushError::Corrupted(refused)) => Some(refused.corruption),
                     _ => None,
                 });
             }

@@ -38,14 +38,14 @@ fn recv(rx: &mut bytes::Consumer) -> Result<Vec<u8>, PopError> {
 /// error on every later call, even once the bytes are put right).
 fn sticky_corruption(rx: &mut bytes::Consumer, map: &mut MmapMut, repair: u64) -> Corruption {
     let first = match recv(rx) {
-        Err(PopError::Corrupted(c)) => c,
+        Err(PopError::Corrupted(c)) => *c,
         other => panic!("expected Corrupted, got {other:?}"),
     };
     put_word(map, 0, frame(0, 1));
     put_tail(map, repair);
-    assert_eq!(recv(rx), Err(PopError::Corrupted(first)));
-    assert!(matches!(rx.read(), Err(PopError::Corrupted(c)) if c == first));
-    assert!(matches!(rx.read_blocking(), Err(PopError::Corrupted(c)) if c == first));
+    assert_eq!(recv(rx), Err(PopError::Corrupted(Box::new(first))));
+    assert!(matches!(rx.read(), Err(PopError::Corrupted(c)) if *c == first));
+    assert!(matches!(rx.read_blocking(), Err(PopError::Corrupted(c)) if *c == first));
     first
 }
 

@@ -14,7 +14,7 @@ use common::{
 };
 use memmap2::MmapMut;
 use shmlane::test_support::HeaderOffsets;
-use shmlane::{OpenError, Options, PopError, spsc};
+use shmlane::{OpenError, Options, PopError, PushError, spsc};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -166,7 +166,7 @@ fn indices_further_apart_than_the_capacity_are_corrupted_at_open_and_at_pop() {
     put_u64(&mut raw_mapping(&name), offsets.tail, 1_000_000);
     let err = rx.pop().unwrap_err();
     assert!(
-        matches!(err, PopError::Corrupted(c) if c.found == 1_000_000 - 1 && c.limit == 16),
+        matches!(&err, PopError::Corrupted(c) if c.found == 1_000_000 - 1 && c.limit == 16),
         "{err}"
     );
     drop(rx);
@@ -432,10 +432,53 @@ fn a_segment_shrunk_under_a_blocked_endpoint_is_corrupted_not_sigbus() {
         .expect("truncate");
     let err = rx.recv_timeout(Duration::from_secs(5)).expect_err("shrunk");
     assert!(
-        matches!(err, PopError::Corrupted(c) if c.what.contains("shrunk")),
+        matches!(&err, PopError::Corrupted(c) if c.what.contains("shrunk")),
         "{err:?}"
     );
     // Poisoned: later calls say so without touching the slots.
     assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
     drop(tx);
+}
+
+#[test]
+fn a_push_or_pop_result_of_a_word_is_two_words() {
+    // The contract behind the boxed `Corrupted` payloads: small enough to
+    // come back in registers (a 40-byte result went through memory and
+    // stalled a busy async producer behind its own stores).
+    let two_words = 2 * std::mem::size_of::<usize>();
+    assert_eq!(std::mem::size_of::<Result<(), PushError<u64>>>(), two_words);
+    assert_eq!(std::mem::size_of::<Result<u64, PopError>>(), two_words);
+    assert_eq!(std::mem::size_of::<PushError<u64>>(), two_words);
+    assert_eq!(std::mem::size_of::<PopError>(), two_words);
+}
+
+#[test]
+fn a_push_refused_by_corruption_hands_back_the_value_and_names_the_fault() {
+    let name = ShmName::new("corrupt-push");
+    let opts = Options::new().capacity(16);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &opts).unwrap();
+    let _rx = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap();
+    // Fill the cached view so the push re-reads head, then corrupt head.
+    for v in 0..16 {
+        tx.push(v).unwrap();
+    }
+    put_u64(
+        &mut raw_mapping(&name),
+        HeaderOffsets::get().head,
+        1_000_000,
+    );
+    let err = tx.push(77).unwrap_err();
+    let found = err.corruption().copied().expect("a corruption");
+    assert!(found.found > 16, "{found}");
+    assert!(err.to_string().contains(&found.to_string()), "{err}");
+    assert!(format!("{err:?}").starts_with("Corrupted("), "{err:?}");
+    assert_eq!(err.into_inner(), 77);
+    // Poisoned: the same fault again, with the new value handed back.
+    match tx.send(78) {
+        Err(PushError::Corrupted(refused)) => {
+            assert_eq!((refused.value, refused.corruption), (78, found));
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+    assert_eq!(PushError::Full(1u64).corruption(), None);
 }

@@ -193,7 +193,7 @@ fn one_item_wakes_one_of_several_sleeping_receivers() {
             let (first, second) = receiver.join().unwrap();
             assert!(
                 matches!(
-                    (first, second),
+                    (&first, &second),
                     (Ok(1), Err(PopError::Disconnected)) | (Err(PopError::Disconnected), _)
                 ),
                 "{first:?} {second:?}"

@@ -121,7 +121,7 @@ impl ToPyErr for PushError<()> {
             PushError::Full(()) => "Full",
             PushError::Timeout(()) => "Timeout",
             PushError::Disconnected(()) => "Disconnected",
-            PushError::Corrupted((), _) => "Corrupted",
+            PushError::Corrupted(_) => "Corrupted",
             _ => "Error",
         };
         raise(py, class, self.to_string())

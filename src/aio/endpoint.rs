@@ -103,7 +103,7 @@ macro_rules! async_receiver {
         impl<$($gen)*> $crate::aio::PollRecv for $ty {
             type Output = Result<$item, $crate::PopError>;
 
-            #[inline]
+            #[inline(always)]
             fn poll_recv(
                 &mut self,
                 cx: &mut std::task::Context<'_>,
@@ -285,7 +285,7 @@ macro_rules! async_sender {
         impl<$($gen)* $($vgen)*> $crate::aio::PollSend<$value> for $ty {
             type Error = $error;
 
-            #[inline]
+            #[inline(always)]
             fn poll_send(
                 &mut self,
                 cx: &mut std::task::Context<'_>,

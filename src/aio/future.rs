@@ -62,7 +62,7 @@ impl<'a, E: PollRecv> RecvFuture<'a, E> {
 impl<E: PollRecv> Future for RecvFuture<'_, E> {
     type Output = E::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<E::Output> {
         let Some(end) = self.end.as_mut() else {
             // Polled after it completed: a bug in the caller's executor
@@ -121,7 +121,7 @@ impl<E: PollSend<V>, V> Unpin for SendFuture<'_, E, V> {}
 impl<E: PollSend<V>, V> Future for SendFuture<'_, E, V> {
     type Output = Result<(), E::Error>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let Some(end) = this.end.as_mut() else {

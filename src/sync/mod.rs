@@ -189,17 +189,31 @@ pub(crate) fn spin_hint() {
 /// often. A `pthread_atfork` child handler refreshes the cache, so a forked
 /// child sees its own pid.
 #[cfg(not(shmlane_loom))]
+#[inline]
 pub(crate) fn current_pid() -> u32 {
+    // Inlined: a load and a test on the paths that re-read a peer's index
+    // (every pop of a stream that keeps its ring near empty).
+    let cached = PID.load(std::sync::atomic::Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    first_pid()
+}
+
+/// The cached pid (0 until [`first_pid`] ran in this process's ancestry).
+#[cfg(not(shmlane_loom))]
+static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Fills the pid cache and registers its fork refresh, once.
+#[cfg(not(shmlane_loom))]
+#[cold]
+#[inline(never)]
+fn first_pid() -> u32 {
     use std::sync::Once;
-    use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
-    static PID: StdAtomicU32 = StdAtomicU32::new(0);
+    use std::sync::atomic::Ordering as StdOrdering;
     static HOOK: Once = Once::new();
     extern "C" fn refresh_in_child() {
         PID.store(std::process::id(), StdOrdering::Relaxed);
-    }
-    let cached = PID.load(StdOrdering::Relaxed);
-    if cached != 0 {
-        return cached;
     }
     HOOK.call_once(|| {
         PID.store(std::process::id(), StdOrdering::Relaxed);

@@ -358,7 +358,7 @@ impl ShmReceiver {
             },
             PopError::Corrupted(corruption) => RecvError::Corrupted {
                 endpoint: self.endpoint.clone(),
-                corruption,
+                corruption: *corruption,
             },
         }
     }

@@ -340,7 +340,7 @@ impl Consumer {
     /// Acquire load that saw the producer gone, SYNC: peer-state, orders
     /// its last publish before one more look).
     fn next_or_disconnected(&mut self) -> Result<FrameAt, PopError> {
-        if let Some(frame) = self.next_frame().map_err(PopError::Corrupted)? {
+        if let Some(frame) = self.next_frame().map_err(PopError::corrupted)? {
             return Ok(frame);
         }
         // An empty look: now and then also a liveness check, so that a
@@ -348,8 +348,8 @@ impl Consumer {
         if !self.ring.idle_poll_found_peer_gone() {
             return Err(PopError::Empty);
         }
-        self.refresh_tail().map_err(PopError::Corrupted)?;
-        match self.next_frame().map_err(PopError::Corrupted)? {
+        self.refresh_tail().map_err(PopError::corrupted)?;
+        match self.next_frame().map_err(PopError::corrupted)? {
             Some(frame) => Ok(frame),
             None => Err(PopError::Disconnected),
         }
@@ -390,7 +390,7 @@ impl Consumer {
         };
         match ring.block_until_progress(self.strategy, deadline, published) {
             Some(Wake::Ready | Wake::Disconnected) => Ok(()),
-            Some(Wake::Corrupted(corruption)) => Err(PopError::Corrupted(self.poison(corruption))),
+            Some(Wake::Corrupted(corruption)) => Err(PopError::corrupted(self.poison(corruption))),
             None => Err(PopError::Timeout),
         }
     }

@@ -188,7 +188,7 @@ fn forge(tx: &Producer, position: u64, word: u64, tail: u64) {
 
 fn corruption_of(rx: &mut Consumer) -> Corruption {
     match recv(rx) {
-        Err(PopError::Corrupted(c)) => c,
+        Err(PopError::Corrupted(c)) => *c,
         other => panic!("expected Corrupted, got {other:?}"),
     }
 }
@@ -245,8 +245,8 @@ fn every_bad_frame_header_is_corruption_and_poisons() {
         // Putting things right does not lift the poison.
         forge(&tx, at, frame_word(1, FRAME_DATA), at + 2);
         assert_eq!(corruption_of(&mut rx), first);
-        assert!(matches!(rx.read(), Err(PopError::Corrupted(c)) if c == first));
-        assert!(matches!(rx.read_blocking(), Err(PopError::Corrupted(c)) if c == first));
+        assert!(matches!(rx.read(), Err(PopError::Corrupted(c)) if *c == first));
+        assert!(matches!(rx.read_blocking(), Err(PopError::Corrupted(c)) if *c == first));
     }
 }
 

@@ -258,11 +258,11 @@ impl<T: Pod> Receiver<T> {
     #[cold]
     #[inline(never)]
     fn claim_slow(&mut self) -> Result<u64, PopError> {
-        self.end.ring.poisoned().map_err(PopError::Corrupted)?;
+        self.end.ring.poisoned().map_err(PopError::corrupted)?;
         self.end.ring.ensure_attached();
         match self.claim_walk() {
             Err(PopError::Corrupted(found)) => {
-                Err(PopError::Corrupted(self.end.poisoned_by(found)))
+                Err(PopError::corrupted(self.end.poisoned_by(*found)))
             }
             done => done,
         }
@@ -279,7 +279,7 @@ impl<T: Pod> Receiver<T> {
                 match self.end.recover_passed() {
                     Ok(Some(position)) => Ok(position),
                     Ok(None) => Err(nothing),
-                    Err(found) => Err(PopError::Corrupted(found)),
+                    Err(found) => Err(PopError::corrupted(found)),
                 }
             }
             done => done,
@@ -293,7 +293,7 @@ impl<T: Pod> Receiver<T> {
             let base = end.base(position);
             // SYNC: mpmc-publish (Acquire: as in claim_fast)
             let stamp = end.stamp(position).load(Ordering::Acquire);
-            let seen = decode(stamp, base, end.rows).map_err(PopError::Corrupted)?;
+            let seen = decode(stamp, base, end.rows).map_err(PopError::corrupted)?;
             match (seen.laps, seen.state) {
                 (0, FULL) => {
                     // SYNC: mpmc-publish (Acquire: as in claim_fast)
@@ -374,7 +374,7 @@ impl<T: Pod> Receiver<T> {
                 // SAFETY.md), unless the cursor is stale by 2^45 laps.
                 _ => {
                     if !end.catch_up_noting() {
-                        return Err(PopError::Corrupted(misfit(stamp)));
+                        return Err(PopError::corrupted(misfit(stamp)));
                     }
                 }
             }
@@ -497,7 +497,7 @@ impl<T: Pod> Receiver<T> {
                 None => return Err(PopError::Timeout),
                 // The segment shrank under the mapping: no slot is touched.
                 Some(Wake::Corrupted(corruption)) => {
-                    return Err(PopError::Corrupted(self.end.poisoned_by(corruption)));
+                    return Err(PopError::corrupted(self.end.poisoned_by(corruption)));
                 }
                 Some(Wake::Ready | Wake::Disconnected) => {}
             }

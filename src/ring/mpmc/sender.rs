@@ -328,7 +328,7 @@ impl<T: Pod> Sender<T> {
             Ok(Some(position)) => Ok(position),
             Ok(None) if self.end.peers_gone() => Err(PushError::Disconnected(value)),
             Ok(None) => Err(PushError::Full(value)),
-            Err(corruption) => Err(PushError::Corrupted(value, corruption)),
+            Err(corruption) => Err(PushError::corrupted(value, corruption)),
         }
     }
 
@@ -435,7 +435,7 @@ impl<T: Pod> Sender<T> {
                 // The segment shrank under the mapping: no slot is touched.
                 Some(Wake::Corrupted(corruption)) => {
                     let corruption = self.end.poisoned_by(corruption);
-                    return Err(PushError::Corrupted(value, corruption));
+                    return Err(PushError::corrupted(value, corruption));
                 }
                 Some(Wake::Disconnected) => return Err(PushError::Disconnected(value)),
                 None => return Err(PushError::Timeout(value)),

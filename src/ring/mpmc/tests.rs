@@ -177,7 +177,7 @@ fn corrupt_stamps_poison_the_endpoint() {
     assert_eq!(first.found, 7);
     // Poisoned: the same error even once the stamp is honest again.
     rx.end.stamp(0).store(FULL, Ordering::Relaxed);
-    assert_eq!(rx.try_recv(), Err(PopError::Corrupted(first)));
+    assert_eq!(rx.try_recv(), Err(PopError::Corrupted(first.clone())));
     assert_eq!(
         rx.recv_timeout(Duration::ZERO),
         Err(PopError::Corrupted(first))
@@ -191,7 +191,7 @@ fn corrupt_stamps_poison_the_endpoint() {
         .store(base | (100 << ROW_SHIFT) | WRITING, Ordering::Relaxed);
     let err = tx.try_send(1).unwrap_err();
     assert!(
-        matches!(err, PushError::Corrupted(1, c) if c.found == 100 && c.limit == 8),
+        matches!(&err, PushError::Corrupted(r) if r.value == 1 && r.corruption.found == 100 && r.corruption.limit == 8),
         "{err:?}"
     );
     assert!(matches!(tx.reserve(), Err(ReserveError::Corrupted(_))));
@@ -209,7 +209,7 @@ fn corrupt_stamps_poison_the_endpoint() {
     rx.end.stamp(0).store(FULL, Ordering::Relaxed);
     let err = rx.try_recv().unwrap_err();
     assert!(
-        matches!(err, PopError::Corrupted(c) if c.what.contains("does not fit")),
+        matches!(&err, PopError::Corrupted(c) if c.what.contains("does not fit")),
         "{err:?}"
     );
 }

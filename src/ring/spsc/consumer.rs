@@ -202,7 +202,7 @@ impl<T: Pod> Consumer<T> {
     /// one more look, so that everything it committed is drained first).
     #[inline]
     fn ready_or_disconnected(&mut self, want: u64) -> Result<u64, PopError> {
-        match self.available(want).map_err(PopError::Corrupted)? {
+        match self.available(want).map_err(PopError::corrupted)? {
             0 => self.none_or_disconnected(),
             ready => Ok(ready),
         }
@@ -220,7 +220,7 @@ impl<T: Pod> Consumer<T> {
         if !self.ring.idle_poll_found_peer_gone() {
             return Ok(0);
         }
-        match self.refresh_tail().map_err(PopError::Corrupted)? {
+        match self.refresh_tail().map_err(PopError::corrupted)? {
             0 => Err(PopError::Disconnected),
             ready => Ok(ready),
         }
@@ -410,7 +410,7 @@ impl<T: Pod> Consumer<T> {
         match ring.block_until_progress(self.strategy, deadline, || has_items(ring, head)) {
             // The next pop drains what is left, then reports Disconnected.
             Some(Wake::Ready | Wake::Disconnected) => Ok(()),
-            Some(Wake::Corrupted(corruption)) => Err(PopError::Corrupted(self.poison(corruption))),
+            Some(Wake::Corrupted(corruption)) => Err(PopError::corrupted(self.poison(corruption))),
             None => Err(PopError::Timeout),
         }
     }
@@ -435,7 +435,7 @@ impl<T: Pod> Consumer<T> {
     /// # }
     /// ```
     pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, PopError> {
-        self.ring.poisoned().map_err(PopError::Corrupted)?;
+        self.ring.poisoned().map_err(PopError::corrupted)?;
         let ready = self.ready_or_disconnected(n as u64)?;
         if ready == 0 && n > 0 {
             return Err(PopError::Empty);

@@ -299,7 +299,7 @@ impl<T: Pod> Producer<T> {
     fn push_slow_check<V>(&mut self, value: V) -> Result<(), PushError<V>> {
         let free = match self.refresh_head() {
             Ok(free) => free,
-            Err(corruption) => return Err(PushError::Corrupted(value, corruption)),
+            Err(corruption) => return Err(PushError::corrupted(value, corruption)),
         };
         self.consumer_was_gone = match free {
             0 => self.ring.idle_poll_found_peer_gone(),
@@ -422,7 +422,7 @@ impl<T: Pod> Producer<T> {
                 Some(Wake::Ready) => {}
                 Some(Wake::Disconnected) => return Err(PushError::Disconnected(value)),
                 Some(Wake::Corrupted(corruption)) => {
-                    return Err(PushError::Corrupted(value, corruption));
+                    return Err(PushError::corrupted(value, corruption));
                 }
                 None => return Err(PushError::Timeout(value)),
             }

@@ -131,7 +131,7 @@ fn impossible_indices_are_corruption_not_a_panic() {
     tx.ring.head().store(5000, Ordering::Relaxed);
     tx.cached_head = 0;
     tx.tail = 4;
-    assert!(matches!(tx.push(9), Err(PushError::Corrupted(9, _))));
+    assert!(matches!(tx.push(9), Err(PushError::Corrupted(refused)) if refused.value == 9));
     assert!(matches!(tx.write_chunk(1), Err(ReserveError::Corrupted(_))));
 }
 
@@ -148,20 +148,20 @@ fn corruption_poisons_the_endpoint_for_good() {
         other => panic!("expected Corrupted, got {other:?}"),
     };
     tx.ring.tail().store(2, Ordering::Relaxed);
-    assert_eq!(rx.pop(), Err(PopError::Corrupted(first)));
-    assert_eq!(rx.recv(), Err(PopError::Corrupted(first)));
+    assert_eq!(rx.pop(), Err(PopError::Corrupted(first.clone())));
+    assert_eq!(rx.recv(), Err(PopError::Corrupted(first.clone())));
     assert!(matches!(rx.read_chunk(0), Err(PopError::Corrupted(c)) if c == first));
     // The producer side: head past tail, then restored.
     tx.ring.head().store(5000, Ordering::Relaxed);
     tx.cached_head = 0;
     tx.tail = 4;
     let first = match tx.push(9) {
-        Err(PushError::Corrupted(9, c)) => c,
+        Err(PushError::Corrupted(refused)) if refused.value == 9 => refused.corruption,
         other => panic!("expected Corrupted, got {other:?}"),
     };
     tx.ring.head().store(4, Ordering::Relaxed);
-    assert_eq!(tx.push(10), Err(PushError::Corrupted(10, first)));
-    assert_eq!(tx.send(11), Err(PushError::Corrupted(11, first)));
+    assert_eq!(tx.push(10), Err(PushError::corrupted(10, first)));
+    assert_eq!(tx.send(11), Err(PushError::corrupted(11, first)));
     assert!(matches!(tx.write_chunk(0), Err(ReserveError::Corrupted(c)) if c == first));
 }
 
