@@ -191,6 +191,8 @@ pub struct Header {
 
 /// In [`Header`]'s flags: no endpoint removes the name when it detaches
 /// (created with `Options::persist(true)`).
+// Under loom only heap segments exist: nothing persists.
+#[cfg_attr(shmlane_loom, allow(dead_code))]
 pub(crate) const FLAG_PERSIST: u32 = 1;
 /// In [`Header`]'s flags (MPMC): a sender has attached at some time. Rows
 /// are reused by whichever role claims them next, so the table alone can
@@ -316,6 +318,7 @@ impl Header {
     /// Whether the creator asked the name to outlive every endpoint. Read
     /// from shared memory: a peer that flips it only changes who removes
     /// the name.
+    #[cfg_attr(shmlane_loom, allow(dead_code))]
     pub(crate) fn persists(&self) -> bool {
         self.flags.load(Ordering::Relaxed) & FLAG_PERSIST != 0
     }
