@@ -639,3 +639,92 @@ fn an_item_published_without_a_wake_reaches_a_parked_task_at_a_tick() {
     });
     writer.join().unwrap();
 }
+
+/// Polls `future` to the end, telling `parked` at its first `Pending`.
+async fn tell_when_parked<F: Future + Unpin>(
+    mut future: F,
+    parked: std::sync::mpsc::Sender<()>,
+) -> F::Output {
+    let mut told = Some(parked);
+    poll_fn(|cx| {
+        let polled = Pin::new(&mut future).poll(cx);
+        if polled.is_pending() {
+            told.take().map(|tell| tell.send(()));
+        }
+        polled
+    })
+    .await
+}
+
+/// A ring of 4096 slots on `name` (so that the slots lie past the header's
+/// page), whose tasks park at once, and a thread that cuts the file down to
+/// that page once told a task parked.
+fn shrinkable(
+    name: &ShmName,
+) -> (
+    spsc::Producer<u64>,
+    spsc::Consumer<u64>,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let opts = Options::new()
+        .capacity(4096)
+        .wait_strategy(shmlane::WaitStrategy::Park);
+    let tx = spsc::Producer::<u64>::create(name.as_str(), &opts).unwrap();
+    let rx = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap();
+    let (parked, seen) = std::sync::mpsc::channel::<()>();
+    let path = name.path();
+    let cutter = std::thread::spawn(move || {
+        seen.recv().unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(4096))
+            .unwrap();
+    });
+    (tx, rx, parked, cutter)
+}
+
+/// A named segment truncated under a parked task (by a process with write
+/// permission) is found at a liveness tick, as a blocked call finds it:
+/// `Corrupted`, the endpoint poisoned before it touches a slot past the
+/// new end (SIGBUS). A receive parked on an empty ring.
+#[test]
+fn a_segment_shrunk_under_a_parked_receive_is_corrupted_not_sigbus() {
+    let _watchdog = Watchdog::new("shrunk under a parked receive", LIMIT);
+    let name = ShmName::new("aio-shrunk-rx");
+    let (_tx, rx, parked, cutter) = shrinkable(&name);
+    let mut rx = rx.into_async();
+    runtime().block_on(async {
+        let got = tell_when_parked(rx.recv(), parked).await;
+        match got {
+            Err(PopError::Corrupted(c)) => assert!(c.what.contains("shrunk"), "{c}"),
+            other => panic!("expected Corrupted, got {other:?}"),
+        }
+        // Poisoned: the same error again, at once.
+        assert!(matches!(rx.recv().await, Err(PopError::Corrupted(_))));
+    });
+    cutter.join().unwrap();
+}
+
+/// The same for a send parked on a full ring.
+#[test]
+fn a_segment_shrunk_under_a_parked_send_is_corrupted_not_sigbus() {
+    let _watchdog = Watchdog::new("shrunk under a parked send", LIMIT);
+    let name = ShmName::new("aio-shrunk-tx");
+    let (mut tx, _rx, parked, cutter) = shrinkable(&name);
+    for v in 0..4096 {
+        tx.push(v).unwrap();
+    }
+    let mut tx = tx.into_async();
+    runtime().block_on(async {
+        let refused = tell_when_parked(tx.send(4096), parked)
+            .await
+            .expect_err("a full ring, cut short");
+        let found = refused.corruption().expect("Corrupted");
+        assert!(found.what.contains("shrunk"), "{found}");
+        assert_eq!(refused.into_inner(), 4096);
+        assert!(tx.send(4097).await.is_err_and(|e| e.corruption().is_some()));
+    });
+    cutter.join().unwrap();
+}

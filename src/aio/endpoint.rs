@@ -38,6 +38,11 @@ macro_rules! async_receiver {
 
             fn check_liveness(&mut self) {
                 self.$check();
+                // As a blocking call's tick: a shrunk segment poisons the
+                // endpoint before the next attempt touches a slot.
+                if let Some(found) = self.memory().shrunk() {
+                    self.poison(found);
+                }
             }
 
             fn strategy(&self) -> $crate::WaitStrategy {
@@ -202,6 +207,11 @@ macro_rules! async_sender {
 
             fn check_liveness(&mut self) {
                 self.$check();
+                // As a blocking call's tick: a shrunk segment poisons the
+                // endpoint before the next attempt touches a slot.
+                if let Some(found) = self.memory().shrunk() {
+                    self.poison(found);
+                }
             }
 
             fn strategy(&self) -> $crate::WaitStrategy {

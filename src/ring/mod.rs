@@ -529,7 +529,7 @@ impl<T: Pod, S> RingMemory<T, S> {
             check_peers();
             if !cfg!(shmlane_loom) {
                 self.peer_checked_at.set(Some(Instant::now()));
-                shrunk.set(self.attachment.storage().shrunk());
+                shrunk.set(self.shrunk());
             }
         };
         let counters = self.counters();
@@ -844,6 +844,13 @@ impl<T: Pod, S> RingMemory<T, S> {
         }
     }
 
+    /// A named segment's file shrunk under this mapping (a peer's
+    /// `ftruncate`; one `fstat`): what the slots past its end would raise
+    /// (SIGBUS), reported instead at a liveness tick.
+    pub(crate) fn shrunk(&self) -> Option<Corruption> {
+        self.attachment.storage().shrunk()
+    }
+
     /// Looks for a dead peer (its role lock gone) and records it (syscall).
     pub(crate) fn check_peer_alive(&self) {
         self.attachment.check_peer_alive();
@@ -930,7 +937,7 @@ impl TickProbe<'_> {
             self.head.load(Ordering::Relaxed),
             self.tail.load(Ordering::Relaxed),
         );
-        now != self.seen || self.peer.looks_gone()
+        now != self.seen || self.peer.looks_gone() || self.peer.segment_shrunk()
     }
 }
 

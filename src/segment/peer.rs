@@ -198,6 +198,12 @@ impl PeerProbe<'_> {
             || (lock_decides(seen, self.paired)
                 && matches!(self.storage.role_is_held(self.peer), Ok(false)))
     }
+
+    /// The segment's file shrunk under its mapping: the task should look
+    /// (its tick then poisons the endpoint before it touches a slot).
+    pub(crate) fn segment_shrunk(&self) -> bool {
+        self.storage.shrunk().is_some()
+    }
 }
 
 /// An endpoint's hold on a segment: the storage and the claimed role, given

@@ -212,7 +212,7 @@ impl Consumer {
     /// Poisons the endpoint; the cache then says "empty", which sends every
     /// call to the slow path, which checks the poison.
     #[cold]
-    fn poison(&mut self, found: Corruption) -> Corruption {
+    pub(crate) fn poison(&mut self, found: Corruption) -> Corruption {
         self.cached_tail = self.head;
         self.ring.poison(found)
     }

@@ -220,7 +220,7 @@ impl Producer {
     /// Poisons the endpoint; the cache then sends every call to the slow
     /// path, which checks the poison.
     #[cold]
-    fn poison(&mut self, found: Corruption) -> Corruption {
+    pub(crate) fn poison(&mut self, found: Corruption) -> Corruption {
         self.forget_room();
         self.ring.poison(found)
     }

@@ -39,6 +39,13 @@ impl<T: Pod> Sender<T> {
         &self.end.ring
     }
 
+    /// Poisons the endpoint (the async endpoints' tick, on a shrunk
+    /// segment): every later call reports `found`, or the first corruption.
+    #[cfg(all(feature = "tokio", not(shmlane_loom)))]
+    pub(crate) fn poison(&mut self, found: Corruption) -> Corruption {
+        self.end.poisoned_by(found)
+    }
+
     /// How this endpoint waits (the async endpoints follow it too).
     #[cfg(all(feature = "tokio", not(shmlane_loom)))]
     pub(crate) fn wait_strategy(&self) -> crate::options::WaitStrategy {

@@ -193,7 +193,7 @@ impl<T: Pod> Consumer<T> {
     /// Poisons the endpoint and makes the cache say "empty" so that every
     /// call takes the slow path, which checks the poison.
     #[cold]
-    fn poison(&mut self, found: Corruption) -> Corruption {
+    pub(crate) fn poison(&mut self, found: Corruption) -> Corruption {
         self.cached_tail = self.head;
         self.ring.poison(found)
     }

@@ -224,7 +224,7 @@ impl<T: Pod> Producer<T> {
     /// and makes the cache say "full" so that every call takes the slow
     /// path, which checks the poison.
     #[cold]
-    fn poison(&mut self, found: Corruption) -> Corruption {
+    pub(crate) fn poison(&mut self, found: Corruption) -> Corruption {
         self.forget_room();
         self.ring.poison(found)
     }
