@@ -184,7 +184,7 @@ pub enum OpenError {
 ///
 /// Two words for a word-sized `T` (the rare `Corrupted` case is boxed):
 /// small enough to come back from a push, blocking or awaited, in
-/// registers. A 40-byte result went through memory, and a busy async
+/// registers. A 48-byte result went through memory, and a busy async
 /// producer waited on its own stores for it.
 #[derive(PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -656,24 +656,22 @@ async fn tell_when_parked<F: Future + Unpin>(
     .await
 }
 
-/// A ring of 4096 slots on `name` (so that the slots lie past the header's
-/// page), whose tasks park at once, and a thread that cuts the file down to
-/// that page once told a task parked.
-fn shrinkable(
+/// How far the tests below move a ring's indices before they cut its
+/// file down to the header's page: the next slot then lies past the end.
+const PAST_THE_FIRST_PAGE: u64 = 1024;
+
+/// Cuts `name`'s file down to its first page (the header's) once told a
+/// task parked; then, if `hostile_tail` is set, writes it as the ring's
+/// `tail` without waking anyone, so that an unpoisoned consumer would read
+/// a slot past the new end at its next look.
+fn cut_once_parked(
     name: &ShmName,
-) -> (
-    spsc::Producer<u64>,
-    spsc::Consumer<u64>,
-    std::sync::mpsc::Sender<()>,
-    std::thread::JoinHandle<()>,
-) {
-    let opts = Options::new()
-        .capacity(4096)
-        .wait_strategy(shmlane::WaitStrategy::Park);
-    let tx = spsc::Producer::<u64>::create(name.as_str(), &opts).unwrap();
-    let rx = spsc::Consumer::<u64>::open(name.as_str(), &opts).unwrap();
+    hostile_tail: Option<u64>,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (parked, seen) = std::sync::mpsc::channel::<()>();
     let path = name.path();
+    // Mapped now, written after the cut (within the page that is left).
+    let hostile = hostile_tail.map(|tail| (raw_mapping(name), tail));
     let cutter = std::thread::spawn(move || {
         seen.recv().unwrap();
         std::fs::OpenOptions::new()
@@ -681,23 +679,42 @@ fn shrinkable(
             .open(path)
             .and_then(|f| f.set_len(4096))
             .unwrap();
+        if let Some((mut map, tail)) = hostile {
+            let offsets = shmlane::test_support::HeaderOffsets::get();
+            put_u64(&mut map, offsets.tail, tail);
+        }
     });
-    (tx, rx, parked, cutter)
+    (parked, cutter)
+}
+
+/// Options for the rings cut short: 4096 slots, so that most lie past the
+/// header's page, and tasks that park at once.
+fn shrink_opts() -> Options {
+    Options::new()
+        .capacity(4096)
+        .wait_strategy(shmlane::WaitStrategy::Park)
 }
 
 /// A named segment truncated under a parked task (by a process with write
 /// permission) is found at a liveness tick, as a blocked call finds it:
 /// `Corrupted`, the endpoint poisoned before it touches a slot past the
-/// new end (SIGBUS). A receive parked on an empty ring.
+/// new end (SIGBUS). A receive parked on an empty SPSC ring, whose
+/// producer's process then publishes an item past the end without a wake:
+/// the tick probe wakes the task for it, and the size test comes first.
 #[test]
 fn a_segment_shrunk_under_a_parked_receive_is_corrupted_not_sigbus() {
     let _watchdog = Watchdog::new("shrunk under a parked receive", LIMIT);
     let name = ShmName::new("aio-shrunk-rx");
-    let (_tx, rx, parked, cutter) = shrinkable(&name);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &shrink_opts()).unwrap();
+    let mut rx = spsc::Consumer::<u64>::open(name.as_str(), &shrink_opts()).unwrap();
+    for v in 0..PAST_THE_FIRST_PAGE {
+        tx.push(v).unwrap();
+        assert_eq!(rx.pop(), Ok(v));
+    }
+    let (parked, cutter) = cut_once_parked(&name, Some(PAST_THE_FIRST_PAGE + 1));
     let mut rx = rx.into_async();
     runtime().block_on(async {
-        let got = tell_when_parked(rx.recv(), parked).await;
-        match got {
+        match tell_when_parked(rx.recv(), parked).await {
             Err(PopError::Corrupted(c)) => assert!(c.what.contains("shrunk"), "{c}"),
             other => panic!("expected Corrupted, got {other:?}"),
         }
@@ -707,15 +724,17 @@ fn a_segment_shrunk_under_a_parked_receive_is_corrupted_not_sigbus() {
     cutter.join().unwrap();
 }
 
-/// The same for a send parked on a full ring.
+/// The same for a send parked on a full SPSC ring.
 #[test]
 fn a_segment_shrunk_under_a_parked_send_is_corrupted_not_sigbus() {
     let _watchdog = Watchdog::new("shrunk under a parked send", LIMIT);
     let name = ShmName::new("aio-shrunk-tx");
-    let (mut tx, _rx, parked, cutter) = shrinkable(&name);
+    let mut tx = spsc::Producer::<u64>::create(name.as_str(), &shrink_opts()).unwrap();
+    let _rx = spsc::Consumer::<u64>::open(name.as_str(), &shrink_opts()).unwrap();
     for v in 0..4096 {
         tx.push(v).unwrap();
     }
+    let (parked, cutter) = cut_once_parked(&name, None);
     let mut tx = tx.into_async();
     runtime().block_on(async {
         let refused = tell_when_parked(tx.send(4096), parked)
@@ -725,6 +744,30 @@ fn a_segment_shrunk_under_a_parked_send_is_corrupted_not_sigbus() {
         assert!(found.what.contains("shrunk"), "{found}");
         assert_eq!(refused.into_inner(), 4096);
         assert!(tx.send(4097).await.is_err_and(|e| e.corruption().is_some()));
+    });
+    cutter.join().unwrap();
+}
+
+/// An MPMC receive parked with its cursor past the header's page: its
+/// tick's peer check reads the stamp at the cursor, so the size test must
+/// come first there too.
+#[test]
+fn a_segment_shrunk_under_a_parked_mpmc_receive_is_corrupted_not_sigbus() {
+    let _watchdog = Watchdog::new("shrunk under a parked MPMC receive", LIMIT);
+    let name = ShmName::new("aio-shrunk-mpmc");
+    let mut tx = mpmc::Sender::<u64>::create(name.as_str(), &shrink_opts()).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open(name.as_str(), &shrink_opts()).unwrap();
+    for v in 0..PAST_THE_FIRST_PAGE {
+        tx.try_send(v).unwrap();
+        assert_eq!(rx.try_recv(), Ok(v));
+    }
+    let (parked, cutter) = cut_once_parked(&name, None);
+    let mut rx = rx.into_async();
+    runtime().block_on(async {
+        match tell_when_parked(rx.recv(), parked).await {
+            Err(PopError::Corrupted(c)) => assert!(c.what.contains("shrunk"), "{c}"),
+            other => panic!("expected Corrupted, got {other:?}"),
+        }
     });
     cutter.join().unwrap();
 }

@@ -10,6 +10,46 @@ pub(crate) enum Sent<V, E> {
     Full(V),
 }
 
+/// The `Waitable` impl of a blocking endpoint `$inner`, for both shapes
+/// of async endpoint.
+macro_rules! waitable {
+    (
+        generics: [$($gen:tt)*],
+        inner: $inner:ty,
+        check: $check:ident,
+        tick_probe: |$probed:ident| $probe:expr $(,)?
+    ) => {
+        impl<$($gen)*> $crate::aio::Waitable for $inner {
+            fn view(&self) -> $crate::aio::WakeView<'_> {
+                $crate::aio::WakeView::of(self.memory())
+            }
+
+            fn poison_if_shrunk(&mut self) -> bool {
+                match self.memory().shrunk() {
+                    Some(found) => {
+                        self.poison(found);
+                        true
+                    }
+                    None => false,
+                }
+            }
+
+            fn look_at_peers(&mut self) {
+                self.$check();
+            }
+
+            fn strategy(&self) -> $crate::WaitStrategy {
+                self.wait_strategy()
+            }
+
+            fn tick_probe(&self) -> Option<$crate::ring::TickProbe<'_>> {
+                let $probed = self;
+                $probe
+            }
+        }
+    };
+}
+
 /// Defines an async receiving endpoint `$name` over `$inner`: `recv()`,
 /// `PollRecv`, `Stream`, `into_async()` on `$inner`. `$attempt` is one
 /// non-blocking receive (`PopError::Empty` when there is nothing).
@@ -31,28 +71,11 @@ macro_rules! async_receiver {
             park: $crate::aio::Park,
         }
 
-        impl<$($gen)*> $crate::aio::Waitable for $inner {
-            fn view(&self) -> $crate::aio::WakeView<'_> {
-                $crate::aio::WakeView::of(self.memory())
-            }
-
-            fn check_liveness(&mut self) {
-                self.$check();
-                // As a blocking call's tick: a shrunk segment poisons the
-                // endpoint before the next attempt touches a slot.
-                if let Some(found) = self.memory().shrunk() {
-                    self.poison(found);
-                }
-            }
-
-            fn strategy(&self) -> $crate::WaitStrategy {
-                self.wait_strategy()
-            }
-
-            fn tick_probe(&self) -> Option<$crate::ring::TickProbe<'_>> {
-                let $probed = self;
-                $probe
-            }
+        $crate::aio::endpoint::waitable! {
+            generics: [$($gen)*],
+            inner: $inner,
+            check: $check,
+            tick_probe: |$probed| $probe,
         }
 
         impl<$($gen)*> $inner {
@@ -200,28 +223,11 @@ macro_rules! async_sender {
             outgoing: Option<$sink>,
         }
 
-        impl<$($gen)*> $crate::aio::Waitable for $inner {
-            fn view(&self) -> $crate::aio::WakeView<'_> {
-                $crate::aio::WakeView::of(self.memory())
-            }
-
-            fn check_liveness(&mut self) {
-                self.$check();
-                // As a blocking call's tick: a shrunk segment poisons the
-                // endpoint before the next attempt touches a slot.
-                if let Some(found) = self.memory().shrunk() {
-                    self.poison(found);
-                }
-            }
-
-            fn strategy(&self) -> $crate::WaitStrategy {
-                self.wait_strategy()
-            }
-
-            fn tick_probe(&self) -> Option<$crate::ring::TickProbe<'_>> {
-                let $probed = self;
-                $probe
-            }
+        $crate::aio::endpoint::waitable! {
+            generics: [$($gen)*],
+            inner: $inner,
+            check: $check,
+            tick_probe: |$probed| $probe,
         }
 
         impl<$($gen)*> $inner {
@@ -385,4 +391,4 @@ macro_rules! async_sender {
     };
 }
 
-pub(crate) use {async_receiver, async_sender};
+pub(crate) use {async_receiver, async_sender, waitable};

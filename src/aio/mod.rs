@@ -96,9 +96,21 @@ const YIELD_WINDOW: Duration = Duration::from_micros(50);
 pub(crate) trait Waitable {
     /// The endpoint's segment view.
     fn view(&self) -> WakeView<'_>;
-    /// Checks the peer (or peers) now, so that the next operation reports
-    /// `Disconnected` if it died.
-    fn check_liveness(&mut self);
+    /// Poisons the endpoint if its named segment's file shrunk under the
+    /// mapping (one `fstat`; nothing for memfd and heap segments), so that
+    /// the next operation reports `Corrupted` before it touches a slot
+    /// past the new end. Whether it did.
+    fn poison_if_shrunk(&mut self) -> bool;
+    /// The tick's checks, now: the segment's size first (the peer check of
+    /// an MPMC end reads a slot's stamp), then the peer (or peers), so that
+    /// the next operation reports `Corrupted` or `Disconnected`.
+    fn check_liveness(&mut self) {
+        if !self.poison_if_shrunk() {
+            self.look_at_peers();
+        }
+    }
+    /// Checks the peer (or peers) now: a dead one is recorded.
+    fn look_at_peers(&mut self);
     /// How the endpoint waits ([`Options::wait_strategy`](crate::Options::wait_strategy)).
     fn strategy(&self) -> WaitStrategy;
     /// What the waiter thread looks at on a liveness tick instead of
@@ -272,6 +284,11 @@ impl Park {
         {
             self.checked_at = Some(now);
             end.check_liveness();
+        } else {
+            // Woken by the tick probe a little under a tick after our own
+            // check (its clock is the waiter thread's), perhaps for a file
+            // cut short: the size test must still come before the attempt.
+            end.poison_if_shrunk();
         }
         let Some(done) = attempt(end) else {
             return Some(Poll::Pending);

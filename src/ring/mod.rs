@@ -526,11 +526,15 @@ impl<T: Pod, S> RingMemory<T, S> {
             None => ready(),
         };
         let mut checked = || {
-            check_peers();
             if !cfg!(shmlane_loom) {
                 self.peer_checked_at.set(Some(Instant::now()));
+                // First: an MPMC end's peer check reads a slot's stamp.
                 shrunk.set(self.shrunk());
+                if shrunk.get().is_some() {
+                    return;
+                }
             }
+            check_peers();
         };
         let counters = self.counters();
         let outcome = wait::wait_until(
@@ -912,11 +916,12 @@ impl<T: Pod> RingMemory<T, UnsafeCell<T>> {
 }
 
 /// A parked one-to-one endpoint's liveness tick, run by the async waiter
-/// thread: the task is woken only if its peer looks gone or either index
+/// thread: the task is woken only if its peer looks gone, either index
 /// moved since it parked (a publish whose wake did not come, say because a
-/// hostile peer cleared the announcement), which are the two things the
-/// task's own tick would find. Otherwise the task sleeps on, and an idle
-/// endpoint costs one thread's wakeup a tick instead of two.
+/// hostile peer cleared the announcement) or the segment's file shrunk,
+/// which are the things the task's own tick would find. Otherwise the task
+/// sleeps on, and an idle endpoint costs one thread's wakeup a tick instead
+/// of two.
 #[cfg(all(feature = "tokio", not(shmlane_loom)))]
 #[derive(Clone, Copy)]
 pub(crate) struct TickProbe<'a> {

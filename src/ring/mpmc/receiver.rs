@@ -268,8 +268,9 @@ impl<T: Pod> Receiver<T> {
         self.end.ring.poisoned().map_err(PopError::corrupted)?;
         self.end.ring.ensure_attached();
         match self.claim_walk() {
-            Err(PopError::Corrupted(found)) => {
-                Err(PopError::corrupted(self.end.poisoned_by(*found)))
+            Err(PopError::Corrupted(mut found)) => {
+                *found = self.end.poisoned_by(*found);
+                Err(PopError::Corrupted(found))
             }
             done => done,
         }

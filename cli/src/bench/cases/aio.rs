@@ -331,7 +331,7 @@ pub fn case_tput_batch(setup: &Setup) -> Result<Figures, BenchError> {
 /// its process (runtime thread and waiter thread together), as
 /// `spsc-idle-cpu` measures a blocked one: the child awaits one value that
 /// the parent sends after `--secs`. The process's waiter thread is started
-/// first (a receive given up after [`WARM_UP`]): its start is a one-time
+/// first (a receive given up after `WARM_UP`): its start is a one-time
 /// cost of the process, not of being idle, and at the default half second
 /// it alone added 0.3-0.5 ms/s. The measured receive pays its own spin and
 /// yield window before it parks, as the blocking case does.
