@@ -302,3 +302,41 @@ fn list_runs_nothing_and_takes_no_case_options() {
     assert!(stderr.contains("--list"), "stderr: {stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// Runs `shmlane <args>` with stdout a pipe whose reader is already gone
+/// (`shmlane bench --list | head -1`, once `head` has its line) and
+/// returns its output: stderr and the exit status.
+fn into_a_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut cmd = common::shmlane();
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("the command starts");
+    drop(cmd); // our copy of the pipe's write end
+    common::finish_within(child, &args.join(" "), common::BENCH_LIMIT)
+}
+
+#[test]
+fn a_report_into_a_closed_pipe_ends_quietly() {
+    let listed = into_a_closed_pipe(&["bench", "--list"]);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{:?}: {stderr}", listed.status);
+    assert!(stderr.is_empty(), "{stderr}");
+    // A run whose first JSON line finds nobody reading: it stops there.
+    let _lock = bench_lock();
+    let ran = into_a_closed_pipe(&[
+        "bench",
+        "--json",
+        "--quiet",
+        "--secs",
+        SECS,
+        "--case",
+        "atomic-pingpong",
+    ]);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "{:?}: {stderr}", ran.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -24,6 +24,7 @@ mod runner;
 pub(crate) mod shared;
 mod spin;
 
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -164,8 +165,7 @@ fn select(names: &[String], size: Option<usize>) -> Result<Vec<&'static Case>, B
 /// Every check of the command line happens before the first case runs.
 pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     if args.list {
-        print_list();
-        return Ok(());
+        return written(print_list()).map(drop);
     }
     let chosen = select(&args.case, args.size)?;
     args.cores.check_allowed()?;
@@ -190,7 +190,9 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         match run_case(case, size, args) {
             Ok(row) => {
                 let (row, ratio) = registry_ratio(row, &done, &mut comparer, &progress);
-                report.add(&row, ratio);
+                if !written(report.add(&row, ratio))? {
+                    return Ok(()); // nobody reads on: stop, as a filter does
+                }
                 done.push(row);
             }
             Err(e) => {
@@ -207,7 +209,7 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         answers::render(&done, &mut comparer, &progress)
     };
     progress.finish();
-    report.finish(&answers);
+    written(report.finish(&answers))?;
     if let Some(dir) = &args.plot {
         for file in plot::write(dir, &done)? {
             eprintln!("shmlane bench: wrote {file}");
@@ -247,16 +249,33 @@ fn registry_ratio(
 }
 
 /// `--list`: the registry, one case a line, whitespace-separated columns.
-fn print_list() {
+fn print_list() -> io::Result<()> {
+    let mut out = io::stdout().lock();
     for case in CASES {
         let sizes: Vec<String> = case.sizes.iter().map(ToString::to_string).collect();
-        println!(
+        writeln!(
+            out,
             "{:<26} {:<6} {:<13} {}",
             case.name,
             case.peers.as_str(),
             sizes.join(","),
             case.ratio_to.unwrap_or("-")
-        );
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a write to stdout went through: `false` when its reader has
+/// gone (`shmlane bench --list | head`), which ends the command quietly
+/// rather than as a failure or a panic; any other error is one.
+fn written(result: io::Result<()>) -> Result<bool, BenchError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(BenchError::Os {
+            op: "writing stdout".into(),
+            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        }),
     }
 }
 

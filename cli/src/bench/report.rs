@@ -7,6 +7,7 @@
 //! absent), never a number.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 
 use super::compare::{PROBE_AGREEMENT, Ratio};
 use super::json_row::JsonRow;
@@ -50,7 +51,8 @@ impl Report {
     }
 
     /// A finished row and its ratio to its registry baseline.
-    pub fn add(&mut self, row: &Row, ratio: Option<Ratio>) {
+    /// Fails only if stdout does (`--json` writes the row at once).
+    pub fn add(&mut self, row: &Row, ratio: Option<Ratio>) -> io::Result<()> {
         if let Some(note) = row.figures.note() {
             self.notes.push((row.case, note));
         }
@@ -64,10 +66,11 @@ impl Report {
         if self.json {
             let line = serde_json::to_string(&json_row(row, ratio))
                 .expect("a JsonRow has no map keys or other value serde_json rejects");
-            println!("{line}");
+            writeln!(io::stdout().lock(), "{line}")?;
         } else {
             self.lines.push(table_line(&table_cells(row, ratio)));
         }
+        Ok(())
     }
 
     /// Marks a case that failed (its error went to stderr). JSON gets no
@@ -82,17 +85,19 @@ impl Report {
 
     /// Prints `answers` (the answer tables), then the full table and what
     /// its columns mean.
-    pub fn finish(&self, answers: &str) {
+    pub fn finish(&self, answers: &str) -> io::Result<()> {
         if self.json {
-            return;
+            return Ok(());
         }
-        print!("{answers}");
-        println!("All cases:");
-        println!("{}", table_line(&TABLE_HEADER.map(String::from)));
+        let mut out = io::stdout().lock();
+        write!(out, "{answers}")?;
+        writeln!(out, "All cases:")?;
+        writeln!(out, "{}", table_line(&TABLE_HEADER.map(String::from)))?;
         for line in &self.lines {
-            println!("{line}");
+            writeln!(out, "{line}")?;
         }
-        println!(
+        writeln!(
+            out,
             "rtt columns: round trip in ns. ratio: p50 / baseline's p50 (rtt), \
              msgs/s / baseline's msgs/s (tput).\n\
              wake/msg: futex wake syscalls per message from the rings' counters \
@@ -102,13 +107,14 @@ impl Report {
              A ratio is printed only when the four probes of the two rows are within \
              {PROBE_AGREEMENT}x; otherwise the pair is re-run interleaved, and `r` marks a ratio \
              (and figures) from such a re-run, `probes differ` one no re-run could give."
-        );
+        )?;
         for (base, cases) in &self.ratios {
-            println!("ratio to {base}: {}", cases.join(", "));
+            writeln!(out, "ratio to {base}: {}", cases.join(", "))?;
         }
         for (case, note) in &self.notes {
-            println!("{case}: {note}");
+            writeln!(out, "{case}: {note}")?;
         }
+        Ok(())
     }
 }
 
