@@ -34,8 +34,10 @@ macro_rules! waitable {
                 }
             }
 
-            fn look_at_peers(&mut self) {
-                self.$check();
+            fn check_liveness(&mut self) {
+                if let Some(found) = self.memory().liveness_tick(|| self.$check()) {
+                    self.poison(found);
+                }
             }
 
             fn strategy(&self) -> $crate::WaitStrategy {

@@ -101,16 +101,9 @@ pub(crate) trait Waitable {
     /// the next operation reports `Corrupted` before it touches a slot
     /// past the new end. Whether it did.
     fn poison_if_shrunk(&mut self) -> bool;
-    /// The tick's checks, now: the segment's size first (the peer check of
-    /// an MPMC end reads a slot's stamp), then the peer (or peers), so that
-    /// the next operation reports `Corrupted` or `Disconnected`.
-    fn check_liveness(&mut self) {
-        if !self.poison_if_shrunk() {
-            self.look_at_peers();
-        }
-    }
-    /// Checks the peer (or peers) now: a dead one is recorded.
-    fn look_at_peers(&mut self);
+    /// The tick's checks, now (`RingMemory::liveness_tick`), so that the
+    /// next operation reports `Corrupted` or `Disconnected`.
+    fn check_liveness(&mut self);
     /// How the endpoint waits ([`Options::wait_strategy`](crate::Options::wait_strategy)).
     fn strategy(&self) -> WaitStrategy;
     /// What the waiter thread looks at on a liveness tick instead of

@@ -528,13 +528,8 @@ impl<T: Pod, S> RingMemory<T, S> {
         let mut checked = || {
             if !cfg!(shmlane_loom) {
                 self.peer_checked_at.set(Some(Instant::now()));
-                // First: an MPMC end's peer check reads a slot's stamp.
-                shrunk.set(self.shrunk());
-                if shrunk.get().is_some() {
-                    return;
-                }
             }
-            check_peers();
+            shrunk.set(self.liveness_tick(&mut check_peers));
         };
         let counters = self.counters();
         let outcome = wait::wait_until(
@@ -853,6 +848,18 @@ impl<T: Pod, S> RingMemory<T, S> {
     /// (SIGBUS), reported instead at a liveness tick.
     pub(crate) fn shrunk(&self) -> Option<Corruption> {
         self.attachment.storage().shrunk()
+    }
+
+    /// A liveness tick's checks, blocking or async: the segment's size
+    /// first, then `check_peers` (which records a dead peer) only if the
+    /// file is whole, since an MPMC end's peer check reads the stamp at its
+    /// cursor. What the caller must poison the endpoint with, if anything.
+    pub(crate) fn liveness_tick(&self, check_peers: impl FnOnce()) -> Option<Corruption> {
+        let shrunk = self.shrunk();
+        if shrunk.is_none() {
+            check_peers();
+        }
+        shrunk
     }
 
     /// Looks for a dead peer (its role lock gone) and records it (syscall).
