@@ -624,18 +624,8 @@ fn an_item_published_without_a_wake_reaches_a_parked_task_at_a_tick() {
         put_u64(&mut map, offsets.tail, 1);
     });
     runtime().block_on(async {
-        let mut recv = rx.recv();
-        let mut told = Some(parked_tx);
-        let got = poll_fn(|cx| {
-            let polled = Pin::new(&mut recv).poll(cx);
-            if polled.is_pending() {
-                // Parked: now the unwoken publish.
-                told.take().map(|tell| tell.send(()));
-            }
-            polled
-        })
-        .await;
-        assert_eq!(got, Ok(77));
+        // Parked: now the unwoken publish.
+        assert_eq!(tell_when_parked(rx.recv(), parked_tx).await, Ok(77));
     });
     writer.join().unwrap();
 }
@@ -687,6 +677,14 @@ fn cut_once_parked(
     (parked, cutter)
 }
 
+/// Checks that a receive ended with the shrunk segment's `Corrupted`.
+fn assert_shrunk(got: Result<u64, PopError>) {
+    match got {
+        Err(PopError::Corrupted(c)) => assert!(c.what.contains("shrunk"), "{c}"),
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}
+
 /// Options for the rings cut short: 4096 slots, so that most lie past the
 /// header's page, and tasks that park at once.
 fn shrink_opts() -> Options {
@@ -714,10 +712,7 @@ fn a_segment_shrunk_under_a_parked_receive_is_corrupted_not_sigbus() {
     let (parked, cutter) = cut_once_parked(&name, Some(PAST_THE_FIRST_PAGE + 1));
     let mut rx = rx.into_async();
     runtime().block_on(async {
-        match tell_when_parked(rx.recv(), parked).await {
-            Err(PopError::Corrupted(c)) => assert!(c.what.contains("shrunk"), "{c}"),
-            other => panic!("expected Corrupted, got {other:?}"),
-        }
+        assert_shrunk(tell_when_parked(rx.recv(), parked).await);
         // Poisoned: the same error again, at once.
         assert!(matches!(rx.recv().await, Err(PopError::Corrupted(_))));
     });
@@ -764,10 +759,7 @@ fn a_segment_shrunk_under_a_parked_mpmc_receive_is_corrupted_not_sigbus() {
     let (parked, cutter) = cut_once_parked(&name, None);
     let mut rx = rx.into_async();
     runtime().block_on(async {
-        match tell_when_parked(rx.recv(), parked).await {
-            Err(PopError::Corrupted(c)) => assert!(c.what.contains("shrunk"), "{c}"),
-            other => panic!("expected Corrupted, got {other:?}"),
-        }
+        assert_shrunk(tell_when_parked(rx.recv(), parked).await);
     });
     cutter.join().unwrap();
 }
