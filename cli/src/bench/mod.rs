@@ -272,10 +272,9 @@ fn written(result: io::Result<()>) -> Result<bool, BenchError> {
     match result {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(BenchError::Os {
-            op: "writing stdout".into(),
-            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        }),
+        Err(e) => Err(BenchError::os("writing stdout")(
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )),
     }
 }
 
